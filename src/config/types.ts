@@ -1,0 +1,154 @@
+// The validated, normalised configuration: what `loadConfig` returns and what the runtime is
+// built from. Durations are milliseconds, addresses are split, defaults are filled in, and the
+// whole tree is deep-frozen. Nothing here imports from the runtime: config flows one way.
+
+export type Mode = 'http' | 'tcp';
+
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface StatsConfig {
+  readonly bind: HostPort;
+  /** Credentials for admin actions (and for reading when `read` is `private`); null: admin disabled. */
+  readonly auth: { readonly username: string; readonly password: string } | null;
+  readonly read: 'public' | 'private';
+}
+
+export interface ConsulRegisterConfig {
+  readonly name: string;
+  readonly id: string;
+  /** Address Consul should advertise; null lets the agent use its own. */
+  readonly address: string | null;
+  /** Port advertised; defaults to the stats listener's port. */
+  readonly port: number | null;
+  readonly tags: readonly string[];
+  readonly checkIntervalMs: number;
+}
+
+export interface ConsulConfig {
+  /** Base URL of the Consul HTTP API, e.g. http://127.0.0.1:8500 */
+  readonly address: string;
+  readonly token: string | null;
+  readonly register: ConsulRegisterConfig | null;
+  /** Blocking-query wait passed to Consul (`wait=`). */
+  readonly waitMs: number;
+}
+
+export interface FrontendConfig {
+  readonly name: string;
+  readonly mode: Mode;
+  readonly bind: HostPort;
+  readonly backend: string;
+  readonly timeouts: {
+    /** Client inactivity (HAProxy `timeout client`). */
+    readonly clientMs: number;
+    /** Time allowed to receive a complete request head (HAProxy `timeout http-request`). */
+    readonly httpRequestMs: number;
+    /** Idle time between keep-alive requests (HAProxy `timeout http-keep-alive`). */
+    readonly keepAliveMs: number;
+  };
+  /** Max concurrent client connections on this frontend; 0 = unlimited. */
+  readonly maxconn: number;
+  /** Max concurrent connections per client address; 0 = unlimited. */
+  readonly maxconnPerSource: number;
+  readonly limits: HttpLimits;
+}
+
+export interface HttpLimits {
+  /** Request line length (414 past it). */
+  readonly maxRequestLine: number;
+  /** Whole head size (431 past it). */
+  readonly maxHeaderBytes: number;
+  readonly maxHeaders: number;
+}
+
+/** Inclusive status ranges; `expect: 200` is [[200, 200]]. */
+export type StatusRanges = readonly (readonly [number, number])[];
+
+export interface HealthConfig {
+  readonly type: 'tcp' | 'http' | 'none';
+  readonly method: string;
+  readonly path: string;
+  readonly host: string | null;
+  readonly expect: StatusRanges;
+  /** Substring the body must contain; null: not checked. */
+  readonly body: string | null;
+  readonly intervalMs: number;
+  /** Interval while a server is changing state (HAProxy `fastinter`). */
+  readonly fastIntervalMs: number;
+  /** Interval while a server is DOWN (HAProxy `downinter`). */
+  readonly downIntervalMs: number;
+  readonly timeoutMs: number;
+  readonly rise: number;
+  readonly fall: number;
+  /** `shutdown_sessions`: close a server's connections when it goes DOWN. */
+  readonly onMarkedDown: 'none' | 'shutdown_sessions';
+}
+
+export interface PassiveHealthConfig {
+  /** Consecutive connect failures or 5xx responses that eject a server; 0 disables. */
+  readonly consecutiveFailures: number;
+  readonly baseEjectionMs: number;
+  readonly maxEjectionMs: number;
+  /** At most this share (0-100) of a backend's servers ejected at once. */
+  readonly maxEjectedPercent: number;
+}
+
+export type StickyConfig =
+  | { readonly type: 'cookie'; readonly name: string }
+  | { readonly type: 'source'; readonly ttlMs: number; readonly size: number };
+
+export interface ServerConfig {
+  readonly name: string;
+  readonly address: HostPort;
+  readonly weight: number;
+  readonly backup: boolean;
+  /** 0 = unlimited */
+  readonly maxconn: number;
+}
+
+export interface ConsulDiscoveryConfig {
+  readonly service: string;
+  readonly tag: string | null;
+  readonly passing: boolean;
+  readonly dc: string | null;
+}
+
+export interface BackendConfig {
+  readonly name: string;
+  readonly mode: Mode;
+  /** A built-in name or a path to a user module (resolved against the config file's folder). */
+  readonly strategy: string;
+  readonly strategyOptions: Readonly<Record<string, unknown>>;
+  readonly sticky: StickyConfig | null;
+  readonly health: HealthConfig;
+  readonly passive: PassiveHealthConfig;
+  readonly timeouts: {
+    readonly connectMs: number;
+    /** Server inactivity (HAProxy `timeout server`): 504 in HTTP mode. */
+    readonly serverMs: number;
+  };
+  readonly retries: number;
+  readonly servers: readonly ServerConfig[];
+  readonly discovery: { readonly consul: ConsulDiscoveryConfig } | null;
+}
+
+export interface LoggingConfig {
+  readonly level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+  /** Access log: one line per request/connection. */
+  readonly access: { readonly enabled: boolean; readonly sample: number };
+}
+
+export interface Config {
+  /** Absolute path of the file this came from; null for the embedded demo. */
+  readonly source: string | null;
+  readonly stats: StatsConfig;
+  readonly consul: ConsulConfig | null;
+  readonly workers: number | 'auto';
+  readonly shutdownTimeoutMs: number;
+  readonly logging: LoggingConfig;
+  readonly frontends: readonly FrontendConfig[];
+  readonly backends: readonly BackendConfig[];
+}

@@ -1,0 +1,255 @@
+import type { BackendConfig, Mode } from '../config/types.js';
+import type { Strategy, StrategyFactory } from '../strategies/strategy.js';
+import { roundRobin } from '../strategies/round-robin.js';
+import { createStickyTable, type BalanceContext, type StickyTable } from '../strategies/sticky.js';
+import { Counters } from './counters.js';
+import { modelEvents } from './events.js';
+import { Server } from './server.js';
+
+/** A server as a discovery source describes it; the backend keeps identity by `id`. */
+export interface ServerSpec {
+  readonly id: string;
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  readonly weight: number;
+  readonly backup: boolean;
+  readonly maxconn: number;
+}
+
+/**
+ * A backend: its servers (static ones from the config merged with discovered ones), the
+ * eligible set handed to the strategy, stickiness, and the BACKEND counters. Backend objects
+ * live across reloads (kept by name) so that servers, sticky tables and counters survive.
+ */
+export class Backend {
+  readonly name: string;
+  config: BackendConfig;
+  mode: Mode;
+  /** Every server, static first then discovered, in a stable order. */
+  servers: Server[] = [];
+  /** Servers that may take new traffic (UP, not backup; backups when no active one is UP). */
+  eligible: Server[] = [];
+  readonly counters = new Counters();
+  strategyName: string;
+  private strategy: Strategy<Server>;
+  /** User strategies are untrusted: their picks are checked and errors contained. */
+  private guarded: boolean;
+  private readonly fallback: Strategy<Server> = roundRobin() as Strategy<Server>;
+  private sticky: StickyTable<Server> | null;
+  private stickyKey: string;
+  private readonly byStickyId = new Map<string, Server>();
+  private readonly byId = new Map<string, Server>();
+  private staticSpecs: ServerSpec[] = [];
+  private discovered: ServerSpec[] = [];
+  strategyErrors = 0;
+  /** Last time the eligible set went from empty to non-empty or back: HAProxy's lastchg. */
+  stateSince = Date.now();
+
+  constructor(config: BackendConfig, factory: StrategyFactory) {
+    this.name = config.name;
+    this.config = config;
+    this.mode = config.mode;
+    this.strategyName = config.strategy;
+    this.strategy = factory(config.strategyOptions) as Strategy<Server>;
+    this.guarded = !isBuiltinName(config.strategy);
+    this.sticky = config.sticky ? createStickyTable<Server>(config.sticky) : null;
+    this.stickyKey = JSON.stringify(config.sticky);
+    this.staticSpecs = staticSpecs(config);
+    this.rebuildServers();
+  }
+
+  /** Apply a new config to this backend (reload): keeps servers by id, swaps strategy if asked. */
+  apply(config: BackendConfig, factory: StrategyFactory): void {
+    const strategyChanged = config.strategy !== this.config.strategy ||
+      JSON.stringify(config.strategyOptions) !== JSON.stringify(this.config.strategyOptions);
+    this.config = config;
+    this.mode = config.mode;
+    if (strategyChanged) this.setStrategy(config.strategy, factory, config.strategyOptions);
+    const key = JSON.stringify(config.sticky);
+    if (key !== this.stickyKey) {
+      this.sticky = config.sticky ? createStickyTable<Server>(config.sticky) : null;
+      this.stickyKey = key;
+    }
+    this.staticSpecs = staticSpecs(config);
+    if (!config.discovery) this.discovered = [];
+    this.rebuildServers();
+  }
+
+  /** Swap the strategy (admin API or reload). The new one starts from the current eligible set. */
+  setStrategy(name: string, factory: StrategyFactory, options: Readonly<Record<string, unknown>> = {}): void {
+    const next = factory(options) as Strategy<Server>;
+    next.update(this.eligible);
+    this.strategy = next;
+    this.strategyName = name;
+    this.guarded = !isBuiltinName(name);
+  }
+
+  /** Discovery hands a whole snapshot of this backend's discovered servers. */
+  setDiscovered(specs: readonly ServerSpec[]): void {
+    this.discovered = [...specs];
+    this.rebuildServers();
+  }
+
+  serverById(id: string): Server | undefined {
+    return this.byId.get(id);
+  }
+
+  serverByName(name: string): Server | undefined {
+    for (const s of this.servers) if (s.name === name || s.id === name) return s;
+    return undefined;
+  }
+
+  /** Merge static and discovered specs into servers, reusing existing Server objects by id. */
+  private rebuildServers(): void {
+    const next: Server[] = [];
+    const seen = new Set<string>();
+    for (const spec of [...this.staticSpecs, ...this.discovered]) {
+      if (seen.has(spec.id)) continue;
+      seen.add(spec.id);
+      let server = this.byId.get(spec.id);
+      if (server) {
+        if (server.host !== spec.host || server.port !== spec.port) {
+          server.host = spec.host;
+          server.port = spec.port;
+          server.address = `${spec.host}:${spec.port}`;
+          server.closeIdle();
+        }
+        server.name = spec.name;
+        server.weight = spec.weight;
+        server.backup = spec.backup;
+        server.maxconn = spec.maxconn;
+        server.retired = false;
+      } else {
+        const source = this.staticSpecs.includes(spec) ? 'static' : 'consul';
+        server = new Server(this.name, { ...spec, source });
+      }
+      next.push(server);
+    }
+    for (const old of this.servers) {
+      if (!seen.has(old.id)) {
+        // Removed: no new traffic; what it holds finishes (bounded by the server timeout).
+        old.retired = true;
+        old.closeIdle();
+      }
+    }
+    this.servers = next;
+    this.byId.clear();
+    this.byStickyId.clear();
+    for (const s of next) {
+      this.byId.set(s.id, s);
+      this.byStickyId.set(s.stickyId, s);
+    }
+    this.refresh();
+  }
+
+  /** Recompute the eligible set and feed the strategy. Call after any server flag changes. */
+  refresh(): void {
+    const wasEmpty = this.eligible.length === 0;
+    let eligible = this.servers.filter((s) => s.up && !s.backup);
+    if (eligible.length === 0) eligible = this.servers.filter((s) => s.up && s.backup);
+    this.eligible = eligible;
+    if (wasEmpty !== (eligible.length === 0)) this.stateSince = Date.now();
+    this.strategy.update(eligible);
+    this.fallback.update(eligible);
+    modelEvents.emit('backend-refresh', { backend: this.name });
+  }
+
+  /** 'UP' while a server may take traffic, else 'DOWN' (the BACKEND row's status). */
+  get state(): 'UP' | 'DOWN' {
+    return this.eligible.length > 0 ? 'UP' : 'DOWN';
+  }
+
+  /**
+   * Hot path: choose a server for one connection (TCP) or request (HTTP). Sticky binding first,
+   * then the strategy; a full server (maxconn) is skipped once. null: nothing available (503).
+   */
+  pick(ctx: BalanceContext): Server | null {
+    const sticky = this.sticky;
+    if (sticky !== null) {
+      const bound = sticky.lookup(ctx, this.byStickyId);
+      if (bound !== null && bound !== ctx.avoid && bound.stickable && bound.hasRoom) return bound;
+    }
+    let server = this.guarded ? this.guardedPick(ctx) : this.strategy.pick(ctx);
+    if (server !== null && !server.hasRoom) {
+      const avoid = ctx.avoid;
+      ctx.avoid = server;
+      server = this.guarded ? this.guardedPick(ctx) : this.strategy.pick(ctx);
+      ctx.avoid = avoid;
+      if (server !== null && !server.hasRoom) server = null;
+    }
+    if (server !== null && sticky !== null) sticky.bind(ctx, server);
+    return server;
+  }
+
+  /** A user strategy's pick, checked: a throw, no answer or an ineligible server falls back. */
+  private guardedPick(ctx: BalanceContext): Server | null {
+    let server: Server | null = null;
+    let problem: unknown = null;
+    try {
+      server = this.strategy.pick(ctx) ?? null;
+      if (server === null) {
+        if (this.eligible.length > 0) problem = new Error('strategy returned no server');
+      } else if (!this.eligible.includes(server)) {
+        problem = new Error(`strategy returned a server that is not eligible (${String((server as { name?: unknown }).name)})`);
+      }
+    } catch (error) {
+      problem = error;
+    }
+    if (problem === null) return server;
+    this.strategyErrors++;
+    modelEvents.emit('strategy-error', { backend: this.name, error: problem });
+    return this.fallback.pick(ctx);
+  }
+
+  /** A connection/request to `server` starts: counters and strategy bookkeeping. */
+  opened(server: Server, now: number): void {
+    server.active++;
+    server.counters.sessionOpened(now);
+    server.counters.lbtot++;
+    this.counters.sessionOpened(now);
+    this.counters.lbtot++;
+    const s = this.strategy;
+    if (s.opened !== undefined) {
+      if (this.guarded) {
+        try { s.opened(server); } catch { this.strategyErrors++; }
+      } else s.opened(server);
+    }
+  }
+
+  closed(server: Server): void {
+    if (server.active > 0) server.active--;
+    server.counters.sessionClosed();
+    this.counters.sessionClosed();
+    const s = this.strategy;
+    if (s.closed !== undefined) {
+      if (this.guarded) {
+        try { s.closed(server); } catch { this.strategyErrors++; }
+      } else s.closed(server);
+    }
+  }
+
+  /** Backend removed by a reload: its servers take no new traffic. */
+  retire(): void {
+    for (const s of this.servers) {
+      s.retired = true;
+      s.closeIdle();
+    }
+  }
+}
+
+function isBuiltinName(name: string): boolean {
+  return !(name.startsWith('.') || name.startsWith('/'));
+}
+
+function staticSpecs(config: BackendConfig): ServerSpec[] {
+  return config.servers.map((s) => ({
+    id: `static:${s.name}`,
+    name: s.name,
+    host: s.address.host,
+    port: s.address.port,
+    weight: s.weight,
+    backup: s.backup,
+    maxconn: s.maxconn,
+  }));
+}

@@ -1,0 +1,90 @@
+// Traffic counters kept by frontends, backends and servers. Plain numeric fields on one class so
+// the hot path increments monomorphic properties; stats read them (never write).
+// Names follow HAProxy's `show stat` columns so the CSV maps one to one.
+
+/** Upper bounds (ms) of the response-time histogram buckets; the last bucket is +Inf. */
+export const LATENCY_BUCKETS_MS: readonly number[] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
+
+export class Counters {
+  /** Current sessions (connections for frontends/TCP, requests in flight for HTTP servers). */
+  scur = 0;
+  smax = 0;
+  stot = 0;
+  bin = 0;
+  bout = 0;
+  /** Denied requests/responses. */
+  dreq = 0;
+  dresp = 0;
+  /** Request errors (bad requests, client aborts before a complete request). */
+  ereq = 0;
+  /** Connection errors to servers. */
+  econ = 0;
+  /** Response errors (server reset, malformed response, timeout). */
+  eresp = 0;
+  /** Retries and redispatches. */
+  wretr = 0;
+  wredis = 0;
+  hrsp1xx = 0;
+  hrsp2xx = 0;
+  hrsp3xx = 0;
+  hrsp4xx = 0;
+  hrsp5xx = 0;
+  hrspOther = 0;
+  /** HTTP requests received (frontend) or sent (backend, server). */
+  reqTot = 0;
+  /** Times this server was picked by the balancer. */
+  lbtot = 0;
+  cliAbrt = 0;
+  srvAbrt = 0;
+  /** Time of the last session, ms since epoch; 0 = never. */
+  lastSess = 0;
+  /** Rolling averages over the last requests (HAProxy averages over 1024): ms. */
+  ctimeAvg = 0;
+  rtimeAvg = 0;
+  ttimeAvg = 0;
+  /** Response-time histogram (count per LATENCY_BUCKETS_MS bucket, last is +Inf) and sum (ms). */
+  readonly latencyBuckets: number[] = new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0);
+  latencySumMs = 0;
+  latencyCount = 0;
+
+  sessionOpened(now: number): void {
+    this.scur++;
+    this.stot++;
+    if (this.scur > this.smax) this.smax = this.scur;
+    this.lastSess = now;
+  }
+
+  sessionClosed(): void {
+    if (this.scur > 0) this.scur--;
+  }
+
+  /** One response seen: status class and time to last byte. */
+  response(status: number, totalMs: number): void {
+    if (status < 200) this.hrsp1xx++;
+    else if (status < 300) this.hrsp2xx++;
+    else if (status < 400) this.hrsp3xx++;
+    else if (status < 500) this.hrsp4xx++;
+    else if (status < 600) this.hrsp5xx++;
+    else this.hrspOther++;
+    this.observeLatency(totalMs);
+  }
+
+  observeLatency(ms: number): void {
+    // Exponential moving average ~ HAProxy's average over the last 1024 samples.
+    this.ttimeAvg += (ms - this.ttimeAvg) / (this.latencyCount < 1024 ? this.latencyCount + 1 : 1024);
+    this.latencySumMs += ms;
+    this.latencyCount++;
+    const b = LATENCY_BUCKETS_MS;
+    let i = 0;
+    while (i < b.length && ms > b[i]!) i++;
+    this.latencyBuckets[i]!++;
+  }
+
+  observeConnect(ms: number): void {
+    this.ctimeAvg += (ms - this.ctimeAvg) / 16;
+  }
+
+  observeFirstByte(ms: number): void {
+    this.rtimeAvg += (ms - this.rtimeAvg) / 16;
+  }
+}

@@ -1,0 +1,134 @@
+import type { Socket } from 'node:net';
+import { createHash } from 'node:crypto';
+import type { StrategyServer } from '../strategies/strategy.js';
+import { Counters } from './counters.js';
+import { modelEvents } from './events.js';
+
+export type ServerState = 'UP' | 'DOWN' | 'MAINT' | 'DRAIN';
+export type AdminState = 'ready' | 'drain' | 'maint';
+export type ServerSource = 'static' | 'consul';
+
+/** What an active health check last saw; written by src/health, read by stats. */
+export class CheckStatus {
+  /** HAProxy's check->health: 0..rise+fall-1; the server is up by checks while >= fall. */
+  health = 0;
+  /** 'L4OK', 'L4TOUT', 'L4CON', 'L7OK', 'L7STS', 'L7TOUT', 'L7RSP', '' (not checked yet) */
+  code = '';
+  /** Human reason of the last result: `connection refused`, `timeout after 2s`, `status 503`. */
+  reason = '';
+  durationMs = -1;
+  /** When the last check finished, ms since epoch; 0 = never. */
+  at = 0;
+  failures = 0;
+  /** UP -> DOWN transitions caused by checks. */
+  downTransitions = 0;
+}
+
+/**
+ * A server of one backend: desired settings (weight, admin state) apart from what is observed
+ * (check, passive ejection, Consul health). It is eligible when no DOWN flag is set and admin
+ * state is `ready`. Its identity (`id`) survives reloads and discovery updates so that counters,
+ * health and pooled connections are kept.
+ */
+export class Server implements StrategyServer {
+  readonly id: string;
+  /** Opaque, stable id for the sticky cookie: derived from backend + server name, not the address. */
+  readonly stickyId: string;
+  name: string;
+  host: string;
+  port: number;
+  address: string;
+  weight: number;
+  backup: boolean;
+  maxconn: number;
+  source: ServerSource;
+
+  admin: AdminState = 'ready';
+  /** Active checks say DOWN. */
+  checkDown = false;
+  /** Passive detection ejected it until `ejectedUntil`. */
+  ejected = false;
+  ejectedUntil = 0;
+  ejections = 0;
+  /** Consecutive failures seen on real traffic (passive detection). */
+  consecutiveFailures = 0;
+  /** Consul reports a critical check for it. */
+  consulCritical = false;
+  /** Connections refused/reset on a server with no health check make it DOWN until one succeeds. */
+  connectFailed = false;
+  /** Removed from its backend (reload or discovery): finishing what it holds, no new traffic. */
+  retired = false;
+
+  /** In-flight connections (TCP) or requests (HTTP). */
+  active = 0;
+  readonly counters = new Counters();
+  readonly check = new CheckStatus();
+  /** Idle keep-alive connections to this server (HTTP mode), most recently used last. */
+  readonly idle: Socket[] = [];
+  /** Last state seen, for transition events. */
+  private lastState: ServerState;
+  stateSince = Date.now();
+  /** Why the last state change happened. */
+  stateReason = '';
+
+  constructor(
+    readonly backendName: string,
+    init: { id: string; name: string; host: string; port: number; weight: number; backup: boolean; maxconn: number; source: ServerSource },
+  ) {
+    this.id = init.id;
+    this.name = init.name;
+    this.host = init.host;
+    this.port = init.port;
+    this.address = `${init.host}:${init.port}`;
+    this.weight = init.weight;
+    this.backup = init.backup;
+    this.maxconn = init.maxconn;
+    this.source = init.source;
+    this.stickyId = createHash('sha256').update(`${backendName}\0${init.name}`).digest('base64url').slice(0, 16);
+    this.lastState = this.state;
+  }
+
+  get state(): ServerState {
+    if (this.admin === 'maint') return 'MAINT';
+    if (this.checkDown || this.ejected || this.consulCritical || this.connectFailed) return 'DOWN';
+    if (this.admin === 'drain') return 'DRAIN';
+    return 'UP';
+  }
+
+  /** UP: may take new traffic. */
+  get up(): boolean {
+    return this.state === 'UP' && !this.retired;
+  }
+
+  /** May serve a sticky session already bound to it (UP or DRAIN). */
+  get stickable(): boolean {
+    const s = this.state;
+    return (s === 'UP' || s === 'DRAIN') && !this.retired;
+  }
+
+  /** Below its maxconn (or unlimited). */
+  get hasRoom(): boolean {
+    return this.maxconn === 0 || this.active < this.maxconn;
+  }
+
+  /**
+   * Call after changing any flag: emits a transition event (log, stats history, backend
+   * refresh) when the visible state changed. Returns true when it did.
+   */
+  noteChange(reason: string): boolean {
+    const now = this.state;
+    if (now === this.lastState) return false;
+    const from = this.lastState;
+    this.lastState = now;
+    this.stateSince = Date.now();
+    this.stateReason = reason;
+    modelEvents.emit('server-state', { server: this, from, to: now, reason });
+    return true;
+  }
+
+  /** Drop pooled idle connections (server removed, DOWN, or address changed). */
+  closeIdle(): void {
+    const idle = this.idle;
+    while (idle.length > 0) idle.pop()!.destroy();
+  }
+}
