@@ -6,6 +6,12 @@ import { Counters } from './counters.js';
 import { modelEvents } from './events.js';
 import { Server } from './server.js';
 
+/** Passive health: the proxy core reports what real traffic saw (src/health implements it). */
+export interface TrafficObserver {
+  success(server: Server): void;
+  failure(server: Server, reason: 'connect' | 'reset' | 'timeout' | '5xx'): void;
+}
+
 /** A server as a discovery source describes it; the backend keeps identity by `id`. */
 export interface ServerSpec {
   readonly id: string;
@@ -43,6 +49,8 @@ export class Backend {
   private staticSpecs: ServerSpec[] = [];
   private discovered: ServerSpec[] = [];
   strategyErrors = 0;
+  /** Set by the health component; null: no passive detection. */
+  observer: TrafficObserver | null = null;
   /** Last time the eligible set went from empty to non-empty or back: HAProxy's lastchg. */
   stateSince = Date.now();
 
