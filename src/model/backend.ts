@@ -130,7 +130,7 @@ export class Backend {
         server.retired = false;
       } else {
         const source = this.staticSpecs.includes(spec) ? 'static' : 'consul';
-        server = new Server(this.name, { ...spec, source });
+        server = new Server(this, { ...spec, source });
       }
       next.push(server);
     }

@@ -32,6 +32,7 @@ export class CheckStatus {
  */
 export class Server implements StrategyServer {
   readonly id: string;
+  readonly backendName: string;
   /** Opaque, stable id for the sticky cookie: derived from backend + server name, not the address. */
   readonly stickyId: string;
   name: string;
@@ -65,6 +66,8 @@ export class Server implements StrategyServer {
   readonly check = new CheckStatus();
   /** Idle keep-alive connections to this server (HTTP mode), most recently used last. */
   readonly idle: Socket[] = [];
+  /** Upstream sockets carrying traffic now (kept by the proxy core), for `shutdown_sessions`. */
+  readonly sessions = new Set<Socket>();
   /** Last state seen, for transition events. */
   private lastState: ServerState;
   stateSince = Date.now();
@@ -72,7 +75,8 @@ export class Server implements StrategyServer {
   stateReason = '';
 
   constructor(
-    readonly backendName: string,
+    /** The backend that owns it: refreshed when this server's state changes. */
+    private readonly owner: { readonly name: string; refresh(): void },
     init: { id: string; name: string; host: string; port: number; weight: number; backup: boolean; maxconn: number; source: ServerSource },
   ) {
     this.id = init.id;
@@ -84,7 +88,8 @@ export class Server implements StrategyServer {
     this.backup = init.backup;
     this.maxconn = init.maxconn;
     this.source = init.source;
-    this.stickyId = createHash('sha256').update(`${backendName}\0${init.name}`).digest('base64url').slice(0, 16);
+    this.backendName = owner.name;
+    this.stickyId = createHash('sha256').update(`${owner.name}\0${init.name}`).digest('base64url').slice(0, 16);
     this.lastState = this.state;
   }
 
@@ -122,8 +127,16 @@ export class Server implements StrategyServer {
     this.lastState = now;
     this.stateSince = Date.now();
     this.stateReason = reason;
+    this.owner.refresh();
     modelEvents.emit('server-state', { server: this, from, to: now, reason });
     return true;
+  }
+
+  /** Close every connection this server carries (`on_marked_down: shutdown_sessions`). */
+  shutdownSessions(): void {
+    for (const socket of this.sessions) socket.destroy();
+    this.sessions.clear();
+    this.closeIdle();
   }
 
   /** Drop pooled idle connections (server removed, DOWN, or address changed). */
