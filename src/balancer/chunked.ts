@@ -1,0 +1,150 @@
+// Chunked transfer-coding scanner (RFC 9112 §7.1). The proxy forwards chunked bodies byte for
+// byte; this only finds where the message ends and rejects what cannot be framed: a size that
+// is not hex (or too long), a missing CRLF after the data, control characters in extensions or
+// trailers, or trailers past the size limit. It keeps its state across reads.
+
+const S_SIZE = 0; // reading hex digits
+const S_EXT = 1; // after the size: extensions up to CR
+const S_SIZE_LF = 2; // expecting LF after the size line
+const S_DATA = 3; // `remaining` bytes of data
+const S_DATA_CR = 4; // CR after data
+const S_DATA_LF = 5; // LF after data
+const S_TRAILER_START = 6; // start of a trailer line (or the final CRLF)
+const S_TRAILER = 7; // inside a trailer line
+const S_TRAILER_LF = 8; // LF ending a trailer line
+const S_LAST_LF = 9; // LF of the final empty line
+const S_DONE = 10;
+
+/** Longest chunk-size accepted: 12 hex digits (256 TiB) keeps arithmetic exact. */
+const MAX_SIZE_DIGITS = 12;
+const MAX_TRAILER_BYTES = 16384;
+
+export const CHUNKED_ERROR = -1;
+
+const HEX = new Int8Array(256).fill(-1);
+for (let c = 0; c < 10; c++) HEX[48 + c] = c;
+for (let c = 0; c < 6; c++) {
+  HEX[65 + c] = 10 + c;
+  HEX[97 + c] = 10 + c;
+}
+
+export class ChunkedScanner {
+  private state = S_SIZE;
+  private size = 0;
+  private digits = 0;
+  private remaining = 0;
+  private trailerBytes = 0;
+  error = '';
+
+  reset(): void {
+    this.state = S_SIZE;
+    this.size = 0;
+    this.digits = 0;
+    this.remaining = 0;
+    this.trailerBytes = 0;
+    this.error = '';
+  }
+
+  get done(): boolean {
+    return this.state === S_DONE;
+  }
+
+  /**
+   * Scan buf[start..end). Returns the offset just past the end of the message when it ends in
+   * this range, `end` when more is needed, or CHUNKED_ERROR.
+   */
+  scan(buf: Buffer, start: number, end: number): number {
+    let p = start;
+    while (p < end) {
+      switch (this.state) {
+        case S_DATA: {
+          const n = Math.min(this.remaining, end - p);
+          this.remaining -= n;
+          p += n;
+          if (this.remaining === 0) this.state = S_DATA_CR;
+          continue;
+        }
+        case S_SIZE: {
+          const c = buf[p]!;
+          const h = HEX[c]!;
+          if (h >= 0) {
+            if (++this.digits > MAX_SIZE_DIGITS) return this.fail('chunk size too large');
+            this.size = this.size * 16 + h;
+          } else if (this.digits === 0) {
+            return this.fail('bad chunk size');
+          } else if (c === 59 /* ; */ || c === 32 || c === 9) {
+            this.state = S_EXT;
+          } else if (c === 13) {
+            this.state = S_SIZE_LF;
+          } else {
+            return this.fail('bad chunk size');
+          }
+          p++;
+          continue;
+        }
+        case S_EXT: {
+          const c = buf[p]!;
+          if (c === 13) this.state = S_SIZE_LF;
+          else if ((c < 32 && c !== 9) || c === 127) return this.fail('bad chunk extension');
+          p++;
+          continue;
+        }
+        case S_SIZE_LF:
+          if (buf[p] !== 10) return this.fail('bad chunk size line');
+          p++;
+          if (this.size === 0) {
+            this.state = S_TRAILER_START;
+          } else {
+            this.remaining = this.size;
+            this.state = S_DATA;
+          }
+          this.size = 0;
+          this.digits = 0;
+          continue;
+        case S_DATA_CR:
+          if (buf[p] !== 13) return this.fail('missing CRLF after chunk data');
+          this.state = S_DATA_LF;
+          p++;
+          continue;
+        case S_DATA_LF:
+          if (buf[p] !== 10) return this.fail('missing CRLF after chunk data');
+          this.state = S_SIZE;
+          p++;
+          continue;
+        case S_TRAILER_START:
+          if (buf[p] === 13) {
+            this.state = S_LAST_LF;
+            p++;
+            continue;
+          }
+          this.state = S_TRAILER;
+          continue;
+        case S_TRAILER: {
+          const c = buf[p]!;
+          if (++this.trailerBytes > MAX_TRAILER_BYTES) return this.fail('trailers too large');
+          if (c === 13) this.state = S_TRAILER_LF;
+          else if ((c < 32 && c !== 9) || c === 127) return this.fail('bad trailer');
+          p++;
+          continue;
+        }
+        case S_TRAILER_LF:
+          if (buf[p] !== 10) return this.fail('bad trailer line');
+          this.state = S_TRAILER_START;
+          p++;
+          continue;
+        case S_LAST_LF:
+          if (buf[p] !== 10) return this.fail('bad last chunk');
+          this.state = S_DONE;
+          return p + 1;
+        default:
+          return p;
+      }
+    }
+    return end;
+  }
+
+  private fail(why: string): number {
+    this.error = why;
+    return CHUNKED_ERROR;
+  }
+}

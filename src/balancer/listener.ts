@@ -1,0 +1,149 @@
+import { createServer, type Server as NetServer, type Socket } from 'node:net';
+import type { Frontend } from '../model/frontend.js';
+import type { Mode } from '../config/types.js';
+import type { Logger } from '../log.js';
+import type { AccessLog } from './access-log.js';
+import { HttpSession, normalizeIp, type HttpListenerContext } from './http-session.js';
+import { TcpSession, type TcpListenerContext } from './tcp-session.js';
+
+// A frontend's listening socket. The listener outlives reloads while its bind address and mode
+// stay the same: a reload assigns a new `frontend` and only connections accepted (HTTP: requests
+// started) afterwards see it. Connection limits (maxconn, per source) are checked at accept.
+
+type Session = HttpSession | TcpSession;
+
+export class FrontendListener implements HttpListenerContext, TcpListenerContext {
+  readonly mode: Mode;
+  readonly bindKey: string;
+  stopping = false;
+  accessLog: AccessLog | null;
+  private readonly server: NetServer;
+  private readonly sessions = new Set<Session>();
+  private idleWaiters: (() => void)[] = [];
+  private lastLimitLog = 0;
+
+  constructor(
+    public frontend: Frontend,
+    accessLog: AccessLog | null,
+    private readonly logger: Logger,
+  ) {
+    this.mode = frontend.config.mode;
+    this.bindKey = bindKey(frontend);
+    this.accessLog = accessLog;
+    // TCP: accept paused so no byte is read before a server connection exists to take it.
+    this.server = createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: this.mode === 'tcp' }, (socket) => this.accept(socket));
+  }
+
+  listen(): Promise<void> {
+    const { host, port } = this.frontend.config.bind;
+    return new Promise((resolve, reject) => {
+      const onError = (error: Error) => reject(error);
+      this.server.once('error', onError);
+      this.server.listen({ host, port, backlog: 4096 }, () => {
+        this.server.off('error', onError);
+        this.server.on('error', (error) => this.logger.error({ frontend: this.frontend.name, err: error }, 'listener error'));
+        resolve();
+      });
+    });
+  }
+
+  address(): { host: string; port: number } {
+    const a = this.server.address();
+    if (a === null || typeof a === 'string') return { host: this.frontend.config.bind.host, port: this.frontend.config.bind.port };
+    return { host: a.address, port: a.port };
+  }
+
+  get connections(): number {
+    return this.sessions.size;
+  }
+
+  private accept(socket: Socket): void {
+    const frontend = this.frontend;
+    const { maxconn, maxconnPerSource } = frontend.config;
+    if (maxconn > 0 && this.sessions.size >= maxconn) {
+      this.deny(socket, `maxconn ${maxconn} reached`);
+      return;
+    }
+    if (maxconnPerSource > 0) {
+      const ip = normalizeIp(socket.remoteAddress ?? '');
+      const n = frontend.perSource.get(ip) ?? 0;
+      if (n >= maxconnPerSource) {
+        this.deny(socket, `maxconn_per_source ${maxconnPerSource} reached for ${ip}`);
+        return;
+      }
+      frontend.perSource.set(ip, n + 1);
+    }
+    frontend.counters.sessionOpened(Date.now());
+    const session = this.mode === 'http' ? new HttpSession(socket, this) : new TcpSession(socket, this);
+    this.sessions.add(session);
+    if (this.stopping) session.stop();
+  }
+
+  private deny(socket: Socket, why: string): void {
+    this.frontend.denied++;
+    this.frontend.counters.dreq++;
+    socket.destroy();
+    const now = Date.now();
+    if (now - this.lastLimitLog > 1000) {
+      this.lastLimitLog = now;
+      this.logger.warn({ frontend: this.frontend.name, client: socket.remoteAddress }, `connection refused: ${why}`);
+    }
+  }
+
+  sessionClosed(session: Session): void {
+    if (!this.sessions.delete(session)) return;
+    const frontend = this.frontend;
+    frontend.counters.sessionClosed();
+    if (frontend.config.maxconnPerSource > 0) {
+      const ip = normalizeIp(session.socket.remoteAddress ?? '');
+      const n = (frontend.perSource.get(ip) ?? 1) - 1;
+      if (n <= 0) frontend.perSource.delete(ip);
+      else frontend.perSource.set(ip, n);
+    }
+    if (this.sessions.size === 0 && this.idleWaiters.length > 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  /** Stop accepting. Existing connections keep going until `drain`. */
+  stopAccepting(): Promise<void> {
+    return new Promise((resolve) => {
+      if (!this.server.listening) {
+        resolve();
+        return;
+      }
+      this.server.close(() => resolve());
+    });
+  }
+
+  /**
+   * Graceful stop: no new connections, idle keep-alive ones closed, busy ones finish their
+   * exchange; past `timeoutMs` whatever remains is cut.
+   */
+  async drain(timeoutMs: number): Promise<void> {
+    this.stopping = true;
+    const closed = this.stopAccepting();
+    for (const s of this.sessions) s.stop();
+    if (this.sessions.size > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          for (const s of this.sessions) s.socket.destroy();
+          resolve();
+        }, timeoutMs);
+        timer.unref();
+        this.idleWaiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    await closed;
+  }
+}
+
+export function bindKey(frontend: Frontend): string {
+  const { host, port } = frontend.config.bind;
+  return `${frontend.config.mode}|${host}|${port}`;
+}

@@ -1,0 +1,52 @@
+// Canned responses the balancer answers with itself. Built once per backend/status as Buffers,
+// so an error path allocates nothing; each has a short body naming the backend (the contract).
+
+const REASONS: Record<number, string> = {
+  400: 'Bad Request',
+  405: 'Method Not Allowed',
+  408: 'Request Timeout',
+  414: 'URI Too Long',
+  431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error',
+  501: 'Not Implemented',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+  505: 'HTTP Version Not Supported',
+};
+
+const DETAILS: Record<number, string> = {
+  400: 'malformed or ambiguous request',
+  405: 'method not allowed',
+  408: 'request not received in time',
+  414: 'request line too long',
+  431: 'request header fields too large',
+  500: 'internal error',
+  501: 'not implemented',
+  502: 'no server answered',
+  503: 'no server is available',
+  504: 'server timeout',
+  505: 'HTTP version not supported',
+};
+
+const cache = new Map<string, Buffer>();
+
+/**
+ * A complete response: `502 Bad Gateway` with body `502 Bad Gateway: no server answered (backend api)`.
+ * `close` adds `Connection: close` (every error on a broken or rejected request closes).
+ */
+export function cannedResponse(status: number, backend: string | null, close: boolean): Buffer {
+  const key = `${status}\0${backend ?? ''}\0${close ? 1 : 0}`;
+  let buf = cache.get(key);
+  if (buf === undefined) {
+    const reason = REASONS[status] ?? 'Error';
+    const body = `${status} ${reason}: ${DETAILS[status] ?? 'error'}${backend ? ` (backend ${backend})` : ''}\n`;
+    buf = Buffer.from(
+      `HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+        `cache-control: no-store\r\n${close ? 'connection: close\r\n' : ''}\r\n${body}`,
+      'latin1',
+    );
+    if (cache.size < 10000) cache.set(key, buf);
+  }
+  return buf;
+}

@@ -1,0 +1,37 @@
+// Timeouts without a timer per request. Every HTTP session and TCP tunnel keeps a `deadline`
+// (ms since epoch, 0 = none) and what to do when it passes; one unref'd interval checks them
+// all. Setting a deadline is a field write on the hot path, where re-arming a socket timer per
+// request would cost a timer-list insertion each time. Resolution: SWEEP_MS.
+
+export const SWEEP_MS = 50;
+
+export interface Expirable {
+  deadline: number;
+  expire(now: number): void;
+}
+
+const tracked = new Set<Expirable>();
+let timer: NodeJS.Timeout | null = null;
+
+function sweep(): void {
+  const now = Date.now();
+  for (const item of tracked) {
+    if (item.deadline !== 0 && item.deadline <= now) item.expire(now);
+  }
+}
+
+export function track(item: Expirable): void {
+  tracked.add(item);
+  if (timer === null) {
+    timer = setInterval(sweep, SWEEP_MS);
+    timer.unref();
+  }
+}
+
+export function untrack(item: Expirable): void {
+  tracked.delete(item);
+  if (tracked.size === 0 && timer !== null) {
+    clearInterval(timer);
+    timer = null;
+  }
+}

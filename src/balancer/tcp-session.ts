@@ -1,0 +1,256 @@
+import type { Socket } from 'node:net';
+import type { Backend } from '../model/backend.js';
+import type { Frontend } from '../model/frontend.js';
+import type { Server } from '../model/server.js';
+import type { BalanceContext } from '../strategies/sticky.js';
+import type { AccessLog } from './access-log.js';
+import { normalizeIp } from './http-session.js';
+import { describeError, openUpstream, upstreamOf, type Upstream, type UpstreamOwner } from './upstream.js';
+
+// One client connection in TCP mode: a server is picked per connection, the connect is retried
+// on another server when refused, then bytes flow both ways with backpressure. Half-close is
+// passed through (client FIN → server FIN, and back), so request/response protocols that end
+// their request by shutting down the write side work.
+
+const kTcp = Symbol('switchyard.tcpSession');
+type TcpSocket = Socket & { [kTcp]: TcpSession };
+
+export interface TcpListenerContext {
+  readonly frontend: Frontend;
+  readonly accessLog: AccessLog | null;
+  sessionClosed(session: TcpSession): void;
+}
+
+export class TcpSession implements UpstreamOwner {
+  private readonly frontend: Frontend;
+  private readonly backend: Backend;
+  private server: Server | null = null;
+  private upstream: Upstream | null = null;
+  private readonly ctx: BalanceContext;
+  private retriesLeft: number;
+  private readonly start = Date.now();
+  private connectedAt = 0;
+  private bytesIn = 0;
+  private bytesOut = 0;
+  private clientEnded = false;
+  private closed = false;
+  private error = '';
+
+  constructor(
+    readonly socket: Socket,
+    private readonly listener: TcpListenerContext,
+  ) {
+    this.frontend = listener.frontend;
+    this.backend = this.frontend.backend;
+    const ip = normalizeIp(socket.remoteAddress ?? '');
+    this.ctx = { clientIp: ip, avoid: null, stickyCookie: null, setStickyCookie: null };
+    this.retriesLeft = this.backend.config.retries;
+    (socket as TcpSocket)[kTcp] = this;
+    socket.on('data', onClientData);
+    socket.on('end', onClientEnd);
+    socket.on('close', onClientClose);
+    socket.on('error', noop);
+    socket.on('drain', onClientDrain);
+    socket.setTimeout(this.frontend.config.timeouts.clientMs, onClientTimeout);
+    this.connect();
+  }
+
+  private connect(): void {
+    const backend = this.backend;
+    const server = backend.pick(this.ctx);
+    if (server === null) {
+      this.error = 'no server available';
+      backend.counters.response(503, 0);
+      this.finish(true);
+      return;
+    }
+    this.server = server;
+    backend.opened(server, Date.now());
+    const up = openUpstream(server, this, true);
+    this.upstream = up;
+    up.socket.setTimeout(backend.config.timeouts.connectMs, onUpstreamTimeout);
+  }
+
+  onUpstreamConnect(up: Upstream): void {
+    if (up !== this.upstream || this.closed) return;
+    const now = Date.now();
+    this.connectedAt = now;
+    const server = this.server!;
+    server.counters.observeConnect(now - up.connectStarted);
+    this.backend.observer?.success(server);
+    if (server.connectFailed) {
+      server.connectFailed = false;
+      server.noteChange('connection succeeded');
+    }
+    up.socket.setTimeout(this.backend.config.timeouts.serverMs, onUpstreamTimeout);
+    // The client was accepted paused: nothing was read before a server was there to take it.
+    this.socket.resume();
+    if (this.clientEnded) up.socket.end();
+  }
+
+  onClientData(chunk: Buffer): void {
+    const up = this.upstream;
+    this.bytesIn += chunk.length;
+    this.frontend.counters.bin += chunk.length;
+    this.server!.counters.bin += chunk.length;
+    this.backend.counters.bin += chunk.length;
+    if (up !== null && !up.socket.write(chunk)) this.socket.pause();
+  }
+
+  onUpstreamData(up: Upstream, chunk: Buffer): void {
+    if (up !== this.upstream) return;
+    this.bytesOut += chunk.length;
+    this.frontend.counters.bout += chunk.length;
+    this.server!.counters.bout += chunk.length;
+    this.backend.counters.bout += chunk.length;
+    if (!this.socket.write(chunk)) up.socket.pause();
+  }
+
+  onClientDrain(): void {
+    this.upstream?.socket.resume();
+  }
+
+  onUpstreamDrain(up: Upstream): void {
+    if (up === this.upstream) this.socket.resume();
+  }
+
+  onClientEnd(): void {
+    this.clientEnded = true;
+    const up = this.upstream;
+    if (up !== null && up.connected) up.socket.end();
+  }
+
+  onUpstreamEnd(up: Upstream): void {
+    if (up === this.upstream) this.socket.end();
+  }
+
+  onUpstreamClose(up: Upstream, error: Error | null): void {
+    if (up !== this.upstream || this.closed) return;
+    const server = this.server!;
+    const backend = this.backend;
+    if (!up.connected) {
+      server.counters.econ++;
+      backend.counters.econ++;
+      backend.observer?.failure(server, 'connect');
+      if (backend.config.health.type === 'none' && backend.observer === null && !server.connectFailed) {
+        server.connectFailed = true;
+        server.noteChange(`connect failed: ${describeError(error)}`);
+      }
+      backend.closed(server);
+      this.server = null;
+      this.upstream = null;
+      if (this.retriesLeft > 0) {
+        this.retriesLeft--;
+        server.counters.wretr++;
+        backend.counters.wretr++;
+        this.ctx.avoid = server;
+        this.connect();
+        if (this.server !== null && this.server !== server) backend.counters.wredis++;
+        return;
+      }
+      this.error = `connect to ${server.address} failed: ${describeError(error)}`;
+      this.finish(true);
+      return;
+    }
+    if (error !== null) {
+      server.counters.srvAbrt++;
+      this.error = describeError(error);
+      this.finish(true);
+    } else {
+      // Orderly close from the server: our FIN went out on 'end'; close once written.
+      this.finish(false);
+    }
+  }
+
+  onClientClose(): void {
+    if (!this.closed) {
+      this.closed = true;
+      const up = this.upstream;
+      this.upstream = null;
+      if (up !== null) up.destroy();
+    }
+    this.releaseServer();
+    this.log();
+    this.listener.sessionClosed(this);
+  }
+
+  private releaseServer(): void {
+    const server = this.server;
+    if (server !== null) {
+      this.server = null;
+      this.backend.closed(server);
+    }
+  }
+
+  private finish(abort: boolean): void {
+    if (this.closed) return;
+    this.closed = true;
+    const up = this.upstream;
+    this.upstream = null;
+    if (up !== null) up.destroy();
+    this.releaseServer();
+    if (abort) this.socket.destroy();
+    else this.socket.end();
+  }
+
+  timeout(): void {
+    this.error = 'timeout';
+    this.finish(true);
+  }
+
+  upstreamTimeout(): void {
+    const up = this.upstream;
+    if (up !== null && !up.connected) {
+      up.lastError = Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' });
+      up.socket.destroy();
+      return;
+    }
+    this.error = 'server timeout';
+    this.finish(true);
+  }
+
+  /** Graceful stop: TCP connections run until they end or the shutdown timeout. */
+  stop(): void {}
+
+  private log(): void {
+    const log = this.listener.accessLog;
+    if (log === null) return;
+    log.tcp({
+      frontend: this.frontend.name,
+      backend: this.backend.name,
+      server: this.server?.name ?? null,
+      client: this.ctx.clientIp,
+      bytesIn: this.bytesIn,
+      bytesOut: this.bytesOut,
+      connectMs: this.connectedAt > 0 ? this.connectedAt - this.start : -1,
+      totalMs: Date.now() - this.start,
+      error: this.error,
+    });
+  }
+}
+
+function tcp(socket: Socket): TcpSession {
+  return (socket as TcpSocket)[kTcp];
+}
+function onClientData(this: Socket, chunk: Buffer): void {
+  tcp(this).onClientData(chunk);
+}
+function onClientEnd(this: Socket): void {
+  tcp(this).onClientEnd();
+}
+function onClientClose(this: Socket): void {
+  tcp(this).onClientClose();
+}
+function onClientDrain(this: Socket): void {
+  tcp(this).onClientDrain();
+}
+function onClientTimeout(this: Socket): void {
+  tcp(this).timeout();
+}
+/** Upstream socket timeouts reach the session through the upstream's owner. */
+function onUpstreamTimeout(this: Socket): void {
+  const owner = upstreamOf(this).owner;
+  if (owner instanceof TcpSession) owner.upstreamTimeout();
+  else this.destroy();
+}
+function noop(): void {}

@@ -1,0 +1,164 @@
+import { connect, type Socket } from 'node:net';
+import type { Server } from '../model/server.js';
+
+// Connections to servers. HTTP mode keeps idle keep-alive connections per server (LIFO, so the
+// warmest socket is reused) in `server.idle`; a connection carries one request at a time and
+// goes back to the pool when its response completed cleanly.
+//
+// Socket events are bound once per socket to module-level functions that dispatch to the
+// current owner (`upstream.owner`), so taking a pooled connection costs no listener churn.
+
+/** How long a pooled connection may sit idle before we close it (servers often use 60-75 s). */
+export const IDLE_POOL_MS = 30_000;
+/** Idle connections kept per server at most. */
+export const MAX_IDLE_PER_SERVER = 256;
+
+/** What owns an upstream connection while it carries a request: an HTTP session. */
+export interface UpstreamOwner {
+  onUpstreamConnect(up: Upstream): void;
+  onUpstreamData(up: Upstream, chunk: Buffer): void;
+  onUpstreamEnd(up: Upstream): void;
+  onUpstreamClose(up: Upstream, error: Error | null): void;
+  onUpstreamDrain(up: Upstream): void;
+}
+
+const kUpstream = Symbol('switchyard.upstream');
+type UpstreamSocket = Socket & { [kUpstream]: Upstream };
+
+export class Upstream {
+  owner: UpstreamOwner | null = null;
+  connected = false;
+  /** Taken from the pool (a keep-alive connection that may have been closed by the server). */
+  reused = false;
+  idleSince = 0;
+  lastError: Error | null = null;
+  readonly connectStarted: number;
+
+  constructor(
+    readonly socket: Socket,
+    readonly server: Server,
+  ) {
+    this.connectStarted = Date.now();
+    (socket as UpstreamSocket)[kUpstream] = this;
+    socket.on('connect', onConnect);
+    socket.on('data', onData);
+    socket.on('end', onEnd);
+    socket.on('close', onClose);
+    socket.on('error', onError);
+    socket.on('drain', onDrain);
+  }
+
+  /** Give back to the server's idle pool (the response completed and both sides agree to keep it). */
+  release(): void {
+    this.owner = null;
+    const server = this.server;
+    server.sessions.delete(this.socket);
+    if (server.retired || !server.up || server.idle.length >= MAX_IDLE_PER_SERVER || this.socket.destroyed) {
+      this.socket.destroy();
+      return;
+    }
+    this.idleSince = Date.now();
+    server.idle.push(this.socket);
+  }
+
+  /** Close and forget (errors, protocol problems, server going away). */
+  destroy(): void {
+    this.owner = null;
+    this.server.sessions.delete(this.socket);
+    this.socket.destroy();
+  }
+}
+
+/** The Upstream a socket belongs to. */
+export function upstreamOf(socket: Socket): Upstream {
+  return (socket as UpstreamSocket)[kUpstream];
+}
+
+function onConnect(this: Socket): void {
+  const u = upstreamOf(this);
+  u.connected = true;
+  u.owner?.onUpstreamConnect(u);
+}
+
+function onData(this: Socket, chunk: Buffer): void {
+  const u = upstreamOf(this);
+  if (u.owner !== null) u.owner.onUpstreamData(u, chunk);
+  else this.destroy(); // bytes on an idle connection: the server is confused; drop it
+}
+
+function onEnd(this: Socket): void {
+  const u = upstreamOf(this);
+  if (u.owner !== null) u.owner.onUpstreamEnd(u);
+  else this.destroy();
+}
+
+function onError(this: Socket, error: Error): void {
+  upstreamOf(this).lastError = error;
+}
+
+function onClose(this: Socket): void {
+  const u = upstreamOf(this);
+  removeIdle(u.server, this);
+  u.server.sessions.delete(this);
+  const owner = u.owner;
+  u.owner = null;
+  if (owner !== null) owner.onUpstreamClose(u, u.lastError);
+}
+
+function onDrain(this: Socket): void {
+  const u = upstreamOf(this);
+  u.owner?.onUpstreamDrain(u);
+}
+
+function removeIdle(server: Server, socket: Socket): void {
+  const idle = server.idle;
+  const i = idle.lastIndexOf(socket);
+  if (i !== -1) idle.splice(i, 1);
+}
+
+/** A pooled idle connection to `server`, or null. */
+export function takeIdle(server: Server, owner: UpstreamOwner): Upstream | null {
+  const idle = server.idle;
+  while (idle.length > 0) {
+    const socket = idle.pop()!;
+    if (socket.destroyed || !socket.writable) continue;
+    const u = upstreamOf(socket);
+    u.owner = owner;
+    u.reused = true;
+    server.sessions.add(socket);
+    return u;
+  }
+  return null;
+}
+
+/** Open a new connection to `server`; events go to `owner`. */
+export function openUpstream(server: Server, owner: UpstreamOwner, allowHalfOpen: boolean): Upstream {
+  const socket = connect({ host: server.host, port: server.port, noDelay: true, allowHalfOpen });
+  const u = new Upstream(socket, server);
+  u.owner = owner;
+  server.sessions.add(socket);
+  return u;
+}
+
+/** Close pooled connections idle for longer than IDLE_POOL_MS (called by the sweeper's owner). */
+export function trimIdle(server: Server, now: number): void {
+  const idle = server.idle;
+  while (idle.length > 0) {
+    const oldest = upstreamOf(idle[0]!);
+    if (now - oldest.idleSince < IDLE_POOL_MS) break;
+    idle.shift()!.destroy();
+  }
+}
+
+/** Short reason for logs and error bodies: `connection refused`, `timeout`, `reset`. */
+export function describeError(error: Error | null): string {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  switch (code) {
+    case 'ECONNREFUSED': return 'connection refused';
+    case 'ECONNRESET': return 'connection reset';
+    case 'ETIMEDOUT': return 'timeout';
+    case 'EHOSTUNREACH': return 'host unreachable';
+    case 'ENOTFOUND': return 'host not found';
+    default: return error ? (code ?? error.message) : 'connection closed';
+  }
+}
