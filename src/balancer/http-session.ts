@@ -37,6 +37,9 @@ const BODY_CHUNKED = 2;
 /** Response body delimited by the server closing the connection. */
 const BODY_CLOSE = 3;
 
+/** Body bytes up to this size are copied next to a rewritten head and written once. */
+const COALESCE_BYTES = 16384;
+
 /** Bytes of pipelined input we hold before we stop reading from the client. */
 const MAX_PENDING = 65536;
 
@@ -454,7 +457,7 @@ export class HttpSession implements UpstreamOwner, Expirable {
     if (this.requestOut !== null) this.requestOut = null;
     if (status < 200 && status !== 101) {
       // Interim response (100 Continue, 103 Early Hints): relay it and keep waiting.
-      this.writeClient(this.rewriteResponse(buf, offset, false, ''), up);
+      this.writeClient(this.rewriteResponse(buf, offset, false, '', buf.length), up);
       if (head.headEnd < buf.length) this.processResponseHead(up, buf, head.headEnd);
       return;
     }
@@ -502,24 +505,39 @@ export class HttpSession implements UpstreamOwner, Expirable {
       this.forwardResponseBody(up, buf, offset, headEnd);
       return;
     }
-    const out = this.rewriteResponse(buf, offset, false, extra);
-    this.bytesOut += out.length;
-    if (this.resBody === BODY_NONE || headEnd === buf.length) {
+    const rest = buf.length - headEnd;
+    if (this.resBody === BODY_NONE || rest === 0) {
+      const out = this.rewriteResponse(buf, offset, false, extra, buf.length);
+      this.bytesOut += out.length;
       this.writeClient(out, up);
       if (this.resBody === BODY_NONE) this.responseComplete(up, buf, headEnd);
       return;
     }
+    if (rest <= COALESCE_BYTES) {
+      // Small body bytes ride in the same buffer as the rewritten head: one write() instead of
+      // a corked writev (measured: the writev path costs more per response in Node's streams).
+      const out = this.rewriteResponse(buf, offset, false, extra, headEnd);
+      const newHeadLen = out.length - rest;
+      this.bytesOut += newHeadLen;
+      this.forwardResponseBody(up, out, 0, newHeadLen);
+      return;
+    }
+    const out = this.rewriteResponse(buf, offset, false, extra, buf.length);
+    this.bytesOut += out.length;
     this.socket.cork();
     this.writeClient(out, up);
     this.forwardResponseBody(up, buf, headEnd);
     this.socket.uncork();
   }
 
-  /** The response head with hop-by-hop fields dropped and `extra` lines added. */
-  private rewriteResponse(buf: Buffer, offset: number, keepUpgrade: boolean, extra: string): Buffer {
+  /**
+   * The response head with hop-by-hop fields dropped and `extra` lines added, followed by
+   * buf[tailFrom..] (pass buf.length for the head alone).
+   */
+  private rewriteResponse(buf: Buffer, offset: number, keepUpgrade: boolean, extra: string, tailFrom: number): Buffer {
     const head = this.resHead;
     if (keepUpgrade) head.keepUpgrade(buf);
-    let size = head.startLineEnd - offset + extra.length + 2;
+    let size = head.startLineEnd - offset + extra.length + 2 + (buf.length - tailFrom);
     for (let i = 0; i < head.count; i++) if (head.drop[i] === 0) size += head.lineEnd[i]! - head.lineStart[i]!;
     const out = Buffer.allocUnsafe(size);
     let p = buf.copy(out, 0, offset, head.startLineEnd);
@@ -527,6 +545,7 @@ export class HttpSession implements UpstreamOwner, Expirable {
     if (extra !== '') p += writeLatin1(out, extra, p);
     out[p] = 13;
     out[p + 1] = 10;
+    if (tailFrom < buf.length) buf.copy(out, p + 2, tailFrom);
     return out;
   }
 
@@ -747,7 +766,7 @@ export class HttpSession implements UpstreamOwner, Expirable {
     this.deadline = 0;
     this.recordResponse();
     this.resDone = true;
-    const out = this.rewriteResponse(buf, offset, true, CONNECTION_UPGRADE);
+    const out = this.rewriteResponse(buf, offset, true, CONNECTION_UPGRADE, buf.length);
     // Tunnels are long-lived: timeouts apply as socket inactivity (HAProxy `timeout tunnel`).
     const idleMs = Math.max(this.frontend.config.timeouts.clientMs, this.backend!.config.timeouts.serverMs);
     this.socket.setTimeout(idleMs, onTunnelTimeout);

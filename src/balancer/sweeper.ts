@@ -13,8 +13,15 @@ export interface Expirable {
 const tracked = new Set<Expirable>();
 let timer: NodeJS.Timeout | null = null;
 
+/**
+ * A clock that moves every sweep: good enough for inactivity deadlines (±SWEEP_MS) and free to
+ * read per chunk, where Date.now() would be a call each time.
+ */
+export let coarseNow = Date.now();
+
 function sweep(): void {
   const now = Date.now();
+  coarseNow = now;
   for (const item of tracked) {
     if (item.deadline !== 0 && item.deadline <= now) item.expire(now);
   }
@@ -23,6 +30,7 @@ function sweep(): void {
 export function track(item: Expirable): void {
   tracked.add(item);
   if (timer === null) {
+    coarseNow = Date.now();
     timer = setInterval(sweep, SWEEP_MS);
     timer.unref();
   }

@@ -5,7 +5,8 @@ import type { Server } from '../model/server.js';
 import type { BalanceContext } from '../strategies/sticky.js';
 import type { AccessLog } from './access-log.js';
 import { normalizeIp } from './http-session.js';
-import { describeError, openUpstream, upstreamOf, type Upstream, type UpstreamOwner } from './upstream.js';
+import { describeError, openUpstream, type Upstream, type UpstreamOwner } from './upstream.js';
+import { coarseNow, track, untrack, type Expirable } from './sweeper.js';
 
 // One client connection in TCP mode: a server is picked per connection, the connect is retried
 // on another server when refused, then bytes flow both ways with backpressure. Half-close is
@@ -21,7 +22,10 @@ export interface TcpListenerContext {
   sessionClosed(session: TcpSession): void;
 }
 
-export class TcpSession implements UpstreamOwner {
+export class TcpSession implements UpstreamOwner, Expirable {
+  deadline = 0;
+  /** Inactivity allowed either way: min(timeout client, timeout server), as HAProxy applies both. */
+  private idleMs: number;
   private readonly frontend: Frontend;
   private readonly backend: Backend;
   private server: Server | null = null;
@@ -51,7 +55,8 @@ export class TcpSession implements UpstreamOwner {
     socket.on('close', onClientClose);
     socket.on('error', noop);
     socket.on('drain', onClientDrain);
-    socket.setTimeout(this.frontend.config.timeouts.clientMs, onClientTimeout);
+    this.idleMs = Math.min(this.frontend.config.timeouts.clientMs, this.backend.config.timeouts.serverMs);
+    track(this);
     this.connect();
   }
 
@@ -68,7 +73,7 @@ export class TcpSession implements UpstreamOwner {
     backend.opened(server, Date.now());
     const up = openUpstream(server, this, true);
     this.upstream = up;
-    up.socket.setTimeout(backend.config.timeouts.connectMs, onUpstreamTimeout);
+    this.deadline = Date.now() + backend.config.timeouts.connectMs;
   }
 
   onUpstreamConnect(up: Upstream): void {
@@ -82,7 +87,7 @@ export class TcpSession implements UpstreamOwner {
       server.connectFailed = false;
       server.noteChange('connection succeeded');
     }
-    up.socket.setTimeout(this.backend.config.timeouts.serverMs, onUpstreamTimeout);
+    this.deadline = now + this.idleMs;
     // The client was accepted paused: nothing was read before a server was there to take it.
     this.socket.resume();
     if (this.clientEnded) up.socket.end();
@@ -91,6 +96,7 @@ export class TcpSession implements UpstreamOwner {
   onClientData(chunk: Buffer): void {
     const up = this.upstream;
     this.bytesIn += chunk.length;
+    this.deadline = coarseNow + this.idleMs;
     this.frontend.counters.bin += chunk.length;
     this.server!.counters.bin += chunk.length;
     this.backend.counters.bin += chunk.length;
@@ -100,6 +106,7 @@ export class TcpSession implements UpstreamOwner {
   onUpstreamData(up: Upstream, chunk: Buffer): void {
     if (up !== this.upstream) return;
     this.bytesOut += chunk.length;
+    this.deadline = coarseNow + this.idleMs;
     this.frontend.counters.bout += chunk.length;
     this.server!.counters.bout += chunk.length;
     this.backend.counters.bout += chunk.length;
@@ -170,6 +177,7 @@ export class TcpSession implements UpstreamOwner {
       if (up !== null) up.destroy();
     }
     this.releaseServer();
+    untrack(this);
     this.log();
     this.listener.sessionClosed(this);
   }
@@ -193,19 +201,16 @@ export class TcpSession implements UpstreamOwner {
     else this.socket.end();
   }
 
-  timeout(): void {
-    this.error = 'timeout';
-    this.finish(true);
-  }
-
-  upstreamTimeout(): void {
+  expire(): void {
+    this.deadline = 0;
     const up = this.upstream;
     if (up !== null && !up.connected) {
+      // Connect timeout: handled like a refused connection (retry on another server).
       up.lastError = Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' });
       up.socket.destroy();
       return;
     }
-    this.error = 'server timeout';
+    this.error = 'timeout';
     this.finish(true);
   }
 
@@ -243,14 +248,5 @@ function onClientClose(this: Socket): void {
 }
 function onClientDrain(this: Socket): void {
   tcp(this).onClientDrain();
-}
-function onClientTimeout(this: Socket): void {
-  tcp(this).timeout();
-}
-/** Upstream socket timeouts reach the session through the upstream's owner. */
-function onUpstreamTimeout(this: Socket): void {
-  const owner = upstreamOf(this).owner;
-  if (owner instanceof TcpSession) owner.upstreamTimeout();
-  else this.destroy();
 }
 function noop(): void {}
