@@ -10,6 +10,9 @@ import { log } from './log.js';
 import { startDemoBackends, type DemoBackends } from './demo.js';
 import { startSwitchyard, type Switchyard } from './switchyard.js';
 import { buildComponents } from './components.js';
+import cluster from 'node:cluster';
+import { Primary, resolveWorkers } from './cluster/primary.js';
+import { runWorker } from './cluster/worker.js';
 
 // The CLI: `switchyard [--config FILE]`, `switchyard check --config FILE`, --version, --help.
 // Owns process concerns only: signals, exit codes, the demo's backends.
@@ -60,16 +63,23 @@ async function run(file: string | undefined): Promise<void> {
     config = demoConfig({ ...DEMO_PORTS, echo: demo.ports });
   }
 
+  const workers = resolveWorkers(config.workers);
   let sy: Switchyard;
+  let primary: Primary | null = null;
   try {
-    sy = await startSwitchyard({ config, loadConfig: loadConfigFile, components: buildComponents });
+    if (workers > 1) {
+      primary = await Primary.start({ config, loadConfig: loadConfigFile, components: buildComponents, logger: log }, workers);
+      sy = primary.sy;
+    } else {
+      sy = await startSwitchyard({ config, loadConfig: loadConfigFile, components: buildComponents });
+    }
   } catch (error) {
     log.fatal({ err: error }, 'cannot start');
     await demo?.close();
     process.exit(1);
   }
-  const where = config.frontends.map((f) => `${f.name} (${f.mode}) on ${f.bind.host}:${sy.frontendAddress(f.name).port}`).join(', ');
-  log.info({ config: config.source ?? 'embedded demo' }, `switchyard ${packageVersion()} running: ${where}; stats on http://${config.stats.bind.host}:${config.stats.bind.port}/`);
+  const where = config.frontends.map((f) => `${f.name} (${f.mode}) on ${f.bind.host}:${f.bind.port}`).join(', ');
+  log.info({ config: config.source ?? 'embedded demo', workers }, `switchyard ${packageVersion()} running: ${where}; stats on http://${config.stats.bind.host}:${config.stats.bind.port}/`);
   if (demo !== null) {
     process.stdout.write(
       `\nswitchyard demo is running (no config file given):\n` +
@@ -85,7 +95,8 @@ async function run(file: string | undefined): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping: no new connections, finishing in-flight requests');
-    void sy.stop().then(async () => {
+    const timeout = sy.runtime().config.shutdownTimeoutMs;
+    void (primary ? primary.stop(timeout) : sy.stop(timeout)).then(async () => {
       await demo?.close();
       log.info('stopped');
       process.exit(0);
@@ -110,21 +121,29 @@ export function uncaughtExceptions(): number {
   return uncaught;
 }
 
-const program = new Command();
-program
-  .name('switchyard')
-  .description('A programmable L4/L7 load balancer')
-  .version(packageVersion(), '-v, --version')
-  .option('-c, --config <file>', `config file (default: ./${DEFAULT_CONFIG} if present, else the embedded demo)`)
-  .action(async (opts: { config?: string }) => {
-    await run(opts.config);
-  });
-program
-  .command('check')
-  .description('validate a config file: exit 0 with a summary, or 1 with every error and its path')
-  .requiredOption('-c, --config <file>', 'config file to check')
-  .action(async (opts: { config: string }) => {
-    process.exitCode = await check(opts.config);
-  });
+if (cluster.isWorker && process.env.SWITCHYARD_WORKER === '1') {
+  await runWorker();
+} else {
+  await cli();
+}
 
-await program.parseAsync(process.argv);
+async function cli(): Promise<void> {
+  const program = new Command();
+  program
+    .name('switchyard')
+    .description('A programmable L4/L7 load balancer')
+    .version(packageVersion(), '-v, --version')
+    .option('-c, --config <file>', `config file (default: ./${DEFAULT_CONFIG} if present, else the embedded demo)`)
+    .action(async (opts: { config?: string }) => {
+      await run(opts.config);
+    });
+  program
+    .command('check')
+    .description('validate a config file: exit 0 with a summary, or 1 with every error and its path')
+    .requiredOption('-c, --config <file>', 'config file to check')
+    .action(async (opts: { config: string }) => {
+      process.exitCode = await check(opts.config);
+    });
+
+  await program.parseAsync(process.argv);
+}

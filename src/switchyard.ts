@@ -24,6 +24,13 @@ export interface SwitchyardOptions {
   logger?: Logger;
   /** Reads and validates the config file on reload (main passes config/load's loadConfigFile). */
   loadConfig?: (file: string) => Promise<Config>;
+  /** Open the frontends' listeners (false in a cluster primary: its workers serve). */
+  serve?: boolean;
+  /** Told after a config was applied or a strategy changed (a cluster primary tells its workers). */
+  hooks?: {
+    applied?(config: Config): void;
+    strategyChanged?(backend: string, strategy: string): void;
+  };
   /** Components to run beside the proxy core (health checks, discovery, stats): built by main. */
   components?: (sy: Switchyard) => Promise<RuntimeComponent[]>;
 }
@@ -35,6 +42,8 @@ export class Switchyard implements StatsHost {
   private components: RuntimeComponent[] = [];
   private readonly logger: Logger;
   private readonly configFile: string | null;
+  private readonly serve: boolean;
+  private readonly hooks: NonNullable<SwitchyardOptions['hooks']>;
   private readonly loadConfig: ((file: string) => Promise<Config>) | null;
   private watcher: FSWatcher | null = null;
   private watchTimer: NodeJS.Timeout | null = null;
@@ -50,6 +59,8 @@ export class Switchyard implements StatsHost {
     this.logger = logger;
     this.configFile = options.configFile === undefined ? runtime.config.source : options.configFile;
     this.loadConfig = options.loadConfig ?? null;
+    this.serve = options.serve !== false;
+    this.hooks = options.hooks ?? {};
     this.onServerState = (e: { server: { backendName: string; name: string }; from: string; to: string; reason: string }) => {
       this.logger.warn({ backend: e.server.backendName, server: e.server.name, from: e.from, to: e.to, reason: e.reason }, `server ${e.server.backendName}/${e.server.name} is ${e.to}`);
     };
@@ -99,6 +110,7 @@ export class Switchyard implements StatsHost {
 
   /** Open listeners for frontends that need one; close those no longer used (after the swap). */
   private async openListeners(runtime: Runtime): Promise<FrontendListener[]> {
+    if (!this.serve) return [];
     const accessLog = runtime.config.logging.access.enabled
       ? new AccessLog(this.logger.child({ component: 'access' }), runtime.config.logging.access.sample)
       : null;
@@ -172,6 +184,7 @@ export class Switchyard implements StatsHost {
       }
     }
     for (const c of this.components) c.sync(next);
+    this.hooks.applied?.(config);
     // Old listeners stop accepting; their connections finish on what they hold.
     for (const l of replaced) void l.drain(config.shutdownTimeoutMs);
     this.logger.info({ generation: next.generation, previous: previous.generation }, 'config applied');
@@ -183,6 +196,7 @@ export class Switchyard implements StatsHost {
     if (!backend) throw new Error(`unknown backend "${backendName}"`);
     const factory = await loadStrategyFactory(strategy, this.current.config.source);
     backend.setStrategy(strategy, factory);
+    this.hooks.strategyChanged?.(backendName, strategy);
     this.logger.info({ backend: backendName, strategy }, 'strategy changed');
   }
 

@@ -99,6 +99,11 @@ export class Backend {
     this.rebuildServers();
   }
 
+  /** The last discovered snapshot (a cluster primary forwards it to its workers). */
+  get discoveredSpecs(): readonly ServerSpec[] {
+    return this.discovered;
+  }
+
   serverById(id: string): Server | undefined {
     return this.byId.get(id);
   }

@@ -88,3 +88,38 @@ export class Counters {
     this.rtimeAvg += (ms - this.rtimeAvg) / 16;
   }
 }
+
+/** Numeric fields copied between processes (workers → primary) and summed for totals. */
+const FIELDS = [
+  'scur', 'smax', 'stot', 'bin', 'bout', 'dreq', 'dresp', 'ereq', 'econ', 'eresp', 'wretr', 'wredis',
+  'hrsp1xx', 'hrsp2xx', 'hrsp3xx', 'hrsp4xx', 'hrsp5xx', 'hrspOther', 'reqTot', 'lbtot', 'cliAbrt', 'srvAbrt',
+  'lastSess', 'ctimeAvg', 'rtimeAvg', 'ttimeAvg', 'latencySumMs', 'latencyCount',
+] as const satisfies readonly (keyof Counters)[];
+
+/** Fields that are maxima or times, not additive: totals take the max across workers. */
+const MAX_FIELDS = new Set<string>(['smax', 'lastSess', 'ctimeAvg', 'rtimeAvg', 'ttimeAvg']);
+
+export type CounterSnapshot = number[];
+
+export function snapshotCounters(c: Counters): CounterSnapshot {
+  const out: number[] = [];
+  for (const f of FIELDS) out.push(c[f]);
+  for (const b of c.latencyBuckets) out.push(b);
+  return out;
+}
+
+/** Overwrite `target` with the combination of per-process snapshots (sums; maxima for maxima). */
+export function combineInto(target: Counters, snapshots: readonly CounterSnapshot[]): void {
+  for (let i = 0; i < FIELDS.length; i++) {
+    const f = FIELDS[i]!;
+    let v = 0;
+    if (MAX_FIELDS.has(f)) for (const s of snapshots) v = Math.max(v, s[i] ?? 0);
+    else for (const s of snapshots) v += s[i] ?? 0;
+    (target as unknown as Record<string, number>)[f] = v;
+  }
+  for (let b = 0; b < target.latencyBuckets.length; b++) {
+    let v = 0;
+    for (const s of snapshots) v += s[FIELDS.length + b] ?? 0;
+    target.latencyBuckets[b] = v;
+  }
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env node
+// `npm test`: type-check and build, run every tap test, then the throughput guard; ends with
+// one plain summary line (`tests: N passed, N failed`) that CI reads.
+// Needs Debian packages for some tests (chromium, buildah, podman, debootstrap, haproxy):
+// scripts/ensure-system-deps.sh installs what is missing when run as root.
+import { spawnSync } from 'node:child_process';
+
+function run(cmd, args, capture = false) {
+  const r = spawnSync(cmd, args, { stdio: capture ? ['inherit', 'pipe', 'inherit'] : 'inherit', encoding: 'utf8' });
+  if (capture && r.stdout) process.stdout.write(r.stdout);
+  return r;
+}
+
+const deps = run('bash', ['scripts/ensure-system-deps.sh']);
+if (deps.status !== 0) process.exit(deps.status ?? 1);
+const build = run('npx', ['tsc', '-p', 'tsconfig.json']);
+if (build.status !== 0) {
+  console.log('tests: 0 passed, 1 failed (type-check/build failed)');
+  process.exit(1);
+}
+const tap = run('npx', ['tap', ...process.argv.slice(2)], true);
+const m = /# \{ total: (\d+), pass: (\d+)(?:, fail: (\d+))?/.exec(tap.stdout ?? '');
+const passed = m ? Number(m[2]) : 0;
+let failed = m ? Number(m[3] ?? 0) : 1;
+if (tap.status !== 0 && failed === 0) failed = 1;
+let guard = 0;
+if (process.argv.length <= 2) {
+  guard = run('node', ['bench/guard.js']).status ?? 1;
+  if (guard !== 0) failed++;
+}
+console.log(`tests: ${passed} passed, ${failed} failed`);
+process.exit(tap.status !== 0 || guard !== 0 ? 1 : 0);

@@ -1,0 +1,93 @@
+import type { Config } from '../config/types.js';
+import type { Runtime } from '../model/runtime.js';
+import { snapshotCounters } from '../model/counters.js';
+import { log } from '../log.js';
+import { startSwitchyard, type Switchyard } from '../switchyard.js';
+import { isSwitchyardMessage, type PrimaryMessage, type ServerFlags, type WorkerCounters, type WorkerMessage } from './messages.js';
+
+// A cluster worker: serves the frontends (listeners shared through node:cluster) on the config
+// the primary sends, applies the server flags, discovered servers and strategy changes the
+// primary broadcasts, and reports its counters every second. It never checks health, watches
+// Consul or reloads on its own: those happen once, in the primary.
+
+const COUNTERS_EVERY_MS = 1000;
+
+function send(message: WorkerMessage): void {
+  process.send?.(message);
+}
+
+export function collectCounters(runtime: Runtime): WorkerCounters {
+  const frontends: WorkerCounters['frontends'] = {};
+  const backends: WorkerCounters['backends'] = {};
+  const servers: WorkerCounters['servers'] = {};
+  for (const [name, f] of runtime.frontends) frontends[name] = snapshotCounters(f.counters);
+  for (const [name, b] of runtime.backends) {
+    backends[name] = snapshotCounters(b.counters);
+    const byId: Record<string, number[]> = {};
+    for (const s of b.servers) byId[s.id] = snapshotCounters(s.counters);
+    servers[name] = byId;
+  }
+  return { frontends, backends, servers };
+}
+
+export function applyFlags(runtime: Runtime, flags: readonly ServerFlags[]): void {
+  for (const f of flags) {
+    const server = runtime.backends.get(f.backend)?.serverById(f.id);
+    if (!server) continue;
+    server.admin = f.admin;
+    server.checkDown = f.checkDown;
+    server.consulCritical = f.consulCritical;
+    server.noteChange('primary');
+  }
+}
+
+export async function runWorker(): Promise<void> {
+  let sy: Switchyard | null = null;
+  let queue: Promise<void> = Promise.resolve();
+  const handle = async (m: PrimaryMessage): Promise<void> => {
+    switch (m.type) {
+      case 'sy:config': {
+        if (sy === null) {
+          sy = await startSwitchyard({ config: m.config, watch: false });
+          send({ type: 'sy:ready', generation: sy.runtime().generation });
+          setInterval(() => { if (sy) send({ type: 'sy:counters', counters: collectCounters(sy.runtime()) }); }, COUNTERS_EVERY_MS).unref();
+        } else {
+          const r = await sy.apply(m.config);
+          send({ type: 'sy:applied', ok: r.ok, errors: r.errors });
+        }
+        return;
+      }
+      case 'sy:discovered':
+        sy?.runtime().backends.get(m.backend)?.setDiscovered(m.specs);
+        return;
+      case 'sy:flags':
+        if (sy) applyFlags(sy.runtime(), m.flags);
+        return;
+      case 'sy:strategy':
+        await sy?.setStrategy(m.backend, m.strategy);
+        return;
+      case 'sy:stop':
+        if (sy) {
+          send({ type: 'sy:counters', counters: collectCounters(sy.runtime()) });
+          await sy.stop(m.timeoutMs);
+        }
+        process.exit(0);
+    }
+  };
+  process.on('message', (m: unknown) => {
+    if (!isSwitchyardMessage(m)) return;
+    // One at a time, in order: a config must be applied before the flags that follow it.
+    queue = queue.then(() => handle(m as PrimaryMessage)).catch((error: unknown) => log.error({ err: error }, 'worker could not apply a message from the primary'));
+  });
+  // Signals go to the primary, which stops the workers in order; a worker alone ignores them.
+  process.on('SIGTERM', () => {});
+  process.on('SIGINT', () => {});
+  process.on('SIGHUP', () => {});
+  // The primary is gone: finish what is in flight and leave.
+  process.on('disconnect', () => {
+    void (sy?.stop(5000) ?? Promise.resolve()).then(() => process.exit(0));
+  });
+  process.on('uncaughtException', (error) => log.error({ err: error }, 'uncaught exception in worker (kept running)'));
+}
+
+export type { Config };
