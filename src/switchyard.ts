@@ -3,7 +3,7 @@ import type { Config } from './config/types.js';
 import { ConfigError, formatIssue } from './errors.js';
 import { log as rootLog, setLogLevel, type Logger } from './log.js';
 import type { ReloadResult, RuntimeComponent, StatsHost } from './host.js';
-import { buildRuntime, type Runtime } from './model/runtime.js';
+import { buildRuntime, retireRemoved, type Runtime } from './model/runtime.js';
 import { modelEvents } from './model/events.js';
 import { loadStrategyFactory } from './strategies/registry.js';
 import { FrontendListener, bindKey } from './balancer/listener.js';
@@ -157,14 +157,22 @@ export class Switchyard implements StatsHost {
     let next: Runtime;
     let opened: FrontendListener[];
     try {
+      // Fails before touching anything when a strategy module cannot load.
       next = await buildRuntime(config, this.current);
-      opened = await this.openListeners(next);
     } catch (error) {
       return this.record(false, [(error as Error).message]);
+    }
+    try {
+      opened = await this.openListeners(next);
+    } catch (error) {
+      // A bind failed: put the kept backends and frontends back as they were.
+      await buildRuntime(this.current.config, this.current);
+      return this.record(false, [`cannot listen: ${(error as Error).message}`]);
     }
     // The swap: from here new connections and new requests see the new runtime.
     const previous = this.current;
     this.current = next;
+    retireRemoved(previous, next);
     setLogLevel(config.logging.level);
     const accessLog = config.logging.access.enabled ? new AccessLog(this.logger.child({ component: 'access' }), config.logging.access.sample) : null;
     const replaced: FrontendListener[] = [];

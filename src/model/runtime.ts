@@ -50,9 +50,6 @@ export async function buildRuntime(config: Config, previous: Runtime | null): Pr
       backends.set(b.name, new Backend(b, factory));
     }
   }
-  if (previous) {
-    for (const [name, old] of previous.backends) if (!backends.has(name)) old.retire();
-  }
   const frontends = new Map<string, Frontend>();
   for (const f of config.frontends) {
     const backend = backends.get(f.backend)!;
@@ -66,4 +63,9 @@ export async function buildRuntime(config: Config, previous: Runtime | null): Pr
     }
   }
   return new Runtime(config, frontends, backends, (previous?.generation ?? 0) + 1);
+}
+
+/** After a swap: backends the new runtime no longer has take no new traffic. */
+export function retireRemoved(previous: Runtime, next: Runtime): void {
+  for (const [name, old] of previous.backends) if (next.backends.get(name) !== old) old.retire();
 }
