@@ -321,6 +321,15 @@ export class HttpHead {
         return PARSE_OK;
       case H_CONNECTION: {
         this.markDrop(i);
+        // The two values nearly every peer sends, without splitting a string.
+        if (ve - vs === 10 && eqLower(buf, vs, KEEP_ALIVE)) {
+          this.connectionKeepAlive = true;
+          return PARSE_OK;
+        }
+        if (ve - vs === 5 && eqLower(buf, vs, CLOSE)) {
+          this.connectionClose = true;
+          return PARSE_OK;
+        }
         for (const t of tokens(latin1(buf, vs, ve))) {
           if (t === 'close') this.connectionClose = true;
           else if (t === 'keep-alive') this.connectionKeepAlive = true;
@@ -394,4 +403,6 @@ export class HttpHead {
 }
 
 const CHUNKED = Buffer.from('chunked', 'latin1');
+const KEEP_ALIVE = Buffer.from('keep-alive', 'latin1');
+const CLOSE = Buffer.from('close', 'latin1');
 const CONTINUE = Buffer.from('100-continue', 'latin1');

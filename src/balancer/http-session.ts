@@ -7,7 +7,7 @@ import { ChunkedScanner, CHUNKED_ERROR } from './chunked.js';
 import { HttpHead, PARSE_INCOMPLETE, PARSE_OK } from './http-head.js';
 import { cannedResponse } from './responses.js';
 import { writeLatin1 } from './latin1.js';
-import { track, untrack, type Expirable } from './sweeper.js';
+import { coarseNow, track, untrack, type Expirable } from './sweeper.js';
 import { describeError, openUpstream, takeIdle, type Upstream, type UpstreamOwner } from './upstream.js';
 import type { AccessLog } from './access-log.js';
 
@@ -127,8 +127,8 @@ export class HttpSession implements UpstreamOwner, Expirable {
     socket.on('close', onClientClose);
     socket.on('error', noop);
     socket.on('drain', onClientDrain);
-    this.deadline = Date.now() + this.frontend.config.timeouts.httpRequestMs;
     track(this);
+    this.deadline = coarseNow + this.frontend.config.timeouts.httpRequestMs;
   }
 
   // ---------------------------------------------------------------- client side
@@ -141,7 +141,7 @@ export class HttpSession implements UpstreamOwner, Expirable {
           chunk = Buffer.concat([this.pending, chunk]);
           this.pending = null;
         } else {
-          this.headStart = Date.now();
+          this.headStart = coarseNow;
         }
         this.processInput(chunk, 0);
         return;
@@ -236,7 +236,6 @@ export class HttpSession implements UpstreamOwner, Expirable {
     }
 
     this.requestOut = this.rewriteRequest(buf, offset);
-    this.held = [this.requestOut];
 
     const ctx = this.ctx;
     ctx.avoid = null;
@@ -296,10 +295,14 @@ export class HttpSession implements UpstreamOwner, Expirable {
     backend.counters.reqTot++;
     const idle = takeIdle(server, this);
     if (idle !== null) {
+      // The common case: a warm pooled connection, the head goes out now.
       this.upstream = idle;
       this.connectedAt = now;
-      this.flushHeld(idle);
+      this.held = null;
+      this.deadline = coarseNow + backend.config.timeouts.serverMs;
+      if (!idle.socket.write(this.requestOut!)) this.socket.pause();
     } else {
+      this.held = [this.requestOut!];
       this.upstream = openUpstream(server, this, false);
       this.deadline = now + backend.config.timeouts.connectMs;
     }
@@ -310,7 +313,7 @@ export class HttpSession implements UpstreamOwner, Expirable {
     const held = this.held!;
     this.held = null;
     const socket = up.socket;
-    this.deadline = Date.now() + this.backend!.config.timeouts.serverMs;
+    this.deadline = coarseNow + this.backend!.config.timeouts.serverMs;
     if (held.length === 1) {
       if (!socket.write(held[0]!)) this.socket.pause();
       return;
@@ -424,7 +427,7 @@ export class HttpSession implements UpstreamOwner, Expirable {
       up.destroy();
       return;
     }
-    this.deadline = Date.now() + this.backend!.config.timeouts.serverMs;
+    this.deadline = coarseNow + this.backend!.config.timeouts.serverMs;
     if (!this.resStarted) {
       if (this.resPending !== null) {
         chunk = Buffer.concat([this.resPending, chunk]);
@@ -635,11 +638,11 @@ export class HttpSession implements UpstreamOwner, Expirable {
       return;
     }
     this.phase = Phase.Head;
-    this.deadline = Date.now() + this.frontend.config.timeouts.keepAliveMs;
+    this.deadline = coarseNow + this.frontend.config.timeouts.keepAliveMs;
     const pending = this.pending;
     if (pending !== null) {
       this.pending = null;
-      this.headStart = Date.now();
+      this.headStart = coarseNow;
       if (this.socket.isPaused()) this.socket.resume();
       this.processInput(pending, 0);
     } else if (this.socket.isPaused()) {
