@@ -31,4 +31,13 @@ export interface StatsHost {
   lastReload(): ReloadResult | null;
   /** Swap a backend's strategy at run time (admin); throws with a message on an unknown one. */
   setStrategy(backend: string, strategy: string): Promise<void>;
+  /** With `workers: N`: the serving worker processes (JSON `workers` field); null for one process. */
+  workers(): WorkersInfo | null;
+}
+
+export interface WorkersInfo {
+  readonly count: number;
+  readonly pids: readonly number[];
+  /** Workers replaced after dying. */
+  readonly restarts: number;
 }

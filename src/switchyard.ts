@@ -2,7 +2,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import type { Config } from './config/types.js';
 import { ConfigError, formatIssue } from './errors.js';
 import { log as rootLog, setLogLevel, type Logger } from './log.js';
-import type { ReloadResult, RuntimeComponent, StatsHost } from './host.js';
+import type { ReloadResult, RuntimeComponent, StatsHost, WorkersInfo } from './host.js';
 import { buildRuntime, retireRemoved, type Runtime } from './model/runtime.js';
 import { modelEvents } from './model/events.js';
 import { loadStrategyFactory } from './strategies/registry.js';
@@ -26,6 +26,8 @@ export interface SwitchyardOptions {
   loadConfig?: (file: string) => Promise<Config>;
   /** Open the frontends' listeners (false in a cluster primary: its workers serve). */
   serve?: boolean;
+  /** With `workers: N`, what the stats report about the worker processes. */
+  workers?: () => WorkersInfo | null;
   /** Told after a config was applied or a strategy changed (a cluster primary tells its workers). */
   hooks?: {
     applied?(config: Config): void;
@@ -44,6 +46,7 @@ export class Switchyard implements StatsHost {
   private readonly configFile: string | null;
   private readonly serve: boolean;
   private readonly hooks: NonNullable<SwitchyardOptions['hooks']>;
+  private readonly workersInfo: (() => WorkersInfo | null) | null;
   private readonly loadConfig: ((file: string) => Promise<Config>) | null;
   private watcher: FSWatcher | null = null;
   private watchTimer: NodeJS.Timeout | null = null;
@@ -61,6 +64,7 @@ export class Switchyard implements StatsHost {
     this.loadConfig = options.loadConfig ?? null;
     this.serve = options.serve !== false;
     this.hooks = options.hooks ?? {};
+    this.workersInfo = options.workers ?? null;
     this.onServerState = (e: { server: { backendName: string; name: string }; from: string; to: string; reason: string }) => {
       this.logger.warn({ backend: e.server.backendName, server: e.server.name, from: e.from, to: e.to, reason: e.reason }, `server ${e.server.backendName}/${e.server.name} is ${e.to}`);
     };
@@ -100,6 +104,10 @@ export class Switchyard implements StatsHost {
 
   lastReload(): ReloadResult | null {
     return this.last;
+  }
+
+  workers(): WorkersInfo | null {
+    return this.workersInfo?.() ?? null;
   }
 
   frontendAddress(name: string): { host: string; port: number } {

@@ -61,6 +61,7 @@ export class Primary {
       logger: options.logger,
       serve: false,
       components: options.components,
+      workers: () => primary && { count: primary.workers, pids: primary.workerPids(), restarts: primary.restarts },
       hooks: {
         applied: (config) => primary?.broadcast({ type: 'sy:config', config }),
         strategyChanged: (backend, strategy) => primary?.broadcast({ type: 'sy:strategy', backend, strategy }),
