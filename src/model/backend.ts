@@ -87,10 +87,24 @@ export class Backend {
   /** Swap the strategy (admin API or reload). The new one starts from the current eligible set. */
   setStrategy(name: string, factory: StrategyFactory, options: Readonly<Record<string, unknown>> = {}): void {
     const next = factory(options) as Strategy<Server>;
-    next.update(this.eligible);
+    this.guarded = !isBuiltinName(name);
+    this.updateStrategy(next, this.eligible);
     this.strategy = next;
     this.strategyName = name;
-    this.guarded = !isBuiltinName(name);
+  }
+
+  /** A user strategy's update() may throw: count it and keep serving through the fallback. */
+  private updateStrategy(strategy: Strategy<Server>, eligible: readonly Server[]): void {
+    if (!this.guarded) {
+      strategy.update(eligible);
+      return;
+    }
+    try {
+      strategy.update(eligible);
+    } catch (error) {
+      this.strategyErrors++;
+      modelEvents.emit('strategy-error', { backend: this.name, error });
+    }
   }
 
   /** Discovery hands a whole snapshot of this backend's discovered servers. */
@@ -163,7 +177,7 @@ export class Backend {
     if (eligible.length === 0) eligible = this.servers.filter((s) => s.up && s.backup);
     this.eligible = eligible;
     if (wasEmpty !== (eligible.length === 0)) this.stateSince = Date.now();
-    this.strategy.update(eligible);
+    this.updateStrategy(this.strategy, eligible);
     this.fallback.update(eligible);
     modelEvents.emit('backend-refresh', { backend: this.name });
   }

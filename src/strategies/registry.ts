@@ -2,10 +2,16 @@ import { isAbsolute, resolve, dirname } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { StrategyFactory } from './strategy.js';
 import { roundRobin } from './round-robin.js';
+import { leastConnections } from './least-connections.js';
+import { ipHash } from './ip-hash.js';
+import { random } from './random.js';
 
 // Names -> factories. Adding a built-in strategy is one file and one line here.
 const builtins = new Map<string, StrategyFactory>([
   ['round-robin', roundRobin],
+  ['least-connections', leastConnections],
+  ['ip-hash', ipHash],
+  ['random', random],
 ]);
 
 export function builtinStrategyNames(): string[] {

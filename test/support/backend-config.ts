@@ -1,0 +1,41 @@
+// A hand-built, normalised BackendConfig for model and strategy tests (no YAML loader): servers
+// s1..sN on 127.0.0.1:9001.. with the weights given, health `none` (every server starts UP).
+import type { BackendConfig, ServerConfig } from '../../src/config/types.js';
+
+export interface ServerSketch {
+  readonly name?: string;
+  readonly weight?: number;
+  readonly backup?: boolean;
+  readonly maxconn?: number;
+}
+
+export function serverConfigs(servers: readonly (number | ServerSketch)[]): ServerConfig[] {
+  return servers.map((s, i) => {
+    const sk: ServerSketch = typeof s === 'number' ? { weight: s } : s;
+    return {
+      name: sk.name ?? `s${i + 1}`,
+      address: { host: '127.0.0.1', port: 9001 + i },
+      weight: sk.weight ?? 1,
+      backup: sk.backup ?? false,
+      maxconn: sk.maxconn ?? 0,
+    };
+  });
+}
+
+/** `servers`: weights (`[1, 2, 1]`) or sketches. */
+export function backendConfig(servers: readonly (number | ServerSketch)[], over: Partial<BackendConfig> = {}): BackendConfig {
+  return {
+    name: 'b',
+    mode: 'http',
+    strategy: 'round-robin',
+    strategyOptions: {},
+    sticky: null,
+    health: { type: 'none', method: 'GET', path: '/', host: null, expect: [[200, 399]], body: null, intervalMs: 1000, fastIntervalMs: 1000, downIntervalMs: 1000, timeoutMs: 500, rise: 2, fall: 3, onMarkedDown: 'none' },
+    passive: { consecutiveFailures: 0, baseEjectionMs: 30000, maxEjectionMs: 300000, maxEjectedPercent: 50 },
+    timeouts: { connectMs: 2000, serverMs: 10000 },
+    retries: 2,
+    servers: serverConfigs(servers),
+    discovery: null,
+    ...over,
+  };
+}
