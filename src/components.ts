@@ -1,12 +1,27 @@
 import type { RuntimeComponent } from './host.js';
 import type { Switchyard } from './switchyard.js';
+import { log } from './log.js';
+import { HealthChecker } from './health/checker.js';
+import { ConsulDiscovery } from './discovery/consul.js';
+import { ConsulRegistration } from './discovery/register.js';
 
 // The components that run beside the proxy core, built once at start: health checks,
-// Consul discovery (and self-registration), the stats listener. Each follows the runtime
-// through sync() and is stopped in reverse order.
+// Consul discovery, the stats listener and self-registration. Each follows the runtime through
+// sync() and they are stopped in reverse order, so registration goes first on SIGTERM: we leave
+// Consul before draining.
 
 export async function buildComponents(sy: Switchyard): Promise<RuntimeComponent[]> {
-  const components: RuntimeComponent[] = [];
-  void sy;
+  const config = sy.runtime().config;
+  const components: RuntimeComponent[] = [
+    new HealthChecker({ log: log.child({ component: 'health' }) }),
+    new ConsulDiscovery(config.consul, log.child({ component: 'discovery' })),
+  ];
+  const statsAddress = config.stats.bind;
+  components.push(new ConsulRegistration(statsAddress, log.child({ component: 'consul-register' })));
   return components;
+}
+
+/** In a cluster worker: passive detection only (the primary runs the active checks). */
+export async function buildWorkerComponents(): Promise<RuntimeComponent[]> {
+  return [new HealthChecker({ active: false, passive: true, log: log.child({ component: 'health' }) })];
 }

@@ -12,7 +12,7 @@ export interface DemoBackends {
   close(): Promise<void>;
 }
 
-function echoServer(name: string): { server: Server; http: HttpServer } {
+function echoServer(name: string): { server: Server; http: HttpServer; sockets: Set<Socket> } {
   const http = createHttpServer((req, res) => {
     if (req.url === '/health') {
       res.setHeader('content-type', 'application/json');
@@ -26,7 +26,10 @@ function echoServer(name: string): { server: Server; http: HttpServer } {
       res.end(`${JSON.stringify({ server: name, method: req.method, url: req.url, headers: req.headers, body: Buffer.concat(chunks).toString() }, null, 2)}\n`);
     });
   });
+  const sockets = new Set<Socket>();
   const server = createServer({ allowHalfOpen: true }, (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
     socket.once('data', (first: Buffer) => {
       if (HTTP_REQUEST_LINE.test(first.subarray(0, 256).toString('latin1'))) {
         socket.pause();
@@ -40,13 +43,17 @@ function echoServer(name: string): { server: Server; http: HttpServer } {
     });
     socket.on('error', () => socket.destroy());
   });
-  return { server, http };
+  // Closing the demo ends its keep-alive connections too (health checks keep some open).
+  server.on('close', () => { for (const s of sockets) s.destroy(); });
+  return { server, http, sockets };
 }
 
 export async function startDemoBackends(ports: readonly number[], host = '127.0.0.1'): Promise<DemoBackends> {
   const started: Server[] = [];
+  const open: Set<Socket>[] = [];
   for (let i = 0; i < ports.length; i++) {
-    const { server } = echoServer(`echo${i + 1}`);
+    const { server, sockets } = echoServer(`echo${i + 1}`);
+    open.push(sockets);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(ports[i], host, () => resolve());
@@ -56,6 +63,7 @@ export async function startDemoBackends(ports: readonly number[], host = '127.0.
   return {
     ports: started.map((s) => (s.address() as { port: number }).port),
     close: async () => {
+      for (const set of open) for (const s of set) s.destroy();
       await Promise.all(started.map((s) => new Promise<void>((r) => s.close(() => r()))));
     },
   };

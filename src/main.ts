@@ -130,6 +130,8 @@ if (cluster.isWorker && process.env.SWITCHYARD_WORKER === '1') {
 async function cli(): Promise<void> {
   const program = new Command();
   program
+    // `check --config` belongs to `check`, not to the top-level `--config`.
+    .enablePositionalOptions()
     .name('switchyard')
     .description('A programmable L4/L7 load balancer')
     .version(packageVersion(), '-v, --version')

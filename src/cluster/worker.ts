@@ -3,6 +3,7 @@ import type { Runtime } from '../model/runtime.js';
 import { snapshotCounters } from '../model/counters.js';
 import { log } from '../log.js';
 import { startSwitchyard, type Switchyard } from '../switchyard.js';
+import { buildWorkerComponents } from '../components.js';
 import { isSwitchyardMessage, type PrimaryMessage, type ServerFlags, type WorkerCounters, type WorkerMessage } from './messages.js';
 
 // A cluster worker: serves the frontends (listeners shared through node:cluster) on the config
@@ -48,7 +49,7 @@ export async function runWorker(): Promise<void> {
     switch (m.type) {
       case 'sy:config': {
         if (sy === null) {
-          sy = await startSwitchyard({ config: m.config, watch: false });
+          sy = await startSwitchyard({ config: m.config, watch: false, components: buildWorkerComponents });
           send({ type: 'sy:ready', generation: sy.runtime().generation });
           setInterval(() => { if (sy) send({ type: 'sy:counters', counters: collectCounters(sy.runtime()) }); }, COUNTERS_EVERY_MS).unref();
         } else {

@@ -1,0 +1,143 @@
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { builtinStrategyNames, isBuiltinStrategy, isStrategyPath } from '../strategies/registry.js';
+import type { HostPort } from './types.js';
+import { formatDuration, parseDuration } from './duration.js';
+import { DEFAULT_STATS_BIND, parseHostPort } from './schema.js';
+import type { PathSegment } from './source.js';
+
+// Checks across keys: a frontend's backend exists and has the same mode, binds do not clash,
+// a strategy module exists, server names are unique, and so on. They read the raw value
+// defensively (anything may be the wrong type; the schema reports that) so that they run even
+// when the schema found problems elsewhere, and the user sees every error in one pass.
+
+export interface CheckIssue {
+  readonly path: readonly PathSegment[];
+  readonly message: string;
+}
+
+/** Frontend and backend names appear in stats CSV, metrics labels and admin URLs. */
+const SECTION_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
+/** Server names: the same, plus what a default name (the address) contains. */
+const SERVER_NAME = /^[A-Za-z0-9_.:[\]-]+$/;
+const STRATEGY_FILE = /\.(?:js|mjs|cjs|ts)$/;
+const WILDCARDS = new Set(['0.0.0.0', '::', '']);
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+/** The sections that are mappings (the schema reports the others). */
+const entries = (v: unknown): [string, Obj][] =>
+  isObj(v) ? Object.entries(v).filter((e): e is [string, Obj] => isObj(e[1])) : [];
+const modeOf = (v: Obj): string | null => (v.mode === undefined ? 'http' : v.mode === 'http' || v.mode === 'tcp' ? v.mode : null);
+
+export function formatHostPort(a: HostPort): string {
+  return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}
+
+/** Where a strategy module path points: relative to the config file's folder (else the cwd). */
+export function resolveStrategyPath(strategy: string, file: string | null): string {
+  return resolve(file === null ? process.cwd() : dirname(resolve(file)), strategy);
+}
+
+export function crossCheck(raw: unknown, file: string | null): CheckIssue[] {
+  const issues: CheckIssue[] = [];
+  if (!isObj(raw)) return issues;
+  const add = (path: PathSegment[], message: string) => issues.push({ path, message });
+  const backends = isObj(raw.backends) ? raw.backends : null;
+
+  const stats = isObj(raw.stats) ? raw.stats : {};
+  if (stats.read === 'private' && !isObj(stats.auth)) add(['stats', 'read'], 'read: private needs stats.auth (username and password)');
+
+  // Binds: two listeners on one port clash when the hosts are equal or either is a wildcard
+  // (Linux refuses 127.0.0.1:80 next to 0.0.0.0:80). Port 0 is ephemeral and never clashes.
+  const statsBind = stats.bind === undefined ? DEFAULT_STATS_BIND : parseHostPort(stats.bind, true);
+  const bound: { who: string; at: HostPort }[] = typeof statsBind === 'string' ? [] : [{ who: 'the stats listener', at: statsBind }];
+
+  if (isObj(raw.frontends) && Object.keys(raw.frontends).length === 0) add(['frontends'], 'at least one frontend is required');
+  for (const [name, fe] of entries(raw.frontends)) {
+    if (!SECTION_NAME.test(name)) add(['frontends', name], `invalid frontend name "${name}": use letters, digits, and - _ .`);
+    if (typeof fe.backend === 'string' && backends !== null) {
+      const be = backends[fe.backend];
+      if (!Object.hasOwn(backends, fe.backend)) {
+        add(['frontends', name, 'backend'], `unknown backend "${fe.backend}"`);
+      } else if (isObj(be) && modeOf(fe) !== null && modeOf(be) !== null && modeOf(fe) !== modeOf(be)) {
+        add(['frontends', name, 'mode'], `mode ${modeOf(fe)} does not match backend "${fe.backend}" (mode ${modeOf(be)})`);
+      }
+    }
+    const at = parseHostPort(fe.bind, true);
+    if (typeof at === 'string' || at.port === 0) continue;
+    const clash = bound.find((b) => b.at.port === at.port && (b.at.host === at.host || WILDCARDS.has(b.at.host) || WILDCARDS.has(at.host)));
+    if (clash) add(['frontends', name, 'bind'], `${formatHostPort(at)} clashes with ${clash.who} on ${formatHostPort(clash.at)}`);
+    bound.push({ who: `frontend "${name}"`, at });
+  }
+
+  for (const [name, be] of entries(raw.backends)) checkBackend(name, be, raw, file, add);
+  return issues;
+}
+
+function checkBackend(name: string, be: Obj, raw: Obj, file: string | null, add: (p: PathSegment[], m: string) => void): void {
+  const at = (...rest: PathSegment[]): PathSegment[] => ['backends', name, ...rest];
+  if (!SECTION_NAME.test(name)) add(at(), `invalid backend name "${name}": use letters, digits, and - _ .`);
+
+  if (typeof be.strategy === 'string' && be.strategy !== '' && !isBuiltinStrategy(be.strategy)) {
+    if (!isStrategyPath(be.strategy)) {
+      add(at('strategy'), `unknown strategy "${be.strategy}": expected one of ${builtinStrategyNames().join(', ')}, or a module path starting with ./ or /`);
+    } else if (!STRATEGY_FILE.test(be.strategy)) {
+      add(at('strategy'), `a strategy module must be a .js, .mjs, .cjs or .ts file: "${be.strategy}"`);
+    } else {
+      const path = resolveStrategyPath(be.strategy, file);
+      if (!existsSync(path)) add(at('strategy'), `strategy module not found: ${path}`);
+    }
+  }
+
+  if (isObj(be.sticky) && be.sticky.type === 'cookie' && modeOf(be) === 'tcp') {
+    add(at('sticky'), 'cookie stickiness needs mode http (this backend is mode tcp); use { type: source }');
+  }
+
+  if (isObj(be.health)) {
+    const h = be.health;
+    const interval = h.interval === undefined ? 10_000 : parseDuration(h.interval);
+    for (const key of ['interval', 'fast_interval', 'down_interval'] as const) {
+      if (parseDuration(h[key]) === 0) add(at('health', key), 'must be greater than 0');
+    }
+    const timeout = parseDuration(h.timeout);
+    if (timeout === 0) add(at('health', 'timeout'), 'must be greater than 0');
+    else if (timeout !== null && interval !== null && interval > 0 && timeout > interval) {
+      add(at('health', 'timeout'), `must not exceed interval (${formatDuration(interval)})`);
+    }
+  }
+
+  if (isObj(be.passive)) {
+    const base = be.passive.base_ejection === undefined ? 30_000 : parseDuration(be.passive.base_ejection);
+    const max = be.passive.max_ejection === undefined ? 300_000 : parseDuration(be.passive.max_ejection);
+    if (base !== null && max !== null && max < base) {
+      add(at('passive', be.passive.max_ejection === undefined ? 'base_ejection' : 'max_ejection'), `max_ejection (${formatDuration(max)}) must be at least base_ejection (${formatDuration(base)})`);
+    }
+  }
+
+  const servers = Array.isArray(be.servers) ? be.servers : [];
+  const seen = new Map<string, number>();
+  servers.forEach((s: unknown, i) => {
+    if (!isObj(s)) return;
+    let serverName: string | null = null;
+    if (typeof s.name === 'string' && s.name !== '') serverName = s.name;
+    else {
+      const address = parseHostPort(s.address, false);
+      if (typeof address !== 'string') serverName = formatHostPort(address);
+    }
+    if (serverName === null) return;
+    const where = typeof s.name === 'string' ? at('servers', i, 'name') : at('servers', i, 'address');
+    if (!SERVER_NAME.test(serverName)) add(where, `invalid server name "${serverName}": use letters, digits, and - _ . :`);
+    const first = seen.get(serverName);
+    if (first !== undefined) add(where, `duplicate server name "${serverName}" (also servers[${first}])`);
+    else seen.set(serverName, i);
+  });
+
+  const hasDiscovery = be.discovery !== undefined && be.discovery !== null;
+  if (servers.length === 0 && !hasDiscovery && (be.servers === undefined || be.servers === null || Array.isArray(be.servers))) {
+    add(at('servers'), 'a backend needs servers or discovery');
+  }
+  if (hasDiscovery && (raw.consul === undefined)) {
+    add(at('discovery'), 'discovery needs a top-level consul block (consul: { address: http://127.0.0.1:8500 })');
+  }
+}

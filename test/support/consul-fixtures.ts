@@ -1,0 +1,80 @@
+// Small builders for discovery tests: a Runtime with hand-built backends (no YAML loader, no
+// listeners), a ConsulConfig pointing at the test server, a logger that keeps its lines.
+import { Writable } from 'node:stream';
+import { pino, type Logger } from 'pino';
+import type { BackendConfig, Config, ConsulConfig, ConsulDiscoveryConfig } from '../../src/config/types.js';
+import { Backend } from '../../src/model/backend.js';
+import { Runtime } from '../../src/model/runtime.js';
+import { roundRobin } from '../../src/strategies/round-robin.js';
+
+export function discoveryBackend(name: string, consul: Partial<ConsulDiscoveryConfig> | null, over: Partial<BackendConfig> = {}): BackendConfig {
+  return {
+    name, mode: 'http',
+    strategy: 'round-robin', strategyOptions: {}, sticky: null,
+    health: { type: 'none', method: 'GET', path: '/', host: null, expect: [[200, 399]], body: null, intervalMs: 1000, fastIntervalMs: 1000, downIntervalMs: 1000, timeoutMs: 500, rise: 2, fall: 3, onMarkedDown: 'none' },
+    passive: { consecutiveFailures: 0, baseEjectionMs: 30000, maxEjectionMs: 300000, maxEjectedPercent: 50 },
+    timeouts: { connectMs: 2000, serverMs: 10000 },
+    retries: 2,
+    servers: [],
+    discovery: consul === null ? null : { consul: { service: name, tag: null, passing: true, dc: null, ...consul } },
+    ...over,
+  };
+}
+
+export function consulConfig(address: string, over: Partial<ConsulConfig> = {}): ConsulConfig {
+  return { address, token: null, register: null, waitMs: 2000, ...over };
+}
+
+export function testConfig(consul: ConsulConfig | null, backends: BackendConfig[]): Config {
+  return {
+    source: null,
+    stats: { bind: { host: '127.0.0.1', port: 0 }, auth: null, read: 'public' },
+    consul, workers: 1, shutdownTimeoutMs: 5000,
+    logging: { level: 'silent', access: { enabled: false, sample: 1 } },
+    frontends: [], backends,
+  };
+}
+
+/** A runtime of these backends; with `previous`, backends of the same name are kept (like a reload). */
+export function testRuntime(config: Config, previous: Runtime | null = null): Runtime {
+  const backends = new Map<string, Backend>();
+  for (const b of config.backends) {
+    const old = previous?.backends.get(b.name);
+    if (old) {
+      old.apply(b, roundRobin);
+      backends.set(b.name, old);
+    } else {
+      backends.set(b.name, new Backend(b, roundRobin));
+    }
+  }
+  return new Runtime(config, new Map(), backends, (previous?.generation ?? 0) + 1);
+}
+
+/** A pino logger whose JSON lines are kept in `lines` (level debug). */
+export function captureLogger(): { logger: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
+      cb();
+    },
+  });
+  return { logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'debug' }, stream), lines };
+}
+
+/** Poll `cond` every 10ms until true; throws after `timeoutMs` with `what`. Returns the elapsed ms. */
+export async function waitFor(cond: () => boolean, timeoutMs: number, what = 'condition'): Promise<number> {
+  const start = Date.now();
+  while (!cond()) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return Date.now() - start;
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Names of a backend's servers that are in its list (not retired), sorted. */
+export function liveNames(b: Backend): string[] {
+  return b.servers.filter((s) => !s.retired).map((s) => s.name).sort();
+}
