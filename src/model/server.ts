@@ -10,7 +10,7 @@ export type ServerSource = 'static' | 'consul';
 
 /** What an active health check last saw; written by src/health, read by stats. */
 export class CheckStatus {
-  /** HAProxy's check->health: 0..rise+fall-1; the server is up by checks while >= fall. */
+  /** HAProxy's check->health: 0..rise+fall-1; the server is up by checks while >= rise. */
   health = 0;
   /** 'L4OK', 'L4TOUT', 'L4CON', 'L7OK', 'L7STS', 'L7TOUT', 'L7RSP', '' (not checked yet) */
   code = '';

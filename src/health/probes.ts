@@ -1,0 +1,183 @@
+import { connect, type Socket } from 'node:net';
+import type { Readable } from 'node:stream';
+import { Client } from 'undici';
+import type { HealthConfig, StatusRanges } from '../config/types.js';
+
+// One active check of one server: a TCP connect or an HTTP request, bounded by `timeout`.
+// Results carry HAProxy's check codes (the `check_status` column of `show stat`) and a short
+// human reason that the stats page and the transition log show as is.
+
+export type CheckCode = 'L4OK' | 'L4TOUT' | 'L4CON' | 'L7OK' | 'L7STS' | 'L7TOUT' | 'L7RSP';
+
+export interface ProbeResult {
+  readonly ok: boolean;
+  readonly code: CheckCode;
+  /** `connected`, `status 200`, `connection refused`, `timeout after 2s`, `status 503`, `body mismatch` */
+  readonly reason: string;
+  readonly durationMs: number;
+}
+
+export interface ProbeTarget {
+  readonly host: string;
+  readonly port: number;
+  /** host:port, the default Host header. */
+  readonly address: string;
+}
+
+/** A running probe: `done` always resolves (never rejects); `cancel()` aborts it quietly. */
+export interface Probe {
+  readonly done: Promise<ProbeResult>;
+  cancel(): void;
+}
+
+/** The body is read up to this many bytes for `body` matching: a health page, not a download. */
+const MAX_BODY = 64 * 1024;
+
+export function startProbe(target: ProbeTarget, health: HealthConfig): Probe {
+  return health.type === 'http' ? httpProbe(target, health) : tcpProbe(target, health);
+}
+
+/** `2s`, `250ms`, `1.5s`: how durations read in reasons (`timeout after 2s`). */
+export function formatDuration(ms: number): string {
+  if (ms >= 1000 && ms % 100 === 0) return `${ms / 1000}s`;
+  return `${ms}ms`;
+}
+
+export function statusExpected(status: number, ranges: StatusRanges): boolean {
+  for (const [lo, hi] of ranges) if (status >= lo && status <= hi) return true;
+  return false;
+}
+
+/** Connect errors as people say them. */
+export function describeConnectError(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  switch (code) {
+    case 'ECONNREFUSED': return 'connection refused';
+    case 'ECONNRESET': return 'connection reset';
+    case 'EHOSTUNREACH': return 'host unreachable';
+    case 'ENETUNREACH': return 'network unreachable';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN': return 'host not found';
+    case 'EPIPE': return 'connection closed';
+    default: {
+      const message = (error as { message?: unknown } | null)?.message;
+      return typeof code === 'string' ? code.toLowerCase() : typeof message === 'string' ? message : 'connection failed';
+    }
+  }
+}
+
+function tcpProbe(target: ProbeTarget, health: HealthConfig): Probe {
+  const started = performance.now();
+  let socket: Socket | null = null;
+  let timer: NodeJS.Timeout | null = null;
+  let settle: (r: ProbeResult) => void = () => {};
+  const done = new Promise<ProbeResult>((resolve) => { settle = resolve; });
+  const finish = (ok: boolean, code: CheckCode, reason: string): void => {
+    if (timer !== null) clearTimeout(timer);
+    timer = null;
+    if (socket !== null) socket.destroy();
+    socket = null;
+    settle({ ok, code, reason, durationMs: Math.round(performance.now() - started) });
+    settle = () => {};
+  };
+  socket = connect({ host: target.host, port: target.port });
+  socket.setNoDelay(true);
+  socket.once('connect', () => finish(true, 'L4OK', 'connected'));
+  socket.once('error', (error) => finish(false, 'L4CON', describeConnectError(error)));
+  timer = setTimeout(() => finish(false, 'L4TOUT', `timeout after ${formatDuration(health.timeoutMs)}`), health.timeoutMs);
+  return {
+    done,
+    cancel: () => finish(false, 'L4CON', 'cancelled'),
+  };
+}
+
+function httpProbe(target: ProbeTarget, health: HealthConfig): Probe {
+  const started = performance.now();
+  const host = target.host.includes(':') ? `[${target.host}]` : target.host;
+  // A fresh connection per check with `Connection: close`, as HAProxy does: a pooled socket
+  // would keep answering after the server stopped accepting new connections.
+  const client = new Client(`http://${host}:${target.port}`, {
+    connect: { timeout: health.timeoutMs + 1000 },
+    headersTimeout: health.timeoutMs + 1000,
+    bodyTimeout: health.timeoutMs + 1000,
+    pipelining: 1,
+  });
+  let connected = false;
+  let finished = false;
+  let settle: (r: ProbeResult) => void = () => {};
+  const done = new Promise<ProbeResult>((resolve) => { settle = resolve; });
+  const finish = (ok: boolean, code: CheckCode, reason: string): void => {
+    if (finished) return;
+    finished = true;
+    clearTimeout(timer);
+    client.destroy().catch(() => {});
+    settle({ ok, code, reason, durationMs: Math.round(performance.now() - started) });
+  };
+  const timer = setTimeout(() => {
+    finish(false, connected ? 'L7TOUT' : 'L4TOUT', `timeout after ${formatDuration(health.timeoutMs)}`);
+  }, health.timeoutMs);
+  client.on('connect', () => { connected = true; });
+  client.on('connectionError', () => {});
+  client.on('disconnect', () => {});
+
+  void (async () => {
+    try {
+      const res = await client.request({
+        path: health.path,
+        method: health.method as 'GET',
+        headers: { host: health.host ?? target.address, connection: 'close', 'user-agent': 'switchyard-health' },
+      });
+      if (finished) {
+        discard(res.body);
+        return;
+      }
+      const status = res.statusCode;
+      if (!statusExpected(status, health.expect)) {
+        discard(res.body);
+        finish(false, 'L7STS', `status ${status}`);
+        return;
+      }
+      if (health.body === null) {
+        discard(res.body);
+        finish(true, 'L7OK', `status ${status}`);
+        return;
+      }
+      let text = '';
+      for await (const chunk of res.body) {
+        text += (chunk as Buffer).toString('latin1');
+        if (text.includes(health.body) || text.length >= MAX_BODY) break;
+      }
+      discard(res.body);
+      if (text.includes(health.body)) finish(true, 'L7OK', `status ${status}`);
+      else finish(false, 'L7RSP', 'body mismatch');
+    } catch (error) {
+      if (finished) return;
+      if (!connected) finish(false, 'L4CON', describeConnectError(rootCause(error)));
+      else finish(false, 'L7RSP', describeResponseError(rootCause(error)));
+    }
+  })();
+  return {
+    done,
+    cancel: () => finish(false, 'L4CON', 'cancelled'),
+  };
+}
+
+/** Drop a response body: destroying an unread undici body emits an abort error, expected here. */
+function discard(body: Readable): void {
+  body.on('error', noop);
+  body.destroy();
+}
+
+function noop(): void {}
+
+function rootCause(error: unknown): unknown {
+  const cause = (error as { cause?: unknown } | null)?.cause;
+  return cause ?? error;
+}
+
+function describeResponseError(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || code === 'EPIPE') return 'connection closed';
+  if (code === 'HPE_INVALID_CONSTANT' || (typeof code === 'string' && code.startsWith('HPE_'))) return 'invalid response';
+  return describeConnectError(error);
+}
