@@ -1,7 +1,10 @@
 // Chunked transfer-coding scanner (RFC 9112 §7.1). The proxy forwards chunked bodies byte for
 // byte; this only finds where the message ends and rejects what cannot be framed: a size that
-// is not hex (or too long), a missing CRLF after the data, control characters in extensions or
-// trailers, or trailers past the size limit. It keeps its state across reads.
+// is not hex (or too long), anything but BWS then `;` or CR after the size, a missing CRLF
+// after the data, control characters in extensions, a trailer line that is not
+// `field-name ":" field-value`, or trailers past the size limit. It keeps its state across
+// reads. Forwarding what a stricter server would read differently is how bodies smuggle
+// requests, so the grammar here is RFC 9112 §7.1 (chunk-ext contents are only checked for CTLs).
 
 const S_SIZE = 0; // reading hex digits
 const S_EXT = 1; // after the size: extensions up to CR
@@ -14,6 +17,8 @@ const S_TRAILER = 7; // inside a trailer line
 const S_TRAILER_LF = 8; // LF ending a trailer line
 const S_LAST_LF = 9; // LF of the final empty line
 const S_DONE = 10;
+const S_SIZE_WS = 11; // BWS after the size: only more BWS, `;` or CR may follow
+const S_TRAILER_VALUE = 12; // after the colon of a trailer field
 
 /** Longest chunk-size accepted: 12 hex digits (256 TiB) keeps arithmetic exact. */
 const MAX_SIZE_DIGITS = 12;
@@ -27,6 +32,10 @@ for (let c = 0; c < 6; c++) {
   HEX[65 + c] = 10 + c;
   HEX[97 + c] = 10 + c;
 }
+
+/** tchar (RFC 9110 §5.6.2), for trailer field names. */
+const TCHAR = new Uint8Array(256);
+for (const ch of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TCHAR[ch.charCodeAt(0)] = 1;
 
 export class ChunkedScanner {
   private state = S_SIZE;
@@ -72,13 +81,23 @@ export class ChunkedScanner {
             this.size = this.size * 16 + h;
           } else if (this.digits === 0) {
             return this.fail('bad chunk size');
-          } else if (c === 59 /* ; */ || c === 32 || c === 9) {
+          } else if (c === 59 /* ; */) {
             this.state = S_EXT;
+          } else if (c === 32 || c === 9) {
+            this.state = S_SIZE_WS;
           } else if (c === 13) {
             this.state = S_SIZE_LF;
           } else {
             return this.fail('bad chunk size');
           }
+          p++;
+          continue;
+        }
+        case S_SIZE_WS: {
+          const c = buf[p]!;
+          if (c === 59) this.state = S_EXT;
+          else if (c === 13) this.state = S_SIZE_LF;
+          else if (c !== 32 && c !== 9) return this.fail('bad chunk size');
           p++;
           continue;
         }
@@ -117,9 +136,19 @@ export class ChunkedScanner {
             p++;
             continue;
           }
+          if (TCHAR[buf[p]!] !== 1) return this.fail('bad trailer');
           this.state = S_TRAILER;
           continue;
         case S_TRAILER: {
+          // field-name: tchar up to the colon (no whitespace before it, RFC 9112 §5.1)
+          const c = buf[p]!;
+          if (++this.trailerBytes > MAX_TRAILER_BYTES) return this.fail('trailers too large');
+          if (c === 58) this.state = S_TRAILER_VALUE;
+          else if (TCHAR[c] !== 1) return this.fail('bad trailer');
+          p++;
+          continue;
+        }
+        case S_TRAILER_VALUE: {
           const c = buf[p]!;
           if (++this.trailerBytes > MAX_TRAILER_BYTES) return this.fail('trailers too large');
           if (c === 13) this.state = S_TRAILER_LF;

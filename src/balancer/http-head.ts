@@ -182,19 +182,22 @@ export class HttpHead {
     this.reset();
     const limits = this.limits;
     // Request line: method SP request-target SP HTTP-version CRLF
+    // maxRequestLine counts the line without its CRLF: up to that many bytes plus a CR may
+    // wait for the LF.
     let lineEnd = buf.indexOf(LF, start);
     if (lineEnd === -1 || lineEnd >= end) {
-      if (end - start > limits.maxRequestLine) return this.fail(414, 'request line too long');
+      if (end - start > limits.maxRequestLine + 1) return this.fail(414, 'request line too long');
       return PARSE_INCOMPLETE;
     }
-    if (lineEnd - start > limits.maxRequestLine) return this.fail(414, 'request line too long');
-    if (buf[lineEnd - 1] !== CR) return this.fail(400, 'bare LF in request line');
+    if (lineEnd - 1 - start > limits.maxRequestLine) return this.fail(414, 'request line too long');
+    // lineEnd === start: never look at the byte before `start` (a previous pipelined message).
+    if (lineEnd === start || buf[lineEnd - 1] !== CR) return this.fail(400, 'bare LF in request line');
     const headEnd = HttpHead.findHeadEnd(buf, start, end);
     if (headEnd === -1) {
       if (end - start > limits.maxHeaderBytes) return this.fail(431, 'request head too large');
       // A head ended by bare LFs would otherwise wait for a CRLFCRLF that never comes.
       const lfHead = buf.indexOf('\n\n', start, 'latin1');
-      if (lfHead !== -1 && lfHead < end) return this.fail(400, 'bare LF in header section');
+      if (lfHead !== -1 && lfHead + 1 < end) return this.fail(400, 'bare LF in header section');
       return PARSE_INCOMPLETE;
     }
     if (headEnd - start > limits.maxHeaderBytes) return this.fail(431, 'request head too large');
@@ -230,7 +233,7 @@ export class HttpHead {
     }
     if (headEnd - start > this.limits.maxHeaderBytes) return this.fail(502, 'response head too large');
     const lineEnd = buf.indexOf(LF, start);
-    if (buf[lineEnd - 1] !== CR) return this.fail(502, 'bare LF in status line');
+    if (lineEnd === start || buf[lineEnd - 1] !== CR) return this.fail(502, 'bare LF in status line');
     // HTTP-version SP 3DIGIT SP [reason] CRLF
     // The SP before an empty reason is often missing in the wild: accept "HTTP/1.1 200\r\n".
     if (lineEnd - start < 13 || buf[start + 8] !== SP || (buf[start + 12] !== SP && start + 12 !== lineEnd - 1)) {

@@ -43,6 +43,9 @@ const COALESCE_BYTES = 16384;
 /** Bytes of pipelined input we hold before we stop reading from the client. */
 const MAX_PENDING = 65536;
 
+/** Methods safe to send again after a connection dropped without a response (RFC 9110 §9.2.2). */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
 const CRLF = Buffer.from('\r\n', 'latin1');
 const CONNECTION_CLOSE = 'Connection: close\r\n';
 const CONNECTION_KEEP_ALIVE = 'Connection: keep-alive\r\n';
@@ -572,7 +575,14 @@ export class HttpSession implements UpstreamOwner, Expirable {
         const e = this.resChunks.scan(buf, bodyStart, end);
         if (e === CHUNKED_ERROR) {
           this.server!.counters.eresp++;
-          this.abort(this.bytesOut === 0 ? 502 : 0, `bad chunked response: ${this.resChunks.error}`);
+          if (from < bodyStart) {
+            // The head was to go out with these bytes: the client has seen nothing of this
+            // response yet, so it still gets a clean 502 (and a close) instead of a bare close.
+            this.resStarted = false;
+            this.keepAlive = false;
+            this.bytesOut = 0;
+          }
+          this.abort(this.resStarted ? 0 : 502, `bad chunked response: ${this.resChunks.error}`);
           return;
         }
         end = e;
@@ -712,8 +722,10 @@ export class HttpSession implements UpstreamOwner, Expirable {
       this.retry(server, `connect to ${server.address} failed: ${describeError(error)}`);
       return;
     }
-    if (!this.resStarted && up.reused && this.requestOut !== null) {
+    if (!this.resStarted && up.reused && this.requestOut !== null && IDEMPOTENT.has(this.method)) {
       // A pooled connection the server had closed (keep-alive race): resend on a fresh one.
+      // Only idempotent methods: the server may have received and acted on it before closing
+      // (RFC 9110 §9.2.2); a POST gets the 502 below instead of a second delivery.
       this.held = [this.requestOut];
       const fresh = takeIdle(server, this) ?? openUpstream(server, this, false);
       this.upstream = fresh;

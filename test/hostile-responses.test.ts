@@ -1,0 +1,135 @@
+// Hostile servers: the same strictness applies to responses. A malformed response becomes a
+// 502 from the proxy and is never passed through; a server that resets mid-response makes the
+// proxy close the client connection (no fake success); a stalled server gets 504 within
+// `serverMs`; garbage is a 502.
+import t, { type Test } from 'tap';
+import type { Socket } from 'node:net';
+import { backendConfig, config, frontendConfig, start, tcpServer } from './support/proxy-harness.js';
+import { exchange, parseResponses } from './support/hostile.js';
+
+
+/** A proxy in front of a raw server that does `onRequest` for each request it gets. */
+async function behind(t: Test, onRequest: (s: Socket, n: number) => void, serverMs = 2000) {
+  let n = 0;
+  const srv = await tcpServer((s) => {
+    let buf = '';
+    s.on('data', (d: Buffer) => {
+      buf += d.toString('latin1');
+      while (buf.includes('\r\n\r\n')) {
+        buf = buf.slice(buf.indexOf('\r\n\r\n') + 4);
+        onRequest(s, ++n);
+      }
+    });
+    s.on('error', () => {});
+  });
+  const sy = await start(config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', [srv.address], { retries: 0, timeouts: { connectMs: 1000, serverMs } })]));
+  t.teardown(async () => { await sy.stop(200); await srv.close(); });
+  return { port: sy.frontendAddress('web').port, srv, count: () => n };
+}
+
+const GET = 'GET / HTTP/1.1\r\nHost: x\r\n\r\n';
+const SECRET = 'LEAKED-BODY';
+
+const MALFORMED: [string, string][] = [
+  ['status code of 4 digits', `HTTP/1.1 2000 OK\r\nContent-Length: 11\r\n\r\n${SECRET}`],
+  ['status code of 2 digits', `HTTP/1.1 20 OK\r\nContent-Length: 11\r\n\r\n${SECRET}`],
+  ['status code 600', `HTTP/1.1 600 Odd\r\nContent-Length: 11\r\n\r\n${SECRET}`],
+  ['status code 099', `HTTP/1.1 099 Odd\r\nContent-Length: 11\r\n\r\n${SECRET}`],
+  ['bad protocol name', `HTTX/1.1 200 OK\r\nContent-Length: 11\r\n\r\n${SECRET}`],
+  ['HTTP/2 status line', `HTTP/2 200 OK\r\nContent-Length: 11\r\n\r\n${SECRET}`],
+  ['HTTP/1.2 status line', `HTTP/1.2 200 OK\r\nContent-Length: 11\r\n\r\n${SECRET}`],
+  ['bare LF in the status line', `HTTP/1.1 200 OK\nContent-Length: 11\r\n\r\n${SECRET}`],
+  ['CTL in the reason', `HTTP/1.1 200 O\x01K\r\nContent-Length: 11\r\n\r\n${SECRET}`],
+  ['CL and TE', `HTTP/1.1 200 OK\r\nContent-Length: 11\r\nTransfer-Encoding: chunked\r\n\r\nb\r\n${SECRET}\r\n0\r\n\r\n`],
+  ['differing CLs', `HTTP/1.1 200 OK\r\nContent-Length: 11\r\nContent-Length: 12\r\n\r\n${SECRET}`],
+  ['CL not digits', `HTTP/1.1 200 OK\r\nContent-Length: 0x0b\r\n\r\n${SECRET}`],
+  ['TE other than chunked', `HTTP/1.1 200 OK\r\nTransfer-Encoding: xchunked\r\n\r\nb\r\n${SECRET}\r\n0\r\n\r\n`],
+  ['obs-fold', `HTTP/1.1 200 OK\r\nX-A: 1\r\n folded\r\nContent-Length: 11\r\n\r\n${SECRET}`],
+  ['NUL in a value', `HTTP/1.1 200 OK\r\nX-A: a\x00b\r\nContent-Length: 11\r\n\r\n${SECRET}`],
+  ['space before the colon', `HTTP/1.1 200 OK\r\nContent-Length : 11\r\n\r\n${SECRET}`],
+  ['bad chunk size (head and body in one read)', `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n${SECRET}\r\n0\r\n\r\n`],
+  ['chunk data longer than its size', `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n${SECRET}\r\n0\r\n\r\n`],
+  ['bad chunk with a header to drop (rewritten head)', `HTTP/1.1 200 OK\r\nKeep-Alive: timeout=5\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n${SECRET}\r\n0\r\n\r\n`],
+  ['garbage', 'HELLO THERE\r\n\r\n'],
+  ['binary garbage', '\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n'],
+];
+
+t.test('a malformed response is a 502, never passed through', async (t) => {
+  for (const [name, response] of MALFORMED) {
+    const { port } = await behind(t, (s) => s.write(response));
+    const ex = await exchange(port, GET, { idleMs: 1500, end: true });
+    const parsed = parseResponses(ex.data);
+    t.ok(typeof parsed !== 'string' && parsed.responses.length === 1 && parsed.responses[0]!.status === 502, `${name}: 502 (${JSON.stringify(ex.data.slice(0, 30))})`);
+    t.notMatch(ex.data, SECRET, `${name}: not passed through`);
+  }
+});
+
+t.test('garbage that never ends a head: 502 past the size limit; closed without a head: 502', async (t) => {
+  const flood = await behind(t, (s) => { for (let i = 0; i < 20; i++) s.write('x'.repeat(8192)); });
+  const ex = await exchange(flood.port, GET, { end: true });
+  t.match(ex.data, /^HTTP\/1\.1 502 /, 'endless head');
+  const closer = await behind(t, (s) => s.end('HTTP/1.1 200 OK\r\nContent-Le'));
+  const ex2 = await exchange(closer.port, GET, { end: true });
+  t.match(ex2.data, /^HTTP\/1\.1 502 /, 'partial head then close');
+  const silent = await behind(t, (s) => s.end());
+  const ex3 = await exchange(silent.port, GET, { end: true });
+  t.match(ex3.data, /^HTTP\/1\.1 502 /, 'closed without answering');
+  const reset = await behind(t, (s) => s.resetAndDestroy());
+  const ex4 = await exchange(reset.port, GET, { end: true });
+  t.match(ex4.data, /^HTTP\/1\.1 502 /, 'reset without answering');
+});
+
+t.test('a server that resets or closes mid-response: the client connection is closed, no fake success', async (t) => {
+  // Content-Length promised 100 bytes, 11 sent, then a reset / a FIN.
+  for (const how of ['reset', 'fin'] as const) {
+    const { port } = await behind(t, (s) => {
+      s.write(`HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n${SECRET}`);
+      setTimeout(() => (how === 'reset' ? s.resetAndDestroy() : s.end()), 50);
+    });
+    const ex = await exchange(port, GET, { idleMs: 1500 });
+    t.ok(ex.closed && ex.ms < 1000, `${how}: client closed promptly (${ex.ms} ms)`);
+    const parsed = parseResponses(ex.data);
+    t.ok(typeof parsed !== 'string' && parsed.responses.length === 0, `${how}: no complete response reached the client`);
+  }
+  // Chunked: the last chunk never comes.
+  const { port } = await behind(t, (s) => {
+    s.write(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nb\r\n${SECRET}\r\n`);
+    setTimeout(() => s.resetAndDestroy(), 50);
+  });
+  const ex = await exchange(port, GET, { idleMs: 1500 });
+  t.ok(ex.closed, 'chunked: closed');
+  t.notMatch(ex.data, /\r\n0\r\n\r\n$/, 'chunked: the client never sees a last chunk');
+  // A bad chunk after the head went out: nothing more can be said than a close.
+  const late = await behind(t, (s) => {
+    s.write(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nb\r\n${SECRET}\r\n`);
+    setTimeout(() => s.write('zz\r\nmore\r\n0\r\n\r\n'), 50);
+  });
+  const ex2 = await exchange(late.port, GET, { idleMs: 1500 });
+  t.ok(ex2.closed && ex2.ms < 1000, 'bad chunk mid-response: closed');
+  t.notMatch(ex2.data, /more/, 'bad chunk mid-response: the bad chunk is not relayed');
+});
+
+t.test('a stalled server: 504 within serverMs; stalled mid-body: closed within serverMs', async (t) => {
+  const serverMs = 500;
+  const { port } = await behind(t, () => { /* never answer */ }, serverMs);
+  const ex = await exchange(port, GET, { idleMs: 3000, end: true });
+  t.match(ex.data, /^HTTP\/1\.1 504 /, '504');
+  t.ok(ex.firstMs >= serverMs - 60 && ex.firstMs < serverMs + 400, `answered after ${ex.firstMs} ms (serverMs ${serverMs})`);
+  const mid = await behind(t, (s) => s.write(`HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n${SECRET}`), serverMs);
+  const ex2 = await exchange(mid.port, GET, { idleMs: 3000 });
+  t.ok(ex2.closed, 'closed');
+  t.ok(ex2.ms >= serverMs - 60 && ex2.ms < serverMs + 400, `closed after ${ex2.ms} ms`);
+  const parsed = parseResponses(ex2.data);
+  t.ok(typeof parsed !== 'string' && parsed.responses.length === 0, 'no complete response');
+});
+
+t.test('bytes after a complete response are never served as the answer to the next request', async (t) => {
+  // The server appends a second, unsolicited response: a response-splitting attempt.
+  const { port, count } = await behind(t, (s, n) => s.write(`HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nreal-${n}HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nINJECTED`));
+  const ex = await exchange(port, [GET, GET], { idleMs: 800, gapMs: 200 });
+  const parsed = parseResponses(ex.data);
+  if (typeof parsed === 'string') { t.fail(parsed); return; }
+  t.same(parsed.responses.map((r) => r.body), ['real-1', 'real-2'], 'each request got its own answer');
+  t.notMatch(ex.data, /INJECTED/);
+  t.equal(count(), 2);
+});

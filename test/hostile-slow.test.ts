@@ -1,0 +1,195 @@
+// Slow and numerous clients: slowloris gets 408, idle keep-alive connections close on time,
+// maxconn and maxconn_per_source refuse extra connections with a log line and serve again
+// when others close, and 2000 idle connections neither stop service nor cost much memory.
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { connect, type Socket } from 'node:net';
+import { runInNewContext } from 'node:vm';
+import { setFlagsFromString } from 'node:v8';
+import { request } from 'undici';
+import { startSwitchyard } from '../src/switchyard.js';
+import { backendConfig, config, frontendConfig, httpServer, start } from './support/proxy-harness.js';
+import { captureLogger, exchange, sleep, strictBackend, until } from './support/hostile.js';
+
+t.test('slowloris: one header byte every 200 ms with http_request 1000 ms gets 408 and is closed', async (t) => {
+  const be = await strictBackend();
+  const sy = await start(config([frontendConfig('web', 'http', 'api', { timeouts: { clientMs: 30000, httpRequestMs: 1000, keepAliveMs: 5000 } })], [backendConfig('api', 'http', [be.address])]));
+  t.teardown(async () => { await sy.stop(200); await be.close(); });
+  const port = sy.frontendAddress('web').port;
+  const req = 'GET / HTTP/1.1\r\nHost: example.test\r\nX-Slow: 1\r\n\r\n';
+  const ex = await exchange(port, req.split(''), { gapMs: 200, idleMs: 3000 });
+  t.match(ex.data, /^HTTP\/1\.1 408 /, '408');
+  t.ok(ex.closed, 'closed');
+  t.ok(ex.ms >= 950 && ex.ms <= 1300, `closed after ${ex.ms} ms (limit ~1300)`);
+  t.equal(be.bytes, 0, 'nothing forwarded');
+  // The clock runs from the first byte of the head, not from the last one: a keep-alive
+  // connection that starts a second request slowly is cut the same way.
+  const ex2 = await exchange(port, ['GET / HTTP/1.1\r\nHost: x\r\n\r\n', ...req.split('')], { gapMs: 200, idleMs: 3000 });
+  t.match(ex2.data, /^HTTP\/1\.1 200 [^]*HTTP\/1\.1 408 /, 'first request served, slow second one 408');
+  t.ok(ex2.closed && ex2.ms <= 1600, `closed after ${ex2.ms} ms`);
+});
+
+t.test('idle connections: keep-alive closes after keepAliveMs; a silent new connection after http_request', async (t) => {
+  const be = await strictBackend();
+  const sy = await start(config([frontendConfig('web', 'http', 'api', { timeouts: { clientMs: 30000, httpRequestMs: 800, keepAliveMs: 400 } })], [backendConfig('api', 'http', [be.address])]));
+  t.teardown(async () => { await sy.stop(200); await be.close(); });
+  const port = sy.frontendAddress('web').port;
+  const ex = await exchange(port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n', { idleMs: 3000 });
+  t.match(ex.data, /^HTTP\/1\.1 200 /);
+  t.ok(ex.closed, 'closed by the proxy');
+  t.ok(ex.ms - ex.firstMs >= 350 && ex.ms - ex.firstMs <= 700, `closed ${ex.ms - ex.firstMs} ms after the response (keepAliveMs 400)`);
+  const silent = await exchange(port, [], { idleMs: 3000 });
+  t.equal(silent.data, '', 'a connection that never sent anything is closed quietly');
+  t.ok(silent.closed && silent.ms >= 750 && silent.ms <= 1100, `after ${silent.ms} ms (httpRequestMs 800)`);
+});
+
+/** Open a connection and resolve once connected; `closed` tells whether the proxy dropped it. */
+function hold(port: number, localAddress = '127.0.0.1'): Promise<{ socket: Socket; closed: () => boolean }> {
+  return new Promise((resolve) => {
+    const socket = connect({ port, host: '127.0.0.1', localAddress });
+    let closed = false;
+    socket.on('close', () => { closed = true; });
+    socket.on('error', () => {});
+    socket.on('connect', () => resolve({ socket, closed: () => closed }));
+  });
+}
+
+t.test('maxconn and maxconn_per_source refuse extra connections, log it, and serve again after others close', async (t) => {
+  const srv = await httpServer('a');
+  const { logger, lines } = captureLogger();
+  const sy = await startSwitchyard({
+    config: config([
+      frontendConfig('capped', 'http', 'api', { maxconn: 3 }),
+      frontendConfig('persrc', 'http', 'api', { maxconnPerSource: 2 }),
+    ], [backendConfig('api', 'http', [srv.address])]),
+    logger, watch: false,
+  });
+  t.teardown(async () => { await sy.stop(200); await srv.close(); });
+
+  const capped = sy.frontendAddress('capped').port;
+  const held = await Promise.all([hold(capped), hold(capped), hold(capped)]);
+  const extra = await hold(capped);
+  t.ok(await until(extra.closed, 1000), 'the 4th connection is closed by the proxy');
+  t.ok(held.every((h) => !h.closed()), 'the first 3 stay open');
+  const refusal = lines.find((l) => typeof l.msg === 'string' && l.msg.includes('maxconn 3 reached'));
+  t.ok(refusal, 'a log line says why');
+  t.equal(refusal?.level, 40, 'at warn level');
+  t.equal(refusal?.frontend, 'capped', 'naming the frontend');
+  t.equal(sy.runtime().frontends.get('capped')!.counters.dreq, 1, 'counted as denied');
+  held[0]!.socket.destroy();
+  await sleep(50);
+  const res = await request(`http://127.0.0.1:${capped}/`);
+  t.equal(res.statusCode, 200, 'serves again once one closed');
+  await res.body.text();
+
+  const persrc = sy.frontendAddress('persrc').port;
+  const mine = await Promise.all([hold(persrc), hold(persrc)]);
+  const third = await hold(persrc);
+  t.ok(await until(third.closed, 1000), 'a 3rd connection from 127.0.0.1 is closed');
+  const other = await hold(persrc, '127.0.0.2');
+  await sleep(100);
+  t.notOk(other.closed(), 'another source address is still accepted');
+  other.socket.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  const got = await new Promise<string>((r) => { let d = ''; other.socket.on('data', (c) => { d += c; }); other.socket.on('close', () => r(d)); });
+  t.match(got, /^HTTP\/1\.1 200 /, 'and served');
+  await sleep(1100); // the refusal log is rate-limited to one line a second
+  const again = await hold(persrc);
+  t.ok(await until(again.closed, 1000), 'still refused while both are held');
+  t.ok(await until(() => lines.some((l) => typeof l.msg === 'string' && l.msg.includes('maxconn_per_source 2 reached for 127.0.0.1')), 500), 'per-source log line');
+  for (const m of mine) m.socket.destroy();
+  await sleep(50);
+  const res2 = await request(`http://127.0.0.1:${persrc}/`);
+  t.equal(res2.statusCode, 200, 'serves that source again once its connections closed');
+  await res2.body.text();
+  for (const h of held) h.socket.destroy();
+});
+
+// The clients (and the backend) live in a child process, so this process's memory is the
+// proxy's alone. Each client sends one request, reads the answer and stays open (keep-alive).
+const CLIENTS = `
+import { connect } from 'node:net';
+import { createServer } from 'node:http';
+const [port, n, mode] = process.argv.slice(1).map((x, i) => i < 2 ? Number(x) : x);
+if (mode === 'backend') {
+  const s = createServer((req, res) => res.end('ok'));
+  s.keepAliveTimeout = 120000;
+  s.listen(0, '127.0.0.1', () => console.log('port ' + s.address().port));
+} else {
+  const sockets = [];
+  let ok = 0;
+  const one = () => new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    s.on('error', (e) => { console.log('error ' + e.message); resolve(); });
+    sockets.push(s);
+    if (mode === 'silent') { s.on('connect', resolve); return; }
+    s.once('data', (d) => { if (/^HTTP\\/1\\.1 200/.test(d.toString())) ok++; resolve(); });
+    s.write('GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n');
+  });
+  for (let i = 0; i < n; i += 50) await Promise.all(Array.from({ length: Math.min(50, n - i) }, one));
+  console.log('ready ' + ok);
+  process.stdin.on('end', () => process.exit(0));
+  process.stdin.resume();
+}
+`;
+
+function child(args: string[]): { lines: string[]; next: (prefix: string, ms: number) => Promise<string>; stop: () => void } {
+  const p = spawn(process.execPath, ['--input-type=module', '-e', CLIENTS, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines: string[] = [];
+  let buf = '';
+  p.stdout.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let i;
+    while ((i = buf.indexOf('\n')) !== -1) { lines.push(buf.slice(0, i)); buf = buf.slice(i + 1); }
+  });
+  return {
+    lines,
+    next: async (prefix, ms) => {
+      await until(() => lines.some((l) => l.startsWith(prefix)), ms);
+      return lines.find((l) => l.startsWith(prefix)) ?? '';
+    },
+    stop: () => { p.stdin.end(); setTimeout(() => p.kill('SIGKILL'), 2000).unref(); },
+  };
+}
+
+t.test('2000 idle connections do not stop service; memory per idle connection', async (t) => {
+  const N = 2000;
+  setFlagsFromString('--expose_gc');
+  const gc = runInNewContext('gc') as () => void;
+  const backend = child(['0', '0', 'backend']);
+  t.teardown(() => backend.stop());
+  const bePort = Number((await backend.next('port', 5000)).split(' ')[1]);
+  const sy = await start(config(
+    [frontendConfig('web', 'http', 'api', { timeouts: { clientMs: 120000, httpRequestMs: 120000, keepAliveMs: 120000 } })],
+    [backendConfig('api', 'http', [`127.0.0.1:${bePort}`])],
+  ));
+  t.teardown(() => sy.stop(200));
+  const port = sy.frontendAddress('web').port;
+  for (const mode of ['silent', 'keep-alive'] as const) {
+    // warm up: code paths compiled, pools and the sweeper started
+    for (let i = 0; i < 20; i++) await (await request(`http://127.0.0.1:${port}/`)).body.text();
+    await sleep(100);
+    gc(); gc();
+    const before = process.memoryUsage();
+    const clients = child([String(port), String(N), mode]);
+    const ready = await clients.next('ready', 60000);
+    t.equal(ready, mode === 'silent' ? 'ready 0' : `ready ${N}`, `${N} ${mode} connections open (${mode === 'silent' ? 'never sent a byte' : 'each served once'})`);
+    const scur = sy.runtime().frontends.get('web')!.counters.scur;
+    t.ok(scur >= N && scur <= N + 10, `the frontend counts them (${scur}, with the warm-up client's)`);
+    await sleep(200);
+    gc(); gc();
+    const after = process.memoryUsage();
+    const heap = (after.heapUsed - before.heapUsed) / N;
+    const rss = (after.rss - before.rss) / N;
+    t.comment(`memory per idle ${mode} connection: heapUsed ${(heap / 1024).toFixed(2)} KiB, rss ${(rss / 1024).toFixed(2)} KiB (N=${N}, after gc)`);
+    t.ok(heap < 16 * 1024, `heap per connection under 16 KiB (${Math.round(heap)} B)`);
+    // Service continues: a normal request is answered promptly.
+    const t0 = Date.now();
+    const res = await request(`http://127.0.0.1:${port}/`);
+    await res.body.text();
+    const ms = Date.now() - t0;
+    t.equal(res.statusCode, 200, 'a normal request still gets 200');
+    t.ok(ms < 500, `in ${ms} ms`);
+    clients.stop();
+    t.ok(await until(() => sy.runtime().frontends.get('web')!.counters.scur <= 10, 10000), 'all closed when the clients leave');
+  }
+});
