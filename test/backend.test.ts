@@ -38,3 +38,17 @@ t.test('eligible set: DOWN, MAINT and DRAIN servers leave it; backups serve only
   bb!.admin = 'ready'; bb!.noteChange('admin');
   t.same(b.eligible.map((s) => s.name), ['b']);
 });
+
+t.test('panic mode: when passive ejection left nothing UP, ejected servers are still tried', async (t) => {
+  const { roundRobin } = await import('../src/strategies/round-robin.js');
+  const b = new Backend(backendConfig([{ name: 'only' }]), roundRobin);
+  const only = b.servers[0]!;
+  only.ejected = true;
+  only.noteChange('ejected');
+  t.equal(only.state, 'DOWN');
+  t.equal(b.state, 'DOWN', 'the backend reports DOWN');
+  t.equal(b.pick(ctx())?.name, 'only', 'but a request still tries the server instead of a 503');
+  only.admin = 'maint';
+  only.noteChange('admin: maint');
+  t.equal(b.pick(ctx()), null, 'MAINT is never tried, panic or not');
+});

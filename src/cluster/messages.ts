@@ -32,6 +32,8 @@ export interface WorkerCounters {
 }
 
 export type WorkerMessage =
+  /** The worker listens for messages now (anything sent earlier would have been lost). */
+  | { readonly type: 'sy:hello' }
   | { readonly type: 'sy:ready'; readonly generation: number }
   | { readonly type: 'sy:counters'; readonly counters: WorkerCounters }
   | { readonly type: 'sy:applied'; readonly ok: boolean; readonly errors: readonly string[] };

@@ -98,6 +98,7 @@ export class Primary {
         if (!isSwitchyardMessage(m)) return;
         const msg = m as WorkerMessage;
         if (msg.type === 'sy:counters') slot.counters = msg.counters;
+        else if (msg.type === 'sy:hello') this.welcome(worker);
         else if (msg.type === 'sy:ready') {
           slot.ready = true;
           resolve();
@@ -105,17 +106,18 @@ export class Primary {
           this.logger.error({ worker: worker.process.pid, errors: msg.errors }, 'a worker rejected a config the primary accepted');
         }
       });
-      worker.on('online', () => {
-        // Bring the new worker to the primary's present: config, discovered servers, flags.
-        const runtime = this.sy.runtime();
-        this.send(worker, { type: 'sy:config', config: runtime.config });
-        for (const b of runtime.backends.values()) {
-          if (b.discoveredSpecs.length > 0) this.send(worker, { type: 'sy:discovered', backend: b.name, specs: b.discoveredSpecs });
-        }
-        this.send(worker, { type: 'sy:flags', flags: collectFlags(runtime) });
-      });
       worker.on('exit', () => resolve());
     });
+  }
+
+  /** Bring a new worker to the primary's present: config, discovered servers, flags. */
+  private welcome(worker: Worker): void {
+    const runtime = this.sy.runtime();
+    this.send(worker, { type: 'sy:config', config: runtime.config });
+    for (const b of runtime.backends.values()) {
+      if (b.discoveredSpecs.length > 0) this.send(worker, { type: 'sy:discovered', backend: b.name, specs: b.discoveredSpecs });
+    }
+    this.send(worker, { type: 'sy:flags', flags: collectFlags(runtime) });
   }
 
   private exited(worker: Worker, code: number | null, signal: string | null): void {

@@ -80,6 +80,7 @@ export async function runWorker(): Promise<void> {
     // One at a time, in order: a config must be applied before the flags that follow it.
     queue = queue.then(() => handle(m as PrimaryMessage)).catch((error: unknown) => log.error({ err: error }, 'worker could not apply a message from the primary'));
   });
+  send({ type: 'sy:hello' });
   // Signals go to the primary, which stops the workers in order; a worker alone ignores them.
   process.on('SIGTERM', () => {});
   process.on('SIGINT', () => {});

@@ -49,6 +49,8 @@ export class Backend {
   private staticSpecs: ServerSpec[] = [];
   private discovered: ServerSpec[] = [];
   strategyErrors = 0;
+  /** Serving with servers that passive detection ejected, because none is UP (see refresh). */
+  panic = false;
   /** Set by the health component; null: no passive detection. */
   observer: TrafficObserver | null = null;
   /** Last time the eligible set went from empty to non-empty or back: HAProxy's lastchg. */
@@ -175,6 +177,14 @@ export class Backend {
     const wasEmpty = this.eligible.length === 0;
     let eligible = this.servers.filter((s) => s.up && !s.backup);
     if (eligible.length === 0) eligible = this.servers.filter((s) => s.up && s.backup);
+    // Panic mode (Envoy's panic threshold): when passive detection alone left nothing to pick,
+    // trying the ejected servers beats answering 503 to everyone: a one-server backend whose
+    // server restarted must not stay dark for a whole ejection period.
+    this.panic = false;
+    if (eligible.length === 0) {
+      eligible = this.servers.filter(isPanicEligible);
+      this.panic = eligible.length > 0;
+    }
     this.eligible = eligible;
     if (wasEmpty !== (eligible.length === 0)) this.stateSince = Date.now();
     this.updateStrategy(this.strategy, eligible);
@@ -182,9 +192,9 @@ export class Backend {
     modelEvents.emit('backend-refresh', { backend: this.name });
   }
 
-  /** 'UP' while a server may take traffic, else 'DOWN' (the BACKEND row's status). */
+  /** 'UP' while a server is UP, else 'DOWN' (the BACKEND row's status; DOWN in panic mode too). */
   get state(): 'UP' | 'DOWN' {
-    return this.eligible.length > 0 ? 'UP' : 'DOWN';
+    return this.eligible.length > 0 && !this.panic ? 'UP' : 'DOWN';
   }
 
   /**
@@ -263,6 +273,11 @@ export class Backend {
       s.closeIdle();
     }
   }
+}
+
+/** Down only because real traffic failed (ejected / connect failed), not by admin or checks. */
+function isPanicEligible(s: Server): boolean {
+  return !s.retired && !s.backup && s.admin === 'ready' && !s.checkDown && !s.consulCritical && (s.ejected || s.connectFailed);
 }
 
 function isBuiltinName(name: string): boolean {
