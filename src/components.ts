@@ -4,6 +4,7 @@ import { log } from './log.js';
 import { HealthChecker } from './health/checker.js';
 import { ConsulDiscovery } from './discovery/consul.js';
 import { ConsulRegistration } from './discovery/register.js';
+import { startStats } from './stats/listener.js';
 
 // The components that run beside the proxy core, built once at start: health checks,
 // Consul discovery, the stats listener and self-registration. Each follows the runtime through
@@ -16,8 +17,11 @@ export async function buildComponents(sy: Switchyard): Promise<RuntimeComponent[
     new HealthChecker({ log: log.child({ component: 'health' }) }),
     new ConsulDiscovery(config.consul, log.child({ component: 'discovery' })),
   ];
-  const statsAddress = config.stats.bind;
-  components.push(new ConsulRegistration(statsAddress, log.child({ component: 'consul-register' })));
+  // Started here (not lazily) so a taken stats port fails the start with a clear error.
+  const stats = await startStats(sy, config.stats, log.child({ component: 'stats' }));
+  components.push(stats);
+  // Registration advertises the address the stats listener really bound (port 0 in tests).
+  components.push(new ConsulRegistration(stats.address(), log.child({ component: 'consul-register' })));
   return components;
 }
 

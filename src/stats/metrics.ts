@@ -1,0 +1,175 @@
+import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
+import type { StatsHost } from '../host.js';
+import { LATENCY_BUCKETS_MS } from '../model/counters.js';
+import { COLUMNS, cell, type Column, type PromSpec } from './columns.js';
+import type { RateSource, Row, RowKind } from './row.js';
+import { buildRows } from './snapshot.js';
+
+// `/metrics`: prom-client with its own Registry. Every switchyard family is a collector whose
+// collect() reads the model at scrape time (the column table says which column feeds which
+// family), so the data path never calls prom-client: it only increments its plain counters.
+// The response-time histograms are custom collectors built from Counters.latencyBuckets.
+// Rows are built once per scrape: the first collect builds them, the next macrotask drops them.
+
+const KIND_LABELS: Readonly<Record<RowKind, readonly string[]>> = {
+  frontend: ['frontend'],
+  backend: ['backend'],
+  server: ['backend', 'server'],
+};
+
+function labelsOf(row: Row): Record<string, string> {
+  if (row.kind === 'frontend') return { frontend: row.pxname };
+  if (row.kind === 'backend') return { backend: row.pxname };
+  return { backend: row.pxname, server: row.svname };
+}
+
+function getterOf(column: Column, kind: RowKind): boolean {
+  return (kind === 'frontend' ? column.frontend : kind === 'backend' ? column.backend : column.server) !== null;
+}
+
+interface Source {
+  readonly column: Column;
+  readonly spec: PromSpec;
+}
+
+interface Family {
+  readonly name: string;
+  readonly kind: RowKind;
+  readonly type: 'counter' | 'gauge';
+  readonly help: string;
+  readonly labelNames: string[];
+  readonly sources: Source[];
+}
+
+/** The metric families the column table declares, by full name (`switchyard_server_up`). */
+export function families(): Family[] {
+  const byName = new Map<string, Family>();
+  for (const column of COLUMNS) {
+    for (const spec of column.prom) {
+      for (const kind of ['frontend', 'backend', 'server'] as const) {
+        if (!getterOf(column, kind) || (spec.kinds !== undefined && !spec.kinds.includes(kind))) continue;
+        const name = `switchyard_${kind}_${spec.name}`;
+        let family = byName.get(name);
+        if (family === undefined) {
+          family = { name, kind, type: spec.type, help: spec.help, labelNames: [...KIND_LABELS[kind], ...Object.keys(spec.labels ?? {})], sources: [] };
+          byName.set(name, family);
+        }
+        family.sources.push({ column, spec });
+      }
+    }
+  }
+  return [...byName.values()];
+}
+
+function sampleOf(source: Source, row: Row): number | null {
+  const v = cell(source.column, row);
+  if (source.spec.value !== undefined) return source.spec.value(v, row);
+  return typeof v === 'number' ? v : null;
+}
+
+export class StatsMetrics {
+  readonly registry = new Registry();
+  private rows: Row[] | null = null;
+
+  constructor(private readonly host: StatsHost, private readonly rates: RateSource) {
+    collectDefaultMetrics({ register: this.registry });
+    for (const family of families()) this.addFamily(family);
+    for (const kind of ['frontend', 'backend', 'server'] as const) this.registry.registerMetric(this.histogram(kind) as unknown as Metric);
+    this.addHostMetrics();
+  }
+
+  /** Prometheus text (version 0.0.4). */
+  async render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  private scrapeRows(): Row[] {
+    if (this.rows === null) {
+      this.rows = buildRows(this.host.runtime(), this.rates);
+      setImmediate(() => { this.rows = null; });
+    }
+    return this.rows;
+  }
+
+  private addFamily(family: Family): void {
+    const rowsOf = (): Row[] => this.scrapeRows().filter((r) => r.kind === family.kind);
+    const fill = (put: (labels: Record<string, string>, v: number) => void): void => {
+      for (const row of rowsOf()) {
+        const base = labelsOf(row);
+        for (const source of family.sources) {
+          const v = sampleOf(source, row);
+          if (v !== null && Number.isFinite(v)) put(source.spec.labels ? { ...base, ...source.spec.labels } : base, v);
+        }
+      }
+    };
+    const config = { name: family.name, help: family.help, labelNames: family.labelNames, registers: [this.registry] };
+    if (family.type === 'counter') {
+      new Counter({ ...config, collect(this: Counter) { this.reset(); fill((l, v) => this.inc(l, Math.max(0, v))); } });
+    } else {
+      new Gauge({ ...config, collect(this: Gauge) { this.reset(); fill((l, v) => this.set(l, v)); } });
+    }
+  }
+
+  /**
+   * `switchyard_<kind>_response_time_seconds`: cumulative buckets from Counters.latencyBuckets
+   * (upper bounds LATENCY_BUCKETS_MS in seconds, then +Inf), `_sum` and `_count`. A plain object
+   * the Registry accepts (name, help, type, get, reset): prom-client's Histogram can only be fed
+   * by observe(), which would put prom-client on the data path.
+   */
+  private histogram(kind: RowKind): object {
+    const name = `switchyard_${kind}_response_time_seconds`;
+    const les = [...LATENCY_BUCKETS_MS.map((b) => String(b / 1000)), '+Inf'];
+    const help = 'Response time of HTTP requests (time to the last byte of the response).';
+    return {
+      name,
+      help,
+      type: 'histogram',
+      aggregator: 'sum',
+      reset: () => {},
+      get: async () => {
+        const values: { metricName: string; labels: Record<string, string | number>; value: number }[] = [];
+        for (const row of this.scrapeRows()) {
+          if (row.kind !== kind) continue;
+          const c = row.counters;
+          const base = labelsOf(row);
+          let cumulative = 0;
+          for (let i = 0; i < les.length; i++) {
+            cumulative += c.latencyBuckets[i] ?? 0;
+            values.push({ metricName: `${name}_bucket`, labels: { ...base, le: les[i]! }, value: cumulative });
+          }
+          values.push({ metricName: `${name}_sum`, labels: base, value: c.latencySumMs / 1000 });
+          values.push({ metricName: `${name}_count`, labels: base, value: cumulative });
+        }
+        return { name, help, type: 'histogram', aggregator: 'sum', values };
+      },
+    };
+  }
+
+  /** Process-level figures of the balancer: uptime, config generation, last reload, strategies. */
+  private addHostMetrics(): void {
+    const host = this.host;
+    const registers = [this.registry];
+    new Gauge({ name: 'switchyard_uptime_seconds', help: 'Seconds since switchyard started.', registers, collect(this: Gauge) { this.set((Date.now() - host.startedAt) / 1000); } });
+    new Gauge({ name: 'switchyard_config_generation', help: 'Generation of the running config (1 at start, +1 per applied reload).', registers, collect(this: Gauge) { this.set(host.runtime().generation); } });
+    new Gauge({
+      name: 'switchyard_last_reload_success', help: '1 when the last reload attempt was applied, 0 when it was rejected (absent before any).', registers,
+      collect(this: Gauge) { this.reset(); const r = host.lastReload(); if (r !== null) this.set(r.ok ? 1 : 0); },
+    });
+    new Gauge({
+      name: 'switchyard_backend_strategy_info', help: 'The strategy a backend balances with (value 1).', labelNames: ['backend', 'strategy'], registers,
+      collect(this: Gauge) { this.reset(); for (const b of host.runtime().backends.values()) this.set({ backend: b.name, strategy: b.strategyName }, 1); },
+    });
+    new Counter({
+      name: 'switchyard_backend_strategy_errors_total', help: 'Strategy failures (user strategy threw or picked an ineligible server).', labelNames: ['backend'], registers,
+      collect(this: Counter) { this.reset(); for (const b of host.runtime().backends.values()) this.inc({ backend: b.name }, b.strategyErrors); },
+    });
+    new Gauge({
+      name: 'switchyard_backend_eligible_servers', help: 'Servers that may take new traffic now.', labelNames: ['backend'], registers,
+      collect(this: Gauge) { this.reset(); for (const b of host.runtime().backends.values()) this.set({ backend: b.name }, b.eligible.length); },
+    });
+  }
+}

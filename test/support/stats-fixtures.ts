@@ -1,0 +1,146 @@
+// A hand-built Config, a runtime from it and a fake StatsHost for the stats tests: no proxy,
+// no YAML, counters bumped by hand.
+import { pino } from 'pino';
+import type { BackendConfig, Config, FrontendConfig, HealthConfig, Mode, StatsConfig } from '../../src/config/types.js';
+import type { ReloadResult, StatsHost } from '../../src/host.js';
+import { buildRuntime, type Runtime } from '../../src/model/runtime.js';
+import { loadStrategyFactory } from '../../src/strategies/registry.js';
+import { startStats, type StatsListener, type StatsOptions } from '../../src/stats/listener.js';
+
+export const quiet = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+
+export const ADMIN = { username: 'admin', password: 's3cret pass' } as const;
+
+export function statsConfig(over: Partial<StatsConfig> = {}): StatsConfig {
+  return { bind: { host: '127.0.0.1', port: 0 }, auth: ADMIN, read: 'public', ...over };
+}
+
+export function health(over: Partial<HealthConfig> = {}): HealthConfig {
+  return {
+    type: 'none', method: 'GET', path: '/health', host: null, expect: [[200, 399]], body: null,
+    intervalMs: 1000, fastIntervalMs: 1000, downIntervalMs: 1000, timeoutMs: 500, rise: 2, fall: 3, onMarkedDown: 'none',
+    ...over,
+  };
+}
+
+export function frontend(name: string, backend: string, mode: Mode = 'http', over: Partial<FrontendConfig> = {}): FrontendConfig {
+  return {
+    name, mode, backend,
+    bind: { host: '127.0.0.1', port: 0 },
+    timeouts: { clientMs: 30000, httpRequestMs: 10000, keepAliveMs: 60000 },
+    maxconn: 0, maxconnPerSource: 0,
+    limits: { maxRequestLine: 8192, maxHeaderBytes: 32768, maxHeaders: 100 },
+    ...over,
+  };
+}
+
+/** `servers`: names, or `name@host:port`. */
+export function backend(name: string, servers: readonly string[], mode: Mode = 'http', over: Partial<BackendConfig> = {}): BackendConfig {
+  return {
+    name, mode,
+    strategy: 'round-robin', strategyOptions: {}, sticky: null,
+    health: health(),
+    passive: { consecutiveFailures: 0, baseEjectionMs: 30000, maxEjectionMs: 300000, maxEjectedPercent: 50 },
+    timeouts: { connectMs: 2000, serverMs: 10000 },
+    retries: 2,
+    servers: servers.map((s, i) => {
+      const [n, addr] = s.split('@');
+      const [host, port] = (addr ?? `127.0.0.1:${9001 + i}`).split(':');
+      return { name: n!, address: { host: host!, port: Number(port) }, weight: 1, backup: false, maxconn: 0 };
+    }),
+    discovery: null,
+    ...over,
+  };
+}
+
+export function config(frontends: FrontendConfig[], backends: BackendConfig[], over: Partial<Config> = {}): Config {
+  return {
+    source: null,
+    stats: statsConfig(),
+    consul: null, workers: 1, shutdownTimeoutMs: 1000,
+    logging: { level: 'silent', access: { enabled: false, sample: 1 } },
+    frontends, backends, ...over,
+  };
+}
+
+/** The usual shape: an HTTP frontend `web` → backend `api` (s1..s3, HTTP checks), a TCP frontend `db` → `pg` (p1, p2). */
+export function sampleConfig(): Config {
+  return config(
+    [frontend('web', 'api', 'http', { maxconn: 500 }), frontend('db', 'pg', 'tcp')],
+    [
+      backend('api', ['s1', 's2', 's3'], 'http', { health: health({ type: 'http' }), sticky: { type: 'cookie', name: 'SY' } }),
+      backend('pg', ['p1', 'p2'], 'tcp'),
+    ],
+  );
+}
+
+export class FakeHost implements StatsHost {
+  readonly startedAt = Date.now() - 65_000;
+  readonly strategyCalls: [string, string][] = [];
+  reloads = 0;
+  /** What the next reload() answers (default: ok). */
+  nextReload: ((rt: Runtime) => ReloadResult) | null = null;
+  private last: ReloadResult | null = null;
+
+  constructor(public rt: Runtime) {}
+
+  runtime(): Runtime {
+    return this.rt;
+  }
+
+  async reload(): Promise<ReloadResult> {
+    this.reloads++;
+    this.last = this.nextReload ? this.nextReload(this.rt) : { ok: true, at: Date.now(), errors: [], generation: this.rt.generation };
+    return this.last;
+  }
+
+  lastReload(): ReloadResult | null {
+    return this.last;
+  }
+
+  async setStrategy(backendName: string, strategy: string): Promise<void> {
+    this.strategyCalls.push([backendName, strategy]);
+    const b = this.rt.backends.get(backendName);
+    if (!b) throw new Error(`unknown backend "${backendName}"`);
+    b.setStrategy(strategy, await loadStrategyFactory(strategy, null));
+  }
+
+  workers(): null {
+    return null;
+  }
+}
+
+export interface StatsFixture {
+  host: FakeHost;
+  runtime: Runtime;
+  stats: StatsListener;
+  base: string;
+  close(): Promise<void>;
+}
+
+export async function startFixture(cfg: Config = sampleConfig(), options: StatsOptions = {}): Promise<StatsFixture> {
+  const runtime = await buildRuntime(cfg, null);
+  const host = new FakeHost(runtime);
+  const stats = await startStats(host, cfg.stats, quiet, options);
+  const { port } = stats.address();
+  return { host, runtime, stats, base: `http://127.0.0.1:${port}`, close: () => stats.close() };
+}
+
+export function basic(user: string, pass: string): string {
+  return `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
+}
+
+export const ADMIN_AUTH = basic(ADMIN.username, ADMIN.password);
+
+/** Split a CSV body into rows of cells (our cells hold no commas in these tests). */
+export function parseCsv(text: string): { header: string[]; rows: Record<string, string>[] } {
+  const lines = text.split('\n').filter((l) => l !== '');
+  const header = lines[0]!.replace(/^# /, '').split(',').slice(0, -1);
+  const rows = lines.slice(1).map((line) => {
+    const cells = line.split(',');
+    const row: Record<string, string> = {};
+    header.forEach((h, i) => { row[h] = cells[i]!; });
+    return row;
+  });
+  return { header, rows };
+}
