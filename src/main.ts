@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { loadConfigFile } from './config/load.js';
@@ -50,6 +51,7 @@ async function check(file: string): Promise<number> {
 async function run(file: string | undefined): Promise<void> {
   let config: Config;
   let demo: DemoBackends | null = null;
+  let demoPassword = '';
   const path = file ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : null);
   if (path !== null) {
     try {
@@ -60,7 +62,9 @@ async function run(file: string | undefined): Promise<void> {
     }
   } else {
     demo = await startDemoBackends(DEMO_PORTS.echo);
-    config = demoConfig({ ...DEMO_PORTS, echo: demo.ports });
+    // A fresh password each run (or the one given): never a well-known default, even on loopback.
+    demoPassword = process.env.SWITCHYARD_DEMO_PASSWORD ?? randomBytes(9).toString('base64url');
+    config = demoConfig({ ...DEMO_PORTS, echo: demo.ports }, demoPassword);
   }
 
   const workers = resolveWorkers(config.workers);
@@ -83,7 +87,7 @@ async function run(file: string | undefined): Promise<void> {
   if (demo !== null) {
     process.stdout.write(
       `\nswitchyard demo is running (no config file given):\n` +
-        `  stats page   http://127.0.0.1:${DEMO_PORTS.stats}/\n` +
+        `  stats page   http://127.0.0.1:${DEMO_PORTS.stats}/   (admin login: admin / ${demoPassword})\n` +
         `  HTTP         curl http://127.0.0.1:${DEMO_PORTS.http}/hello\n` +
         `  TCP (echo)   echo hi | nc 127.0.0.1 ${DEMO_PORTS.tcp}\n` +
         `Stop with Ctrl-C. Run your own with: switchyard --config switchyard.yaml\n\n`,

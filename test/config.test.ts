@@ -353,6 +353,8 @@ t.test('demo config', async (t) => {
   t.equal(summarizeConfig(c), 'ok: 2 frontends (http 1, tcp 1), 2 backends, 6 servers, stats on 127.0.0.1:11099');
   const ephemeral = demoConfig({ http: 0, tcp: 0, stats: 0, echo: [40001, 40002, 40003] });
   t.equal(ephemeral.frontends[0]!.bind.port, 0);
+  const withLogin = demoConfig({ http: 0, tcp: 0, stats: 0, echo: [40001, 40002, 40003] }, 'pw-123');
+  t.same(withLogin.stats.auth, { username: 'admin', password: 'pw-123' }, 'the demo password becomes the stats login');
 });
 
 t.test('the contract example file in the docs matches the fixture', async (t) => {

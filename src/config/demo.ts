@@ -13,10 +13,17 @@ export interface DemoPorts {
   readonly echo: readonly number[];
 }
 
-export function demoConfig(ports: DemoPorts): Config {
+/**
+ * `adminPassword`: the demo's stats login (user `admin`), so a newcomer can try the admin
+ * buttons; null leaves admin off. The listener binds 127.0.0.1 only.
+ */
+export function demoConfig(ports: DemoPorts, adminPassword: string | null = null): Config {
   const servers = ports.echo.map((port, i) => ({ name: `echo${i + 1}`, address: `127.0.0.1:${port}` }));
   return normalizeConfig({
-    stats: { bind: `127.0.0.1:${ports.stats}` },
+    stats: {
+      bind: `127.0.0.1:${ports.stats}`,
+      ...(adminPassword !== null ? { auth: { username: 'admin', password: adminPassword } } : {}),
+    },
     frontends: {
       'demo-http': { mode: 'http', bind: `127.0.0.1:${ports.http}`, backend: 'demo-http' },
       'demo-tcp': { mode: 'tcp', bind: `127.0.0.1:${ports.tcp}`, backend: 'demo-tcp' },
