@@ -10,9 +10,9 @@
 # script) exists. Prints the image name as its last stdout line.
 #
 # Environment (all optional):
-#   NODE_VERSION          Node release (default: the newest Node 24 "Krypton" LTS on the registry
-#                         when this was written)
-#   NPM_VERSION           npm release (default: npm 11, the line Node 24 ships)
+#   NODE_VERSION          Node release (default: the newest Node 26 "Lithium", the Active LTS
+#                         since 2026-10-28, on the registry when this was written)
+#   NPM_VERSION           npm release (default: npm 11, the line Node 26 ships)
 #   DEBIAN_SUITE          default bookworm
 #   DEBIAN_MIRROR         default: the Debian mirror in this machine's /etc/apt/sources.list*
 #   SWITCHYARD_BASE_CACHE default /var/cache/switchyard-base
@@ -24,7 +24,7 @@
 # Needs root, debootstrap, buildah, npm (to fetch the tarballs), tar.
 set -euo pipefail
 
-NODE_VERSION=${NODE_VERSION:-24.21.0}
+NODE_VERSION=${NODE_VERSION:-26.12.1}
 NPM_VERSION=${NPM_VERSION:-11.21.2}
 DEBIAN_SUITE=${DEBIAN_SUITE:-bookworm}
 CACHE=${SWITCHYARD_BASE_CACHE:-/var/cache/switchyard-base}
@@ -82,14 +82,16 @@ if [ -n "$existing" ] && [ "$existing" = "$KEY" ]; then
 fi
 log "building $IMAGE ($KEY)"
 
-# 1. Debian minbase rootfs, cached per suite/arch/mirror.
-mirror_sum=$(echo "$DEBIAN_MIRROR" | sha256sum | cut -c1-8)
+# 1. Debian minbase rootfs, cached per suite/arch/mirror/package list. libatomic1: the Node
+#    binaries of the 26 line link against libatomic.so.1 (the official images install it too).
+DEBIAN_PACKAGES=libatomic1
+mirror_sum=$(echo "$DEBIAN_MIRROR $DEBIAN_PACKAGES" | sha256sum | cut -c1-8)
 ROOTFS_CACHE="$CACHE/rootfs-$DEBIAN_SUITE-$DEB_ARCH-$mirror_sum.tar"
 if [ ! -s "$ROOTFS_CACHE" ]; then
   t0=$(date +%s)
   tmp_root=$(mktemp -d "$CACHE/debootstrap.XXXXXX")
   log "debootstrap --variant=minbase $DEBIAN_SUITE from $DEBIAN_MIRROR (a few minutes)"
-  if ! debootstrap --variant=minbase --arch="$DEB_ARCH" "$DEBIAN_SUITE" "$tmp_root" "$DEBIAN_MIRROR" > "$CACHE/debootstrap.log" 2>&1; then
+  if ! debootstrap --variant=minbase --include="$DEBIAN_PACKAGES" --arch="$DEB_ARCH" "$DEBIAN_SUITE" "$tmp_root" "$DEBIAN_MIRROR" > "$CACHE/debootstrap.log" 2>&1; then
     tail -n 20 "$CACHE/debootstrap.log" >&2
     rm -rf "$tmp_root"
     die "debootstrap failed (log: $CACHE/debootstrap.log)"
@@ -154,8 +156,8 @@ if [ -n "$EXTRA_CA" ]; then
 fi
 
 # Smoke test inside the rootfs before committing.
-got=$(chroot "$mnt" /usr/local/bin/node -p 'process.version + " " + (process.release.lts || "current")')
-npm_got=$(chroot "$mnt" /usr/local/bin/node /usr/local/lib/node_modules/npm/bin/npm-cli.js --version)
+got=$(env -u NODE_OPTIONS chroot "$mnt" /usr/local/bin/node -p 'process.version + " " + (process.release.lts || "current")')
+npm_got=$(env -u NODE_OPTIONS chroot "$mnt" /usr/local/bin/node /usr/local/lib/node_modules/npm/bin/npm-cli.js --version)
 log "inside: node $got, npm $npm_got"
 [ "$got" != "${got#v$NODE_VERSION}" ] || die "unexpected node version in the image: $got"
 bah umount "$ctr" >/dev/null
