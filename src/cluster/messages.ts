@@ -35,6 +35,8 @@ export type WorkerMessage =
   /** The worker listens for messages now (anything sent earlier would have been lost). */
   | { readonly type: 'sy:hello' }
   | { readonly type: 'sy:ready'; readonly generation: number }
+  /** The first config could not be served (a listener could not bind): the worker exits. */
+  | { readonly type: 'sy:failed'; readonly error: string }
   | { readonly type: 'sy:counters'; readonly counters: WorkerCounters }
   | { readonly type: 'sy:applied'; readonly ok: boolean; readonly errors: readonly string[] };
 

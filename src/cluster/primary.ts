@@ -1,22 +1,29 @@
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import type { Config } from '../config/types.js';
-import { combineInto, type CounterSnapshot } from '../model/counters.js';
 import { modelEvents } from '../model/events.js';
 import type { Runtime } from '../model/runtime.js';
 import type { Logger } from '../log.js';
 import type { RuntimeComponent } from '../host.js';
 import { startSwitchyard, type Switchyard } from '../switchyard.js';
-import { isSwitchyardMessage, type PrimaryMessage, type ServerFlags, type WorkerCounters, type WorkerMessage } from './messages.js';
+import { isSwitchyardMessage, type PrimaryMessage, type ServerFlags, type WorkerMessage } from './messages.js';
+import { REUSEPORT_ENV, assertPortsFree, chooseListenMode, type ListenMode } from './listen-mode.js';
+import { WorkerTotals } from './totals.js';
 
-// The cluster primary (`workers: N`): runs health checks, the Consul watch, the stats listener
-// and reloads once, on a runtime of its own that serves no traffic; N workers share the
-// listeners (node:cluster; Node 20 ignores SO_REUSEPORT) and serve. The primary tells workers
-// every change of config, server flags, discovered servers and strategy, and sums the counters
-// they report so the stats show totals. A worker that dies is replaced.
+// The cluster primary (`workers: N`, N > 1): runs what must happen once (health checks, the
+// Consul watch and self-registration, the stats listener, config reloads) on a runtime of its
+// own that serves no traffic, and forks N workers that serve. Workers share each frontend's
+// port by SO_REUSEPORT where the runtime offers it, by node:cluster otherwise (listen-mode.ts).
+// The primary tells workers every change of config, server flags, discovered servers and
+// strategy, and sums the counters they report so the stats show totals. A worker that dies is
+// logged and replaced (with a growing delay when replacements keep dying young).
 
 const COMBINE_EVERY_MS = 1000;
+/** Flags are sent on every change; this resync repairs a message a busy worker lost. */
 const FLAGS_RESYNC_MS = 2000;
+/** A worker that dies younger than this counts as a crash loop for the restart delay. */
+const YOUNG_DEATH_MS = 5000;
+const MAX_RESTART_DELAY_MS = 30_000;
 
 export function resolveWorkers(workers: number | 'auto'): number {
   return workers === 'auto' ? availableParallelism() : workers;
@@ -24,7 +31,7 @@ export function resolveWorkers(workers: number | 'auto'): number {
 
 interface WorkerSlot {
   readonly worker: Worker;
-  counters: WorkerCounters | null;
+  readonly forkedAt: number;
   ready: boolean;
 }
 
@@ -37,23 +44,36 @@ export interface PrimaryOptions {
 
 export class Primary {
   readonly sy: Switchyard;
+  readonly listenMode: ListenMode;
+  /** Workers replaced after dying. */
+  restarts = 0;
   private readonly slots = new Map<number, WorkerSlot>();
-  private stopping = false;
+  private readonly totals = new WorkerTotals();
   private readonly timers: NodeJS.Timeout[] = [];
+  private readonly pendingRestarts = new Set<NodeJS.Timeout>();
   private readonly discoveredSent = new Map<string, string>();
   private readonly onRefresh: (e: { backend: string }) => void;
   private readonly onState: () => void;
-  restarts = 0;
+  private youngDeaths = 0;
+  /** All first workers serve: from then on a dead worker is replaced (before, start fails). */
+  private started = false;
+  private stopping = false;
 
-  private constructor(sy: Switchyard, private readonly count: number, private readonly logger: Logger) {
+  private constructor(sy: Switchyard, listenMode: ListenMode, private readonly count: number, private readonly logger: Logger) {
     this.sy = sy;
+    this.listenMode = listenMode;
     this.onRefresh = (e) => this.forwardDiscovered(e.backend);
     this.onState = () => this.broadcast({ type: 'sy:flags', flags: collectFlags(this.sy.runtime()) });
     modelEvents.on('backend-refresh', this.onRefresh);
     modelEvents.on('server-state', this.onState);
   }
 
+  /** Starts the primary's runtime and N workers; rejects (all stopped) when one cannot serve. */
   static async start(options: PrimaryOptions, count: number): Promise<Primary> {
+    const listenMode = await chooseListenMode();
+    if (listenMode === 'reuseport') {
+      await assertPortsFree(options.config.frontends.map((f) => ({ name: f.name, host: f.bind.host, port: f.bind.port })));
+    }
     let primary: Primary | null = null;
     const sy = await startSwitchyard({
       config: options.config,
@@ -63,50 +83,74 @@ export class Primary {
       components: options.components,
       workers: () => primary && { count: primary.workers, pids: primary.workerPids(), restarts: primary.restarts },
       hooks: {
-        applied: (config) => primary?.broadcast({ type: 'sy:config', config }),
+        applied: (config) => primary?.configApplied(config),
         strategyChanged: (backend, strategy) => primary?.broadcast({ type: 'sy:strategy', backend, strategy }),
       },
     });
-    primary = new Primary(sy, count, options.logger);
-    await primary.forkAll();
+    primary = new Primary(sy, listenMode, count, options.logger);
+    try {
+      await Promise.all(Array.from({ length: count }, () => primary!.fork()));
+    } catch (error) {
+      await primary.stop(0);
+      throw error;
+    }
+    primary.started = true;
+    primary.timers.push(setInterval(() => primary!.totals.applyTo(primary!.sy.runtime()), COMBINE_EVERY_MS));
+    primary.timers.push(setInterval(() => primary!.broadcast({ type: 'sy:flags', flags: collectFlags(primary!.sy.runtime()) }), FLAGS_RESYNC_MS));
+    for (const t of primary.timers) t.unref();
+    options.logger.info({ workers: count, listen: listenMode, pids: primary.workerPids() }, `${count} workers serving (${listenMode === 'reuseport' ? 'SO_REUSEPORT' : 'node:cluster'} sharing)`);
     return primary;
   }
 
   /** Worker processes serving now. */
   get workers(): number {
-    return [...this.slots.values()].filter((s) => s.ready).length;
+    let n = 0;
+    for (const s of this.slots.values()) if (s.ready) n++;
+    return n;
   }
 
   workerPids(): number[] {
-    return [...this.slots.values()].map((s) => s.worker.process.pid!).filter((p) => p !== undefined);
+    const pids: number[] = [];
+    for (const s of this.slots.values()) if (s.worker.process.pid !== undefined) pids.push(s.worker.process.pid);
+    return pids;
   }
 
-  private async forkAll(): Promise<void> {
-    cluster.on('exit', (worker, code, signal) => this.exited(worker, code, signal));
-    await Promise.all(Array.from({ length: this.count }, () => this.fork()));
-    this.timers.push(setInterval(() => this.combineCounters(), COMBINE_EVERY_MS));
-    this.timers.push(setInterval(() => this.broadcast({ type: 'sy:flags', flags: collectFlags(this.sy.runtime()) }), FLAGS_RESYNC_MS));
-    for (const t of this.timers) t.unref();
-  }
-
+  /** Fork one worker; resolves when it serves, rejects when it reports a failure or dies first. */
   private fork(): Promise<void> {
-    const worker = cluster.fork({ SWITCHYARD_WORKER: '1' });
-    const slot: WorkerSlot = { worker, counters: null, ready: false };
+    const worker = cluster.fork({ SWITCHYARD_WORKER: '1', [REUSEPORT_ENV]: this.listenMode === 'reuseport' ? '1' : '0' });
+    const slot: WorkerSlot = { worker, forkedAt: Date.now(), ready: false };
     this.slots.set(worker.id, slot);
-    return new Promise((resolve) => {
+    // IPC to a worker that just died can fail; that is handled by its 'exit', not a crash here.
+    worker.on('error', (error) => this.logger.warn({ worker: worker.process.pid, err: error }, 'worker IPC error'));
+    return new Promise((resolve, reject) => {
+      let failure = '';
       worker.on('message', (m: unknown) => {
         if (!isSwitchyardMessage(m)) return;
         const msg = m as WorkerMessage;
-        if (msg.type === 'sy:counters') slot.counters = msg.counters;
-        else if (msg.type === 'sy:hello') this.welcome(worker);
-        else if (msg.type === 'sy:ready') {
-          slot.ready = true;
-          resolve();
-        } else if (msg.type === 'sy:applied' && !msg.ok) {
-          this.logger.error({ worker: worker.process.pid, errors: msg.errors }, 'a worker rejected a config the primary accepted');
+        switch (msg.type) {
+          case 'sy:counters':
+            this.totals.report(worker.id, msg.counters);
+            return;
+          case 'sy:hello':
+            this.welcome(worker);
+            return;
+          case 'sy:ready':
+            slot.ready = true;
+            resolve();
+            return;
+          case 'sy:failed':
+            failure = msg.error;
+            this.logger.error({ worker: worker.process.pid, error: msg.error }, 'worker cannot serve');
+            return;
+          case 'sy:applied':
+            if (!msg.ok) this.logger.error({ worker: worker.process.pid, errors: msg.errors }, 'a worker rejected a config the primary accepted');
+            return;
         }
       });
-      worker.on('exit', () => resolve());
+      worker.on('exit', (code, signal) => {
+        this.exited(slot, code, signal);
+        if (!slot.ready) reject(new Error(`worker ${worker.process.pid ?? '?'} could not start: ${failure || `exited (code ${code}, signal ${signal})`}`));
+      });
     });
   }
 
@@ -120,15 +164,39 @@ export class Primary {
     this.send(worker, { type: 'sy:flags', flags: collectFlags(runtime) });
   }
 
-  private exited(worker: Worker, code: number | null, signal: string | null): void {
-    const slot = this.slots.get(worker.id);
+  private exited(slot: WorkerSlot, code: number | null, signal: string | null): void {
+    const { worker } = slot;
     this.slots.delete(worker.id);
-    if (this.stopping) return;
+    // What it counted stays in the totals; its in-flight sessions are gone with it.
+    this.totals.retire(worker.id);
+    if (this.stopping || !this.started) return;
+    const lived = Date.now() - slot.forkedAt;
+    this.youngDeaths = lived < YOUNG_DEATH_MS ? this.youngDeaths + 1 : 0;
+    const delay = this.youngDeaths <= 1 ? 0 : Math.min(MAX_RESTART_DELAY_MS, 250 * 2 ** (this.youngDeaths - 1));
     this.restarts++;
-    this.logger.error({ worker: worker.process.pid, code, signal }, 'worker died; starting a replacement');
-    // Its counters stay in the totals until the replacement reports (no step back on the page).
-    void slot;
-    void this.fork();
+    this.logger.error({ worker: worker.process.pid, code, signal, lived_ms: lived, restart_in_ms: delay }, 'worker died; starting a replacement');
+    const timer = setTimeout(() => {
+      this.pendingRestarts.delete(timer);
+      if (this.stopping) return;
+      this.fork().then(
+        () => this.logger.info({ workers: this.workers, pids: this.workerPids() }, 'replacement worker serving'),
+        // Its exit starts the next attempt; nothing more to do here.
+        (error: unknown) => this.logger.error({ err: error }, 'replacement worker failed'),
+      );
+    }, delay);
+    this.pendingRestarts.add(timer);
+  }
+
+  private configApplied(config: Config): void {
+    this.broadcast({ type: 'sy:config', config });
+    // Then what Consul reported for each backend, as it stands: a backend the reload added
+    // back under an old name would otherwise wait for Consul's next change.
+    this.discoveredSent.clear();
+    for (const b of this.sy.runtime().backends.values()) if (b.config.discovery) this.forwardDiscovered(b.name);
+    const wanted = resolveWorkers(config.workers);
+    if (wanted !== this.count) {
+      this.logger.warn({ running: this.count, configured: wanted }, `workers: ${String(config.workers)} takes effect at the next start; ${this.count} workers keep serving`);
+    }
   }
 
   private send(worker: Worker, message: PrimaryMessage): void {
@@ -148,26 +216,14 @@ export class Primary {
     this.broadcast({ type: 'sy:discovered', backend: backendName, specs: backend.discoveredSpecs });
   }
 
-  /** Totals over workers into the primary's model, where the stats read them. */
-  combineCounters(): void {
-    const reports = [...this.slots.values()].map((s) => s.counters).filter((c): c is WorkerCounters => c !== null);
-    if (reports.length === 0) return;
-    const runtime = this.sy.runtime();
-    for (const [name, f] of runtime.frontends) combineInto(f.counters, pick(reports.map((r) => r.frontends[name])));
-    for (const [name, b] of runtime.backends) {
-      combineInto(b.counters, pick(reports.map((r) => r.backends[name])));
-      for (const s of b.servers) {
-        combineInto(s.counters, pick(reports.map((r) => r.servers[name]?.[s.id])));
-        s.active = s.counters.scur;
-      }
-    }
-  }
-
+  /** Stop workers (each finishes its in-flight requests within `timeoutMs`), then the primary. */
   async stop(timeoutMs: number): Promise<void> {
     this.stopping = true;
     modelEvents.off('backend-refresh', this.onRefresh);
     modelEvents.off('server-state', this.onState);
     for (const t of this.timers) clearInterval(t);
+    for (const t of this.pendingRestarts) clearTimeout(t);
+    this.pendingRestarts.clear();
     const exits = [...this.slots.values()].map((s) => new Promise<void>((resolve) => {
       if (s.worker.isDead()) return resolve();
       s.worker.once('exit', () => resolve());
@@ -175,13 +231,11 @@ export class Primary {
       kill.unref();
     }));
     this.broadcast({ type: 'sy:stop', timeoutMs });
-    await Promise.all(exits);
-    await this.sy.stop(timeoutMs);
+    // At once, as a single process does: leave Consul while the workers drain, so that
+    // clients are sent elsewhere during the drain (the primary has no listener of its own to
+    // drain; its stats listener and checks stop with it).
+    await Promise.all([...exits, this.sy.stop(timeoutMs)]);
   }
-}
-
-function pick(snapshots: (CounterSnapshot | undefined)[]): CounterSnapshot[] {
-  return snapshots.filter((s): s is CounterSnapshot => s !== undefined);
 }
 
 export function collectFlags(runtime: Runtime): ServerFlags[] {

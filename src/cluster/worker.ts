@@ -1,4 +1,3 @@
-import type { Config } from '../config/types.js';
 import type { Runtime } from '../model/runtime.js';
 import { snapshotCounters } from '../model/counters.js';
 import { log } from '../log.js';
@@ -6,10 +5,11 @@ import { startSwitchyard, type Switchyard } from '../switchyard.js';
 import { buildWorkerComponents } from '../components.js';
 import { isSwitchyardMessage, type PrimaryMessage, type ServerFlags, type WorkerCounters, type WorkerMessage } from './messages.js';
 
-// A cluster worker: serves the frontends (listeners shared through node:cluster) on the config
-// the primary sends, applies the server flags, discovered servers and strategy changes the
-// primary broadcasts, and reports its counters every second. It never checks health, watches
-// Consul or reloads on its own: those happen once, in the primary.
+// A cluster worker: serves the frontends on the config the primary sends (each listener
+// shared with the other workers, see listen-mode.ts), applies the server flags, discovered
+// servers and strategy changes the primary broadcasts, and reports its counters every second.
+// It never runs active checks, watches Consul or reloads on its own: those happen once, in the
+// primary. Passive detection runs here, where the traffic is.
 
 const COUNTERS_EVERY_MS = 1000;
 
@@ -31,27 +31,50 @@ export function collectCounters(runtime: Runtime): WorkerCounters {
   return { frontends, backends, servers };
 }
 
+/**
+ * Mirror the primary's view of each server. A server the primary's checks just marked DOWN
+ * loses its pooled connections here too (all of them with `on_marked_down: shutdown_sessions`),
+ * as it would in a single process where the checker does this itself.
+ */
 export function applyFlags(runtime: Runtime, flags: readonly ServerFlags[]): void {
   for (const f of flags) {
-    const server = runtime.backends.get(f.backend)?.serverById(f.id);
-    if (!server) continue;
+    const backend = runtime.backends.get(f.backend);
+    const server = backend?.serverById(f.id);
+    if (!backend || !server) continue;
+    const markedDown = f.checkDown && !server.checkDown;
     server.admin = f.admin;
     server.checkDown = f.checkDown;
     server.consulCritical = f.consulCritical;
     server.noteChange('primary');
+    if (markedDown) {
+      if (backend.config.health.onMarkedDown === 'shutdown_sessions') server.shutdownSessions();
+      else server.closeIdle();
+    }
   }
 }
 
 export async function runWorker(): Promise<void> {
   let sy: Switchyard | null = null;
   let queue: Promise<void> = Promise.resolve();
+  const report = () => {
+    if (sy) send({ type: 'sy:counters', counters: collectCounters(sy.runtime()) });
+  };
   const handle = async (m: PrimaryMessage): Promise<void> => {
     switch (m.type) {
       case 'sy:config': {
         if (sy === null) {
-          sy = await startSwitchyard({ config: m.config, watch: false, components: buildWorkerComponents });
+          try {
+            sy = await startSwitchyard({ config: m.config, watch: false, components: buildWorkerComponents });
+          } catch (error) {
+            // A frontend cannot bind (or a strategy cannot load): say why, and leave.
+            const failed: WorkerMessage = { type: 'sy:failed', error: (error as Error).message };
+            // Exit once the message is out (exiting at once could lose it).
+            if (process.send) process.send(failed, () => process.exit(1));
+            else process.exit(1);
+            return;
+          }
           send({ type: 'sy:ready', generation: sy.runtime().generation });
-          setInterval(() => { if (sy) send({ type: 'sy:counters', counters: collectCounters(sy.runtime()) }); }, COUNTERS_EVERY_MS).unref();
+          setInterval(report, COUNTERS_EVERY_MS).unref();
         } else {
           const r = await sy.apply(m.config);
           send({ type: 'sy:applied', ok: r.ok, errors: r.errors });
@@ -69,7 +92,7 @@ export async function runWorker(): Promise<void> {
         return;
       case 'sy:stop':
         if (sy) {
-          send({ type: 'sy:counters', counters: collectCounters(sy.runtime()) });
+          report();
           await sy.stop(m.timeoutMs);
         }
         process.exit(0);
@@ -81,7 +104,8 @@ export async function runWorker(): Promise<void> {
     queue = queue.then(() => handle(m as PrimaryMessage)).catch((error: unknown) => log.error({ err: error }, 'worker could not apply a message from the primary'));
   });
   send({ type: 'sy:hello' });
-  // Signals go to the primary, which stops the workers in order; a worker alone ignores them.
+  // Signals go to the primary, which stops the workers in order (Ctrl-C reaches the whole
+  // process group: a worker that stopped on its own would cut its requests short).
   process.on('SIGTERM', () => {});
   process.on('SIGINT', () => {});
   process.on('SIGHUP', () => {});
@@ -91,5 +115,3 @@ export async function runWorker(): Promise<void> {
   });
   process.on('uncaughtException', (error) => log.error({ err: error }, 'uncaught exception in worker (kept running)'));
 }
-
-export type { Config };
