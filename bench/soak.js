@@ -1,12 +1,16 @@
 #!/usr/bin/env node
-// `npm run soak [-- --seconds N --rate R]`: load and faults, bounded, loopback only.
-// Starts 3 backend HTTP servers (child processes) and switchyard in this process (the built
-// `dist/`), runs autocannon (a child process, so this process's memory is the proxy's) at a
-// steady overall rate of GET requests, and meanwhile
-//   - every ~10 s kills one backend (SIGKILL) and restarts it 2 s later on the same port,
-//   - every ~15 s applies a config reload (the 2-server backend moves between pairs).
+// `npm run soak [-- --seconds N --rate R --connections C --kill-every S --reload-every S
+//                  --allow N --max-rss-mb M --max-heap-mb M]`: load and faults, bounded,
+// loopback only. Starts 3 backend HTTP servers (child processes) and switchyard in this process
+// (the built `dist/`, with its active health checks), runs autocannon (a child process, so this
+// process's memory is the proxy's) at a steady overall rate of GET requests, and meanwhile
+//   - every `--kill-every` s (default min(10, seconds/4)) kills one backend of the pair in use
+//     (SIGKILL) and restarts it on the same port 2 s later; health checks take it out and back,
+//   - every `--reload-every` s (default min(15, seconds/3)) applies a config reload (the
+//     2-server backend moves to another pair, the strategy alternates).
 // Reports requests sent, non-2xx, errors and memory before/after (after a settle and gc).
 // Exits 1 when failed requests exceed the allowance or rss/heap grew past the bounds below.
+// The shortest run is `--seconds 20` (3 kills, 2 reloads); the default is 120 s.
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
@@ -14,6 +18,7 @@ import { runInNewContext } from 'node:vm';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { startSwitchyard } from '../dist/switchyard.js';
+import { HealthChecker } from '../dist/health/checker.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const arg = (name, dflt) => {
@@ -21,6 +26,10 @@ const arg = (name, dflt) => {
   return i === -1 ? dflt : Number(process.argv[i + 1]);
 };
 const SECONDS = arg('seconds', 120);
+if (!(SECONDS >= 20)) {
+  console.error('soak: --seconds must be at least 20 (time for 3 kills and 2 reloads)');
+  process.exit(2);
+}
 const RATE = arg('rate', 1000);
 const CONNECTIONS = arg('connections', 20);
 /** Failed (non-2xx or error) GET requests tolerated: a request already on the wire to a fresh
@@ -29,8 +38,10 @@ const ALLOWED_FAILURES = arg('allow', 0);
 /** Growth bounds, after the settle and a gc, measured from just after the warm-up. */
 const MAX_RSS_GROWTH_MB = arg('max-rss-mb', 48);
 const MAX_HEAP_GROWTH_MB = arg('max-heap-mb', 16);
-const KILL_EVERY_MS = 10_000;
-const RELOAD_EVERY_MS = 15_000;
+const KILL_EVERY_MS = arg('kill-every', Math.min(10, SECONDS / 4)) * 1000;
+const RELOAD_EVERY_MS = arg('reload-every', Math.min(15, SECONDS / 3)) * 1000;
+/** How long a killed backend stays down before it is restarted. */
+const DOWN_MS = Math.min(2000, KILL_EVERY_MS / 2);
 const WARMUP_S = 3;
 
 setFlagsFromString('--expose_gc');
@@ -93,7 +104,9 @@ function frontend(port) {
 function backend(ports, strategy) {
   return {
     name: 'api', mode: 'http', strategy, strategyOptions: {}, sticky: null,
-    health: { type: 'none', method: 'GET', path: '/', host: null, expect: [[200, 399]], body: null, intervalMs: 1000, fastIntervalMs: 1000, downIntervalMs: 1000, timeoutMs: 500, rise: 2, fall: 3, onMarkedDown: 'none' },
+    // Active checks, as in production: a killed server is DOWN after 2 failed checks and UP
+    // again after 2 passing ones; until it is DOWN, refused connections are retried elsewhere.
+    health: { type: 'http', method: 'GET', path: '/', host: null, expect: [[200, 399]], body: null, intervalMs: 500, fastIntervalMs: 250, downIntervalMs: 500, timeoutMs: 300, rise: 2, fall: 2, onMarkedDown: 'none' },
     passive: { consecutiveFailures: 0, baseEjectionMs: 30000, maxEjectionMs: 300000, maxEjectedPercent: 50 },
     timeouts: { connectMs: 2000, serverMs: 10000 },
     retries: 2,
@@ -125,14 +138,16 @@ async function main() {
   const fePort = await freePort();
   const pairs = [[ports[0], ports[1]], [ports[1], ports[2]], [ports[2], ports[0]]];
   const logger = pino({ level: 'warn' }, pino.destination(2));
-  const sy = await startSwitchyard({ config: config(fePort, pairs[0]), logger, watch: false });
+  const sy = await startSwitchyard({ config: config(fePort, pairs[0]), logger, watch: false, components: async () => [new HealthChecker({ log: logger })] });
   const url = `http://127.0.0.1:${fePort}/`;
-  console.log(`soak: ${SECONDS} s at ${RATE} req/s over ${CONNECTIONS} connections; kill+restart a backend every ${KILL_EVERY_MS / 1000} s, reload every ${RELOAD_EVERY_MS / 1000} s`);
+  console.log(`soak: ${SECONDS} s at ${RATE} req/s over ${CONNECTIONS} connections; kill a backend every ${KILL_EVERY_MS / 1000} s (restarted ${DOWN_MS / 1000} s later), reload every ${RELOAD_EVERY_MS / 1000} s`);
 
   await autocannon(url, WARMUP_S);
   await sleep(500);
   const before = memory();
 
+  const seen = new Set();
+  const watcher = setInterval(() => { for (const s of sy.runtime().backends.get('api').servers) seen.add(s); }, 200);
   let kills = 0;
   let reloads = 0;
   let reloadFailures = 0;
@@ -143,13 +158,8 @@ async function main() {
     const victim = backends[ports.indexOf(pairs[pair][kills % 2])];
     victim.kill();
     kills++;
-    await sleep(2000);
+    await sleep(DOWN_MS);
     try { await victim.start(); } catch (e) { console.error(`restart failed: ${e.message}`); }
-    // Without active health checks a server refused once is DOWN until a connection succeeds;
-    // do what a passing check does once it listens again.
-    for (const s of sy.runtime().backends.get('api').servers) {
-      if (s.port === victim.port && s.connectFailed) { s.connectFailed = false; s.noteChange('soak: listening again'); }
-    }
   }, KILL_EVERY_MS);
   const reloader = setInterval(async () => {
     pair = (pair + 1) % pairs.length;
@@ -161,20 +171,28 @@ async function main() {
   const load = await autocannon(url, SECONDS);
   clearInterval(killer);
   clearInterval(reloader);
+  clearInterval(watcher);
   const elapsed = ((Date.now() - t0) / 1000).toFixed(1);
   await sleep(3000); // settle: restarts finish, idle pools trim, sockets close
   const after = memory();
   const counters = sy.runtime().backends.get('api').counters;
+  // Servers leave the backend on reloads: count DOWN transitions over every server object seen.
+  const checkDowns = [...seen].reduce((n, s) => n + s.check.downTransitions, 0);
   await sy.stop(2000);
   for (const b of backends) b.kill();
 
   const failed = load.non2xx + load.errors + load.timeouts;
+  // autocannon's `sent` starts each connection's count at its rate (it misses the requests its
+  // clients emit while being constructed): take that out, and what is left unanswered was lost
+  // (up to one in flight per connection when the run stopped is not a loss).
+  const initialCount = Math.max(RATE, CONNECTIONS); // the sum of max(1, per-connection rate)
+  const unanswered = load.sent - initialCount - load.total - load.errors - load.timeouts;
   const rssGrowth = +(after.rssMB - before.rssMB).toFixed(1);
   const heapGrowth = +(after.heapMB - before.heapMB).toFixed(1);
   const report = {
-    seconds: Number(elapsed), rate: RATE, sent: load.sent, completed: load.total, ok2xx: load.ok2xx,
+    seconds: Number(elapsed), rate: RATE, sent: load.sent - initialCount, completed: load.total, unanswered, ok2xx: load.ok2xx,
     non2xx: load.non2xx, errors: load.errors, timeouts: load.timeouts, failed, allowedFailures: ALLOWED_FAILURES,
-    p99ms: load.latencyP99, kills, reloads, reloadFailures,
+    p99ms: load.latencyP99, kills, checkDowns, reloads, reloadFailures,
     retries: counters.wretr, connectErrors: counters.econ, responseErrors: counters.eresp,
     memoryBefore: before, memoryAfter: after, rssGrowthMB: rssGrowth, heapGrowthMB: heapGrowth,
     bounds: { rssMB: MAX_RSS_GROWTH_MB, heapMB: MAX_HEAP_GROWTH_MB },
@@ -182,6 +200,7 @@ async function main() {
   console.log(JSON.stringify(report, null, 2));
   const problems = [];
   if (failed > ALLOWED_FAILURES) problems.push(`${failed} failed requests (allowed ${ALLOWED_FAILURES})`);
+  if (unanswered > CONNECTIONS) problems.push(`${unanswered} requests sent and never answered`);
   if (reloadFailures > 0) problems.push(`${reloadFailures} reloads rejected`);
   if (rssGrowth > MAX_RSS_GROWTH_MB) problems.push(`rss grew ${rssGrowth} MB (bound ${MAX_RSS_GROWTH_MB})`);
   if (heapGrowth > MAX_HEAP_GROWTH_MB) problems.push(`heap grew ${heapGrowth} MB (bound ${MAX_HEAP_GROWTH_MB})`);

@@ -10,6 +10,7 @@ import { ConfigError, SwitchyardError, formatIssue } from './errors.js';
 import { log } from './log.js';
 import { startDemoBackends, type DemoBackends } from './demo.js';
 import { startSwitchyard, type Switchyard } from './switchyard.js';
+import { buildRuntime } from './model/runtime.js';
 import { buildComponents } from './components.js';
 import cluster from 'node:cluster';
 import { Primary, resolveWorkers } from './cluster/primary.js';
@@ -40,6 +41,9 @@ function printConfigErrors(error: unknown): void {
 async function check(file: string): Promise<number> {
   try {
     const config = await loadConfigFile(resolve(file));
+    // Build the model too (no listener opens): loads user strategy modules and runs their
+    // factories, so a missing export or a factory that throws fails here, not at start.
+    await buildRuntime(config, null);
     process.stdout.write(`${summarizeConfig(config)}\n`);
     return 0;
   } catch (error) {
@@ -68,35 +72,18 @@ async function run(file: string | undefined): Promise<void> {
   }
 
   const workers = resolveWorkers(config.workers);
-  let sy: Switchyard;
+  let sy: Switchyard | null = null;
   let primary: Primary | null = null;
-  try {
-    if (workers > 1) {
-      primary = await Primary.start({ config, loadConfig: loadConfigFile, components: buildComponents, logger: log }, workers);
-      sy = primary.sy;
-    } else {
-      sy = await startSwitchyard({ config, loadConfig: loadConfigFile, components: buildComponents });
-    }
-  } catch (error) {
-    log.fatal({ err: error }, 'cannot start');
-    await demo?.close();
-    process.exit(1);
-  }
-  const where = config.frontends.map((f) => `${f.name} (${f.mode}) on ${f.bind.host}:${f.bind.port}`).join(', ');
-  log.info({ config: config.source ?? 'embedded demo', workers }, `switchyard ${packageVersion()} running: ${where}; stats on http://${config.stats.bind.host}:${config.stats.bind.port}/`);
-  if (demo !== null) {
-    process.stdout.write(
-      `\nswitchyard demo is running (no config file given):\n` +
-        `  stats page   http://127.0.0.1:${DEMO_PORTS.stats}/   (admin login: admin / ${demoPassword})\n` +
-        `  HTTP         curl http://127.0.0.1:${DEMO_PORTS.http}/hello\n` +
-        `  TCP (echo)   echo hi | nc 127.0.0.1 ${DEMO_PORTS.tcp}\n` +
-        `Stop with Ctrl-C. Run your own with: switchyard --config switchyard.yaml\n\n`,
-    );
-  }
-
   let stopping = false;
+  // A signal that lands while starting (workers take a second or two) is kept and acted on
+  // once started: without a handler Node would die of it, skipping the graceful stop.
+  let pendingSignal: string | null = null;
   const stop = (signal: string) => {
     if (stopping) return;
+    if (sy === null) {
+      pendingSignal = signal;
+      return;
+    }
     stopping = true;
     log.info({ signal }, 'stopping: no new connections, finishing in-flight requests');
     const timeout = sy.runtime().config.shutdownTimeoutMs;
@@ -110,8 +97,36 @@ async function run(file: string | undefined): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGHUP', () => {
-    void sy.reload();
+    void sy?.reload();
   });
+  try {
+    if (workers > 1) {
+      primary = await Primary.start({ config, loadConfig: loadConfigFile, components: buildComponents, logger: log }, workers);
+      sy = primary.sy;
+    } else {
+      sy = await startSwitchyard({ config, loadConfig: loadConfigFile, components: buildComponents });
+    }
+  } catch (error) {
+    log.fatal({ err: error }, 'cannot start');
+    await demo?.close();
+    process.exit(1);
+  }
+  if (pendingSignal !== null) {
+    stop(pendingSignal);
+    return;
+  }
+  const where = config.frontends.map((f) => `${f.name} (${f.mode}) on ${f.bind.host}:${f.bind.port}`).join(', ');
+  log.info({ config: config.source ?? 'embedded demo', workers }, `switchyard ${packageVersion()} running: ${where}; stats on http://${config.stats.bind.host}:${config.stats.bind.port}/`);
+  if (demo !== null) {
+    process.stdout.write(
+      `\nswitchyard demo is running (no config file given):\n` +
+        `  stats page   http://127.0.0.1:${DEMO_PORTS.stats}/   (admin login: admin / ${demoPassword})\n` +
+        `  HTTP         curl http://127.0.0.1:${DEMO_PORTS.http}/hello\n` +
+        `  TCP (echo)   echo hi | nc 127.0.0.1 ${DEMO_PORTS.tcp}\n` +
+        `Stop with Ctrl-C. Run your own with: switchyard --config switchyard.yaml\n\n`,
+    );
+  }
+
   // One bad connection must never take the balancer down: log, count, carry on.
   process.on('uncaughtException', (error) => {
     uncaught++;

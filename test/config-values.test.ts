@@ -124,3 +124,12 @@ backends: { api: { servers: [{ address: 127.0.0.1:9001 }], sticky: , discovery: 
   t.throws(() => parseConfig('frontends: { web: { bind: 1, backend: "${SY_TEST_UNSET" } }\nbackends: {}\n', null),
     { issues: [{ path: 'frontends.web.backend', message: 'invalid reference ${SY_TEST_UNSET: expected ${NAME} or ${NAME:-default}', line: 1 }] });
 });
+
+t.test('limits.obs_fold: reject by default, unfold on request, anything else an error with its path', async (t) => {
+  const yaml = (limits: string) => `frontends:\n  web: { mode: http, bind: 127.0.0.1:18080, backend: api${limits} }\nbackends:\n  api: { mode: http, servers: [ { address: 127.0.0.1:9001 } ] }\n`;
+  t.equal(parseConfig(yaml(''), null).frontends[0]!.limits.obsFold, 'reject');
+  t.equal(parseConfig(yaml(', limits: { obs_fold: unfold }'), null).frontends[0]!.limits.obsFold, 'unfold');
+  const error = (() => { try { parseConfig(yaml(', limits: { obs_fold: fold }'), 'f.yaml'); } catch (e) { return e as ConfigError; } return null; })();
+  t.ok(error instanceof ConfigError, 'rejected');
+  t.equal(error?.issues[0]?.path, 'frontends.web.limits.obs_fold');
+});

@@ -57,7 +57,7 @@ t.test('the contract example parses with the right normalised values', async (t)
     name: 'files', mode: 'http', bind: { host: '0.0.0.0', port: 11101 }, backend: 'mcp-files',
     timeouts: { clientMs: 30_000, httpRequestMs: 10_000, keepAliveMs: 60_000 },
     maxconn: 0, maxconnPerSource: 0,
-    limits: { maxRequestLine: 8192, maxHeaderBytes: 32768, maxHeaders: 100 },
+    limits: { maxRequestLine: 8192, maxHeaderBytes: 32768, maxHeaders: 100, obsFold: 'reject' },
   });
 
   t.equal(config.backends.length, 1);

@@ -1,12 +1,22 @@
 // Faults under load: a server killed (reset, listener gone) while requests run, then brought
-// back; config reloads while requests run; and what may and may not be replayed on another
-// connection (RFC 9110 §9.2.2: only idempotent requests are retried automatically).
+// back; config reloads while requests run; Consul flapping a server in and out (and going away)
+// while requests run; and what may and may not be replayed on another connection (RFC 9110
+// §9.2.2: only idempotent requests are retried automatically); and the CLI's uncaughtException
+// policy (log, count, keep serving), with the built CLI in a child process.
 import t from 'tap';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { Agent, request } from 'undici';
-import { backendConfig, config, frontendConfig, start, tcpServer } from './support/proxy-harness.js';
-import { exchange, sleep } from './support/hostile.js';
+import { startSwitchyard } from '../src/switchyard.js';
+import { ConsulDiscovery } from '../src/discovery/consul.js';
+import { HealthChecker } from '../src/health/checker.js';
+import { ConsulTestServer } from './support/consul-server.js';
+import { backendConfig, config, deadPort, frontendConfig, httpServer, quietLogger, start, tcpServer } from './support/proxy-harness.js';
+import { exchange, sleep, until } from './support/hostile.js';
 
 /** A backend we can kill (reset every connection, stop listening) and restart on its port. */
 class Killable {
@@ -64,27 +74,31 @@ function load(port: number, concurrency: number) {
   };
 }
 
-t.test('a server killed under load and restarted: GET requests do not fail (retries)', async (t) => {
+t.test('a server killed under load and restarted: GET requests do not fail (retries); health checks take it out and back', async (t) => {
   const a = await new Killable('a', 2).start();
   const b = await new Killable('b', 2).start();
-  const sy = await start(config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', [a.address, b.address], { retries: 2 })]));
+  // Active HTTP checks every 100 ms: a killed server goes DOWN after 2 failures, comes back UP
+  // after 2 successes once it listens again. Requests meanwhile rely on retries alone.
+  const health = { type: 'http' as const, method: 'GET', path: '/', host: null, expect: [[200, 399]] as [number, number][], body: null, intervalMs: 100, fastIntervalMs: 50, downIntervalMs: 100, timeoutMs: 200, rise: 2, fall: 2, onMarkedDown: 'none' as const };
+  const sy = await startSwitchyard({
+    config: config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', [a.address, b.address], { retries: 2, health })]),
+    logger: quietLogger, watch: false, components: async () => [new HealthChecker({ log: quietLogger })],
+  });
   t.teardown(async () => { await sy.stop(200); a.kill(); b.kill(); });
   const port = sy.frontendAddress('web').port;
+  const sa = sy.runtime().backends.get('api')!.servers.find((s) => s.address === a.address)!;
   const run = load(port, 16);
   const kills = 3;
   for (let i = 0; i < kills; i++) {
-    await sleep(500);
+    await sleep(400);
     const inFlight = a.sockets.size;
     a.kill();
-    t.comment(`kill ${i + 1}: server a reset ${inFlight} connections`);
-    await sleep(500);
+    t.ok(await until(() => sa.state === 'DOWN', 2000), `kill ${i + 1}: a is DOWN (it reset ${inFlight} connections)`);
+    await sleep(200);
     await a.start();
-    // With no health check in this in-process harness, do what a passing check does: a
-    // server marked DOWN by its refused connections is UP again once it listens.
-    const sa = sy.runtime().backends.get('api')!.servers.find((s) => s.address === a.address)!;
-    if (sa.connectFailed) { sa.connectFailed = false; sa.noteChange('test: listening again'); }
+    t.ok(await until(() => sa.state === 'UP', 2000), `kill ${i + 1}: a is UP again once it listens`);
   }
-  await sleep(500);
+  await sleep(400);
   const r = await run.stop();
   t.comment(`${r.ok} requests ok, ${r.failures.length} failed; served by a: ${r.bodies.get('a') ?? 0}, b: ${r.bodies.get('b') ?? 0}`);
   if (r.failures.length > 0) t.comment(`failures: ${JSON.stringify([...new Set(r.failures)])}`);
@@ -125,6 +139,57 @@ t.test('config reloads under load: zero failed requests', async (t) => {
   t.ok((r.bodies.get('c') ?? 0) > 0, 'the new server list took effect');
 });
 
+t.test('Consul flapping under load: a server check flips every 25 ms and Consul restarts; zero failed requests', async (t) => {
+  const consul = await ConsulTestServer.start();
+  const a = await new Killable('a', 1).start();
+  const b = await new Killable('b', 1).start();
+  const c = await new Killable('c', 1).start();
+  consul.addService({ id: 'api-b', name: 'api', address: '127.0.0.1', port: b.port, status: 'passing' });
+  consul.addService({ id: 'api-c', name: 'api', address: '127.0.0.1', port: c.port, status: 'passing' });
+  const cfg = config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', [a.address], {
+    discovery: { consul: { service: 'api', tag: null, passing: true, dc: null } },
+  })], { consul: { address: consul.address, token: null, register: null, waitMs: 2000 } });
+  // No rate limit on the watch: every flip Consul reports becomes a server-list change.
+  const sy = await startSwitchyard({
+    config: cfg, logger: quietLogger, watch: false,
+    components: async () => [new ConsulDiscovery(cfg.consul, quietLogger, { backoffBaseMs: 20, backoffCapMs: 100, rateLimitMs: 0 })],
+  });
+  t.teardown(async () => { await sy.stop(200); a.kill(); b.kill(); c.kill(); await consul.close(); });
+  const backend = () => sy.runtime().backends.get('api')!;
+  const live = () => backend().servers.filter((s) => !s.retired).map((s) => s.port).sort();
+  t.ok(await until(() => live().length === 3, 3000), 'a (static), b and c (Consul) in the list');
+  const run = load(sy.frontendAddress('web').port, 16);
+  let flips = 0;
+  const flipUntil = Date.now() + 2500;
+  let outage = false;
+  while (Date.now() < flipUntil) {
+    consul.setStatus('api-c', flips % 2 === 0 ? 'critical' : 'passing');
+    flips++;
+    if (!outage && Date.now() > flipUntil - 1500) {
+      // Consul goes away for 300 ms mid-flapping: the last list is kept meanwhile.
+      outage = true;
+      await consul.stop();
+      await sleep(300);
+      await consul.restart();
+    }
+    await sleep(25);
+  }
+  consul.setStatus('api-c', 'critical');
+  t.ok(await until(() => !live().includes(c.port), 3000), 'c leaves the list once it stays critical');
+  await sleep(100); // requests already on c finish there (a list change drops nothing in flight)
+  const servedByC = c.served;
+  await sleep(300);
+  const r = await run.stop();
+  t.comment(`${flips} flips and one Consul restart under load; ${r.ok} requests ok, ${r.failures.length} failed; a ${r.bodies.get('a') ?? 0}, b ${r.bodies.get('b') ?? 0}, c ${r.bodies.get('c') ?? 0}`);
+  if (r.failures.length > 0) t.comment(`failures: ${JSON.stringify([...new Set(r.failures)])}`);
+  t.equal(r.failures.length, 0, 'zero failed requests while c flapped in and out of the list');
+  t.ok(r.ok > 200, 'load actually ran');
+  t.ok((r.bodies.get('c') ?? 0) > 0, 'c served while it was in the list');
+  t.equal(c.served, servedByC, 'c got no new request after it left the list for good');
+  t.same(live(), [a.port, b.port].sort(), 'the list ends as Consul says: a and b');
+  t.ok(backend().servers.length <= 3, `no server objects pile up from the flapping (${backend().servers.length})`);
+});
+
 t.test('a request the server received and then dropped: GET is retried, POST is not replayed', async (t) => {
   // The server answers the first request on each connection, then reads the next one and
   // closes without answering (it crashed while handling it, or closed an idle keep-alive
@@ -158,4 +223,101 @@ t.test('a request the server received and then dropped: GET is retried, POST is 
     if (expect === 1) t.match(ex.data, /^HTTP\/1\.1 502 /, `${method}: 502 instead of a replay`);
     else t.match(ex.data, /^HTTP\/1\.1 200 /, `${method}: answered by the retry`);
   }
+});
+
+t.test('a server that dies with a request on a fresh connection: GET is retried on another server, POST is not', async (t) => {
+  // `dropper` reads each request and resets the connection without a byte of answer (the
+  // process crashed while handling it); `good` answers. Each method gets its own proxy so
+  // that round-robin sends its first request to `dropper`, over a fresh connection (nothing
+  // pooled yet).
+  const got: string[] = [];
+  const dropper = await tcpServer((s) => {
+    let buf = '';
+    s.on('data', (d: Buffer) => {
+      buf += d.toString('latin1');
+      if (buf.includes('\r\n\r\n')) { got.push(buf.slice(0, buf.indexOf('\r\n'))); s.resetAndDestroy(); }
+    });
+    s.on('error', () => {});
+  });
+  const good = await tcpServer((s) => {
+    s.on('data', () => s.write('HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ngood'));
+    s.on('error', () => {});
+  });
+  t.teardown(async () => { await dropper.close(); await good.close(); });
+  for (const [method, idempotent] of [['GET', true], ['HEAD', true], ['PUT', true], ['POST', false], ['PATCH', false]] as const) {
+    got.length = 0;
+    const sy = await start(config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', [dropper.address, good.address], { retries: 2 })]));
+    const ex = await exchange(sy.frontendAddress('web').port, `${method} /op HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n`, { end: true });
+    await sy.stop(200);
+    t.equal(got.length, 1, `${method}: the dying server received it once`);
+    if (idempotent) t.match(ex.data, /^HTTP\/1\.1 200 /, `${method}: answered by the other server (retried)`);
+    else t.match(ex.data, /^HTTP\/1\.1 502 /, `${method}: 502, never sent a second time`);
+  }
+});
+
+t.test('uncaughtException policy: the CLI logs and counts each one, keeps serving, and still stops cleanly', async (t) => {
+  // A user strategy with a bug that surfaces outside any call the balancer guards: every third
+  // pick schedules a throw on the next turn of the event loop. Without a policy the first one
+  // would end the process, and every connection with it.
+  const a = await httpServer('a');
+  const dir = mkdtempSync(join(tmpdir(), 'sy-uncaught-'));
+  writeFileSync(join(dir, 'strategy.js'), `
+let picks = 0;
+export default function createStrategy() {
+  let servers = [];
+  return {
+    update(eligible) { servers = eligible; },
+    pick() {
+      picks++;
+      if (picks % 3 === 0) { const n = picks / 3; setImmediate(() => { throw new Error('strategy timer bug #' + n); }); }
+      return servers[0] ?? null;
+    },
+  };
+}
+`);
+  const httpPort = await deadPort();
+  const statsPort = await deadPort();
+  const file = join(dir, 'switchyard.yaml');
+  writeFileSync(file, `stats: { bind: 127.0.0.1:${statsPort} }
+logging: { level: info }
+frontends:
+  web: { mode: http, bind: 127.0.0.1:${httpPort}, backend: api }
+backends:
+  api: { mode: http, strategy: ./strategy.js, health: { type: none }, servers: [ { address: ${a.address} } ] }
+`);
+  // The built CLI, as users run it (`npm test` builds dist/ first, like test/workers.test.ts).
+  const bin = new URL('../bin/switchyard.js', import.meta.url).pathname;
+  const child = spawn(process.execPath, [bin, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SWITCHYARD_LOG_LEVEL: 'info' } });
+  const lines: Record<string, unknown>[] = [];
+  let stderr = '';
+  let buf = '';
+  child.stdout.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let i;
+    while ((i = buf.indexOf('\n')) !== -1) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      try { lines.push(JSON.parse(line) as Record<string, unknown>); } catch { /* not a log line */ }
+    }
+  });
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  t.teardown(async () => { if (child.exitCode === null) child.kill('SIGKILL'); await a.close(); });
+  t.ok(await until(() => lines.some((l) => String(l.msg).includes('running')), 20000), `the CLI started ${stderr}`);
+
+  const statuses: number[] = [];
+  for (let i = 0; i < 9; i++) {
+    const ex = await exchange(httpPort, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', { end: true });
+    statuses.push(Number(/^HTTP\/1\.1 (\d{3})/.exec(ex.data)?.[1] ?? 0));
+    await sleep(10);
+  }
+  t.same(statuses, Array(9).fill(200), 'every request answered 200 while the exceptions were thrown');
+  const policy = () => lines.filter((l) => l.msg === 'uncaught exception (process kept running)');
+  t.ok(await until(() => policy().length === 3, 2000), `three uncaught exceptions logged (${policy().length})`);
+  t.same(policy().map((l) => l.uncaught), [1, 2, 3], 'each log line carries the running count');
+  t.same(policy().map((l) => (l.err as { message?: string } | undefined)?.message), ['strategy timer bug #1', 'strategy timer bug #2', 'strategy timer bug #3'], 'and the error itself');
+  t.equal(policy()[0]?.level, 50, 'at error level');
+  t.equal(child.exitCode, null, 'the process is still running');
+  child.kill('SIGTERM');
+  t.equal(await exited, 0, 'SIGTERM still stops it cleanly (exit 0)');
 });

@@ -2,20 +2,25 @@
 // seed is printed). Two levels:
 // - parser: HttpHead.parseRequest and ChunkedScanner on random and mutated input: never
 //   throw, never accept a head with both Content-Length and chunked, offsets stay inside the
-//   given range, bytes outside [start, end) change nothing, a split never changes a result,
-//   and the chunked scanner agrees with an independent strict parser;
+//   given range, bytes outside [start, end) change nothing, a split never changes a result;
+//   and, differentially, every head the parser accepts (with obs-fold rejected, and unfolded)
+//   is accepted by an independent strict parser (test/support/hostile.ts) with the same
+//   method, target, Host and framing, and the chunked scanner agrees with it on every body;
 // - network: the same inputs over raw sockets to a proxy in front of a strict raw backend:
 //   every answer is a well-formed HTTP/1.1 response (or a close), error answers close the
 //   connection, the backend only ever receives well-formed requests that went through the
-//   proxy's parser, and the proxy keeps serving.
+//   proxy's parser, and (differentially again) what the backend got from each case is a
+//   prefix of what the strict parser reads in that case's bytes: same requests, same bodies,
+//   never one more. Each case connects from its own 127.x.y.z address, which the proxy names
+//   in its Forwarded line, so every request at the backend is traced to the bytes it came from.
 import t from 'tap';
-import { HttpHead, PARSE_INCOMPLETE, PARSE_OK } from '../src/balancer/http-head.js';
+import { HttpHead, PARSE_INCOMPLETE, PARSE_OK, type ParserLimits } from '../src/balancer/http-head.js';
 import { ChunkedScanner, CHUNKED_ERROR } from '../src/balancer/chunked.js';
 import { backendConfig, config, frontendConfig, start } from './support/proxy-harness.js';
-import { exchange, parseResponses, prng, strictBackend, strictParseRequest } from './support/hostile.js';
+import { exchange, parseResponses, prng, strictBackend, strictParseAll, strictParseHead, strictParseRequest, type BackendRequest } from './support/hostile.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? (Date.now() % 1_000_000_007));
-const LIMITS = { maxRequestLine: 512, maxHeaderBytes: 2048, maxHeaders: 16 };
+const LIMITS: ParserLimits = { maxRequestLine: 512, maxHeaderBytes: 2048, maxHeaders: 16 };
 
 const TEMPLATES = [
   'GET /index.html?q=1 HTTP/1.1\r\nHost: example.test\r\nUser-Agent: fuzz\r\nAccept: */*\r\n\r\n',
@@ -26,12 +31,17 @@ const TEMPLATES = [
   'OPTIONS * HTTP/1.1\r\nHost: example.test\r\n\r\n',
   'PUT /p HTTP/1.1\r\nHost: example.test\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\nabc',
   'DELETE /d HTTP/1.1\r\nHost: example.test\r\nContent-Length: 0\r\n\r\nGET /next HTTP/1.1\r\nHost: example.test\r\n\r\n',
+  'GET http://example.test/abs?x=1 HTTP/1.1\r\nHost: example.test\r\n\r\n',
+  'GET / HTTP/1.1\r\nHost: example.test\r\nX-Folded: a\r\n b\r\nContent-Length: 2\r\n\r\nok',
+  'POST /cl HTTP/1.1\r\nHost: [::1]:80\r\nContent-Length: 4\r\n\r\nPOST /smuggled HTTP/1.1\r\nHost: x\r\n\r\n',
 ];
 const SPECIAL = ['\r', '\n', '\0', ' ', '\t', ':', ',', ';', '\x7f', '\xff', '\x0b', '0', '-', '+', '"', '\r\n', '\r\n\r\n'];
 const LINES = [
   'Transfer-Encoding: chunked', 'Content-Length: 5', 'Content-Length: 0', 'Host: other.test', 'Transfer-Encoding: chunked, identity',
   ' folded', 'X-A: a\rb', 'Content-Length: 0, 0', 'Transfer-Encoding : chunked', 'Content-Length: 99999999999999999999',
   'Transfer-Encoding: \x0bchunked', 'Connection: close', 'Connection: upgrade', 'Upgrade: websocket', 'X-Big: ' + 'b'.repeat(600),
+  'Content-Length: 1, 1', 'Transfer-Encoding: chunked, chunked', 'Transfer-Encoding: Chunked', 'Host: a b', 'Host: a/b', 'Host: u@a',
+  'Content-Length: 05', ' \tContent-Length: 3', 'Connection: content-length',
 ];
 const NUMBERS = ['99999999999999999999', '0x10', '-1', '+1', '1e3', '00000000000000000001', 'ffffffffffffff', ''];
 
@@ -89,6 +99,19 @@ function parseAt(head: HttpHead, data: Buffer, pad: number, junk: number): HeadR
   return { r, headEnd: head.headEnd - pad, cl: head.contentLength, chunked: head.chunked, count: head.count, method: head.method, target: head.target, buf };
 }
 
+/**
+ * The differential check: a head the proxy's parser accepted must be accepted by the strict
+ * reference parser, which must read the same method, target, Host and framing.
+ */
+function differential(head: HttpHead, buf: Buffer, input: string, problem: (what: string, input: string) => void): void {
+  // the head as parsed (unfolded in place when obsFold is 'unfold'), from offset 0
+  const ref = strictParseHead(buf.toString('latin1', 0, head.headEnd));
+  if (ref === null || typeof ref === 'string') { problem(`accepted; the strict parser says ${ref === null ? 'incomplete' : ref}`, input); return; }
+  if (ref.method !== head.method || ref.target !== head.target) problem(`request line read differently: ${ref.method} ${ref.target}`, input);
+  if (ref.contentLength !== head.contentLength || ref.chunked !== head.chunked) problem(`framing read differently: strict ${ref.contentLength}/${ref.chunked}, proxy ${head.contentLength}/${head.chunked}`, input);
+  if ((ref.host ?? '') !== (head.hostCount === 0 ? '' : head.host(buf))) problem(`Host read differently: ${ref.host}`, input);
+}
+
 t.test(`parser fuzz (seed ${SEED})`, async (t) => {
   t.comment(`FUZZ_SEED=${SEED}`);
   const rand = prng(SEED);
@@ -121,6 +144,7 @@ t.test(`parser fuzz (seed ${SEED})`, async (t) => {
       if (!(a.headEnd > 0 && a.headEnd <= data.length)) problem(`headEnd ${a.headEnd} outside the input`, input);
       // re-parse to check the field offsets of the unpadded run
       head.parseRequest(data, 0, data.length);
+      differential(head, data, input, problem);
       for (let i = 0; i < head.count; i++) {
         if (!(head.lineStart[i]! >= head.startLineEnd && head.lineEnd[i]! <= head.headEnd && head.nameEnd[i]! > head.lineStart[i]! && head.nameEnd[i]! < head.lineEnd[i]!)) {
           problem(`field ${i} offsets out of range`, input);
@@ -130,13 +154,41 @@ t.test(`parser fuzz (seed ${SEED})`, async (t) => {
       const cut = Math.floor(rand() * a.headEnd);
       const p = head.parseRequest(data, 0, cut);
       if (p !== PARSE_INCOMPLETE) problem(`prefix of ${cut} bytes gave ${p}`, input);
-    } else if (a.r !== PARSE_INCOMPLETE && ![400, 405, 414, 431, 505].includes(a.r)) {
+    } else if (a.r !== PARSE_INCOMPLETE && ![400, 414, 431, 501, 505].includes(a.r)) {
       problem(`unexpected status ${a.r}`, input);
     }
   }
   t.comment(`parser: ${cases} cases, ${ok} accepted heads`);
   t.same(problems, [], 'no problem found');
   t.ok(cases >= 1000, 'enough cases ran');
+});
+
+t.test(`parser fuzz with obsFold unfold: what is accepted is strictly valid after unfolding (seed ${SEED})`, async (t) => {
+  const rand = prng(SEED ^ 0xf01d);
+  const head = new HttpHead({ ...LIMITS, obsFold: 'unfold' });
+  const deadline = Date.now() + 2000;
+  let cases = 0;
+  let folded = 0;
+  const problems: string[] = [];
+  const problem = (what: string, input: string) => { if (problems.length < 20) problems.push(`${what}: ${JSON.stringify(input.slice(0, 300))}`); };
+  while (cases < 15000 && Date.now() < deadline) {
+    cases++;
+    let input = mutate(rand);
+    // fold some field line: CRLF + SP/HTAB before a random field value
+    if (rand() < 0.7) input = input.replace(/(\r\n[!-9;-~]+:[^\r\n]*)\r\n(?=[!-9;-~]+:)/, `$1\r\n${rand() < 0.5 ? ' ' : '\t'}`);
+    const buf = Buffer.alloc(input.length + 16);
+    buf.write(input, 0, 'latin1');
+    let r: number;
+    try { r = head.parseRequest(buf, 0, input.length); } catch (error) { problem(`threw ${(error as Error).message}`, input); continue; }
+    if (r !== PARSE_OK) continue;
+    const unfolded = buf.toString('latin1', 0, head.headEnd);
+    if (unfolded !== input.slice(0, head.headEnd)) folded++;
+    if (/\r\n[ \t]/.test(unfolded)) problem('a continuation line is left in an accepted head', input);
+    differential(head, buf, input, problem);
+  }
+  t.comment(`unfold: ${cases} cases, ${folded} accepted heads had a fold`);
+  t.same(problems, [], 'no problem found');
+  t.ok(folded > 10, `folded heads were accepted and unfolded (${folded})`);
 });
 
 /** Chunked bodies: valid ones built from random chunks, then mutated. */
@@ -226,24 +278,31 @@ t.test(`network fuzz through the proxy (seed ${SEED})`, async (t) => {
   const statuses = new Map<number, number>();
   const problems: string[] = [];
   const problem = (what: string, input: string) => { if (problems.length < 20) problems.push(`${what}: ${JSON.stringify(input.slice(0, 300))}`); };
+  const ran: { input: string; client: string; seqs: number[] }[] = [];
   const one = async () => {
     while (cases < 3000 && Date.now() < deadline) {
-      cases++;
+      const n = ++cases;
       const input = rand() < 0.9 ? mutate(rand) : random(rand);
       const cut = Math.floor(rand() * input.length);
       const pieces = rand() < 0.5 ? [input] : [input.slice(0, cut), input.slice(cut)];
-      const ex = await exchange(port, pieces, { end: true, gapMs: 5, idleMs: 3000 });
+      const client = `127.9.${n >> 8}.${n & 255}`;
+      const seqs: number[] = [];
+      ran.push({ input, client, seqs });
+      const ex = await exchange(port, pieces, { end: true, gapMs: 5, idleMs: 3000, localAddress: client });
       if (!ex.closed) { problem('the proxy neither answered and closed nor closed', input); continue; }
       const parsed = parseResponses(ex.data);
       if (typeof parsed === 'string') { problem(`malformed answer (${parsed})`, input); continue; }
       if (parsed.rest !== '' && !/^HTTP\/1\.1 100 Continue\r\n\r\n$/.test(parsed.rest)) problem(`trailing bytes ${JSON.stringify(parsed.rest.slice(0, 60))}`, input);
       parsed.responses.forEach((r, i) => {
         statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
-        const fromBackend = r.headers.some(([k]) => k === 'x-seq');
-        if (!fromBackend) {
-          if (![100, 400, 405, 408, 414, 431, 505].includes(r.status)) problem(`unexpected proxy status ${r.status}`, input);
+        const seq = r.headers.find(([k]) => k === 'x-seq');
+        if (seq === undefined) {
+          if (![100, 400, 408, 414, 431, 501, 505].includes(r.status)) problem(`unexpected proxy status ${r.status}`, input);
           if (r.status >= 400 && i !== parsed.responses.length - 1) problem('answered more after an error', input);
-        } else if (r.status !== 200) problem(`backend status ${r.status}`, input);
+        } else {
+          seqs.push(Number(seq[1]));
+          if (r.status !== 200) problem(`backend status ${r.status}`, input);
+        }
       });
     }
   };
@@ -253,6 +312,39 @@ t.test(`network fuzz through the proxy (seed ${SEED})`, async (t) => {
   t.same(be.violations, [], 'the backend never received anything a strict parser rejects');
   const unmarked = be.requests.filter((r) => !r.marked);
   t.same(unmarked.map((r) => r.head), [], 'every request the backend got went through the proxy\'s parser (ends with its Forwarded line)');
+
+  // The differential check, per case: what the backend got from this client is a prefix of
+  // what the strict parser reads in the bytes the client sent, and every answer the client got
+  // from the backend is the answer to one of its own requests.
+  const byClient = new Map<string, BackendRequest[]>();
+  for (const r of be.requests) {
+    if (r.client === null) continue;
+    const list = byClient.get(r.client) ?? [];
+    list.push(r);
+    byClient.set(r.client, list);
+  }
+  const smuggled: string[] = [];
+  let compared = 0;
+  for (const c of ran) {
+    const got = byClient.get(c.client) ?? [];
+    byClient.delete(c.client);
+    const expected = strictParseAll(c.input);
+    const say = (what: string) => { if (smuggled.length < 20) smuggled.push(`${what}: ${JSON.stringify(c.input.slice(0, 300))}`); };
+    if (got.length > expected.length) say(`the backend got ${got.length} requests, the strict parser reads ${expected.length}`);
+    got.forEach((g, k) => {
+      compared++;
+      const e = expected[k];
+      if (e === undefined) return;
+      const host = (r: BackendRequest) => r.headers.find(([n]) => n === 'host')?.[1] ?? null;
+      if (g.method !== e.method || g.target !== e.target) say(`request ${k + 1} is ${g.method} ${g.target}, the client sent ${e.method} ${e.target}`);
+      if (g.body !== e.body) say(`request ${k + 1} body ${JSON.stringify(g.body)}, the client sent ${JSON.stringify(e.body)}`);
+      if (host(g) !== host(e)) say(`request ${k + 1} Host ${host(g)}, the client sent ${host(e)}`);
+    });
+    const ids = new Set(got.map((g) => g.id));
+    if (!c.seqs.every((s) => ids.has(s))) say(`the client got an answer (x-seq ${c.seqs.join(',')}) to a request it did not send`);
+  }
+  t.same(smuggled, [], `every request the backend got (${compared}) is one the strict parser reads in that client's bytes, in order; answers go to their own client`);
+  t.same([...byClient.keys()], [], 'no request at the backend from an address no case used');
   t.ok(cases >= 300, `enough cases ran (${cases})`);
   const ex = await exchange(port, 'GET /still-alive HTTP/1.1\r\nHost: x\r\n\r\n', { end: true });
   t.match(ex.data, /^HTTP\/1\.1 200 /, 'the proxy still serves a valid request');

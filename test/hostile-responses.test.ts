@@ -6,6 +6,7 @@ import t, { type Test } from 'tap';
 import type { Socket } from 'node:net';
 import { backendConfig, config, frontendConfig, start, tcpServer } from './support/proxy-harness.js';
 import { exchange, parseResponses } from './support/hostile.js';
+import { MAX_INTERIM_RESPONSES } from '../src/balancer/http-head.js';
 
 
 /** A proxy in front of a raw server that does `onRequest` for each request it gets. */
@@ -50,6 +51,15 @@ const MALFORMED: [string, string][] = [
   ['bad chunk size (head and body in one read)', `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n${SECRET}\r\n0\r\n\r\n`],
   ['chunk data longer than its size', `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n${SECRET}\r\n0\r\n\r\n`],
   ['bad chunk with a header to drop (rewritten head)', `HTTP/1.1 200 OK\r\nKeep-Alive: timeout=5\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n${SECRET}\r\n0\r\n\r\n`],
+  ['CL list', `HTTP/1.1 200 OK\r\nContent-Length: 11, 11\r\n\r\n${SECRET}`],
+  ['TE chunked, chunked', `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\nb\r\n${SECRET}\r\n0\r\n\r\n`],
+  ['TE twice', `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\nb\r\n${SECRET}\r\n0\r\n\r\n`],
+  ['TE gzip, chunked', `HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\nb\r\n${SECRET}\r\n0\r\n\r\n`],
+  ['TE in an HTTP/1.0 response', `HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nb\r\n${SECRET}\r\n0\r\n\r\n`],
+  ['TE and CL in an interim then final response', `HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\nb\r\n${SECRET}\r\n0\r\n\r\n`],
+  ['bare CR in a value', `HTTP/1.1 200 OK\r\nX-A: a\rb\r\nContent-Length: 11\r\n\r\n${SECRET}`],
+  ['bare LF line ends', `HTTP/1.1 200 OK\r\nX-A: 1\nContent-Length: 11\r\n\r\n${SECRET}`],
+  ['bad chunk extension (CTL)', `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nb;x\x01\r\n${SECRET}\r\n0\r\n\r\n`],
   ['garbage', 'HELLO THERE\r\n\r\n'],
   ['binary garbage', '\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n'],
 ];
@@ -59,9 +69,53 @@ t.test('a malformed response is a 502, never passed through', async (t) => {
     const { port } = await behind(t, (s) => s.write(response));
     const ex = await exchange(port, GET, { idleMs: 1500, end: true });
     const parsed = parseResponses(ex.data);
-    t.ok(typeof parsed !== 'string' && parsed.responses.length === 1 && parsed.responses[0]!.status === 502, `${name}: 502 (${JSON.stringify(ex.data.slice(0, 30))})`);
+    // Interim responses before the malformed one were legitimately relayed; the answer is a 502.
+    const finals = typeof parsed === 'string' ? [] : parsed.responses.filter((r) => r.status >= 200);
+    t.ok(typeof parsed !== 'string' && finals.length === 1 && finals[0]!.status === 502 && parsed.rest === '', `${name}: 502 (${JSON.stringify(ex.data.slice(0, 30))})`);
     t.notMatch(ex.data, SECRET, `${name}: not passed through`);
   }
+});
+
+t.test('1xx floods: a few interim responses are relayed, an endless run is a 502', async (t) => {
+  // Three 103 Early Hints then the answer: relayed as sent.
+  const few = await behind(t, (s) => s.write(`${'HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n'.repeat(3)}HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok`));
+  const ex = await exchange(few.port, GET, { end: true });
+  const parsed = parseResponses(ex.data);
+  t.ok(typeof parsed !== 'string' && parsed.responses.map((r) => r.status).join() === '103,103,103,200', `3 x 103 then 200 (${JSON.stringify(ex.data.slice(0, 40))})`);
+  // 1000 interim responses, in one write and spread over many: at most MAX_INTERIM_RESPONSES
+  // are relayed, then a 502; the server's final answer never reaches the client.
+  for (const spread of [false, true]) {
+    const flood = await behind(t, (s) => {
+      const one = 'HTTP/1.1 100 Continue\r\n\r\n';
+      if (!spread) s.write(`${one.repeat(1000)}HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n${SECRET}`);
+      else {
+        let n = 0;
+        const tick = () => { if (s.destroyed) return; if (n++ < 1000) { s.write(one); setImmediate(tick); } else s.write(`HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n${SECRET}`); };
+        tick();
+      }
+    });
+    const fx = await exchange(flood.port, GET, { end: true, idleMs: 1500 });
+    const fp = parseResponses(fx.data);
+    if (typeof fp === 'string') { t.fail(`flood (${spread ? 'spread' : 'one write'}): ${fp}`); continue; }
+    const statuses = fp.responses.map((r) => r.status);
+    t.equal(statuses.at(-1), 502, `flood (${spread ? 'spread' : 'one write'}): ends in a 502`);
+    t.equal(statuses.filter((x) => x === 100).length, MAX_INTERIM_RESPONSES, `${MAX_INTERIM_RESPONSES} interim responses relayed, no more`);
+    t.notMatch(fx.data, SECRET, 'the final answer after the flood is not passed through');
+    t.ok(fx.closed, 'closed');
+  }
+});
+
+t.test('garbage as the answer on a pooled connection: 502 for that request only', async (t) => {
+  // The server answers the first request on a connection properly and the second with garbage.
+  const { port, count } = await behind(t, (s, n) => s.write(n % 2 === 1 ? 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok' : `\x00\x01garbage ${SECRET}\r\n\r\n`));
+  const ex = await exchange(port, [GET, GET], { end: true, gapMs: 100, idleMs: 1500 });
+  const parsed = parseResponses(ex.data);
+  t.ok(typeof parsed !== 'string' && parsed.responses.map((r) => r.status).join() === '200,502', `200 then 502 (${JSON.stringify(ex.data.slice(0, 60))})`);
+  t.notMatch(ex.data, SECRET, 'garbage not passed through');
+  t.equal(count(), 2, 'both requests reached the server over one connection');
+  // And the next client is served by a fresh connection (the broken one was not pooled).
+  const next = await exchange(port, GET, { end: true });
+  t.match(next.data, /^HTTP\/1\.1 200 /, 'the next request is served');
 });
 
 t.test('garbage that never ends a head: 502 past the size limit; closed without a head: 502', async (t) => {

@@ -106,6 +106,34 @@ t.test('hop-by-hop headers are removed both ways, including those named in Conne
   t.match(raw, /^HTTP\/1\.1 200/);
 });
 
+t.test('Connection on responses: a server\'s lone keep-alive is kept as ours; close and HTTP/1.0 get their own', async (t) => {
+  // A raw server: one fixed response per request head, `Connection: keep-alive` only.
+  const srv = await tcpServer((s) => {
+    let pending = '';
+    s.on('data', (d) => {
+      pending += d.toString('latin1');
+      while (pending.includes('\r\n\r\n')) {
+        pending = pending.slice(pending.indexOf('\r\n\r\n') + 4);
+        s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok');
+      }
+    });
+  });
+  const sy = await start(config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', [srv.address])]));
+  t.teardown(async () => { await sy.stop(100); await srv.close(); });
+  const port = sy.frontendAddress('web').port;
+  const connectionLines = (raw: string) => raw.split('\r\n').filter((l) => /^connection:/i.test(l));
+  t.same(connectionLines(await rawRequest(port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n')), ['Connection: keep-alive'], 'HTTP/1.1 client kept alive: one keep-alive line');
+  t.same(connectionLines(await rawRequest(port, 'GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n')), ['Connection: keep-alive'], 'HTTP/1.0 client asking keep-alive: one line, not two');
+  t.same(connectionLines(await rawRequest(port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')), ['Connection: close'], 'client closing: the server\'s keep-alive is replaced by close');
+  t.same(connectionLines(await rawRequest(port, 'GET / HTTP/1.0\r\n\r\n')), ['Connection: close'], 'HTTP/1.0 without keep-alive: close');
+});
+
+t.test('X-Forwarded-Proto from the client is replaced, never passed on', async (t) => {
+  const { port, srv } = await oneBackend(t);
+  await rawRequest(port, 'GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-Proto: https\r\nx-forwarded-proto: https\r\n\r\n');
+  t.equal(srv.seen[0]!.headers['x-forwarded-proto'], 'http', 'only ours, one value');
+});
+
 t.test('Expect: 100-continue is relayed', async (t) => {
   const { port } = await oneBackend(t, (_req, res, body) => res.end(`got ${body}`));
   const out = await new Promise<string>((resolve) => {

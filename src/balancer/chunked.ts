@@ -1,10 +1,13 @@
+import { TCHAR as GRAMMAR_TCHAR } from './http-grammar.js';
+
 // Chunked transfer-coding scanner (RFC 9112 §7.1). The proxy forwards chunked bodies byte for
 // byte; this only finds where the message ends and rejects what cannot be framed: a size that
-// is not hex (or too long), anything but BWS then `;` or CR after the size, a missing CRLF
-// after the data, control characters in extensions, a trailer line that is not
-// `field-name ":" field-value`, or trailers past the size limit. It keeps its state across
-// reads. Forwarding what a stricter server would read differently is how bodies smuggle
-// requests, so the grammar here is RFC 9112 §7.1 (chunk-ext contents are only checked for CTLs).
+// is not hex (or too long), anything but BWS then `;` or CR after the size, a size line past
+// MAX_LINE_BYTES (endless extensions), a missing CRLF after the data, control characters in
+// extensions, a trailer line that is not `field-name ":" field-value`, a trailer naming a
+// framing or routing field, or trailers past the size limit. It keeps its state across reads.
+// Forwarding what a stricter server would read differently is how bodies smuggle requests, so
+// the grammar here is RFC 9112 §7.1 (chunk-ext contents are only checked for CTLs).
 
 const S_SIZE = 0; // reading hex digits
 const S_EXT = 1; // after the size: extensions up to CR
@@ -22,7 +25,10 @@ const S_TRAILER_VALUE = 12; // after the colon of a trailer field
 
 /** Longest chunk-size accepted: 12 hex digits (256 TiB) keeps arithmetic exact. */
 const MAX_SIZE_DIGITS = 12;
-const MAX_TRAILER_BYTES = 16384;
+/** A chunk-size line (size, BWS, extensions; CRLF not counted). Node's llhttp and HAProxy
+ * bound it by their buffers; real extensions are a few bytes. */
+export const MAX_LINE_BYTES = 4096;
+export const MAX_TRAILER_BYTES = 16384;
 
 export const CHUNKED_ERROR = -1;
 
@@ -33,9 +39,15 @@ for (let c = 0; c < 6; c++) {
   HEX[97 + c] = 10 + c;
 }
 
-/** tchar (RFC 9110 §5.6.2), for trailer field names. */
-const TCHAR = new Uint8Array(256);
-for (const ch of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TCHAR[ch.charCodeAt(0)] = 1;
+const TCHAR = GRAMMAR_TCHAR;
+
+/**
+ * Fields that may not come as trailers (RFC 9110 §6.5.1: framing and routing are decided by
+ * the header section). A server that merges trailers into its headers would otherwise take a
+ * Content-Length, Transfer-Encoding or Host the proxy never checked.
+ */
+const FORBIDDEN_TRAILERS = ['content-length', 'transfer-encoding', 'host'].map((n) => Buffer.from(n, 'latin1'));
+const LONGEST_FORBIDDEN = 17;
 
 export class ChunkedScanner {
   private state = S_SIZE;
@@ -43,6 +55,11 @@ export class ChunkedScanner {
   private digits = 0;
   private remaining = 0;
   private trailerBytes = 0;
+  /** Bytes of the current chunk-size line after the digits. */
+  private lineBytes = 0;
+  /** The current trailer's name, lowercased, while it is short enough to be a forbidden one. */
+  private readonly name = Buffer.alloc(LONGEST_FORBIDDEN);
+  private nameLength = 0;
   error = '';
 
   reset(): void {
@@ -51,6 +68,8 @@ export class ChunkedScanner {
     this.digits = 0;
     this.remaining = 0;
     this.trailerBytes = 0;
+    this.lineBytes = 0;
+    this.nameLength = 0;
     this.error = '';
   }
 
@@ -83,8 +102,10 @@ export class ChunkedScanner {
             return this.fail('bad chunk size');
           } else if (c === 59 /* ; */) {
             this.state = S_EXT;
+            this.lineBytes = 1;
           } else if (c === 32 || c === 9) {
             this.state = S_SIZE_WS;
+            this.lineBytes = 1;
           } else if (c === 13) {
             this.state = S_SIZE_LF;
           } else {
@@ -98,6 +119,7 @@ export class ChunkedScanner {
           if (c === 59) this.state = S_EXT;
           else if (c === 13) this.state = S_SIZE_LF;
           else if (c !== 32 && c !== 9) return this.fail('bad chunk size');
+          if (++this.lineBytes + this.digits > MAX_LINE_BYTES) return this.fail('chunk size line too long');
           p++;
           continue;
         }
@@ -105,6 +127,7 @@ export class ChunkedScanner {
           const c = buf[p]!;
           if (c === 13) this.state = S_SIZE_LF;
           else if ((c < 32 && c !== 9) || c === 127) return this.fail('bad chunk extension');
+          else if (++this.lineBytes + this.digits > MAX_LINE_BYTES) return this.fail('chunk size line too long');
           p++;
           continue;
         }
@@ -119,6 +142,7 @@ export class ChunkedScanner {
           }
           this.size = 0;
           this.digits = 0;
+          this.lineBytes = 0;
           continue;
         case S_DATA_CR:
           if (buf[p] !== 13) return this.fail('missing CRLF after chunk data');
@@ -138,13 +162,23 @@ export class ChunkedScanner {
           }
           if (TCHAR[buf[p]!] !== 1) return this.fail('bad trailer');
           this.state = S_TRAILER;
+          this.nameLength = 0;
           continue;
         case S_TRAILER: {
           // field-name: tchar up to the colon (no whitespace before it, RFC 9112 §5.1)
-          const c = buf[p]!;
+          let c = buf[p]!;
           if (++this.trailerBytes > MAX_TRAILER_BYTES) return this.fail('trailers too large');
-          if (c === 58) this.state = S_TRAILER_VALUE;
-          else if (TCHAR[c] !== 1) return this.fail('bad trailer');
+          if (c === 58) {
+            if (this.forbiddenName()) return this.fail('framing or routing field in trailers');
+            this.state = S_TRAILER_VALUE;
+          } else if (TCHAR[c] !== 1) {
+            return this.fail('bad trailer');
+          } else if (this.nameLength < LONGEST_FORBIDDEN) {
+            if (c >= 65 && c <= 90) c += 32;
+            this.name[this.nameLength++] = c;
+          } else {
+            this.nameLength = LONGEST_FORBIDDEN + 1; // longer than any forbidden name
+          }
           p++;
           continue;
         }
@@ -170,6 +204,12 @@ export class ChunkedScanner {
       }
     }
     return end;
+  }
+
+  private forbiddenName(): boolean {
+    const n = this.nameLength;
+    for (const f of FORBIDDEN_TRAILERS) if (f.length === n && this.name.compare(f, 0, n, 0, n) === 0) return true;
+    return false;
   }
 
   private fail(why: string): number {

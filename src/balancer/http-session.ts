@@ -6,10 +6,11 @@ import type { BalanceContext } from '../strategies/sticky.js';
 import { ChunkedScanner, CHUNKED_ERROR } from './chunked.js';
 import { HttpHead, PARSE_INCOMPLETE, PARSE_OK } from './http-head.js';
 import { cannedResponse } from './responses.js';
-import { writeLatin1 } from './latin1.js';
+import { forwardingLines, normalizeIp, readCookie, rewriteHead } from './head-rewrite.js';
 import { coarseNow, track, untrack, type Expirable } from './sweeper.js';
 import { describeError, openUpstream, takeIdle, type Upstream, type UpstreamOwner } from './upstream.js';
 import type { AccessLog } from './access-log.js';
+import { setReader, type SocketReader } from './read-buffer.js';
 
 // One client connection in HTTP mode: reads requests with our own HTTP/1.1 framing, picks a
 // server per request, forwards over a pooled keep-alive connection and relays the response.
@@ -60,10 +61,12 @@ export interface HttpListenerContext {
   /** True once a graceful stop began: finish the current exchange, then close. */
   readonly stopping: boolean;
   readonly accessLog: AccessLog | null;
+  /** Client sockets were created with `onread` (read-buffer.ts): reads come through onRead. */
+  readonly onreadClients: boolean;
   sessionClosed(session: HttpSession): void;
 }
 
-export class HttpSession implements UpstreamOwner, Expirable {
+export class HttpSession implements UpstreamOwner, SocketReader, Expirable {
   deadline = 0;
   phase = Phase.Head;
   readonly clientIp: string;
@@ -76,6 +79,9 @@ export class HttpSession implements UpstreamOwner, Expirable {
   private readonly ctx: BalanceContext;
   /** Unconsumed client bytes: a partial head, or pipelined requests waiting their turn. */
   private pending: Buffer | null = null;
+  /** Storage for `pending` when it grows over several reads (appendPending). */
+  private acc: Buffer | null = null;
+  private accUsed = 0;
   /** Partial response head from the server. */
   private resPending: Buffer | null = null;
   /** When the current head began to arrive (http_request timeout). */
@@ -111,6 +117,11 @@ export class HttpSession implements UpstreamOwner, Expirable {
   private bytesOut = 0;
   private method = '';
   private target = '';
+  /** The sticky cookie of this exchange's backend ('' when cookie stickiness is off). */
+  private stickyCookieName = '';
+  /** The current client / server read's chunk is still referenced by a queued write. */
+  private clientChunkKept = false;
+  private serverChunkKept = false;
 
   constructor(
     readonly socket: Socket,
@@ -119,13 +130,14 @@ export class HttpSession implements UpstreamOwner, Expirable {
     this.frontend = listener.frontend;
     const ip = normalizeIp(socket.remoteAddress ?? '');
     this.clientIp = ip;
-    this.forwardedLines = `X-Forwarded-For: ${ip}\r\nX-Forwarded-Proto: http\r\nForwarded: for=${forwardedNode(ip)};proto=http\r\n`;
+    this.forwardedLines = forwardingLines(ip, null);
     const limits = this.frontend.config.limits;
     this.reqHead = new HttpHead(limits);
     this.resHead = new HttpHead({ maxRequestLine: limits.maxRequestLine, maxHeaderBytes: Math.max(limits.maxHeaderBytes, 65536), maxHeaders: Math.max(limits.maxHeaders, 200) });
     this.ctx = { clientIp: ip, avoid: null, stickyCookie: null, setStickyCookie: null };
     (socket as SessionSocket)[kSession] = this;
-    socket.on('data', onClientData);
+    if (listener.onreadClients) setReader(socket, this);
+    else socket.on('data', onClientData);
     socket.on('end', onClientEnd);
     socket.on('close', onClientClose);
     socket.on('error', noop);
@@ -136,12 +148,24 @@ export class HttpSession implements UpstreamOwner, Expirable {
 
   // ---------------------------------------------------------------- client side
 
+  /** A client read through `onread`: true when `chunk` is still referenced afterwards. */
+  onRead(chunk: Buffer): boolean {
+    this.clientChunkKept = false;
+    this.onClientData(chunk);
+    return this.clientChunkKept || this.pending !== null || this.held !== null;
+  }
+
   onClientData(chunk: Buffer): void {
     this.frontend.counters.bin += chunk.length;
     switch (this.phase) {
       case Phase.Head:
         if (this.pending !== null) {
-          chunk = Buffer.concat([this.pending, chunk]);
+          const grown = this.appendPending(chunk);
+          if (!this.reqHead.worthReparsing(chunk, grown.length)) {
+            this.pending = grown;
+            return;
+          }
+          chunk = grown;
           this.pending = null;
         } else {
           this.headStart = coarseNow;
@@ -154,7 +178,8 @@ export class HttpSession implements UpstreamOwner, Expirable {
         return;
       case Phase.Tunnel:
         this.bytesIn += chunk.length;
-        if (!this.upstream!.socket.write(chunk)) this.socket.pause();
+        this.countToServer(chunk.length);
+        this.writeUpstream(chunk);
         return;
       default:
         return;
@@ -163,8 +188,31 @@ export class HttpSession implements UpstreamOwner, Expirable {
 
   /** Keep pipelined bytes until the current exchange ends; stop reading past MAX_PENDING. */
   private hold(chunk: Buffer): void {
-    this.pending = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
+    this.pending = this.pending === null ? chunk : this.appendPending(chunk);
     if (this.pending.length > MAX_PENDING) this.socket.pause();
+  }
+
+  /**
+   * `pending` followed by `chunk`, in storage that grows by doubling: a head trickled in one
+   * byte at a time costs linear copying, where concatenating per chunk would be quadratic
+   * (32 KiB of head in 1-byte packets = 512 MiB copied). Only bytes past `accUsed` are ever
+   * written, so views handed out earlier stay valid.
+   */
+  private appendPending(chunk: Buffer): Buffer {
+    const pending = this.pending!;
+    const total = pending.length + chunk.length;
+    let acc = this.acc;
+    if (acc !== null && pending.buffer === acc.buffer && pending.byteOffset + pending.length === acc.byteOffset + this.accUsed && this.accUsed + chunk.length <= acc.length) {
+      chunk.copy(acc, this.accUsed);
+      this.accUsed += chunk.length;
+      return acc.subarray(this.accUsed - total, this.accUsed);
+    }
+    acc = Buffer.allocUnsafe(Math.max(4096, total * 2));
+    pending.copy(acc, 0);
+    chunk.copy(acc, pending.length);
+    this.acc = acc;
+    this.accUsed = total;
+    return acc.subarray(0, total);
   }
 
   /** Parse requests from buf[offset..]; runs again for pipelined requests after each exchange. */
@@ -210,7 +258,8 @@ export class HttpSession implements UpstreamOwner, Expirable {
     const backend = frontend.backend;
     this.backend = backend;
     this.method = head.method;
-    this.target = head.target;
+    // The target as a string only for the access log (it costs an allocation per request).
+    this.target = this.listener.accessLog !== null ? head.target : '';
     this.isHeadRequest = head.method === 'HEAD';
     this.keepAlive = !this.listener.stopping && (head.minor === 1 ? !head.connectionClose : head.connectionKeepAlive);
     this.wantsTunnel = head.hasUpgrade && head.connectionUpgrade;
@@ -221,6 +270,7 @@ export class HttpSession implements UpstreamOwner, Expirable {
     this.resStarted = false;
     this.resDone = false;
     this.resPending = null;
+    this.resHead.interim = 0;
     this.upstreamReusable = false;
     this.retriesLeft = backend.config.retries;
 
@@ -244,7 +294,10 @@ export class HttpSession implements UpstreamOwner, Expirable {
     ctx.avoid = null;
     ctx.setStickyCookie = null;
     const sticky = backend.config.sticky;
-    ctx.stickyCookie = sticky !== null && sticky.type === 'cookie' && head.cookie !== null ? readCookie(head.cookie, sticky.name) : null;
+    // The name is kept with the exchange: a reload may change the backend's sticky settings
+    // before the response arrives.
+    this.stickyCookieName = sticky !== null && sticky.type === 'cookie' ? sticky.name : '';
+    ctx.stickyCookie = this.stickyCookieName !== '' && head.cookie !== null ? readCookie(head.cookie, this.stickyCookieName) : null;
 
     // The head is copied into requestOut; what follows is body or the next request.
     const rest = head.headEnd;
@@ -258,30 +311,9 @@ export class HttpSession implements UpstreamOwner, Expirable {
   /** The head as the server gets it: hop-by-hop fields dropped, forwarding fields added. */
   private rewriteRequest(buf: Buffer, offset: number): Buffer {
     const head = this.reqHead;
-    let extra = head.xff === null
-      ? this.forwardedLines
-      : `X-Forwarded-For: ${head.xff}, ${this.clientIp}\r\nX-Forwarded-Proto: http\r\nForwarded: for=${forwardedNode(this.clientIp)};proto=http\r\n`;
+    let extra = head.xff === null ? this.forwardedLines : forwardingLines(this.clientIp, head.xff);
     if (this.wantsTunnel) extra += CONNECTION_UPGRADE;
-    const fieldsEnd = head.headEnd - 2;
-    if (head.dropCount === 0) {
-      // Fast path: everything up to the blank line is kept verbatim.
-      const out = Buffer.allocUnsafe(fieldsEnd - offset + extra.length + 2);
-      buf.copy(out, 0, offset, fieldsEnd);
-      let p = fieldsEnd - offset;
-      p += writeLatin1(out, extra, p);
-      out[p] = 13;
-      out[p + 1] = 10;
-      return out;
-    }
-    let size = head.startLineEnd - offset + extra.length + 2;
-    for (let i = 0; i < head.count; i++) if (head.drop[i] === 0) size += head.lineEnd[i]! - head.lineStart[i]!;
-    const out = Buffer.allocUnsafe(size);
-    let p = buf.copy(out, 0, offset, head.startLineEnd);
-    for (let i = 0; i < head.count; i++) if (head.drop[i] === 0) p += buf.copy(out, p, head.lineStart[i]!, head.lineEnd[i]!);
-    p += writeLatin1(out, extra, p);
-    out[p] = 13;
-    out[p + 1] = 10;
-    return out;
+    return rewriteHead(head, buf, offset, extra, buf.length);
   }
 
   /** Pick a server and get a connection to it. Returns false when the exchange ended (503). */
@@ -296,6 +328,7 @@ export class HttpSession implements UpstreamOwner, Expirable {
     backend.opened(server, now);
     server.counters.reqTot++;
     backend.counters.reqTot++;
+    this.countToServer(this.requestOut!.length);
     const idle = takeIdle(server, this);
     if (idle !== null) {
       // The common case: a warm pooled connection, the head goes out now.
@@ -327,15 +360,29 @@ export class HttpSession implements UpstreamOwner, Expirable {
     if (socket.writableNeedDrain) this.socket.pause();
   }
 
+  /** Request bytes counted for the server and backend (HAProxy's `bin`; retries count again). */
+  private countToServer(n: number): void {
+    this.server!.counters.bin += n;
+    this.backend!.counters.bin += n;
+  }
+
   private sendUpstream(data: Buffer): void {
     this.bytesIn += data.length;
+    this.countToServer(data.length);
     if (this.held !== null) {
       this.held.push(data);
       // Hold at most one read's worth while connecting: stop reading until the connection opens.
       this.socket.pause();
       return;
     }
-    if (!this.upstream!.socket.write(data)) this.socket.pause();
+    this.writeUpstream(data);
+  }
+
+  /** Client bytes to the server, with backpressure; notes a write left queued (read-buffer.ts). */
+  private writeUpstream(data: Buffer): void {
+    const socket = this.upstream!.socket;
+    if (!socket.write(data)) this.socket.pause();
+    if (socket.writableLength > 0) this.clientChunkKept = true;
   }
 
   private forwardRequestBody(buf: Buffer, offset: number): void {
@@ -414,14 +461,21 @@ export class HttpSession implements UpstreamOwner, Expirable {
     if (this.phase === Phase.Exchange && !this.reqDone) this.socket.resume();
   }
 
-  onUpstreamData(up: Upstream, chunk: Buffer): void {
+  /** A server read: true when `chunk` is still referenced afterwards (read-buffer.ts). */
+  onUpstreamData(up: Upstream, chunk: Buffer): boolean {
+    this.serverChunkKept = false;
+    this.handleUpstreamData(up, chunk);
+    return this.serverChunkKept || this.resPending !== null;
+  }
+
+  private handleUpstreamData(up: Upstream, chunk: Buffer): void {
     if (up !== this.upstream) return;
     const server = this.server!;
     server.counters.bout += chunk.length;
+    this.backend!.counters.bout += chunk.length;
     if (this.phase === Phase.Tunnel) {
       this.bytesOut += chunk.length;
-      this.frontend.counters.bout += chunk.length;
-      if (!this.socket.write(chunk)) up.socket.pause();
+      this.writeClient(chunk, up);
       return;
     }
     if (this.resDone) {
@@ -462,8 +516,9 @@ export class HttpSession implements UpstreamOwner, Expirable {
     const status = head.status;
     if (this.requestOut !== null) this.requestOut = null;
     if (status < 200 && status !== 101) {
-      // Interim response (100 Continue, 103 Early Hints): relay it and keep waiting.
-      this.writeClient(this.rewriteResponse(buf, offset, false, '', buf.length), up);
+      // Interim response (100 Continue, 103 Early Hints): relay it and keep waiting; never to
+      // an HTTP/1.0 client, which has no 1xx (RFC 9110 §15.2).
+      if (this.reqHead.minor === 1) this.writeClient(this.rewriteResponse(buf, offset, false, '', buf.length), up);
       if (head.headEnd < buf.length) this.processResponseHead(up, buf, head.headEnd);
       return;
     }
@@ -499,10 +554,11 @@ export class HttpSession implements UpstreamOwner, Expirable {
     // the client connection ends with this exchange.
     if (this.resBody === BODY_CLOSE || !this.reqDone || this.listener.stopping) this.keepAlive = false;
     let extra = '';
-    if (this.ctx.setStickyCookie !== null) {
-      extra = `Set-Cookie: ${(this.backend!.config.sticky as { name: string }).name}=${this.ctx.setStickyCookie}; Path=/; HttpOnly; SameSite=Lax\r\n`;
+    if (this.ctx.setStickyCookie !== null && this.stickyCookieName !== '') {
+      extra = `Set-Cookie: ${this.stickyCookieName}=${this.ctx.setStickyCookie}; Path=/; HttpOnly; SameSite=Lax\r\n`;
     }
     if (!this.keepAlive) extra += CONNECTION_CLOSE;
+    else if (head.soleKeepAliveLine !== -1) head.keepLine(head.soleKeepAliveLine); // ours too
     else if (this.reqHead.minor === 0) extra += CONNECTION_KEEP_ALIVE;
     const headEnd = head.headEnd;
     if (head.dropCount === 0 && extra === '') {
@@ -541,18 +597,8 @@ export class HttpSession implements UpstreamOwner, Expirable {
    * buf[tailFrom..] (pass buf.length for the head alone).
    */
   private rewriteResponse(buf: Buffer, offset: number, keepUpgrade: boolean, extra: string, tailFrom: number): Buffer {
-    const head = this.resHead;
-    if (keepUpgrade) head.keepUpgrade(buf);
-    let size = head.startLineEnd - offset + extra.length + 2 + (buf.length - tailFrom);
-    for (let i = 0; i < head.count; i++) if (head.drop[i] === 0) size += head.lineEnd[i]! - head.lineStart[i]!;
-    const out = Buffer.allocUnsafe(size);
-    let p = buf.copy(out, 0, offset, head.startLineEnd);
-    for (let i = 0; i < head.count; i++) if (head.drop[i] === 0) p += buf.copy(out, p, head.lineStart[i]!, head.lineEnd[i]!);
-    if (extra !== '') p += writeLatin1(out, extra, p);
-    out[p] = 13;
-    out[p + 1] = 10;
-    if (tailFrom < buf.length) buf.copy(out, p + 2, tailFrom);
-    return out;
+    if (keepUpgrade) this.resHead.keepUpgrade(buf);
+    return rewriteHead(this.resHead, buf, offset, extra, tailFrom);
   }
 
   /**
@@ -600,9 +646,12 @@ export class HttpSession implements UpstreamOwner, Expirable {
     if (done) this.responseComplete(up, buf, end);
   }
 
+  /** Server bytes to the client, with backpressure; notes a write left queued (read-buffer.ts). */
   private writeClient(data: Buffer, up: Upstream): void {
     this.frontend.counters.bout += data.length;
-    if (!this.socket.write(data)) up.socket.pause();
+    const socket = this.socket;
+    if (!socket.write(data)) up.socket.pause();
+    if (socket.writableLength > 0) this.serverChunkKept = true;
   }
 
   private responseComplete(up: Upstream, buf: Buffer, end: number): void {
@@ -733,9 +782,16 @@ export class HttpSession implements UpstreamOwner, Expirable {
       return;
     }
     server.counters.srvAbrt++;
+    backend.observer?.failure(server, 'reset');
+    if (!this.resStarted && this.requestOut !== null && IDEMPOTENT.has(this.method)) {
+      // The server took the request and closed without a byte of answer (it died, or shed
+      // load): an idempotent request may go to another server (RFC 9110 §9.2.2), as HAProxy's
+      // `retry-on empty-response` does. A body byte sent clears requestOut: no replay then.
+      this.retry(server, `server closed the connection: ${describeError(error)}`);
+      return;
+    }
     server.counters.eresp++;
     backend.counters.eresp++;
-    backend.observer?.failure(server, 'reset');
     if (!this.resStarted) this.localResponse(502, `server closed the connection: ${describeError(error)}`);
     else this.abort(0, 'server closed mid-response');
   }
@@ -762,6 +818,7 @@ export class HttpSession implements UpstreamOwner, Expirable {
     this.server = server;
     backend.opened(server, Date.now());
     server.counters.reqTot++;
+    this.countToServer(this.requestOut!.length);
     const idle = takeIdle(server, this);
     if (idle !== null) {
       this.upstream = idle;
@@ -791,6 +848,8 @@ export class HttpSession implements UpstreamOwner, Expirable {
     const pending = this.pending;
     if (pending !== null) {
       this.pending = null;
+      this.bytesIn += pending.length;
+      this.countToServer(pending.length);
       up.socket.write(pending);
     }
     if (this.socket.isPaused()) this.socket.resume();
@@ -921,28 +980,3 @@ function onTunnelTimeout(this: Socket): void {
   this.destroy();
 }
 function noop(): void {}
-
-/** `::ffff:10.0.0.1` → `10.0.0.1` (IPv4 clients on a dual-stack listener). */
-export function normalizeIp(ip: string): string {
-  return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
-}
-
-/** RFC 7239 §6: IPv6 nodes are quoted and bracketed. */
-function forwardedNode(ip: string): string {
-  return ip.includes(':') ? `"[${ip}]"` : ip;
-}
-
-/** The value of cookie `name` in a Cookie header, or null. */
-function readCookie(header: string, name: string): string | null {
-  let i = 0;
-  while (i < header.length) {
-    while (header.charCodeAt(i) === 32) i++;
-    const eq = header.indexOf('=', i);
-    if (eq === -1) return null;
-    let end = header.indexOf(';', eq);
-    if (end === -1) end = header.length;
-    if (eq - i === name.length && header.startsWith(name, i)) return header.slice(eq + 1, end).trim();
-    i = end + 1;
-  }
-  return null;
-}

@@ -3,8 +3,10 @@ import type { Frontend } from '../model/frontend.js';
 import type { Mode } from '../config/types.js';
 import type { Logger } from '../log.js';
 import type { AccessLog } from './access-log.js';
-import { HttpSession, normalizeIp, type HttpListenerContext } from './http-session.js';
+import { HttpSession, type HttpListenerContext } from './http-session.js';
+import { normalizeIp } from './head-rewrite.js';
 import { TcpSession, type TcpListenerContext } from './tcp-session.js';
+import { acceptWithOnread } from './accept.js';
 
 // A frontend's listening socket. The listener outlives reloads while its bind address and mode
 // stay the same: a reload assigns a new `frontend` and only connections accepted (HTTP: requests
@@ -17,6 +19,8 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
   readonly bindKey: string;
   stopping = false;
   accessLog: AccessLog | null;
+  /** Client sockets read through `onread` (accept.ts); false: net's own accept and 'data' path. */
+  onreadClients = false;
   private readonly server: NetServer;
   private readonly sessions = new Set<Session>();
   private idleWaiters: (() => void)[] = [];
@@ -26,6 +30,8 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
     public frontend: Frontend,
     accessLog: AccessLog | null,
     private readonly logger: Logger,
+    /** Listen with SO_REUSEPORT (a worker whose primary chose it: src/cluster/listen-mode.ts). */
+    private readonly reusePort = false,
   ) {
     this.mode = frontend.config.mode;
     this.bindKey = bindKey(frontend);
@@ -34,13 +40,23 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
     this.server = createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: this.mode === 'tcp' }, (socket) => this.accept(socket));
   }
 
+  /** Take over accepting (accept.ts) once the listening handle exists. */
+  private acceptOwnSockets(): void {
+    const options = { allowHalfOpen: true, pauseOnCreate: this.mode === 'tcp' };
+    this.onreadClients = acceptWithOnread(this.server, options, (socket) => this.accept(socket), () => {
+      this.onreadClients = false;
+      this.logger.warn({ frontend: this.frontend.name, node: process.version }, 'this Node.js does not honour onread on accepted sockets: using stream reads');
+    });
+  }
+
   listen(): Promise<void> {
     const { host, port } = this.frontend.config.bind;
     return new Promise((resolve, reject) => {
       const onError = (error: Error) => reject(error);
       this.server.once('error', onError);
-      this.server.listen({ host, port, backlog: 4096 }, () => {
+      this.server.listen({ host, port, backlog: 4096, reusePort: this.reusePort && port !== 0 }, () => {
         this.server.off('error', onError);
+        this.acceptOwnSockets();
         this.server.on('error', (error) => this.logger.error({ frontend: this.frontend.name, err: error }, 'listener error'));
         resolve();
       });

@@ -4,9 +4,10 @@ import type { Frontend } from '../model/frontend.js';
 import type { Server } from '../model/server.js';
 import type { BalanceContext } from '../strategies/sticky.js';
 import type { AccessLog } from './access-log.js';
-import { normalizeIp } from './http-session.js';
+import { normalizeIp } from './head-rewrite.js';
 import { describeError, openUpstream, type Upstream, type UpstreamOwner } from './upstream.js';
 import { coarseNow, track, untrack, type Expirable } from './sweeper.js';
+import { setReader, type SocketReader } from './read-buffer.js';
 
 // One client connection in TCP mode: a server is picked per connection, the connect is retried
 // on another server when refused, then bytes flow both ways with backpressure. Half-close is
@@ -19,10 +20,12 @@ type TcpSocket = Socket & { [kTcp]: TcpSession };
 export interface TcpListenerContext {
   readonly frontend: Frontend;
   readonly accessLog: AccessLog | null;
+  /** Client sockets were created with `onread` (read-buffer.ts): reads come through onRead. */
+  readonly onreadClients: boolean;
   sessionClosed(session: TcpSession): void;
 }
 
-export class TcpSession implements UpstreamOwner, Expirable {
+export class TcpSession implements UpstreamOwner, SocketReader, Expirable {
   deadline = 0;
   /** Inactivity allowed either way: min(timeout client, timeout server), as HAProxy applies both. */
   private idleMs: number;
@@ -50,7 +53,8 @@ export class TcpSession implements UpstreamOwner, Expirable {
     this.ctx = { clientIp: ip, avoid: null, stickyCookie: null, setStickyCookie: null };
     this.retriesLeft = this.backend.config.retries;
     (socket as TcpSocket)[kTcp] = this;
-    socket.on('data', onClientData);
+    if (listener.onreadClients) setReader(socket, this);
+    else socket.on('data', onClientData);
     socket.on('end', onClientEnd);
     socket.on('close', onClientClose);
     socket.on('error', noop);
@@ -93,24 +97,34 @@ export class TcpSession implements UpstreamOwner, Expirable {
     if (this.clientEnded) up.socket.end();
   }
 
+  /** A client read through `onread`: true when a queued write still references `chunk`. */
+  onRead(chunk: Buffer): boolean {
+    this.onClientData(chunk);
+    const up = this.upstream;
+    return up !== null && up.socket.writableLength > 0;
+  }
+
   onClientData(chunk: Buffer): void {
     const up = this.upstream;
+    if (up === null) return; // closing: nothing takes these bytes
     this.bytesIn += chunk.length;
     this.deadline = coarseNow + this.idleMs;
     this.frontend.counters.bin += chunk.length;
     this.server!.counters.bin += chunk.length;
     this.backend.counters.bin += chunk.length;
-    if (up !== null && !up.socket.write(chunk)) this.socket.pause();
+    if (!up.socket.write(chunk)) this.socket.pause();
   }
 
-  onUpstreamData(up: Upstream, chunk: Buffer): void {
-    if (up !== this.upstream) return;
+  onUpstreamData(up: Upstream, chunk: Buffer): boolean {
+    if (up !== this.upstream) return false;
     this.bytesOut += chunk.length;
     this.deadline = coarseNow + this.idleMs;
     this.frontend.counters.bout += chunk.length;
     this.server!.counters.bout += chunk.length;
     this.backend.counters.bout += chunk.length;
-    if (!this.socket.write(chunk)) up.socket.pause();
+    const socket = this.socket;
+    if (!socket.write(chunk)) up.socket.pause();
+    return socket.writableLength > 0;
   }
 
   onClientDrain(): void {
@@ -176,9 +190,10 @@ export class TcpSession implements UpstreamOwner, Expirable {
       this.upstream = null;
       if (up !== null) up.destroy();
     }
+    // Logged before the server is released: the line names it.
+    this.log();
     this.releaseServer();
     untrack(this);
-    this.log();
     this.listener.sessionClosed(this);
   }
 

@@ -1,5 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import type { Server } from '../model/server.js';
+import { firstBufferTaken, readOptions, setReader, SERVER_READ_BYTES, type SocketReader } from './read-buffer.js';
 
 // Connections to servers. HTTP mode keeps idle keep-alive connections per server (LIFO, so the
 // warmest socket is reused) in `server.idle`; a connection carries one request at a time and
@@ -7,6 +8,7 @@ import type { Server } from '../model/server.js';
 //
 // Socket events are bound once per socket to module-level functions that dispatch to the
 // current owner (`upstream.owner`), so taking a pooled connection costs no listener churn.
+// Reads arrive through read-buffer.ts (`onread`), not 'data' events.
 
 /** How long a pooled connection may sit idle before we close it (servers often use 60-75 s). */
 export const IDLE_POOL_MS = 30_000;
@@ -16,7 +18,8 @@ export const MAX_IDLE_PER_SERVER = 256;
 /** What owns an upstream connection while it carries a request: an HTTP session. */
 export interface UpstreamOwner {
   onUpstreamConnect(up: Upstream): void;
-  onUpstreamData(up: Upstream, chunk: Buffer): void;
+  /** Returns true when it keeps a reference to `chunk` (see read-buffer.ts). */
+  onUpstreamData(up: Upstream, chunk: Buffer): boolean;
   onUpstreamEnd(up: Upstream): void;
   onUpstreamClose(up: Upstream, error: Error | null): void;
   onUpstreamDrain(up: Upstream): void;
@@ -25,7 +28,7 @@ export interface UpstreamOwner {
 const kUpstream = Symbol('switchyard.upstream');
 type UpstreamSocket = Socket & { [kUpstream]: Upstream };
 
-export class Upstream {
+export class Upstream implements SocketReader {
   owner: UpstreamOwner | null = null;
   connected = false;
   /** Taken from the pool (a keep-alive connection that may have been closed by the server). */
@@ -33,15 +36,18 @@ export class Upstream {
   idleSince = 0;
   lastError: Error | null = null;
   readonly connectStarted: number;
+  /** The address connected to: a reload may move the server (same identity) elsewhere. */
+  readonly address: string;
 
   constructor(
     readonly socket: Socket,
     readonly server: Server,
   ) {
     this.connectStarted = Date.now();
+    this.address = server.address;
     (socket as UpstreamSocket)[kUpstream] = this;
+    setReader(socket, this);
     socket.on('connect', onConnect);
-    socket.on('data', onData);
     socket.on('end', onEnd);
     socket.on('close', onClose);
     socket.on('error', onError);
@@ -53,12 +59,20 @@ export class Upstream {
     this.owner = null;
     const server = this.server;
     server.sessions.delete(this.socket);
-    if (server.retired || !server.up || server.idle.length >= MAX_IDLE_PER_SERVER || this.socket.destroyed) {
+    // Not pooled when the server moved while this connection was busy: closeIdle() only saw the
+    // idle ones, and reusing this would keep sending the server's traffic to its old address.
+    if (server.retired || !server.up || server.idle.length >= MAX_IDLE_PER_SERVER || this.socket.destroyed || this.address !== server.address) {
       this.socket.destroy();
       return;
     }
     this.idleSince = Date.now();
     server.idle.push(this.socket);
+  }
+
+  onRead(chunk: Buffer): boolean {
+    if (this.owner !== null) return this.owner.onUpstreamData(this, chunk);
+    this.socket.destroy(); // bytes on an idle connection: the server is confused; drop it
+    return false;
   }
 
   /** Close and forget (errors, protocol problems, server going away). */
@@ -78,12 +92,6 @@ function onConnect(this: Socket): void {
   const u = upstreamOf(this);
   u.connected = true;
   u.owner?.onUpstreamConnect(u);
-}
-
-function onData(this: Socket, chunk: Buffer): void {
-  const u = upstreamOf(this);
-  if (u.owner !== null) u.owner.onUpstreamData(u, chunk);
-  else this.destroy(); // bytes on an idle connection: the server is confused; drop it
 }
 
 function onEnd(this: Socket): void {
@@ -133,7 +141,11 @@ export function takeIdle(server: Server, owner: UpstreamOwner): Upstream | null 
 
 /** Open a new connection to `server`; events go to `owner`. */
 export function openUpstream(server: Server, owner: UpstreamOwner, allowHalfOpen: boolean): Upstream {
-  const socket = connect({ host: server.host, port: server.port, noDelay: true, allowHalfOpen });
+  const socket = connect({ host: server.host, port: server.port, noDelay: true, allowHalfOpen, onread: readOptions(SERVER_READ_BYTES) });
+  if (!firstBufferTaken()) {
+    socket.destroy();
+    throw new Error(`this Node.js (${process.version}) does not take net.connect's onread buffer at creation; switchyard needs it`);
+  }
   const u = new Upstream(socket, server);
   u.owner = owner;
   server.sessions.add(socket);

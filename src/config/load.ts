@@ -135,7 +135,7 @@ function frontend(name: string, fe: RawFrontend): FrontendConfig {
     timeouts: { clientMs: fe.timeouts.client, httpRequestMs: fe.timeouts.http_request, keepAliveMs: fe.timeouts.keep_alive },
     maxconn: fe.maxconn,
     maxconnPerSource: fe.maxconn_per_source,
-    limits: { maxRequestLine: fe.limits.max_request_line, maxHeaderBytes: fe.limits.max_header_bytes, maxHeaders: fe.limits.max_headers },
+    limits: { maxRequestLine: fe.limits.max_request_line, maxHeaderBytes: fe.limits.max_header_bytes, maxHeaders: fe.limits.max_headers, obsFold: fe.limits.obs_fold },
   };
 }
 

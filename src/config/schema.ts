@@ -184,6 +184,9 @@ const frontendSchema = z.strictObject({
     max_request_line: int(1).default(8192),
     max_header_bytes: int(1).default(32768),
     max_headers: int(1).default(100),
+    // obs-fold (a header line starting with SP/HTAB, RFC 9112 §5.2): `reject` answers 400;
+    // `unfold` replaces each fold with spaces before forwarding, for old clients.
+    obs_fold: z.enum(['reject', 'unfold']).default('reject'),
   })),
 });
 

@@ -62,6 +62,8 @@ export interface HttpLimits {
   /** Whole head size (431 past it). */
   readonly maxHeaderBytes: number;
   readonly maxHeaders: number;
+  /** obs-fold in request heads: 400, or unfolded to spaces before forwarding. */
+  readonly obsFold: 'reject' | 'unfold';
 }
 
 /** Inclusive status ranges; `expect: 200` is [[200, 200]]. */

@@ -1,15 +1,24 @@
-// Helpers for the hostile-input, fault and fuzz tests: a raw backend that parses what it
-// receives with its own strict HTTP/1.1 checker (so a test can count exactly what got
-// through, and notice anything malformed), raw client exchanges that report whether the proxy
-// closed, a strict response-stream checker, a seeded PRNG and a logger that keeps its lines.
+// Helpers for the hostile-input, fault and fuzz tests: a strict reference HTTP/1.1 request
+// parser, independent of the proxy's (regular expressions over lines, not a byte scanner:
+// the fuzz test's differential checks compare the two); a raw backend that parses what it
+// receives with it (so a test can count exactly what got through, notice anything malformed
+// and tell which client it came from); raw client exchanges that report whether the proxy
+// closed; a strict response-stream checker; a seeded PRNG and a logger that keeps its lines.
 import { createServer, connect, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 
 const TCHAR = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+/** uri-host [":" port] (RFC 3986 §3.2.2), no userinfo. */
+const AUTHORITY = /^[A-Za-z0-9\-._~!$&'()*+,;=:[\]%]*$/;
+/** origin-form, OPTIONS *, or absolute http(s) form (RFC 9112 §3.2); no fragment. */
+const ORIGIN_FORM = /^\/[\x21-\x22\x24-\x7e]*$/;
+const ABSOLUTE_FORM = /^https?:\/\/([^/?]+)[\x21-\x22\x24-\x7e]*$/i;
+/** Fields that may not be sent as trailers (RFC 9110 §6.5.1). */
+const FORBIDDEN_TRAILERS = new Set(['content-length', 'transfer-encoding', 'host']);
 /** The forwarding line switchyard appends last to every head it forwards. */
-export const PROXY_MARK = /\r\nForwarded: for=[^\r\n]*;proto=http\r\n(?:Connection: upgrade\r\n)?\r\n$/;
+export const PROXY_MARK = /\r\nForwarded: for=([^\r\n;]*);proto=http\r\n(?:Connection: upgrade\r\n)?\r\n$/;
 
 export interface BackendRequest {
   /** The head exactly as received, CRLFCRLF included. */
@@ -23,6 +32,8 @@ export interface BackendRequest {
   body: string;
   /** The head ends with the proxy's own forwarding lines (it went through the proxy's parser). */
   marked: boolean;
+  /** The client address the proxy named in its own Forwarded line (null when unmarked). */
+  client: string | null;
   id: number;
 }
 
@@ -52,17 +63,36 @@ export const replyOk: Reply = (req, socket) => {
   socket.write(`HTTP/1.1 200 OK\r\ncontent-length: ${body.length}\r\nx-seq: ${req.id}\r\n\r\n${body}`);
 };
 
+export interface StrictHead {
+  /** The head, CRLFCRLF included. */
+  head: string;
+  method: string;
+  target: string;
+  minor: 0 | 1;
+  /** Lowercased names, trimmed values, in order. */
+  headers: [string, string][];
+  /** Content-Length, -1 when absent. */
+  contentLength: number;
+  chunked: boolean;
+  host: string | null;
+}
+
 /**
- * Parse one request from `buf` (latin1) strictly. Returns the request and the bytes used,
- * null when more bytes are needed, or a string saying what is wrong.
+ * Parse a request head from the start of `buf` (latin1) strictly, as an independent reference
+ * for the proxy's parser: regular expressions over whole lines instead of a byte scanner.
+ * Returns the head, null when the head is incomplete, or a string saying what is wrong.
  */
-export function strictParseRequest(buf: string, id: number): { req: BackendRequest; used: number } | null | string {
+export function strictParseHead(buf: string): StrictHead | null | string {
   const headEnd = buf.indexOf('\r\n\r\n');
   if (headEnd === -1) return buf.length > 1 << 20 ? 'head too large' : null;
   const head = buf.slice(0, headEnd + 4);
   const lines = head.slice(0, -4).split('\r\n');
   const m = /^([^ ]+) ([\x21-\x7e]+) HTTP\/1\.([01])$/.exec(lines[0]!);
   if (m === null || !TCHAR.test(m[1]!)) return `bad request line ${JSON.stringify(lines[0])}`;
+  const target = m[2]!;
+  const absolute = ABSOLUTE_FORM.exec(target);
+  if (!ORIGIN_FORM.test(target) && !(target === '*' && m[1] === 'OPTIONS') && absolute === null) return `bad request-target ${JSON.stringify(target)}`;
+  if (absolute !== null && !AUTHORITY.test(absolute[1]!)) return `bad authority ${JSON.stringify(absolute[1])}`;
   const headers: [string, string][] = [];
   for (const line of lines.slice(1)) {
     const colon = line.indexOf(':');
@@ -76,33 +106,58 @@ export function strictParseRequest(buf: string, id: number): { req: BackendReque
   const get = (n: string) => headers.filter(([k]) => k === n).map(([, v]) => v);
   const cl = get('content-length');
   const te = get('transfer-encoding');
-  if (m[3] === '1' && get('host').length !== 1) return 'not exactly one Host';
+  const host = get('host');
+  if (m[3] === '1' && host.length !== 1) return 'not exactly one Host';
+  if (host.length > 1) return 'more than one Host';
+  if (host.length === 1 && !AUTHORITY.test(host[0]!)) return `bad Host ${JSON.stringify(host[0])}`;
+  if (absolute !== null && host.length === 1 && absolute[1]!.toLowerCase() !== host[0]!.toLowerCase()) return 'absolute-form authority is not the Host';
   if (cl.length > 0 && te.length > 0) return 'both Content-Length and Transfer-Encoding';
-  if (cl.length > 0 && (!cl.every((v) => /^\d+$/.test(v)) || new Set(cl).size !== 1)) return `bad Content-Length ${JSON.stringify(cl)}`;
+  if (te.length > 0 && m[3] === '0') return 'Transfer-Encoding in HTTP/1.0';
+  if (cl.length > 0 && (!cl.every((v) => /^\d{1,15}$/.test(v)) || new Set(cl.map(Number)).size !== 1)) return `bad Content-Length ${JSON.stringify(cl)}`;
   if (te.length > 1 || (te.length === 1 && te[0]!.toLowerCase() !== 'chunked')) return `bad Transfer-Encoding ${JSON.stringify(te)}`;
+  return {
+    head, method: m[1]!, target, minor: m[3] === '1' ? 1 : 0, headers,
+    contentLength: cl.length > 0 ? Number(cl[0]) : -1, chunked: te.length === 1, host: host[0] ?? null,
+  };
+}
+
+/**
+ * Parse one request from `buf` (latin1) strictly. Returns the request and the bytes used,
+ * null when more bytes are needed, or a string saying what is wrong.
+ */
+export function strictParseRequest(buf: string, id: number): { req: BackendRequest; used: number } | null | string {
+  const h = strictParseHead(buf);
+  if (h === null || typeof h === 'string') return h;
+  const { head } = h;
+  const headEnd = head.length - 4;
+  const mark = PROXY_MARK.exec(head);
   const req: BackendRequest = {
-    head, method: m[1]!, target: m[2]!, headers, rawBody: '', body: '', marked: PROXY_MARK.test(head), id,
+    head, method: h.method, target: h.target, headers: h.headers, rawBody: '', body: '', marked: mark !== null, client: mark?.[1] ?? null, id,
   };
   let p = headEnd + 4;
-  if (te.length === 1) {
+  if (h.chunked) {
     const body: string[] = [];
     for (;;) {
       const eol = buf.indexOf('\r\n', p);
       if (eol === -1) return buf.length - p > 4096 ? 'chunk size line too long' : null;
       const sm = /^([0-9a-fA-F]{1,12})[ \t]*(?:;[^\x00-\x08\x0a-\x1f\x7f]*)?$/.exec(buf.slice(p, eol));
-      if (sm === null) return `bad chunk size line ${JSON.stringify(buf.slice(p, eol))}`;
+      if (sm === null || eol - p > 4096) return `bad chunk size line ${JSON.stringify(buf.slice(p, Math.min(eol, p + 80)))}`;
       const size = parseInt(sm[1]!, 16);
       p = eol + 2;
       if (size === 0) {
-        // trailers: field lines up to an empty line
+        // trailers: field lines up to an empty line; 16 KiB at most, counting each line and its CR
+        let trailerBytes = 0;
         for (;;) {
           const tl = buf.indexOf('\r\n', p);
-          if (tl === -1) return null;
+          if (tl === -1) return trailerBytes + buf.length - p > 16384 ? 'trailers too large' : null;
           const line = buf.slice(p, tl);
           p = tl + 2;
           if (line === '') break;
+          trailerBytes += line.length + 1;
+          if (trailerBytes > 16384) return 'trailers too large';
           const c = line.indexOf(':');
           if (c <= 0 || !TCHAR.test(line.slice(0, c)) || !FIELD_VALUE.test(line.slice(c + 1))) return `bad trailer ${JSON.stringify(line)}`;
+          if (FORBIDDEN_TRAILERS.has(line.slice(0, c).toLowerCase())) return `forbidden trailer ${JSON.stringify(line)}`;
         }
         break;
       }
@@ -112,14 +167,29 @@ export function strictParseRequest(buf: string, id: number): { req: BackendReque
       p += size + 2;
     }
     req.body = body.join('');
-  } else if (cl.length > 0) {
-    const n = Number(cl[0]);
+  } else if (h.contentLength >= 0) {
+    const n = h.contentLength;
     if (buf.length < p + n) return null;
     req.body = buf.slice(p, p + n);
     p += n;
   }
   req.rawBody = buf.slice(headEnd + 4, p);
   return { req, used: p };
+}
+
+/**
+ * Every request a strict parser finds in `data`, in order, up to the first malformed or
+ * incomplete one: what a correct proxy may forward of these bytes, and nothing else.
+ */
+export function strictParseAll(data: string): BackendRequest[] {
+  const out: BackendRequest[] = [];
+  let rest = data;
+  for (;;) {
+    const r = strictParseRequest(rest, out.length + 1);
+    if (r === null || typeof r === 'string') return out;
+    out.push(r.req);
+    rest = rest.slice(r.used);
+  }
 }
 
 /** A backend speaking HTTP/1.1 keep-alive over raw TCP, parsing strictly what it receives. */
@@ -182,6 +252,8 @@ export interface ExchangeOptions {
   end?: boolean;
   /** Write these pieces with `gapMs` between them instead of all at once. */
   gapMs?: number;
+  /** Connect from this loopback address (127.x.y.z), to tell clients apart at the backend. */
+  localAddress?: string;
 }
 
 /** Connect, send `data` (a string is latin1, or pieces), collect until the proxy closes. */
@@ -189,7 +261,7 @@ export function exchange(port: number, data: string | Buffer | (string | Buffer)
   const idleMs = opts.idleMs ?? 1000;
   const pieces = (Array.isArray(data) ? data : [data]).map((d) => (typeof d === 'string' ? Buffer.from(d, 'latin1') : d));
   return new Promise((resolve) => {
-    const s = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    const s = connect({ port, host: '127.0.0.1', allowHalfOpen: true, ...(opts.localAddress === undefined ? {} : { localAddress: opts.localAddress }) });
     const chunks: Buffer[] = [];
     let closed = false;
     let done = false;

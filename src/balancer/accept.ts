@@ -1,0 +1,72 @@
+import { Socket, type Server as NetServer } from 'node:net';
+import { CLIENT_READ_BYTES, firstBufferTaken, readOptions } from './read-buffer.js';
+
+// Accepting client connections ourselves so that their sockets read through `onread`
+// (read-buffer.ts): net.Server has no option to pass `onread` to the sockets it creates. The
+// listening handle calls `onconnection(status, clientHandle)` for every accepted connection (a
+// real TCP handle, or cluster's round-robin handle in a worker); we replace that callback on our
+// own listening socket, once, and build the net.Socket the way net.Server would, plus `onread`.
+//
+// This leans on net's handle protocol, stable since Node 0.x but not a documented API, so it is
+// checked where it is used: when the handle does not look as expected the listener keeps net's
+// own path ('connection' events and 'data' reads) and says so in the log. The proxy and cluster
+// tests run on both Node 20 and, in the container test, the current LTS.
+
+type OnConnection = (this: unknown, status: number, clientHandle: unknown) => void;
+interface ListeningHandle {
+  onconnection?: OnConnection;
+}
+
+export interface AcceptOptions {
+  readonly allowHalfOpen: boolean;
+  /** TCP mode: no byte is read before a server connection exists to take it. */
+  readonly pauseOnCreate: boolean;
+}
+
+/** What net.Socket accepts from net.Server, beyond the public constructor options. */
+interface ServerSocketOptions {
+  handle: unknown;
+  allowHalfOpen: boolean;
+  pauseOnCreate: boolean;
+  readable: true;
+  writable: true;
+  onread: ReturnType<typeof readOptions>;
+}
+
+/**
+ * After `server` listens: route its connections to `onSocket` as sockets created with `onread`.
+ * Returns false (and changes nothing) when the listening handle is not the kind expected; calls
+ * `onUnsupported` and gives the handle back to net if the runtime turns out not to honour
+ * `onread` on the first connection (that connection is closed).
+ */
+export function acceptWithOnread(server: NetServer, options: AcceptOptions, onSocket: (socket: Socket) => void, onUnsupported: () => void): boolean {
+  const handle = (server as unknown as { _handle?: ListeningHandle | null })._handle;
+  if (handle == null || typeof handle.onconnection !== 'function') return false;
+  const netOnConnection = handle.onconnection;
+  const { allowHalfOpen, pauseOnCreate } = options;
+  handle.onconnection = function onconnection(this: unknown, status: number, clientHandle: unknown): void {
+    // Accept errors (EMFILE...) and anything unexpected: net's own handling reports them.
+    if (status !== 0 || clientHandle == null) {
+      netOnConnection.call(this, status, clientHandle);
+      return;
+    }
+    const socketOptions: ServerSocketOptions = {
+      handle: clientHandle,
+      allowHalfOpen,
+      pauseOnCreate,
+      readable: true,
+      writable: true,
+      onread: readOptions(CLIENT_READ_BYTES),
+    };
+    const socket = new Socket(socketOptions as unknown as ConstructorParameters<typeof Socket>[0]);
+    if (!firstBufferTaken()) {
+      handle.onconnection = netOnConnection;
+      socket.destroy();
+      onUnsupported();
+      return;
+    }
+    socket.setNoDelay(true);
+    onSocket(socket);
+  };
+  return true;
+}
