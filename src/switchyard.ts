@@ -1,9 +1,12 @@
 import { watch, type FSWatcher } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
 import type { Config } from './config/types.js';
 import { ConfigError, formatIssue } from './errors.js';
 import { log as rootLog, setLogLevel, type Logger } from './log.js';
 import type { ReloadResult, RuntimeComponent, StatsHost, WorkersInfo } from './host.js';
 import { buildRuntime, retireRemoved, type Runtime } from './model/runtime.js';
+import { listenReusePort } from './cluster/listen-mode.js';
 import { modelEvents } from './model/events.js';
 import { loadStrategyFactory } from './strategies/registry.js';
 import { FrontendListener, bindKey } from './balancer/listener.js';
@@ -52,7 +55,12 @@ export class Switchyard implements StatsHost {
   private watchTimer: NodeJS.Timeout | null = null;
   private poolTimer: NodeJS.Timeout | null = null;
   private last: ReloadResult | null = null;
+  /** The config file's text as the last reload read it: the watcher reloads only on a change. */
+  private seenText: string | null = null;
   private reloading: Promise<ReloadResult> | null = null;
+  private reloadAgain: Promise<ReloadResult> | null = null;
+  /** Applies run one after another: two builds must never interleave on the same backends. */
+  private applying: Promise<unknown> = Promise.resolve();
   private stopped = false;
   private readonly onServerState;
   private readonly onStrategyError;
@@ -94,7 +102,10 @@ export class Switchyard implements StatsHost {
     }
     sy.poolTimer = setInterval(() => sy.trimPools(), 5000);
     sy.poolTimer.unref();
-    if (sy.configFile !== null && options.watch !== false) sy.watchFile(sy.configFile);
+    if (sy.configFile !== null && options.watch !== false) {
+      sy.seenText = await readFile(sy.configFile, 'utf8').catch(() => null);
+      sy.watchFile(sy.configFile);
+    }
     return sy;
   }
 
@@ -127,7 +138,7 @@ export class Switchyard implements StatsHost {
       for (const frontend of runtime.frontends.values()) {
         const existing = this.listeners.get(frontend.name);
         if (existing && existing.bindKey === bindKey(frontend)) continue;
-        const l = new FrontendListener(frontend, accessLog, this.logger);
+        const l = new FrontendListener(frontend, accessLog, this.logger, listenReusePort(frontend.config.bind.port));
         await l.listen();
         opened.push(l);
       }
@@ -138,14 +149,25 @@ export class Switchyard implements StatsHost {
     return opened;
   }
 
-  /** Re-read the config file and apply it. Concurrent calls share one attempt. */
+  /**
+   * Re-read the config file and apply it. One at a time: a call during a reload gets one more
+   * reload after it (the file may have changed since the running one read it), shared by every
+   * call made meanwhile.
+   */
   reload(): Promise<ReloadResult> {
-    if (this.reloading) return this.reloading;
+    if (this.reloading) {
+      this.reloadAgain ??= this.reloading.then(() => {
+        this.reloadAgain = null;
+        return this.reload();
+      });
+      return this.reloadAgain;
+    }
     this.reloading = (async () => {
       try {
         if (this.configFile === null || this.loadConfig === null) return this.record(false, ['no config file to reload (running the embedded demo)']);
         let config: Config;
         try {
+          this.seenText = await readFile(this.configFile, 'utf8');
           config = await this.loadConfig(this.configFile);
         } catch (error) {
           const errors = error instanceof ConfigError ? error.issues.map(formatIssue) : [(error as Error).message];
@@ -160,21 +182,30 @@ export class Switchyard implements StatsHost {
   }
 
   /** Apply a validated config: build beside, open new listeners, swap, then retire the old. */
-  async apply(config: Config): Promise<ReloadResult> {
+  apply(config: Config): Promise<ReloadResult> {
+    const run = this.applying.then(() => this.applyNow(config));
+    this.applying = run.catch(() => undefined);
+    return run;
+  }
+
+  private async applyNow(config: Config): Promise<ReloadResult> {
     if (this.stopped) return this.record(false, ['stopping']);
     let next: Runtime;
     let opened: FrontendListener[];
+    // buildRuntime updates the backends and frontends that stay in place (they are shared with
+    // the running runtime). A user factory that throws half-way, or a bind that fails after,
+    // must leave them as they were: checkpoint first, restore on failure.
+    const checkpoint = this.checkpoint();
     try {
-      // Fails before touching anything when a strategy module cannot load.
       next = await buildRuntime(config, this.current);
     } catch (error) {
+      this.restore(checkpoint);
       return this.record(false, [(error as Error).message]);
     }
     try {
       opened = await this.openListeners(next);
     } catch (error) {
-      // A bind failed: put the kept backends and frontends back as they were.
-      await buildRuntime(this.current.config, this.current);
+      this.restore(checkpoint);
       return this.record(false, [`cannot listen: ${(error as Error).message}`]);
     }
     // The swap: from here new connections and new requests see the new runtime.
@@ -207,7 +238,31 @@ export class Switchyard implements StatsHost {
     return this.record(true, []);
   }
 
-  async setStrategy(backendName: string, strategy: string): Promise<void> {
+  private checkpoint() {
+    const rt = this.current;
+    return {
+      backends: [...rt.backends.values()].map((b) => [b, b.checkpoint()] as const),
+      frontends: [...rt.frontends.values()].map((f) => [f, f.config, f.backend] as const),
+    };
+  }
+
+  /** Put the running runtime's backends and frontends back as they were at the checkpoint. */
+  private restore(c: ReturnType<Switchyard['checkpoint']>): void {
+    for (const [f, config, backend] of c.frontends) {
+      f.config = config;
+      f.backend = backend;
+    }
+    for (const [b, state] of c.backends) b.restore(state);
+  }
+
+  /** PUT /api/backends/NAME/strategy; in turn with reloads, so a rollback cannot undo it. */
+  setStrategy(backendName: string, strategy: string): Promise<void> {
+    const run = this.applying.then(() => this.setStrategyNow(backendName, strategy));
+    this.applying = run.catch(() => undefined);
+    return run;
+  }
+
+  private async setStrategyNow(backendName: string, strategy: string): Promise<void> {
     const backend = this.current.backends.get(backendName);
     if (!backend) throw new Error(`unknown backend "${backendName}"`);
     const factory = await loadStrategyFactory(strategy, this.current.config.source);
@@ -224,19 +279,38 @@ export class Switchyard implements StatsHost {
     return result;
   }
 
+  /**
+   * Watch the config file's folder, not the file: editors, `sed -i`, Ansible and Kubernetes
+   * ConfigMaps replace a file (write a new one, rename it over; ConfigMaps swap a `..data`
+   * symlink) as often as they write it in place, and a watch on the file stays on the old inode,
+   * deaf to every later edit (inotify). Events are debounced, and a reload happens only when the
+   * text differs from what the last reload read, so a save that fires several events, or a
+   * POST /api/reload that already applied it, reloads once.
+   */
   private watchFile(file: string): void {
+    const name = basename(file);
     try {
-      // Editors replace files (rename) as often as they write them: debounce and re-read.
-      this.watcher = watch(file, () => {
+      this.watcher = watch(dirname(file), (_event, changed) => {
+        if (changed !== null && changed !== name && !changed.startsWith('..')) return;
         if (this.watchTimer) clearTimeout(this.watchTimer);
-        this.watchTimer = setTimeout(() => void this.reload(), 200);
+        this.watchTimer = setTimeout(() => void this.reloadIfChanged(file), 200);
         this.watchTimer.unref();
       });
       this.watcher.unref();
-      this.watcher.on('error', () => {});
+      this.watcher.on('error', (error) => this.logger.warn({ err: error, file }, 'config file watch failed; SIGHUP still reloads'));
     } catch (error) {
       this.logger.warn({ err: error, file }, 'cannot watch the config file; SIGHUP still reloads');
     }
+  }
+
+  private async reloadIfChanged(file: string): Promise<void> {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch {
+      return; // between an unlink and a rename: the next event brings the new file
+    }
+    if (text !== this.seenText) await this.reload();
   }
 
   private trimPools(): void {
@@ -251,7 +325,10 @@ export class Switchyard implements StatsHost {
     this.watcher?.close();
     if (this.watchTimer) clearTimeout(this.watchTimer);
     if (this.poolTimer) clearInterval(this.poolTimer);
+    // Leave Consul and drain at once: new clients go elsewhere while in-flight requests finish.
+    const leaving = this.components.map((c) => c.leave?.().catch((error: unknown) => this.logger.warn({ err: error }, 'leaving failed')));
     await Promise.all([...this.listeners.values()].map((l) => l.drain(timeoutMs)));
+    await Promise.all(leaving);
     this.listeners.clear();
     for (const c of this.components.reverse()) {
       try {

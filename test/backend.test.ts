@@ -52,3 +52,49 @@ t.test('panic mode: when passive ejection left nothing UP, ejected servers are s
   only.noteChange('admin: maint');
   t.equal(b.pick(ctx()), null, 'MAINT is never tried, panic or not');
 });
+
+t.test('reload and the strategy: an unchanged one keeps its state, a changed one is swapped, the file wins over the admin API', async (t) => {
+  const { roundRobin } = await import('../src/strategies/round-robin.js');
+  const { leastConnections } = await import('../src/strategies/least-connections.js');
+  const made: string[] = [];
+  const counting = (name: string, f: typeof roundRobin) => (options: Readonly<Record<string, unknown>>) => { made.push(`${name} ${JSON.stringify(options)}`); return f(); };
+  const cfg = backendConfig([1, 1, 1], { strategy: 'round-robin' });
+  const b = new Backend(cfg, counting('rr', roundRobin));
+  t.same([b.pick(ctx())!.name, b.pick(ctx())!.name], ['s1', 's2']);
+  b.apply({ ...cfg, servers: [...cfg.servers] }, counting('rr', roundRobin));
+  t.equal(b.pick(ctx())!.name, 's3', 'same strategy: the same instance, its turn kept');
+  t.same(made, ['rr {}'], 'not re-made');
+
+  // Admin API: least-connections until the next reload, which puts back what the file says.
+  b.setStrategy('least-connections', counting('lc', leastConnections));
+  t.equal(b.strategyName, 'least-connections');
+  b.apply({ ...cfg, retries: 3 }, counting('rr', roundRobin));
+  t.equal(b.strategyName, 'round-robin', 'a reload applies the file');
+  t.same(made, ['rr {}', 'lc {}', 'rr {}']);
+
+  // Options: a change re-makes the strategy; the admin API reuses the config's options for the config's strategy.
+  b.apply({ ...cfg, strategyOptions: { x: 1 } }, counting('rr', roundRobin));
+  b.setStrategy('round-robin', counting('rr', roundRobin));
+  t.same(made.slice(3), ['rr {"x":1}', 'rr {"x":1}']);
+});
+
+t.test('a user strategy failing in opened/closed is counted and emitted, like a failing pick', async (t) => {
+  const errors: unknown[] = [];
+  const onError = (e: { error: unknown }) => errors.push(e.error);
+  modelEvents.on('strategy-error', onError);
+  t.teardown(() => { modelEvents.off('strategy-error', onError); });
+  let servers: readonly { name: string }[] = [];
+  const noisy = (): Strategy => ({
+    update(e) { servers = e; },
+    pick() { return servers[0] as never; },
+    opened() { throw new Error('opened failed'); },
+    closed() { throw new Error('closed failed'); },
+  });
+  const b = new Backend(backendConfig([1], { strategy: './noisy.js' }), noisy);
+  const s = b.pick(ctx())!;
+  b.opened(s, Date.now());
+  b.closed(s);
+  t.equal(b.strategyErrors, 2);
+  t.same(errors.map(String), ['Error: opened failed', 'Error: closed failed']);
+  t.equal(s.active, 0, 'the counters are the backend\'s and still right');
+});

@@ -2,17 +2,25 @@
 // one can fail (throws, returns nothing, returns a server that may not take traffic) contained
 // by the Backend: the request goes to the round-robin fallback, the error is counted and emitted.
 import t from 'tap';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { loadStrategyFactory } from '../src/strategies/registry.js';
+import { loadConfigFile } from '../src/config/load.js';
+import { buildRuntime } from '../src/model/runtime.js';
 import { Backend } from '../src/model/backend.js';
 import { modelEvents } from '../src/model/events.js';
 import type { BalanceContext } from '../src/strategies/sticky.js';
 import { backendConfig } from './support/backend-config.js';
+import * as harness from './support/proxy-harness.js';
+import { startStats } from '../src/stats/listener.js';
+import { request } from 'undici';
 
 const dir = mkdtempSync(join(tmpdir(), 'switchyard-strategy-'));
 const configFile = join(dir, 'switchyard.yaml');
+writeFileSync(join(dir, 'package.json'), '{"type":"module"}'); // .js and .ts modules here are ESM
 function module(name: string, source: string): string {
   writeFileSync(join(dir, name), source);
   return `./${name}`;
@@ -44,13 +52,79 @@ t.test('a user module is loaded relative to the config file', async (t) => {
   t.equal(b.strategyErrors, errors, 'no errors');
 
   const named = module('named.js', `export function createStrategy() { let s = []; return { update(e) { s = e; }, pick() { return s.at(-1) ?? null; } }; }`);
-  writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
   const b2 = new Backend(backendConfig([1, 1, 1], { strategy: named }), await loadStrategyFactory(named, configFile));
   t.equal(b2.pick(req())!.name, 's3', 'createStrategy export, .js under "type": "module"');
 
   const none = module('none.mjs', 'export const answer = 42;');
-  await t.rejects(loadStrategyFactory(none, configFile), /exports no factory/);
-  await t.rejects(loadStrategyFactory('./missing.mjs', configFile));
+  await t.rejects(loadStrategyFactory(none, configFile), { code: 'SY_ERR_STRATEGY_LOAD', message: /none\.mjs exports no factory \(export default or createStrategy\)/ });
+  await t.rejects(loadStrategyFactory('./missing.mjs', configFile), { code: 'SY_ERR_STRATEGY_LOAD', message: /cannot load strategy module .*missing\.mjs/ });
+  const broken = module('broken.mjs', 'export default function ( {');
+  await t.rejects(loadStrategyFactory(broken, configFile), { code: 'SY_ERR_STRATEGY_LOAD', message: /cannot load strategy module .*broken\.mjs/ }, 'a syntax error');
+});
+
+t.test('what a factory makes is checked where it is made', async (t) => {
+  const cases: [string, string, RegExp][] = [
+    ['throws', `export default () => { throw new Error('needs option x'); };`, /the factory threw: needs option x/],
+    ['returns nothing', `export default () => {};`, /the factory returned undefined/],
+    ['no pick', `export default () => ({ update() {} });`, /without pick\(\)/],
+    ['no update', `export default () => ({ pick() { return null; } });`, /without update\(\)/],
+    ['opened not a function', `export default () => ({ update() {}, pick() { return null; }, opened: 1 });`, /opened that is not a function/],
+  ];
+  for (const [name, source, message] of cases) {
+    const factory = await loadStrategyFactory(module(`factory-${name.replace(/ /g, '-')}.mjs`, source), configFile);
+    t.throws(() => new Backend(backendConfig([1, 1]), factory), { code: 'SY_ERR_STRATEGY_LOAD', message }, name);
+  }
+});
+
+t.test('a .ts strategy: loaded where the runtime can import TypeScript, a clear error where it cannot', async (t) => {
+  const source = `import type { Strategy, StrategyServer } from '${resolve('src/strategies/strategy.js')}';
+    export default function createStrategy(): Strategy {
+      let servers: StrategyServer[] = [];
+      return { update(e) { servers = [...e].reverse(); }, pick() { return servers[0] ?? null; } };
+    }`;
+  // Under tap a TypeScript loader is registered (as tsx or Node 22.18+ would provide): it loads.
+  const typed = module('typed.ts', source);
+  const b = new Backend(backendConfig([1, 1, 1], { strategy: typed }), await loadStrategyFactory(typed, configFile));
+  t.equal(b.pick(req())!.name, 's3', 'the .ts strategy picks');
+  t.equal(b.strategyErrors, 0);
+  // Without a loader Node 20 cannot import .ts. Shown with plain node in a child process (the
+  // test process has tap's loader): the registry and what it imports, transpiled to .js.
+  const plainDir = mkdtempSync(join(tmpdir(), 'switchyard-plain-'));
+  const ts = (await import('typescript')).default;
+  for (const file of ['errors.ts', ...readdirSync('src/strategies').map((f) => `strategies/${f}`)]) {
+    const out = join(plainDir, file.replace(/\.ts$/, '.js'));
+    mkdirSync(dirname(out), { recursive: true });
+    const js = ts.transpileModule(readFileSync(join('src', file), 'utf8'), { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } });
+    writeFileSync(out, js.outputText);
+  }
+  writeFileSync(join(plainDir, 'package.json'), '{"type":"module"}');
+  const script = `import { loadStrategyFactory } from ${JSON.stringify(pathToFileURL(join(plainDir, 'strategies/registry.js')).href)};
+    loadStrategyFactory(${JSON.stringify(typed)}, ${JSON.stringify(configFile)}).then(
+      () => console.log(JSON.stringify({ loaded: true })),
+      (e) => console.log(JSON.stringify({ code: e.code, message: e.message })));`;
+  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } });
+  const result = JSON.parse(child.stdout.trim() || '{}') as { loaded?: boolean; code?: string; message?: string };
+  if (Number(process.versions.node.split('.')[0]) < 22) {
+    t.equal(result.code, 'SY_ERR_STRATEGY_LOAD', `plain ${process.version}: a strategy load error`);
+    t.match(result.message, /cannot load .*typed\.ts: Node v\d+\.\d+\.\d+ cannot import TypeScript\. Compile it to \.js/, 'saying why and what to do');
+  } else {
+    t.ok(result.loaded === true || /cannot import TypeScript/.test(result.message ?? ''), 'newer Node strips types, or says it cannot');
+  }
+});
+
+t.test('the worked example config loads, with the strategy path relative to it', async (t) => {
+  const config = await loadConfigFile(resolve('examples/strategies/switchyard.yaml'));
+  const runtime = await buildRuntime(config, null);
+  const api = runtime.backends.get('api')!;
+  t.equal(api.strategyName, resolve('examples/strategies/weighted-first.js'));
+  const got: string[] = [];
+  for (let i = 0; i < 61; i++) {
+    const s = api.pick(req())!;
+    api.opened(s, Date.now());
+    got.push(s.name);
+  }
+  t.same([got.filter((n) => n === 'big').length, got.filter((n) => n === 'small').length], [60, 1], 'big fills to 3 × 20, then small');
+  t.equal(api.strategyErrors, 0);
 });
 
 t.test('the worked example loads through the registry', async (t) => {
@@ -120,4 +194,25 @@ t.test('errors in opened/closed are counted, the counters still move', async (t)
   b.closed(s);
   t.equal(s.active, 0);
   t.equal(b.strategyErrors, 2);
+});
+
+t.test('strategy errors show in the stats JSON and in /metrics', async (t) => {
+  const path = module('flaky.mjs', `export default () => { let s = []; let n = 0; return {
+    update(e) { s = e; }, pick() { if (++n % 2 === 0) throw new Error('every other pick'); return s[0] ?? null; } }; };`);
+  const app = await harness.httpServer('app');
+  const cfg = harness.config([harness.frontendConfig('web', 'http', 'api')], [harness.backendConfig('api', 'http', [app.address], { strategy: join(dir, 'flaky.mjs') })]);
+  const sy = await harness.start(cfg);
+  const stats = await startStats(sy, cfg.stats, harness.quietLogger);
+  t.teardown(async () => { await stats.stop(); await sy.stop(100); await app.close(); });
+  for (let i = 0; i < 10; i++) {
+    const res = await request(`http://127.0.0.1:${sy.frontendAddress('web').port}/`);
+    t.equal(res.statusCode, 200, 'served (by the strategy or its fallback)');
+    await res.body.text();
+  }
+  const base = `http://127.0.0.1:${stats.address().port}`;
+  const json = (await (await request(`${base}/api/stats`)).body.json()) as { backends: { name: string; strategyErrors: number }[] };
+  t.equal(json.backends.find((b) => b.name === 'api')?.strategyErrors, 5, '/api/stats: strategyErrors');
+  const metrics = await (await request(`${base}/metrics`)).body.text();
+  t.match(metrics, /switchyard_backend_strategy_errors_total\{backend="api"\} 5/, '/metrics: switchyard_backend_strategy_errors_total');
+  void path;
 });

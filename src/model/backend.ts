@@ -1,6 +1,7 @@
 import type { BackendConfig, Mode } from '../config/types.js';
 import type { Strategy, StrategyFactory } from '../strategies/strategy.js';
 import { roundRobin } from '../strategies/round-robin.js';
+import { isBuiltinStrategy } from '../strategies/registry.js';
 import { createStickyTable, type BalanceContext, type StickyTable } from '../strategies/sticky.js';
 import { Counters } from './counters.js';
 import { modelEvents } from './events.js';
@@ -23,6 +24,19 @@ export interface ServerSpec {
   readonly maxconn: number;
 }
 
+/** What apply() changes on a backend, kept so that a reload that fails can put it back. */
+export interface BackendCheckpoint {
+  readonly config: BackendConfig;
+  readonly strategy: Strategy<Server>;
+  readonly strategyName: string;
+  readonly strategyOptions: Readonly<Record<string, unknown>>;
+  readonly guarded: boolean;
+  readonly sticky: StickyTable<Server> | null;
+  readonly stickyKey: string;
+  readonly staticSpecs: ServerSpec[];
+  readonly discovered: ServerSpec[];
+}
+
 /**
  * A backend: its servers (static ones from the config merged with discovered ones), the
  * eligible set handed to the strategy, stickiness, and the BACKEND counters. Backend objects
@@ -37,7 +51,9 @@ export class Backend {
   /** Servers that may take new traffic (UP, not backup; backups when no active one is UP). */
   eligible: Server[] = [];
   readonly counters = new Counters();
+  /** The strategy running now (the config's, or the one set by PUT /api/backends/NAME/strategy). */
   strategyName: string;
+  private strategyOptions: Readonly<Record<string, unknown>>;
   private strategy: Strategy<Server>;
   /** User strategies are untrusted: their picks are checked and errors contained. */
   private guarded: boolean;
@@ -46,6 +62,12 @@ export class Backend {
   private stickyKey: string;
   private readonly byStickyId = new Map<string, Server>();
   private readonly byId = new Map<string, Server>();
+  /**
+   * The servers the last rebuild removed, by id. If the next rebuild brings one back (a failed
+   * reload rolled back, a discovery flap) it is the same object again: counters, health state
+   * and the connections it still carries stay together.
+   */
+  private removed = new Map<string, Server>();
   private staticSpecs: ServerSpec[] = [];
   private discovered: ServerSpec[] = [];
   strategyErrors = 0;
@@ -61,18 +83,24 @@ export class Backend {
     this.config = config;
     this.mode = config.mode;
     this.strategyName = config.strategy;
+    this.strategyOptions = config.strategyOptions;
     this.strategy = factory(config.strategyOptions) as Strategy<Server>;
-    this.guarded = !isBuiltinName(config.strategy);
+    this.guarded = !isBuiltinStrategy(config.strategy);
     this.sticky = config.sticky ? createStickyTable<Server>(config.sticky) : null;
     this.stickyKey = JSON.stringify(config.sticky);
     this.staticSpecs = staticSpecs(config);
     this.rebuildServers();
   }
 
-  /** Apply a new config to this backend (reload): keeps servers by id, swaps strategy if asked. */
+  /**
+   * Apply a new config to this backend (reload): keeps servers by id, swaps the strategy when the
+   * config names another one than is running. The file wins: a strategy set through the admin API
+   * lasts until the next reload, as HAProxy's runtime changes do. An unchanged strategy keeps its
+   * instance and its state (round-robin position, ip-hash table).
+   */
   apply(config: BackendConfig, factory: StrategyFactory): void {
-    const strategyChanged = config.strategy !== this.config.strategy ||
-      JSON.stringify(config.strategyOptions) !== JSON.stringify(this.config.strategyOptions);
+    const strategyChanged = config.strategy !== this.strategyName ||
+      JSON.stringify(config.strategyOptions) !== JSON.stringify(this.strategyOptions);
     this.config = config;
     this.mode = config.mode;
     if (strategyChanged) this.setStrategy(config.strategy, factory, config.strategyOptions);
@@ -86,13 +114,48 @@ export class Backend {
     this.rebuildServers();
   }
 
-  /** Swap the strategy (admin API or reload). The new one starts from the current eligible set. */
-  setStrategy(name: string, factory: StrategyFactory, options: Readonly<Record<string, unknown>> = {}): void {
-    const next = factory(options) as Strategy<Server>;
-    this.guarded = !isBuiltinName(name);
+  /**
+   * Swap the strategy (admin API or reload). The new one starts from the current eligible set;
+   * in-flight connections are not touched (`server.active` is the backend's, not the strategy's).
+   * Without options, the config's `strategy_options` go with the config's strategy.
+   */
+  setStrategy(name: string, factory: StrategyFactory, options?: Readonly<Record<string, unknown>>): void {
+    const opts = options ?? (name === this.config.strategy ? this.config.strategyOptions : {});
+    const next = factory(opts) as Strategy<Server>;
+    this.guarded = !isBuiltinStrategy(name);
     this.updateStrategy(next, this.eligible);
     this.strategy = next;
     this.strategyName = name;
+    this.strategyOptions = opts;
+  }
+
+  /** The state apply() changes, before a reload starts changing it. */
+  checkpoint(): BackendCheckpoint {
+    return {
+      config: this.config, strategy: this.strategy, strategyName: this.strategyName, strategyOptions: this.strategyOptions,
+      guarded: this.guarded, sticky: this.sticky, stickyKey: this.stickyKey, staticSpecs: this.staticSpecs, discovered: this.discovered,
+    };
+  }
+
+  /**
+   * A reload failed after apply() ran: the same strategy instance (its state and an admin API
+   * choice included), the same sticky table (its bindings), and the same server objects again
+   * (the ones apply() removed come back from `removed`).
+   */
+  restore(c: BackendCheckpoint): void {
+    this.config = c.config;
+    this.mode = c.config.mode;
+    this.strategy = c.strategy;
+    this.strategyName = c.strategyName;
+    this.strategyOptions = c.strategyOptions;
+    this.guarded = c.guarded;
+    this.sticky = c.sticky;
+    this.stickyKey = c.stickyKey;
+    this.staticSpecs = c.staticSpecs;
+    // apply() drops discovered servers when the new config has no discovery; a snapshot that
+    // arrived meanwhile is newer than the checkpoint and stays.
+    if (this.discovered.length === 0 && c.config.discovery) this.discovered = c.discovered;
+    this.rebuildServers();
   }
 
   /** A user strategy's update() may throw: count it and keep serving through the fallback. */
@@ -104,8 +167,7 @@ export class Backend {
     try {
       strategy.update(eligible);
     } catch (error) {
-      this.strategyErrors++;
-      modelEvents.emit('strategy-error', { backend: this.name, error });
+      this.strategyFailed(error);
     }
   }
 
@@ -136,7 +198,7 @@ export class Backend {
     for (const spec of [...this.staticSpecs, ...this.discovered]) {
       if (seen.has(spec.id)) continue;
       seen.add(spec.id);
-      let server = this.byId.get(spec.id);
+      let server = this.byId.get(spec.id) ?? this.removed.get(spec.id);
       if (server) {
         if (server.host !== spec.host || server.port !== spec.port) {
           server.host = spec.host;
@@ -155,13 +217,16 @@ export class Backend {
       }
       next.push(server);
     }
+    const removed = new Map<string, Server>();
     for (const old of this.servers) {
       if (!seen.has(old.id)) {
         // Removed: no new traffic; what it holds finishes (bounded by the server timeout).
         old.retired = true;
         old.closeIdle();
+        removed.set(old.id, old);
       }
     }
+    this.removed = removed;
     this.servers = next;
     this.byId.clear();
     this.byStickyId.clear();
@@ -234,8 +299,7 @@ export class Backend {
       problem = error;
     }
     if (problem === null) return server;
-    this.strategyErrors++;
-    modelEvents.emit('strategy-error', { backend: this.name, error: problem });
+    this.strategyFailed(problem);
     return this.fallback.pick(ctx);
   }
 
@@ -249,7 +313,7 @@ export class Backend {
     const s = this.strategy;
     if (s.opened !== undefined) {
       if (this.guarded) {
-        try { s.opened(server); } catch { this.strategyErrors++; }
+        try { s.opened(server); } catch (error) { this.strategyFailed(error); }
       } else s.opened(server);
     }
   }
@@ -261,9 +325,15 @@ export class Backend {
     const s = this.strategy;
     if (s.closed !== undefined) {
       if (this.guarded) {
-        try { s.closed(server); } catch { this.strategyErrors++; }
+        try { s.closed(server); } catch (error) { this.strategyFailed(error); }
       } else s.closed(server);
     }
+  }
+
+  /** A user strategy failed: counted (stats, metrics) and emitted (switchyard logs it). */
+  private strategyFailed(error: unknown): void {
+    this.strategyErrors++;
+    modelEvents.emit('strategy-error', { backend: this.name, error });
   }
 
   /** Backend removed by a reload: its servers take no new traffic. */
@@ -278,10 +348,6 @@ export class Backend {
 /** Down only because real traffic failed (ejected / connect failed), not by admin or checks. */
 function isPanicEligible(s: Server): boolean {
   return !s.retired && !s.backup && s.admin === 'ready' && !s.checkDown && !s.consulCritical && (s.ejected || s.connectFailed);
-}
-
-function isBuiltinName(name: string): boolean {
-  return !(name.startsWith('.') || name.startsWith('/'));
 }
 
 function staticSpecs(config: BackendConfig): ServerSpec[] {

@@ -89,7 +89,9 @@ export class Server implements StrategyServer {
     this.maxconn = init.maxconn;
     this.source = init.source;
     this.backendName = owner.name;
-    this.stickyId = createHash('sha256').update(`${owner.name}\0${init.name}`).digest('base64url').slice(0, 16);
+    // From the identity (static:NAME or the Consul service ID), never the address: every
+    // instance with the same config and Consul derives the same cookie value.
+    this.stickyId = createHash('sha256').update(`${owner.name}\0${init.id}`).digest('base64url').slice(0, 16);
     this.lastState = this.state;
   }
 

@@ -1,6 +1,7 @@
 import { isAbsolute, resolve, dirname } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { StrategyFactory } from './strategy.js';
+import { ErrorCodes, SwitchyardError } from '../errors.js';
+import type { Strategy, StrategyFactory } from './strategy.js';
 import { roundRobin } from './round-robin.js';
 import { leastConnections } from './least-connections.js';
 import { ipHash } from './ip-hash.js';
@@ -13,6 +14,8 @@ const builtins = new Map<string, StrategyFactory>([
   ['ip-hash', ipHash],
   ['random', random],
 ]);
+
+const TYPESCRIPT_MODULE = /\.[cm]?ts$/;
 
 export function builtinStrategyNames(): string[] {
   return [...builtins.keys()];
@@ -27,21 +30,70 @@ export function isStrategyPath(name: string): boolean {
   return name.startsWith('.') || isAbsolute(name);
 }
 
+function loadError(message: string): SwitchyardError {
+  return new SwitchyardError(ErrorCodes.STRATEGY_LOAD, message);
+}
+
 /**
  * Resolve a strategy to its factory. User modules are imported once (cold path, at config
- * load) and must export a factory as `default` or `createStrategy`.
+ * load) and must export a factory as `default` or `createStrategy`. Every failure is a
+ * SY_ERR_STRATEGY_LOAD error naming the module, so the config that names it is rejected.
  */
 export async function loadStrategyFactory(name: string, configFile: string | null): Promise<StrategyFactory> {
   const builtin = builtins.get(name);
   if (builtin) return builtin;
   if (!isStrategyPath(name)) {
-    throw new Error(`unknown strategy "${name}" (built-ins: ${builtinStrategyNames().join(', ')})`);
+    throw loadError(`unknown strategy "${name}" (built-ins: ${builtinStrategyNames().join(', ')}; or a module path starting with ./ or /)`);
   }
   const file = resolve(configFile ? dirname(configFile) : process.cwd(), name);
-  const mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+  } catch (error) {
+    throw importError(file, error);
+  }
   const factory = (mod.default ?? mod.createStrategy) as unknown;
   if (typeof factory !== 'function') {
-    throw new Error(`strategy module ${file} exports no factory (export default or createStrategy)`);
+    throw loadError(`strategy module ${file} exports no factory (export default or createStrategy)`);
   }
-  return factory as StrategyFactory;
+  return checkedFactory(file, factory as (options: Readonly<Record<string, unknown>>) => unknown);
+}
+
+function importError(file: string, error: unknown): SwitchyardError {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === 'ERR_UNKNOWN_FILE_EXTENSION' && TYPESCRIPT_MODULE.test(file)) {
+    // Node 20 has no type stripping (22.18+ and 23.6+ do it by default); a loader such as tsx
+    // (`node --import tsx`) also makes .ts importable, which is why we try before refusing.
+    return loadError(
+      `cannot load ${file}: Node ${process.version} cannot import TypeScript. ` +
+        'Compile it to .js and point strategy: at the .js file (or run on Node 22.18+, or under a TypeScript loader such as tsx)',
+    );
+  }
+  return loadError(`cannot load strategy module ${file}: ${(error as Error)?.message ?? String(error)}`);
+}
+
+/**
+ * What a user factory makes is checked once, where it is made (cold path): a factory that
+ * throws or returns something without update() and pick() is a load error naming the module,
+ * not a mystery on the first request.
+ */
+function checkedFactory(file: string, factory: (options: Readonly<Record<string, unknown>>) => unknown): StrategyFactory {
+  return (options) => {
+    let made: unknown;
+    try {
+      made = factory(options);
+    } catch (error) {
+      throw loadError(`strategy module ${file}: the factory threw: ${(error as Error)?.message ?? String(error)}`);
+    }
+    const s = made as Partial<Record<keyof Strategy, unknown>> | null;
+    const bad =
+      s === null || typeof s !== 'object' ? `returned ${s === null ? 'null' : typeof s}`
+      : typeof s.update !== 'function' ? 'returned an object without update()'
+      : typeof s.pick !== 'function' ? 'returned an object without pick()'
+      : s.opened !== undefined && typeof s.opened !== 'function' ? 'returned opened that is not a function'
+      : s.closed !== undefined && typeof s.closed !== 'function' ? 'returned closed that is not a function'
+      : null;
+    if (bad !== null) throw loadError(`strategy module ${file}: the factory ${bad} (expected { update(eligible), pick(ctx) })`);
+    return made as Strategy;
+  };
 }

@@ -3,7 +3,9 @@ import type { StickyConfig } from '../config/types.js';
 import type { PickContext, StrategyServer } from './strategy.js';
 
 // Stickiness wraps any strategy: before asking the strategy, the backend asks the sticky table
-// for the server this client is bound to; after a fresh pick it binds the client to it.
+// for the server this client is bound to; after a fresh pick it binds the client to it. The
+// binding names the server by its stickyId (Server: derived from the backend and server names,
+// never the address), so a cookie set by one switchyard instance is honoured by every other.
 
 export interface StickyServer extends StrategyServer {
   readonly stickyId: string;
@@ -33,10 +35,22 @@ class CookieSticky<S extends StickyServer> implements StickyTable<S> {
   }
 }
 
+/** A clock in ms (lru-cache's `perf`): `performance` in production, a hand-moved one in tests. */
+export interface StickyClock {
+  now(): number;
+}
+
+/**
+ * Client address -> stickyId, in lru-cache: `size` entries at most (least recently used out
+ * first), each expiring `ttl` after its last use (`updateAgeOnGet`). Expired entries are dropped
+ * when read (no timer per entry). The value is the stickyId, not the Server, so the table holds
+ * no server alive after a reload removed it and a binding survives the server being replaced
+ * by an equal one.
+ */
 class SourceSticky<S extends StickyServer> implements StickyTable<S> {
   private readonly table: LRUCache<string, string>;
-  constructor(ttlMs: number, size: number) {
-    this.table = new LRUCache<string, string>({ max: size, ttl: ttlMs, updateAgeOnGet: true });
+  constructor(ttlMs: number, size: number, clock: StickyClock | undefined) {
+    this.table = new LRUCache<string, string>({ max: size, ttl: ttlMs, updateAgeOnGet: true, ...(clock ? { perf: clock } : {}) });
   }
   lookup(ctx: BalanceContext, byStickyId: ReadonlyMap<string, S>): S | null {
     const id = this.table.get(ctx.clientIp);
@@ -47,6 +61,6 @@ class SourceSticky<S extends StickyServer> implements StickyTable<S> {
   }
 }
 
-export function createStickyTable<S extends StickyServer>(config: StickyConfig): StickyTable<S> {
-  return config.type === 'cookie' ? new CookieSticky<S>() : new SourceSticky<S>(config.ttlMs, config.size);
+export function createStickyTable<S extends StickyServer>(config: StickyConfig, clock?: StickyClock): StickyTable<S> {
+  return config.type === 'cookie' ? new CookieSticky<S>() : new SourceSticky<S>(config.ttlMs, config.size, clock);
 }
