@@ -8,8 +8,8 @@ import { startStats } from './stats/listener.js';
 
 // The components that run beside the proxy core, built once at start: health checks,
 // Consul discovery, the stats listener and self-registration. Each follows the runtime through
-// sync() and they are stopped in reverse order, so registration goes first on SIGTERM: we leave
-// Consul before draining.
+// sync(). On SIGTERM registration leaves Consul as the drain starts (leave()); the rest stop in
+// reverse order once in-flight requests are done, the stats listener among the last.
 
 export async function buildComponents(sy: Switchyard): Promise<RuntimeComponent[]> {
   const config = sy.runtime().config;

@@ -18,6 +18,11 @@ export interface ReloadResult {
 /** A component that follows the runtime: started/updated after every swap, stopped at exit. */
 export interface RuntimeComponent {
   sync(runtime: Runtime): void;
+  /**
+   * A graceful stop began: stop announcing this balancer (Consul deregistration), while the
+   * listeners drain, so that clients are sent elsewhere during the drain, not after it.
+   */
+  leave?(): Promise<void>;
   stop(): Promise<void>;
 }
 

@@ -162,3 +162,28 @@ t.test('agent register/deregister with an HTTP check run at its interval', async
   t.same((await get(`${c.address}/v1/agent/services`)).body, {});
   t.equal((await put('/v1/agent/service/deregister/sy-1')).status, 404);
 });
+
+t.test('flap toggles a check and wakes blocked queries at each change; register keeps Weights', async (t) => {
+  const c = await ConsulTestServer.start({ runChecks: false });
+  t.teardown(() => c.close());
+  c.addService({ id: 'a', name: 'svc', port: 1 });
+  const statuses: string[] = [];
+  let index = Number((await get(`${c.address}/v1/health/service/svc`)).headers.get('x-consul-index'));
+  const flapping = c.flap('a', 4, 200);
+  for (let i = 0; i < 4; i++) {
+    const r = await get(`${c.address}/v1/health/service/svc?index=${index}&wait=2s`);
+    t.ok(r.ms < 1000, `change ${i + 1} woke the query (${r.ms}ms)`);
+    const next = Number(r.headers.get('x-consul-index'));
+    t.ok(next > index, 'the index moved on');
+    index = next;
+    statuses.push(r.body[0].Checks[1].Status);
+  }
+  await flapping;
+  t.same(statuses, ['critical', 'passing', 'critical', 'passing']);
+  t.same((await get(`${c.address}/v1/health/service/svc?passing`)).body.length, 1);
+  await t.rejects(c.flap('nope', 1, 1), /no service nope/);
+
+  const put = await fetch(`${c.address}/v1/agent/service/register`, { method: 'PUT', body: JSON.stringify({ ID: 'w', Name: 'weighted', Port: 5, Weights: { Passing: 10, Warning: 1 } }) });
+  t.equal(put.status, 200);
+  t.same((await get(`${c.address}/v1/health/service/weighted`)).body[0].Service.Weights, { Passing: 10, Warning: 1 });
+});

@@ -3,6 +3,7 @@ import t from 'tap';
 import { parseIndex, toSnapshot, weightFromMeta } from '../src/discovery/entries.js';
 import { backoffDelay } from '../src/discovery/backoff.js';
 import { goDuration } from '../src/discovery/client.js';
+import { TokenBucket } from '../src/discovery/rate-limit.js';
 
 const entry = (id: string, over: { addr?: string; node?: string; nodeAddr?: string; port?: number; meta?: Record<string, string>; status?: string } = {}) => ({
   Node: { Node: over.node ?? 'n1', Address: over.nodeAddr ?? '10.0.0.1', Datacenter: 'dc1' },
@@ -44,7 +45,7 @@ t.test('weightFromMeta', async (t) => {
 t.test('parseIndex', async (t) => {
   t.equal(parseIndex('42'), 42n);
   t.equal(parseIndex('18446744073709551615'), 18446744073709551615n, 'uint64 kept exact');
-  t.equal(parseIndex('0'), null, 'zero: reset');
+  t.equal(parseIndex('0'), 0n, 'zero is a number (the watch raises it to 1)');
   for (const bad of [undefined, '', 'abc', '-3', '1.5']) t.equal(parseIndex(bad), null, String(bad));
   t.equal(parseIndex(['7', '8']), 7n);
 });
@@ -58,4 +59,22 @@ t.test('backoffDelay: exponential, capped, jittered', async (t) => {
   t.equal(goDuration(30_000), '30s');
   t.equal(goDuration(120_000), '2m');
   t.equal(goDuration(250), '250ms');
+});
+
+t.test('TokenBucket: burst 2 goes straight on, then one per refill period', async (t) => {
+  let now = 0;
+  const b = new TokenBucket(2, 500, () => now);
+  t.equal(b.take(), 0, 'first: a token is there');
+  t.equal(b.take(), 0, 'second: burst of 2');
+  t.equal(b.take(), 500, 'third in a row: wait one refill period');
+  now += 500;
+  t.equal(b.take(), 500, 'waited as told, taken again at once: one more period');
+  now += 500;
+  now += 10_000; // a quiet spell (a blocking query that held for `wait`) refills, up to the burst
+  t.equal(b.take(), 0);
+  t.equal(b.take(), 0);
+  t.equal(b.take(), 500, 'never more than the burst saved up');
+  t.equal(new TokenBucket(2, 0, () => now).take(), 0, 'refill 0: no limit');
+  const unlimited = new TokenBucket(2, 0, () => now);
+  for (let i = 0; i < 5; i++) t.equal(unlimited.take(), 0);
 });

@@ -1,34 +1,8 @@
-// Consul discovery against the Consul test server, with the real `consul` client.
+// Consul discovery against the Consul test server, with the real `consul` client: what a
+// watch applies (servers, weights, identity, filters, critical), how it follows reloads, and the
+// queries it sends. Failure handling is in discovery-faults.test.ts.
 import t from 'tap';
-import { ConsulDiscovery, type ConsulDiscoveryOptions } from '../src/discovery/consul.js';
-import type { Backend } from '../src/model/backend.js';
-import type { Runtime } from '../src/model/runtime.js';
-import type { ConsulConfig, BackendConfig } from '../src/config/types.js';
-import { ConsulTestServer } from './support/consul-server.js';
-import { captureLogger, consulConfig, discoveryBackend, liveNames, sleep, testConfig, testRuntime, waitFor } from './support/consul-fixtures.js';
-
-const FAST: ConsulDiscoveryOptions = { backoffBaseMs: 20, backoffCapMs: 200, timeoutMs: 1000 };
-
-async function setup(t: Tap.Test, backends: BackendConfig[], opts: { server?: ConstructorParameters<typeof ConsulTestServer>[0]; consul?: Partial<ConsulConfig>; discovery?: ConsulDiscoveryOptions } = {}) {
-  const consul = await ConsulTestServer.start(opts.server);
-  const { logger, lines } = captureLogger();
-  const cfg = consulConfig(consul.address, opts.consul);
-  const runtime = testRuntime(testConfig(cfg, backends));
-  const discovery = new ConsulDiscovery(cfg, logger, { ...FAST, ...opts.discovery });
-  t.teardown(async () => { await discovery.stop(); await consul.close(); });
-  const backend = (name: string): Backend => runtime.backends.get(name)!;
-  return { consul, discovery, runtime, backend, lines, cfg };
-}
-
-/** Count setDiscovered calls on a backend object. */
-function spy(b: Backend): { calls: number } {
-  const counter = { calls: 0 };
-  const orig = b.setDiscovered.bind(b);
-  b.setDiscovered = (specs) => { counter.calls++; orig(specs); };
-  return counter;
-}
-
-declare namespace Tap { type Test = Parameters<Parameters<typeof t.test>[1]>[0] }
+import { discoveryBackend, liveNames, setupDiscovery as setup, sleep, spyDiscovered as spy, testConfig, testRuntime, waitFor } from './support/consul-fixtures.js';
 
 t.test('added in Consul: in backend.servers within 1s; removed: retired; weight from Meta', async (t) => {
   const { consul, discovery, runtime, backend, lines } = await setup(t, [discoveryBackend('mcp-files', {})]);
@@ -106,128 +80,6 @@ t.test('tag, passing and dc filters; critical with passing=false', async (t) => 
   t.same(liveNames(v1), ['h3']);
 });
 
-t.test('outage: the last set is kept, then changes are picked up after restart', async (t) => {
-  const { consul, discovery, runtime, backend, lines } = await setup(t, [discoveryBackend('api', {})]);
-  consul.addService({ id: 'a', name: 'api', address: '127.0.0.1', port: 1 });
-  consul.addService({ id: 'b', name: 'api', address: '127.0.0.1', port: 2 });
-  discovery.sync(runtime);
-  const b = backend('api');
-  await waitFor(() => liveNames(b).length === 2, 1000, 'first read');
-  const calls = spy(b);
-  await sleep(50);
-  await consul.stop();
-  await sleep(400);
-  t.same(liveNames(b), ['a', 'b'], 'servers kept while Consul is down');
-  t.equal(b.state, 'UP');
-  t.equal(calls.calls, 0, 'nothing applied during the outage');
-  t.ok(discovery.status()[0]!.failures >= 2, 'retrying');
-  const warns = lines.filter((l) => l.level === 40 && /keeping the last known servers/.test(String(l.msg)));
-  t.ok(warns.length >= 1 && warns.length <= 2, `failure logged once per distinct error (${warns.length})`);
-
-  consul.removeService('a');
-  consul.addService({ id: 'c', name: 'api', address: '127.0.0.1', port: 3 });
-  await consul.restart();
-  await waitFor(() => liveNames(b).join() === 'b,c', 1500, 'changes after restart');
-  t.equal(discovery.status()[0]!.failures, 0);
-  t.ok(lines.some((l) => l.msg === 'consul answers again'));
-});
-
-t.test('500 errors are retried with growing backoff; the set is kept meanwhile', async (t) => {
-  const { consul, discovery, runtime, backend } = await setup(t, [discoveryBackend('api', {})], { discovery: { backoffBaseMs: 40, backoffCapMs: 160, random: () => 0.99 } });
-  consul.addService({ id: 'a', name: 'api', address: '127.0.0.1', port: 1 });
-  discovery.sync(runtime);
-  const b = backend('api');
-  await waitFor(() => liveNames(b).length === 1, 1000, 'first read');
-  await sleep(30);
-  consul.failNext(5, 500);
-  const from = consul.requests.length;
-  // Wakes the blocked query (already past the failure check): it answers b; the following ones fail.
-  consul.addService({ id: 'b', name: 'api', address: '127.0.0.1', port: 2 });
-  await waitFor(() => liveNames(b).length === 2, 1000, 'b');
-  consul.addService({ id: 'c', name: 'api', address: '127.0.0.1', port: 3 });
-  await sleep(60);
-  t.same(liveNames(b), ['a', 'b'], 'kept while failing');
-  await waitFor(() => liveNames(b).length === 3, 3000, 'change after the errors');
-  const times = consul.requests.slice(from).map((r) => r.at);
-  const gaps = times.slice(1).map((x, i) => x - times[i]!);
-  t.ok(gaps.length >= 5, `${gaps.length} retries`);
-  // ~40, 80, 160, 160, 160 (cap), each at least half its step (equal jitter).
-  t.ok(gaps[0]! >= 20 && gaps[0]! < 400, `first retry after ${gaps[0]}ms`);
-  t.ok(gaps[2]! >= 80, `third retry after ${gaps[2]}ms`);
-  t.ok(gaps.slice(0, 5).every((g) => g < 1000), `capped: ${gaps.join(',')}`);
-  t.notOk(consul.requests.slice(from + 1).some((r, i) => i < 5 && r.query.has('index')), 'retries are fresh reads (index 0)');
-});
-
-t.test('slow answers: still followed; answers slower than the timeout are retried', async (t) => {
-  const { consul, discovery, runtime, backend, lines } = await setup(t, [discoveryBackend('api', {})], { consul: { waitMs: 300 }, discovery: { timeoutMs: 250 } });
-  consul.addService({ id: 'a', name: 'api', address: '127.0.0.1', port: 1 });
-  consul.setDelay(150);
-  discovery.sync(runtime);
-  const b = backend('api');
-  await waitFor(() => liveNames(b).length === 1, 1000, 'first (slow) read');
-  consul.addService({ id: 'b', name: 'api', address: '127.0.0.1', port: 2 });
-  await waitFor(() => liveNames(b).length === 2, 1000, 'slow but in time');
-
-  consul.setDelay(800); // past the 250ms timeout of a fresh read
-  await waitFor(() => lines.some((l) => /timed out/i.test(String(l.err))), 3000, 'a timeout');
-  consul.addService({ id: 'c', name: 'api', address: '127.0.0.1', port: 3 });
-  await sleep(200);
-  t.same(liveNames(b), ['a', 'b'], 'kept during timeouts');
-  consul.setDelay(0);
-  await waitFor(() => liveNames(b).length === 3, 2000, 'recovered');
-});
-
-t.test('index going backwards is followed by a fresh read; a broken index polls with backoff', async (t) => {
-  const { consul, discovery, runtime, backend, lines } = await setup(t, [discoveryBackend('api', {})]);
-  for (let i = 0; i < 5; i++) consul.addService({ id: `s${i}`, name: 'api', address: '127.0.0.1', port: 1000 + i });
-  discovery.sync(runtime);
-  const b = backend('api');
-  await waitFor(() => liveNames(b).length === 5, 1000, 'first read');
-  await sleep(50);
-  const from = consul.requests.length;
-  consul.resetIndex();
-  await waitFor(() => lines.some((l) => /index went backwards/.test(String(l.msg))), 1000, 'reset noticed');
-  await waitFor(() => consul.requests.length >= from + 2, 1000, 'next requests');
-  t.equal(consul.requests[from - 1]!.query.get('index'), '6', 'the blocked query carried the old index');
-  const after = consul.requests.slice(from);
-  t.equal(after[0]!.query.has('index'), false, 'then a fresh read (index 0)');
-  t.equal(after[1]!.query.get('index'), '1', 'then blocking on the new, lower index');
-  consul.addService({ id: 'new', name: 'api', address: '127.0.0.1', port: 2000 });
-  await waitFor(() => liveNames(b).includes('new'), 1000, 'change after the reset');
-
-  // X-Consul-Index 0 (a Consul bug the docs warn about): no busy loop, changes still seen.
-  consul.setIndexHeader('0');
-  consul.addService({ id: 'zero', name: 'api', address: '127.0.0.1', port: 2001 });
-  await waitFor(() => liveNames(b).includes('zero'), 1000, 'read despite index 0');
-  const n = consul.requests.length;
-  await sleep(300);
-  t.ok(consul.requests.length - n < 12, `rate-limited polling (${consul.requests.length - n} requests in 300ms)`);
-  consul.setIndexHeader('garbage');
-  consul.removeService('zero');
-  await waitFor(() => !liveNames(b).includes('zero'), 1000, 'read despite a non-numeric index');
-  consul.setIndexHeader(null);
-  await waitFor(() => consul.requests.at(-1)!.query.has('index'), 1000, 'blocking again');
-});
-
-t.test('ACL token: sent as X-Consul-Token; without it 403 and nothing applied', async (t) => {
-  const { consul, discovery, runtime, backend, lines } = await setup(t, [discoveryBackend('api', {})], { server: { token: 'tok-123' } });
-  consul.addService({ id: 'a', name: 'api', address: '127.0.0.1', port: 1 });
-  discovery.sync(runtime);
-  await waitFor(() => lines.some((l) => /status 403/.test(String(l.err))), 1000, '403');
-  t.same(liveNames(backend('api')), []);
-  t.ok(lines.some((l) => /check consul.token/.test(String(l.msg))));
-  await discovery.stop();
-
-  const { logger } = captureLogger();
-  const cfg = consulConfig(consul.address, { token: 'tok-123' });
-  const rt = testRuntime(testConfig(cfg, [discoveryBackend('api', {})]));
-  const withToken = new ConsulDiscovery(cfg, logger, FAST);
-  t.teardown(() => withToken.stop());
-  withToken.sync(rt);
-  await waitFor(() => liveNames(rt.backends.get('api')!).length === 1, 1000, 'read with the token');
-  t.equal(consul.requests.at(-1)!.headers['x-consul-token'], 'tok-123');
-});
-
 t.test('unchanged snapshots are not re-applied', async (t) => {
   const { consul, discovery, runtime, backend } = await setup(t, [discoveryBackend('api', { passing: false })]);
   consul.addService({ id: 'a', name: 'api', address: '127.0.0.1', port: 1 });
@@ -271,6 +123,8 @@ t.test('sync follows reloads: new backend object, settings change, discovery rem
 
   // Reload 2: api now filters on tag `green`: a new watch; web untouched.
   const webRequests = () => consul.requests.filter((r) => r.path.endsWith('/web')).length;
+  // web's blocking query is sent right after its first answer; wait until Consul holds it.
+  await waitFor(() => consul.requests.some((r) => r.path.endsWith('/web') && r.query.has('index')), 1000, 'web blocking');
   const before = webRequests();
   const green = testRuntime(testConfig(cfg.consul, [discoveryBackend('api', { tag: 'green' }), cfg.backends[1]!]), readded);
   discovery.sync(green);
@@ -295,5 +149,64 @@ t.test('sync follows reloads: new backend object, settings change, discovery rem
   consul.addService({ id: 'a3', name: 'api', address: '127.0.0.1', port: 5, tags: ['green'] });
   await sleep(100);
   t.same(liveNames(noWeb.backends.get('api')!), ['a2'], 'nothing applied after stop');
-  t.notOk(lines.some((l) => l.level >= 50), 'no error logged');
+  t.notOk(lines.some((l) => Number(l.level) >= 50), 'no error logged');
+});
+
+t.test('static servers merge with Consul ones; identity is the service ID (address changes keep the server)', async (t) => {
+  const withStatic = discoveryBackend('api', {}, {
+    servers: [{ name: 'fixed', address: { host: '127.0.0.1', port: 9000 }, weight: 2, backup: false, maxconn: 0 }],
+  });
+  const { consul, discovery, runtime, backend } = await setup(t, [withStatic]);
+  const b = backend('api');
+  const fixed = b.serverByName('fixed')!;
+  t.equal(fixed.source, 'static');
+  consul.addService({ id: 'api-1', name: 'api', address: '127.0.0.1', port: 9001 });
+  discovery.sync(runtime);
+  await waitFor(() => liveNames(b).length === 2, 1000, 'merged');
+  t.same(liveNames(b), ['api-1', 'fixed'], 'static and discovered side by side');
+  t.same(b.eligible.map((s) => s.name).sort(), ['api-1', 'fixed']);
+  const s1 = b.serverById('consul:api-1')!;
+  t.equal(s1.source, 'consul');
+  s1.counters.stot = 42; // stands for the counters, health and pooled sockets a server keeps
+
+  // The instance moves (same service ID, new address and weight): same Server object.
+  consul.addService({ id: 'api-1', name: 'api', address: '127.0.0.2', port: 9101, meta: { weight: '4' } });
+  await waitFor(() => s1.address === '127.0.0.2:9101', 1000, 'moved');
+  t.equal(b.serverById('consul:api-1'), s1, 'identity = service ID');
+  t.equal(s1.counters.stot, 42, 'counters kept');
+  t.equal(s1.weight, 4);
+
+  // A different ID at the old address is another server.
+  consul.addService({ id: 'api-2', name: 'api', address: '127.0.0.1', port: 9001 });
+  await waitFor(() => liveNames(b).length === 3, 1000, 'api-2');
+  t.not(b.serverById('consul:api-2'), s1);
+
+  // Consul empties the service, then goes away: the static server stays throughout.
+  consul.removeService('api-1');
+  consul.removeService('api-2');
+  await waitFor(() => liveNames(b).length === 1, 1000, 'discovered ones gone');
+  t.same(liveNames(b), ['fixed']);
+  t.equal(b.serverByName('fixed'), fixed, 'the static server object is untouched');
+  await consul.stop();
+  await sleep(150);
+  t.same(liveNames(b), ['fixed']);
+  t.same(b.eligible, [fixed]);
+});
+
+t.test('blocking queries carry index and wait in Consul\'s format; filters go as query parameters', async (t) => {
+  const { consul, discovery, runtime } = await setup(t, [discoveryBackend('api', { tag: 'v1', dc: 'dc1', passing: true })], { consul: { waitMs: 120_000 } });
+  consul.addService({ id: 'a', name: 'api', address: '127.0.0.1', port: 1, tags: ['v1'] });
+  discovery.sync(runtime);
+  await waitFor(() => consul.requests.length >= 2, 1000, 'two queries');
+  const [first, second] = consul.requests;
+  t.equal(first!.path, '/v1/health/service/api');
+  t.equal(first!.query.has('index'), false, 'the first read is not blocking');
+  t.equal(first!.query.has('wait'), false);
+  t.equal(second!.query.get('index'), String(consul.indexOf('api')), 'then the X-Consul-Index it got');
+  t.equal(second!.query.get('wait'), '2m', 'wait as a Go duration (consul.wait: 2m)');
+  for (const r of [first!, second!]) {
+    t.equal(r.query.get('tag'), 'v1');
+    t.equal(r.query.get('dc'), 'dc1');
+    t.ok(r.query.has('passing'), 'passing');
+  }
 });

@@ -255,6 +255,18 @@ t.test('200 servers at 1s: checks are spread, never all at once', async (t) => {
   const startWorst = busiest(started);
   t.ok(startWorst <= 80, `busiest 100 ms window of start times holds ${startWorst} checks`);
   t.ok(Math.max(...due.slice(0, 200)) - Math.min(...due.slice(0, 200)) > 900, 'the first round spans the interval');
+  // The first round, in ten 100 ms slices of the interval: about 20 checks due in each (one slot
+  // per server), and checks really starting in nearly every slice.
+  const buckets = (times: number[]) => {
+    const from = Math.min(...times);
+    const counts = new Array<number>(10).fill(0);
+    for (const x of times) counts[Math.min(9, Math.floor((x - from) / 100))]!++;
+    return counts;
+  };
+  const dueBuckets = buckets(due.slice(0, 200));
+  t.ok(dueBuckets.every((n) => n >= 15 && n <= 25), `due per 100 ms of the first round: ${dueBuckets.join(' ')}`);
+  const startBuckets = buckets(started.slice(0, 200));
+  t.ok(startBuckets.filter((n) => n >= 5).length >= 8, `started per 100 ms of the first round: ${startBuckets.join(' ')}`);
 });
 
 t.test('stop(): no timer left, in-flight checks cancelled', async (t) => {

@@ -1,4 +1,6 @@
 import t from 'tap';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { formatDuration, startProbe } from '../src/health/probes.js';
 import { intervalFor, nextHealth, topOf } from '../src/health/rise-fall.js';
 import { baseHealth, fakeHttp, fakeTcp, refusedPort, stalledTcp } from './support/fake-servers.js';
@@ -109,4 +111,20 @@ t.test('formatDuration', async (t) => {
   t.equal(formatDuration(2000), '2s');
   t.equal(formatDuration(1500), '1.5s');
   t.equal(formatDuration(250), '250ms');
+});
+
+// Whether this machine has an IPv6 loopback (containers may not): the test says so when it skips.
+const ipv6 = await new Promise<boolean>((resolve) => {
+  const probe = createNetServer().once('error', () => resolve(false)).listen(0, '::1', () => probe.close(() => resolve(true)));
+});
+
+t.test('http over IPv6: the URL and the default Host header bracket the address', { skip: ipv6 ? false : 'no IPv6 loopback here' }, async (t) => {
+  const hosts: string[] = [];
+  const srv = createHttpServer((req, res) => { hosts.push(req.headers.host ?? ''); res.end('ok'); });
+  await new Promise<void>((resolve) => srv.listen(0, '::1', resolve));
+  t.teardown(() => new Promise<void>((r) => srv.close(() => r())));
+  const port = (srv.address() as AddressInfo).port;
+  const r = await startProbe({ host: '::1', port, address: `::1:${port}` }, http()).done;
+  t.match(r, { ok: true, code: 'L7OK', reason: 'status 200' });
+  t.same(hosts, [`[::1]:${port}`]);
 });

@@ -18,6 +18,12 @@ export interface ConsulDiscoveryOptions {
   backoffCapMs?: number;
   /** Allowed on top of `wait` + wait/16 before a blocking request counts as lost (default 10s). */
   timeoutMs?: number;
+  /**
+   * Rate limit of the blocking loop under churn (Consul's docs: token bucket, burst 2): after
+   * two answers in a row, at most one query per this many ms (default 500; 0: none). It caps how
+   * late a change can be seen while Consul's answers churn; in the steady state it delays nothing.
+   */
+  rateLimitMs?: number;
   /** Jitter source, [0, 1) (tests). */
   random?: () => number;
   /** Use this client instead of one built from the config (tests, custom agents). */
@@ -34,6 +40,7 @@ export class ConsulDiscovery implements RuntimeComponent, WatchHost {
   readonly logger: Logger;
   readonly backoff: BackoffOptions;
   readonly timeoutMs: number;
+  readonly rateLimitMs: number;
   private readonly watches = new Map<string, ServiceWatch>();
   private readonly stopping = new Set<Promise<void>>();
   private readonly ownClient: boolean;
@@ -45,6 +52,7 @@ export class ConsulDiscovery implements RuntimeComponent, WatchHost {
     this.logger = logger.child({ component: 'consul' });
     this.backoff = { baseMs: options.backoffBaseMs ?? 100, capMs: options.backoffCapMs ?? 30_000, random: options.random ?? Math.random };
     this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.rateLimitMs = options.rateLimitMs ?? 500;
     this.ownClient = options.client === undefined;
     this.client = options.client ?? createConsulClient(this.config);
   }

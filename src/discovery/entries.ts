@@ -80,16 +80,14 @@ export function toSnapshot(entries: unknown): Snapshot {
 }
 
 /**
- * X-Consul-Index as a bigint; null when missing, not a decimal integer or 0. Consul's blocking
- * query docs: "reset the index if it goes backwards" and "sanity check index is greater than
- * zero" (a 0 would make every following query return at once: a busy loop).
+ * X-Consul-Index as a bigint (Consul's index is a uint64: BigInt keeps it exact past 2^53);
+ * null when missing or not a decimal integer. 0 is returned as is: the watch raises it to 1
+ * (Consul's blocking-query docs, "sanity check index is greater than zero").
  */
 export function parseIndex(header: string | string[] | undefined): bigint | null {
   const raw = Array.isArray(header) ? header[0] : header;
-  // Consul's index is a uint64: BigInt keeps it exact past 2^53.
   if (typeof raw !== 'string' || !/^\d{1,20}$/.test(raw)) return null;
-  const n = BigInt(raw);
-  return n > 0n ? n : null;
+  return BigInt(raw);
 }
 
 function stripBrackets(host: string): string {

@@ -3,6 +3,7 @@ import type { RuntimeComponent } from '../host.js';
 import type { Logger } from '../log.js';
 import { log as rootLog } from '../log.js';
 import type { Runtime } from '../model/runtime.js';
+import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { createConsulClient, describeError, goDuration, type ConsulClient } from './client.js';
 
 // Self-registration (`consul.register`): the balancer registers itself with the local agent
@@ -106,45 +107,102 @@ export async function deregisterSelf(config: ConsulConfig, options: RegisterOpti
   }
 }
 
+export interface RegistrationOptions extends Omit<RegisterOptions, 'logger'> {
+  /** Retry delays after a failed registration (default 1 s doubling to 30 s, jittered). */
+  readonly backoff?: BackoffOptions;
+}
+
 /**
  * Registration as a runtime component: registers on the first sync (and again when a reload
  * changes `consul.register` or the agent), deregisters on stop. `statsBind` is the stats
- * listener's bound address.
+ * listener's bound address. A failed registration is retried with capped backoff until it
+ * succeeds: the agent may start after the balancer (compose `depends_on` does not wait for it)
+ * or be restarting, and a balancer that silently stays unregistered gets no traffic.
  */
 export class ConsulRegistration implements RuntimeComponent {
-  private registered: ConsulConfig | null = null;
+  /** What should be registered (the last sync's settings). */
+  private wanted: ConsulConfig | null = null;
+  /** What the agent holds from us: the settings of the last successful registration. */
+  private held: ConsulConfig | null = null;
+  /** Bumped when `wanted` changes: a retry of older settings then does nothing. */
+  private generation = 0;
+  private attempts = 0;
+  private retryTimer: NodeJS.Timeout | null = null;
   private pending: Promise<unknown> = Promise.resolve();
   private stopped = false;
+  private readonly backoff: BackoffOptions;
 
   constructor(
     private readonly statsBind: HostPort,
     private readonly logger: Logger,
-    private readonly options: Omit<RegisterOptions, 'logger'> = {},
-  ) {}
+    private readonly options: RegistrationOptions = {},
+  ) {
+    this.backoff = options.backoff ?? { baseMs: 1_000, capMs: 30_000 };
+  }
 
   sync(runtime: Runtime): void {
     if (this.stopped) return;
     const next = runtime.config.consul?.register ? runtime.config.consul : null;
-    const key = (c: ConsulConfig | null) => JSON.stringify(c && [c.address, c.token, c.register]);
-    if (key(next) === key(this.registered)) return;
-    const previous = this.registered;
-    this.registered = next;
-    const opts = { ...this.options, logger: this.logger };
+    if (settingsKey(next) === settingsKey(this.wanted)) return;
+    this.wanted = next;
+    const generation = ++this.generation;
+    this.attempts = 0;
+    this.cancelRetry();
     // Serialised: a reload never races its own deregistration.
-    this.pending = this.pending.then(async () => {
-      if (previous !== null && (next === null || registrationId(previous) !== registrationId(next) || previous.address !== next.address)) {
-        await deregisterSelf(previous, opts);
+    this.enqueue(async () => {
+      const held = this.held;
+      if (held !== null && (next === null || registrationId(held) !== registrationId(next) || held.address !== next.address)) {
+        if (await deregisterSelf(held, this.clientOptions())) this.held = null;
       }
-      if (next !== null && !this.stopped) await registerSelf(next, this.statsBind, opts);
+      await this.attempt(generation);
     });
+  }
+
+  /** Deregistered as soon as a graceful stop begins (RuntimeComponent.leave). */
+  leave(): Promise<void> {
+    return this.stop();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.cancelRetry();
     await this.pending;
-    if (this.registered !== null) await deregisterSelf(this.registered, { ...this.options, logger: this.logger });
-    this.registered = null;
+    if (this.held !== null) await deregisterSelf(this.held, this.clientOptions());
+    this.held = null;
   }
+
+  private async attempt(generation: number): Promise<void> {
+    const wanted = this.wanted;
+    if (this.stopped || generation !== this.generation || wanted === null) return;
+    if (await registerSelf(wanted, this.statsBind, this.clientOptions())) {
+      this.held = wanted;
+      return;
+    }
+    if (this.stopped || generation !== this.generation) return;
+    const delay = backoffDelay(++this.attempts, this.backoff);
+    this.logger.warn({ attempt: this.attempts, retryInMs: delay }, 'consul registration will be retried');
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.enqueue(() => this.attempt(generation));
+    }, delay);
+  }
+
+  private enqueue(step: () => Promise<void>): void {
+    this.pending = this.pending.then(step);
+  }
+
+  private cancelRetry(): void {
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+  }
+
+  private clientOptions(): RegisterOptions {
+    return { ...(this.options.client ? { client: this.options.client } : {}), logger: this.logger };
+  }
+}
+
+function settingsKey(c: ConsulConfig | null): string {
+  return JSON.stringify(c && [c.address, c.token, c.register]);
 }
 
 function registrationId(c: ConsulConfig): string {

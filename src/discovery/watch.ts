@@ -5,6 +5,7 @@ import type { Runtime } from '../model/runtime.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { describeError, goDuration, RequestContext, type ConsulClient, type ConsulResponse } from './client.js';
 import { parseIndex, toSnapshot, type Snapshot } from './entries.js';
+import { TokenBucket } from './rate-limit.js';
 
 // One backend's watch: a loop of blocking queries on /v1/health/service/<service>
 // (https://developer.hashicorp.com/consul/api-docs/features/blocking), each answer turned into a
@@ -22,6 +23,19 @@ export interface WatchHost {
   readonly backoff: BackoffOptions;
   /** Allowed on top of `wait` + wait/16 before a request counts as lost. */
   readonly timeoutMs: number;
+  /** Answers beyond a burst of 2 in a row go on at most one per this many ms (rate-limit.ts). */
+  readonly rateLimitMs: number;
+}
+
+/** Consul's docs: "a token bucket with burst of 2". */
+const RATE_BURST = 2;
+
+/** Said instead of applying an answer that is not a list of health entries. */
+class InvalidAnswer extends Error {
+  constructor(body: unknown) {
+    const what = typeof body === 'string' ? `${JSON.stringify(body.slice(0, 60))}` : body === null ? 'null' : typeof body;
+    super(`invalid answer: expected a JSON array of health entries, got ${what}`);
+  }
 }
 
 export interface WatchStatus {
@@ -50,6 +64,9 @@ export class ServiceWatch {
   private failures = 0;
   /** Consecutive answers without a usable X-Consul-Index (rate-limits the fresh reads they force). */
   private badIndex = 0;
+  /** Answers with X-Consul-Index 0 were seen (warned once until a good one comes). */
+  private zeroIndex = false;
+  private readonly bucket: TokenBucket;
   private lastError: string | null = null;
   private lastSuccessAt = 0;
   private last: Snapshot | null = null;
@@ -69,6 +86,7 @@ export class ServiceWatch {
   ) {
     this.key = watchKey(settings);
     this.log = host.logger.child({ backend, service: settings.service });
+    this.bucket = new TokenBucket(RATE_BURST, host.rateLimitMs);
   }
 
   start(): void {
@@ -119,7 +137,8 @@ export class ServiceWatch {
       try {
         const [res, body] = await this.query();
         if (this.stopped) return;
-        delay = this.answered(res, body);
+        if (!Array.isArray(body)) throw new InvalidAnswer(body);
+        delay = Math.max(this.answered(res, body), this.bucket.take());
       } catch (error) {
         if (this.stopped) return;
         delay = this.failed(error);
@@ -152,7 +171,12 @@ export class ServiceWatch {
     return call.call(client.health, options);
   }
 
-  /** A good answer: follow the index (reset when it goes backwards or is not usable), apply. */
+  /**
+   * A good answer: follow the index, as Consul's blocking-query docs require ("Implementation
+   * details"): an index lower than the last one resets the loop to a fresh read (index 0); an
+   * index of 0 (a Consul bug) is raised to 1, "always safe to use ... to wait for updates"; a
+   * missing or non-numeric one leaves no way to block, so the watch reads afresh with backoff.
+   */
   private answered(res: ConsulResponse, body: unknown): number {
     if (this.failures > 0) {
       this.log.info({ failures: this.failures }, 'consul answers again');
@@ -161,18 +185,20 @@ export class ServiceWatch {
     }
     this.lastSuccessAt = Date.now();
     let delay = 0;
-    const next = parseIndex(res.headers['x-consul-index']);
-    if (next === null) {
-      // No blocking possible on a 0 or garbage index: read afresh, but rate-limited.
+    const raw = res.headers['x-consul-index'];
+    const parsed = parseIndex(raw);
+    if (parsed === null) {
       this.badIndex++;
-      if (this.badIndex === 1) this.log.warn({ index: res.headers['x-consul-index'] ?? null }, 'consul answered without a usable X-Consul-Index; polling with backoff');
+      if (this.badIndex === 1) this.log.warn({ index: raw ?? null }, 'consul answered without a usable X-Consul-Index; polling with backoff');
       this.index = 0n;
       delay = backoffDelay(this.badIndex, this.host.backoff);
     } else {
       if (this.badIndex > 0) this.badIndex = 0;
+      if (parsed === 0n && !this.zeroIndex) this.log.warn('consul answered X-Consul-Index 0; blocking on index 1 instead');
+      this.zeroIndex = parsed === 0n;
+      const next = parsed === 0n ? 1n : parsed;
       if (next < this.index) {
-        // Consul's docs: an index that goes backwards (snapshot restore, agent reset) must reset
-        // the loop to 0, or updates may be missed for an unbounded time.
+        // Snapshot restore, agent reset: an old index could miss updates for an unbounded time.
         this.log.info({ from: this.index.toString(), to: next.toString() }, 'consul index went backwards; reading afresh');
         this.index = 0n;
       } else {

@@ -20,7 +20,7 @@ export interface ProbeResult {
 export interface ProbeTarget {
   readonly host: string;
   readonly port: number;
-  /** host:port, the default Host header. */
+  /** host:port (the server's address; an IPv6 host is not bracketed here). */
   readonly address: string;
 }
 
@@ -93,6 +93,7 @@ function tcpProbe(target: ProbeTarget, health: HealthConfig): Probe {
 
 function httpProbe(target: ProbeTarget, health: HealthConfig): Probe {
   const started = performance.now();
+  // An IPv6 literal goes in brackets, in the URL and in the default Host header (RFC 3986 §3.2.2).
   const host = target.host.includes(':') ? `[${target.host}]` : target.host;
   // A fresh connection per check with `Connection: close`, as HAProxy does: a pooled socket
   // would keep answering after the server stopped accepting new connections.
@@ -125,7 +126,7 @@ function httpProbe(target: ProbeTarget, health: HealthConfig): Probe {
       const res = await client.request({
         path: health.path,
         method: health.method as 'GET',
-        headers: { host: health.host ?? target.address, connection: 'close', 'user-agent': 'switchyard-health' },
+        headers: { host: health.host ?? `${host}:${target.port}`, connection: 'close', 'user-agent': 'switchyard-health' },
       });
       if (finished) {
         discard(res.body);

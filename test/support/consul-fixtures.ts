@@ -1,11 +1,15 @@
 // Small builders for discovery tests: a Runtime with hand-built backends (no YAML loader, no
-// listeners), a ConsulConfig pointing at the test server, a logger that keeps its lines.
+// listeners), a ConsulConfig pointing at the test server, a logger that keeps its lines, and
+// setupDiscovery() wiring them to a ConsulDiscovery.
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
+import type { Test } from 'tap';
 import type { BackendConfig, Config, ConsulConfig, ConsulDiscoveryConfig } from '../../src/config/types.js';
+import { ConsulDiscovery, type ConsulDiscoveryOptions } from '../../src/discovery/consul.js';
 import { Backend } from '../../src/model/backend.js';
 import { Runtime } from '../../src/model/runtime.js';
 import { roundRobin } from '../../src/strategies/round-robin.js';
+import { ConsulTestServer, type ConsulTestServerOptions } from './consul-server.js';
 
 export function discoveryBackend(name: string, consul: Partial<ConsulDiscoveryConfig> | null, over: Partial<BackendConfig> = {}): BackendConfig {
   return {
@@ -77,4 +81,36 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 /** Names of a backend's servers that are in its list (not retired), sorted. */
 export function liveNames(b: Backend): string[] {
   return b.servers.filter((s) => !s.retired).map((s) => s.name).sort();
+}
+
+/**
+ * Short delays for tests that make many changes in a row (the rate limit and the backoff have
+ * tests of their own with the sizes that matter there).
+ */
+export const FAST_DISCOVERY: ConsulDiscoveryOptions = { backoffBaseMs: 20, backoffCapMs: 200, timeoutMs: 1000, rateLimitMs: 20 };
+
+export interface DiscoverySetupOptions {
+  server?: ConsulTestServerOptions;
+  consul?: Partial<ConsulConfig>;
+  discovery?: ConsulDiscoveryOptions;
+}
+
+/** A Consul test server, a runtime of `backends` and a ConsulDiscovery on them (not synced yet). */
+export async function setupDiscovery(t: Test, backends: BackendConfig[], opts: DiscoverySetupOptions = {}) {
+  const consul = await ConsulTestServer.start(opts.server);
+  const { logger, lines } = captureLogger();
+  const cfg = consulConfig(consul.address, opts.consul);
+  const runtime = testRuntime(testConfig(cfg, backends));
+  const discovery = new ConsulDiscovery(cfg, logger, { ...FAST_DISCOVERY, ...opts.discovery });
+  t.teardown(async () => { await discovery.stop(); await consul.close(); });
+  const backend = (name: string): Backend => runtime.backends.get(name)!;
+  return { consul, discovery, runtime, backend, lines, cfg };
+}
+
+/** Count setDiscovered calls on a backend object. */
+export function spyDiscovered(b: Backend): { calls: number } {
+  const counter = { calls: 0 };
+  const orig = b.setDiscovered.bind(b);
+  b.setDiscovered = (specs) => { counter.calls++; orig(specs); };
+  return counter;
 }

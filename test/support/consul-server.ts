@@ -8,30 +8,18 @@
 // `runChecks`), PUT /v1/agent/service/deregister/:id, /v1/status/leader, ACL tokens
 // (X-Consul-Token, `Authorization: Bearer`, `?token=`).
 //
-// Tests drive it: addService / removeService / setStatus (flap), failNext (errors), setDelay
+// Tests drive it: addService / removeService / setStatus / flap, failNext (errors), setDelay
 // (slow answers), stop / restart on the same port (outage), resetIndex (index goes backwards),
-// setIndexHeader (a broken X-Consul-Index), and read `requests` and `registrations`.
+// setIndexHeader (a broken X-Consul-Index), and read `requests` and `registrations`. The JSON
+// shapes, parameter parsing and the agent's check runs are in consul-wire.ts.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { connect } from 'node:net';
+import {
+  agentService, blockingParams, catalogEntry, cmp, healthEntry, json, newInstance, parseGoDuration, parseRegistration, readBody, runCheck, sleep, text, tokenOf,
+  type AddServiceInput, type CheckStatus, type Instance,
+} from './consul-wire.js';
 
-export type CheckStatus = 'passing' | 'warning' | 'critical';
-
-export interface AddServiceInput {
-  id: string;
-  name: string;
-  address?: string;
-  port: number;
-  tags?: string[];
-  meta?: Record<string, string>;
-  status?: CheckStatus;
-  /** Node the instance runs on (default: the agent's node, `node1` at 127.0.0.1). */
-  node?: string;
-  nodeAddress?: string;
-  /** Datacenter of the node (default: the server's). */
-  dc?: string;
-  weights?: { Passing: number; Warning: number };
-}
+export { parseGoDuration, type AddServiceInput, type CheckStatus } from './consul-wire.js';
 
 export interface RecordedRequest {
   readonly method: string;
@@ -54,38 +42,10 @@ export interface ConsulTestServerOptions {
   maxWaitMs?: number;
 }
 
-interface Instance {
-  id: string;
-  name: string;
-  address: string;
-  port: number;
-  tags: string[];
-  meta: Record<string, string>;
-  weights: { Passing: number; Warning: number };
-  node: string;
-  nodeAddress: string;
-  dc: string;
-  status: CheckStatus;
-  checkId: string;
-  checkName: string;
-  checkType: string;
-  output: string;
-  createIndex: number;
-  modifyIndex: number;
-  /** Registered through the agent API (listed by /v1/agent/services). */
-  agent: boolean;
-  criticalSince: number;
-  deregisterAfterMs: number;
-  timer: NodeJS.Timeout | null;
-}
-
 interface Waiter {
   readonly name: string | null;
   wake(): void;
 }
-
-const AGENT_NODE = 'node1';
-const AGENT_ADDRESS = '127.0.0.1';
 
 export class ConsulTestServer {
   readonly requests: RecordedRequest[] = [];
@@ -142,29 +102,7 @@ export class ConsulTestServer {
   addService(input: AddServiceInput): void {
     const old = this.instances.get(input.id);
     const index = this.bump();
-    const inst: Instance = {
-      id: input.id,
-      name: input.name,
-      address: input.address ?? '',
-      port: input.port,
-      tags: [...(input.tags ?? [])],
-      meta: { ...(input.meta ?? {}) },
-      weights: input.weights ?? { Passing: 1, Warning: 1 },
-      node: input.node ?? AGENT_NODE,
-      nodeAddress: input.nodeAddress ?? AGENT_ADDRESS,
-      dc: input.dc ?? this.datacenter,
-      status: input.status ?? 'passing',
-      checkId: `service:${input.id}`,
-      checkName: `Service '${input.name}' check`,
-      checkType: 'ttl',
-      output: '',
-      createIndex: old?.createIndex ?? index,
-      modifyIndex: index,
-      agent: (input.node ?? AGENT_NODE) === AGENT_NODE,
-      criticalSince: 0,
-      deregisterAfterMs: 0,
-      timer: null,
-    };
+    const inst = newInstance(input, index, old, this.datacenter);
     if (old) this.clearTimer(old);
     if (old && old.name !== inst.name) this.touch(old.name, index);
     this.instances.set(inst.id, inst);
@@ -190,6 +128,19 @@ export class ConsulTestServer {
     const index = this.bump();
     inst.modifyIndex = index;
     this.touch(inst.name, index);
+  }
+
+  /**
+   * Flap: toggle the instance's check between critical and passing `changes` times, one change
+   * every `everyMs` (starting with the opposite of its status now). Resolves after the last one.
+   */
+  async flap(id: string, changes: number, everyMs: number): Promise<void> {
+    for (let i = 0; i < changes; i++) {
+      const inst = this.instances.get(id);
+      if (!inst) throw new Error(`no service ${id}`);
+      this.setStatus(id, inst.status === 'passing' ? 'critical' : 'passing', `flap ${i + 1}`);
+      if (i + 1 < changes) await sleep(everyMs);
+    }
   }
 
   /** The next `n` requests (any path) answer `status` with a plain-text error. */
@@ -298,7 +249,7 @@ export class ConsulTestServer {
       const out: Record<string, unknown> = {};
       for (const i of this.instances.values()) {
         if (!i.agent) continue;
-        out[i.id] = { ID: i.id, Service: i.name, Tags: i.tags, Meta: i.meta, Port: i.port, Address: i.address, Weights: i.weights, EnableTagOverride: false, Datacenter: i.dc };
+        out[i.id] = agentService(i);
       }
       return json(res, 200, out);
     }
@@ -327,20 +278,9 @@ export class ConsulTestServer {
     if (dc !== null && dc !== this.datacenter && ![...this.instances.values()].some((i) => i.dc === dc)) {
       return text(res, 500, `No path to datacenter`);
     }
-    const rawIndex = q.get('index');
-    let minIndex = 0;
-    if (rawIndex !== null) {
-      if (!/^\d+$/.test(rawIndex)) return text(res, 400, 'Invalid index');
-      minIndex = Number(rawIndex);
-    }
-    let waitMs = 5 * 60_000;
-    const rawWait = q.get('wait');
-    if (rawWait !== null) {
-      const parsed = parseGoDuration(rawWait);
-      if (parsed === null) return text(res, 400, 'Invalid wait time');
-      waitMs = parsed;
-    }
-    waitMs = Math.min(waitMs, this.maxWaitMs);
+    const params = blockingParams(q, this.maxWaitMs);
+    if ('error' in params) return text(res, 400, params.error);
+    const { minIndex, waitMs } = params;
     if (minIndex > 0 && minIndex >= this.indexOf(name)) {
       const deadline = waitMs + Math.random() * (waitMs / 16);
       await new Promise<void>((resolve) => {
@@ -375,14 +315,7 @@ export class ConsulTestServer {
     for (const i of this.sorted()) {
       if (!this.matches(i, name, q)) continue;
       if (passing && i.status !== 'passing') continue;
-      out.push({
-        Node: { ID: '', Node: i.node, Address: i.nodeAddress, Datacenter: i.dc, TaggedAddresses: { lan: i.nodeAddress, wan: i.nodeAddress }, Meta: {}, CreateIndex: 1, ModifyIndex: 1 },
-        Service: { ID: i.id, Service: i.name, Tags: i.tags, Address: i.address, Meta: i.meta, Port: i.port, Weights: i.weights, EnableTagOverride: false, CreateIndex: i.createIndex, ModifyIndex: i.modifyIndex },
-        Checks: [
-          { Node: i.node, CheckID: 'serfHealth', Name: 'Serf Health Status', Status: 'passing', Notes: '', Output: 'Agent alive and reachable', ServiceID: '', ServiceName: '', ServiceTags: [], Type: '', CreateIndex: 1, ModifyIndex: 1 },
-          { Node: i.node, CheckID: i.checkId, Name: i.checkName, Status: i.status, Notes: '', Output: i.output, ServiceID: i.id, ServiceName: i.name, ServiceTags: i.tags, Type: i.checkType, CreateIndex: i.createIndex, ModifyIndex: i.modifyIndex },
-        ],
-      });
+      out.push(healthEntry(i));
     }
     return out;
   }
@@ -391,11 +324,7 @@ export class ConsulTestServer {
     const out: unknown[] = [];
     for (const i of this.sorted()) {
       if (!this.matches(i, name, q)) continue;
-      out.push({
-        ID: '', Node: i.node, Address: i.nodeAddress, Datacenter: i.dc, TaggedAddresses: { lan: i.nodeAddress, wan: i.nodeAddress }, NodeMeta: {},
-        ServiceID: i.id, ServiceName: i.name, ServiceTags: i.tags, ServiceAddress: i.address, ServicePort: i.port, ServiceMeta: i.meta,
-        ServiceWeights: i.weights, ServiceEnableTagOverride: false, CreateIndex: i.createIndex, ModifyIndex: i.modifyIndex,
-      });
+      out.push(catalogEntry(i));
     }
     return out;
   }
@@ -414,32 +343,15 @@ export class ConsulTestServer {
       return text(res, 400, 'Request decode failed: invalid JSON');
     }
     this.registrations.push(body);
-    const name = body.Name;
-    if (typeof name !== 'string' || name === '') return text(res, 400, 'Missing service name');
-    const id = typeof body.ID === 'string' && body.ID !== '' ? body.ID : name;
-    const checks = [body.Check, ...(Array.isArray(body.Checks) ? body.Checks : [])].filter((c) => c && typeof c === 'object') as Record<string, unknown>[];
-    for (const c of checks) {
-      const kind = c.HTTP ? 'http' : c.TCP ? 'tcp' : c.TTL ? 'ttl' : null;
-      if (kind === null) return text(res, 400, 'Invalid check: TTL or Script/Interval needed');
-      if (kind !== 'ttl' && (typeof c.Interval !== 'string' || parseGoDuration(c.Interval) === null)) {
-        return text(res, 400, 'Invalid check: Interval must be > 0 for Script, HTTP, H2PING, or TCP checks');
-      }
-    }
-    const check = checks[0];
-    this.addService({
-      id, name,
-      address: typeof body.Address === 'string' ? body.Address : '',
-      port: typeof body.Port === 'number' ? body.Port : 0,
-      tags: Array.isArray(body.Tags) ? body.Tags.map(String) : [],
-      meta: (body.Meta && typeof body.Meta === 'object' ? body.Meta : {}) as Record<string, string>,
-      // Consul starts a new check critical unless the definition gives a Status.
-      status: check ? ((check.Status as CheckStatus | undefined) ?? 'critical') : 'passing',
-    });
-    const inst = this.instances.get(id)!;
+    const parsed = parseRegistration(body);
+    if ('error' in parsed) return text(res, 400, parsed.error);
+    const { service, check } = parsed;
+    this.addService(service);
+    const inst = this.instances.get(service.id)!;
     if (check) {
       inst.checkType = check.HTTP ? 'http' : check.TCP ? 'tcp' : 'ttl';
-      inst.checkId = typeof check.CheckID === 'string' ? check.CheckID : `service:${id}`;
-      inst.checkName = typeof check.Name === 'string' ? check.Name : `Service '${name}' check`;
+      inst.checkId = typeof check.CheckID === 'string' ? check.CheckID : `service:${service.id}`;
+      inst.checkName = typeof check.Name === 'string' ? check.Name : `Service '${service.name}' check`;
       inst.criticalSince = inst.status === 'critical' ? Date.now() : 0;
       const after = typeof check.DeregisterCriticalServiceAfter === 'string' ? parseGoDuration(check.DeregisterCriticalServiceAfter) : null;
       inst.deregisterAfterMs = after ?? 0;
@@ -453,29 +365,7 @@ export class ConsulTestServer {
     const timeout = typeof check.Timeout === 'string' ? parseGoDuration(check.Timeout) ?? 10_000 : 10_000;
     const run = async (): Promise<void> => {
       if (this.instances.get(inst.id) !== inst) return;
-      let status: CheckStatus;
-      let output: string;
-      if (inst.checkType === 'http') {
-        try {
-          const r = await fetch(String(check.HTTP), { method: typeof check.Method === 'string' ? check.Method : 'GET', signal: AbortSignal.timeout(timeout), redirect: 'manual' });
-          await r.arrayBuffer();
-          // Consul: 2xx passing, 429 warning, anything else critical.
-          status = r.status >= 200 && r.status < 300 ? 'passing' : r.status === 429 ? 'warning' : 'critical';
-          output = `HTTP ${check.Method ?? 'GET'} ${check.HTTP}: ${r.status}`;
-        } catch (error) {
-          status = 'critical';
-          output = `Get "${check.HTTP}": ${(error as Error).message}`;
-        }
-      } else {
-        const [host, port] = splitHostPort(String(check.TCP));
-        status = await new Promise<CheckStatus>((resolve) => {
-          const s = connect({ host, port, timeout });
-          s.once('connect', () => { s.destroy(); resolve('passing'); });
-          s.once('error', () => resolve('critical'));
-          s.once('timeout', () => { s.destroy(); resolve('critical'); });
-        });
-        output = `TCP connect ${check.TCP}: ${status === 'passing' ? 'Success' : 'failed'}`;
-      }
+      const { status, output } = await runCheck(inst.checkType, check, timeout);
       if (this.instances.get(inst.id) !== inst) return;
       this.setStatus(inst.id, status, output);
       if (inst.status === 'critical' && inst.deregisterAfterMs > 0 && Date.now() - inst.criticalSince >= inst.deregisterAfterMs) {
@@ -508,59 +398,3 @@ export class ConsulTestServer {
   }
 }
 
-function tokenOf(req: IncomingMessage, url: URL): string | null {
-  const header = req.headers['x-consul-token'];
-  if (typeof header === 'string' && header !== '') return header;
-  const auth = req.headers.authorization;
-  if (typeof auth === 'string' && /^bearer /i.test(auth)) return auth.slice(7).trim();
-  return url.searchParams.get('token');
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString()));
-    req.on('error', () => resolve(''));
-  });
-}
-
-function json(res: ServerResponse, status: number, body: unknown): void {
-  const data = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) });
-  res.end(data);
-}
-
-function text(res: ServerResponse, status: number, body: string): void {
-  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
-  res.end(body);
-}
-
-const UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** Go's time.ParseDuration, as Consul reads `wait` and check intervals: `100ms`, `5s`, `1m30s`. */
-export function parseGoDuration(s: string): number | null {
-  if (s === '0') return 0;
-  const re = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/y;
-  let total = 0;
-  let matched = 0;
-  let m: RegExpExecArray | null;
-  while (re.lastIndex < s.length && (m = re.exec(s)) !== null) {
-    total += Number(m[1]) * UNITS[m[2]!]!;
-    matched = re.lastIndex;
-  }
-  return matched === s.length && matched > 0 ? total : null;
-}
-
-function splitHostPort(s: string): [string, number] {
-  const i = s.lastIndexOf(':');
-  return [s.slice(0, i).replace(/^\[|\]$/g, ''), Number(s.slice(i + 1))];
-}
-
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
