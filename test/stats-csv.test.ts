@@ -1,7 +1,10 @@
 import t from 'tap';
-import { readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { request } from 'undici';
 import { CSV_HEADER, COLUMNS } from '../src/stats/columns.js';
 import { startStats } from '../src/stats/listener.js';
@@ -153,4 +156,63 @@ t.test('counters match the traffic sent through a real switchyard', async (t) =>
   t.equal(be.lbtot, '20');
   t.ok(Number(fe.bin) > 20 * 16, 'request bytes counted');
   t.ok(Number(fe.bout) >= 20 * 5, 'response bytes counted');
+  // Server and backend bytes: what went to the server (heads with our forwarding lines, so more
+  // than the client sent) and what came back from it.
+  t.ok(Number(sv.bin) > Number(fe.bin), `server bytes in (${sv.bin}) include the added X-Forwarded-* lines (client sent ${fe.bin})`);
+  t.ok(Number(sv.bout) >= 20 * 5, 'server bytes out counted');
+  t.equal(be.bin, sv.bin, 'backend bytes in = its one server\'s');
+  t.equal(be.bout, sv.bout, 'backend bytes out = its one server\'s');
+});
+
+t.test('the fixture is what the installed HAProxy 2.6 prints for `show stat`, and our rows have its shape', async (t) => {
+  // Debian's haproxy, started for real on unix sockets only (no port): its stats socket answers
+  // `show stat`, whose header must be the fixture byte for byte.
+  const HAPROXY = '/usr/sbin/haproxy';
+  t.ok(existsSync(HAPROXY), `${HAPROXY} is installed (scripts/ensure-system-deps.sh installs it)`);
+  if (!existsSync(HAPROXY)) return;
+  const version = spawnSync(HAPROXY, ['-v'], { encoding: 'utf8' }).stdout;
+  t.match(version, /^HAProxy version 2\.6\./, 'HAProxy 2.6');
+  const dir = mkdtempSync(join(tmpdir(), 'switchyard-haproxy-'));
+  const sock = join(dir, 'admin.sock');
+  writeFileSync(join(dir, 'haproxy.cfg'), [
+    'global', `  stats socket ${sock} mode 600 level admin`,
+    'defaults', '  mode http', '  timeout connect 1s', '  timeout client 5s', '  timeout server 5s',
+    'frontend web', `  bind ${join(dir, 'web.sock')}`, '  default_backend api',
+    'backend api', '  server s1 127.0.0.1:9 disabled',
+  ].join('\n') + '\n');
+  const child = spawn(HAPROXY, ['-db', '-f', join(dir, 'haproxy.cfg')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  t.teardown(() => {
+    child.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const showStat = (): Promise<string> => new Promise((resolve, reject) => {
+    const s = connect(sock);
+    let out = '';
+    s.on('connect', () => s.write('show stat\n'));
+    s.on('data', (d) => { out += d.toString(); });
+    s.on('end', () => resolve(out));
+    s.on('error', reject);
+  });
+  let text = '';
+  for (let i = 0; i < 100 && text === '' && child.exitCode === null; i++) {
+    text = await showStat().catch(async () => { await new Promise((r) => setTimeout(r, 50)); return ''; });
+  }
+  t.not(text, '', `haproxy answered on its stats socket (stderr: ${stderr.trim()})`);
+  const lines = text.split('\n').filter((l) => l !== '');
+  t.equal(`${lines[0]}\n`, FIXTURE, 'HAProxy 2.6 prints the fixture header');
+  t.same(lines.slice(1).map((l) => l.split(',').slice(0, 2).join('/')), ['web/FRONTEND', 'api/s1', 'api/BACKEND']);
+  for (const line of lines.slice(1)) t.equal(line.split(',').length, 129, 'HAProxy rows: 128 cells and a trailing comma, like ours');
+  // Cells HAProxy always fills on a FRONTEND row are filled in ours too (the tools read them).
+  const theirs = parseCsv(text).rows.find((r) => r.svname === 'FRONTEND')!;
+  const f = await startFixture();
+  t.teardown(f.close);
+  const ours = parseCsv(await (await request(`${f.base}/stats;csv`)).body.text()).rows.find((r) => r.svname === 'FRONTEND')!;
+  for (const key of ['scur', 'smax', 'stot', 'bin', 'bout', 'dreq', 'dresp', 'ereq', 'status', 'pid', 'iid', 'sid', 'type', 'rate', 'rate_max', 'hrsp_2xx', 'req_rate', 'req_tot', 'mode', 'conn_rate', 'conn_tot']) {
+    t.not(theirs[key], '', `HAProxy fills ${key}`);
+    t.not(ours[key], '', `we fill ${key}`);
+  }
+  t.equal(ours.status, theirs.status, 'FRONTEND status OPEN');
+  t.equal(ours.type, theirs.type, 'FRONTEND type 0');
 });

@@ -1,8 +1,13 @@
 import t from 'tap';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Gauge } from 'prom-client';
 import { request } from 'undici';
 import { LATENCY_BUCKETS_MS } from '../src/model/counters.js';
+import { startStats } from '../src/stats/listener.js';
 import { families } from '../src/stats/metrics.js';
-import { startFixture } from './support/stats-fixtures.js';
+import { startSwitchyard } from '../src/switchyard.js';
+import { backend, config, frontend, quiet, startFixture, statsConfig } from './support/stats-fixtures.js';
 
 interface Sample { name: string; labels: Record<string, string>; value: number }
 interface Parsed { help: Map<string, string>; type: Map<string, string>; samples: Sample[] }
@@ -127,6 +132,10 @@ t.test('a removed server disappears from the next scrape; families come from the
   t.ok(names.includes('switchyard_server_up'));
   t.ok(names.includes('switchyard_frontend_requests_total'));
   t.equal(new Set(names).size, names.length, 'no duplicate family');
+  for (const family of families()) {
+    const labelSets = family.sources.map((s) => JSON.stringify(s.spec.labels ?? {}));
+    t.equal(new Set(labelSets).size, labelSets.length, `${family.name}: each source has its own labels (no duplicate sample)`);
+  }
   const f = await startFixture();
   t.teardown(f.close);
   const api = f.runtime.backends.get('api')!;
@@ -135,4 +144,56 @@ t.test('a removed server disappears from the next scrape; families come from the
   api.apply({ ...api.config, servers: api.config.servers.slice(0, 2) }, () => ({ update() {}, pick: () => null }));
   const after = await (await request(`${f.base}/metrics`)).body.text();
   t.notMatch(after, /server="s3"/);
+});
+
+t.test('/metrics counts the traffic sent through a real switchyard', async (t) => {
+  const origin = createServer((req, res) => {
+    res.statusCode = req.url === '/missing' ? 404 : req.url === '/boom' ? 503 : 200;
+    res.end('hello');
+  });
+  await new Promise<void>((r) => origin.listen(0, '127.0.0.1', r));
+  const port = (origin.address() as AddressInfo).port;
+  const cfg = config([frontend('web', 'api')], [backend('api', [`s1@127.0.0.1:${port}`])]);
+  const sy = await startSwitchyard({ config: cfg, logger: quiet, watch: false });
+  const stats = await startStats(sy, statsConfig(), quiet);
+  t.teardown(async () => { await stats.close(); await sy.stop(200); await new Promise((r) => origin.close(r)); });
+  const fePort = sy.frontendAddress('web').port;
+  // 30 requests: 20 × 200, 7 × 404, 3 × 503.
+  for (let i = 0; i < 30; i++) {
+    const path = i < 20 ? '/' : i < 27 ? '/missing' : '/boom';
+    const res = await request(`http://127.0.0.1:${fePort}${path}`);
+    await res.body.text();
+  }
+  const { port: statsPort } = stats.address();
+  // The last response's counters are written as it completes; read until they are all in.
+  let text = '';
+  for (let i = 0; i < 50; i++) {
+    text = await (await request(`http://127.0.0.1:${statsPort}/metrics`)).body.text();
+    if (/switchyard_server_response_time_seconds_count\{backend="api",server="s1"\} 30/.test(text)) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const { samples } = parse(text, t);
+  const one = (name: string, labels: Record<string, string>): number | undefined =>
+    samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
+  t.equal(one('switchyard_frontend_requests_total', { frontend: 'web' }), 30);
+  t.equal(one('switchyard_frontend_responses_total', { frontend: 'web', code: '2xx' }), 20);
+  t.equal(one('switchyard_frontend_responses_total', { frontend: 'web', code: '4xx' }), 7);
+  t.equal(one('switchyard_frontend_responses_total', { frontend: 'web', code: '5xx' }), 3);
+  t.equal(one('switchyard_server_responses_total', { backend: 'api', server: 's1', code: '2xx' }), 20);
+  t.equal(one('switchyard_backend_loadbalanced_total', { backend: 'api' }), 30);
+  t.equal(one('switchyard_server_response_time_seconds_count', { backend: 'api', server: 's1' }), 30);
+  t.ok(one('switchyard_frontend_bytes_in_total', { frontend: 'web' })! > 30 * 16, 'request bytes');
+  t.ok(one('switchyard_frontend_bytes_out_total', { frontend: 'web' })! >= 30 * 5, 'response bytes');
+  t.equal(one('switchyard_server_active', { backend: 'api', server: 's1' }), 0, 'nothing in flight');
+});
+
+t.test('NaN is written `NaN` (prom-client writes `Nan`, which strict parsers refuse)', async (t) => {
+  const f = await startFixture();
+  t.teardown(f.close);
+  // The event-loop lag gauges are NaN until their first sample; a gauge set to NaN stands in.
+  new Gauge({ name: 'test_not_a_number', help: 'a NaN sample', registers: [f.stats.metrics.registry] }).set(Number.NaN);
+  const text = await (await request(`${f.base}/metrics`)).body.text();
+  t.match(text, /^test_not_a_number NaN$/m);
+  t.notMatch(text, / Nan$/m);
+  parse(text, t);
 });

@@ -1,5 +1,7 @@
 // A hand-built Config, a runtime from it and a fake StatsHost for the stats tests: no proxy,
 // no YAML, counters bumped by hand.
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import type { BackendConfig, Config, FrontendConfig, HealthConfig, Mode, StatsConfig } from '../../src/config/types.js';
 import type { ReloadResult, StatsHost } from '../../src/host.js';
@@ -143,4 +145,79 @@ export function parseCsv(text: string): { header: string[]; rows: Record<string,
     return row;
   });
   return { header, rows };
+}
+
+/**
+ * A real HTTP backend for the end-to-end stats tests: `/health` answers 200, `/missing` 404,
+ * `/boom` 500, anything else `name` after `delayMs` (so response times differ per server).
+ * `kill()` closes it and every open connection, as a dead process would; `restart()` listens
+ * again on the same port.
+ */
+export interface Origin {
+  readonly name: string;
+  readonly port: number;
+  readonly address: string;
+  kill(): Promise<void>;
+  restart(): Promise<void>;
+}
+
+export async function startOrigin(name: string, delayMs = 0): Promise<Origin> {
+  const make = (): HttpServer => {
+    const server = createHttpServer((req, res) => {
+      if (req.url === '/health') {
+        res.end('ok');
+        return;
+      }
+      const status = req.url === '/missing' ? 404 : req.url === '/boom' ? 500 : 200;
+      const reply = (): void => {
+        res.writeHead(status, { 'content-type': 'text/plain' });
+        res.end(`${name}\n`);
+      };
+      if (delayMs > 0) setTimeout(reply, delayMs);
+      else reply();
+    });
+    server.keepAliveTimeout = 30_000;
+    return server;
+  };
+  const listen = (server: HttpServer, port: number): Promise<void> =>
+    new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  let server = make();
+  await listen(server, 0);
+  const port = (server.address() as AddressInfo).port;
+  let running = true;
+  return {
+    name, port, address: `127.0.0.1:${port}`,
+    async kill() {
+      if (!running) return;
+      running = false;
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    },
+    async restart() {
+      if (running) return;
+      server = make();
+      await listen(server, port);
+      running = true;
+    },
+  };
+}
+
+/**
+ * A port free right now (bound on 0, then released), for a frontend whose real address should
+ * show on the stats page: a config holding port 0 shows `:0` there.
+ */
+export async function freePort(): Promise<number> {
+  const server = createNetServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }
