@@ -98,12 +98,12 @@ try {
     const order = r % 2 === 0 ? ['quiet', 'scraped'] : ['scraped', 'quiet'];
     for (const side of order) {
       if (side === 'quiet') {
-        const m = await measure(url, { seconds, connections });
+        const m = await measure(url, { seconds, connections, pid: child.pid });
         if (m.errors > 0) throw new Error(`quiet round ${r + 1}: ${m.errors} failed requests`);
         quiet.push(m);
       } else {
         const stopScraper = startScraper();
-        const m = await measure(url, { seconds, connections });
+        const m = await measure(url, { seconds, connections, pid: child.pid });
         const s = await stopScraper();
         if (m.errors > 0) throw new Error(`scraped round ${r + 1}: ${m.errors} failed requests`);
         for (const x of s) if (x.failed > 0) throw new Error(`scraped round ${r + 1}: ${x.failed} failed scrapes of ${x.path} (${x.error})`);
@@ -114,7 +114,7 @@ try {
   }
 } finally {
   await stop(child);
-  backend.close();
+  await stop(backend);
 }
 
 const q = median(quiet.map((m) => m.rps));
@@ -128,6 +128,13 @@ for (let i = 0; i < SCRAPES.length; i++) {
   const runs = scrapeRuns.map((run) => run[i]);
   const all = runs.flatMap((x) => x.ms);
   console.log(`  ${SCRAPES[i].path.padEnd(11)} ${median(runs.map((x) => x.perSecond)).toFixed(1)}/s, ${(median(runs.map((x) => x.bytes / Math.max(1, x.done))) / 1024).toFixed(1)} KiB each, median ${median(all).toFixed(1)} ms, ${runs.reduce((n, x) => n + x.skipped, 0)} ticks skipped`);
+}
+const cq = median(quiet.map((m) => m.cpuUs));
+const cs = median(scraped.map((m) => m.cpuUs));
+if (cq !== null && cs !== null) {
+  // switchyard's own CPU per proxied request, scrapes included: the cost to the data path
+  // whoever the bottleneck is (on 2 cores autocannon and the scraper share the client side).
+  console.log(`switchyard CPU    ${cq.toFixed(1)} µs/request quiet, ${cs.toFixed(1)} µs/request while scraped (+${((cs / cq - 1) * 100).toFixed(1)}%)`);
 }
 console.log(`stats scraping costs ${cost.toFixed(1)}% of throughput (${cost < 5 ? 'under' : 'NOT under'} the 5% budget)`);
 console.log(`(${rounds} interleaved rounds of ${seconds}s, ${connections} keep-alive connections, scrapes every ${intervalMs} ms each, workers: ${workers})`);

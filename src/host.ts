@@ -38,6 +38,8 @@ export interface StatsHost {
   setStrategy(backend: string, strategy: string): Promise<void>;
   /** With `workers: N`: the serving worker processes (JSON `workers` field); null for one process. */
   workers(): WorkersInfo | null;
+  /** Uncaught exceptions so far, in this process and its workers (src/uncaught.ts). */
+  uncaughtExceptions(): number;
 }
 
 export interface WorkersInfo {
@@ -45,4 +47,6 @@ export interface WorkersInfo {
   readonly pids: readonly number[];
   /** Workers replaced after dying. */
   readonly restarts: number;
+  /** Uncaught exceptions in the workers, dead ones included. */
+  readonly uncaught: number;
 }

@@ -11,6 +11,7 @@ import { log } from './log.js';
 import { startDemoBackends, type DemoBackends } from './demo.js';
 import { startSwitchyard, type Switchyard } from './switchyard.js';
 import { buildRuntime } from './model/runtime.js';
+import { installUncaughtPolicy } from './uncaught.js';
 import { buildComponents } from './components.js';
 import cluster from 'node:cluster';
 import { Primary, resolveWorkers } from './cluster/primary.js';
@@ -128,17 +129,9 @@ async function run(file: string | undefined): Promise<void> {
   }
 
   // One bad connection must never take the balancer down: log, count, carry on.
-  process.on('uncaughtException', (error) => {
-    uncaught++;
-    log.error({ err: error, uncaught }, 'uncaught exception (process kept running)');
-  });
+  installUncaughtPolicy(log, 'uncaught exception (process kept running)');
 }
 
-let uncaught = 0;
-
-export function uncaughtExceptions(): number {
-  return uncaught;
-}
 
 if (cluster.isWorker && process.env.SWITCHYARD_WORKER === '1') {
   await runWorker();

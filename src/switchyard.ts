@@ -7,7 +7,8 @@ import { log as rootLog, setLogLevel, type Logger } from './log.js';
 import type { ReloadResult, RuntimeComponent, StatsHost, WorkersInfo } from './host.js';
 import { buildRuntime, retireRemoved, type Runtime } from './model/runtime.js';
 import { listenReusePort } from './cluster/listen-mode.js';
-import { modelEvents } from './model/events.js';
+import { uncaughtCount } from './uncaught.js';
+import { modelEvents, type ServerStateEvent } from './model/events.js';
 import { loadStrategyFactory } from './strategies/registry.js';
 import { FrontendListener, bindKey } from './balancer/listener.js';
 import { AccessLog } from './balancer/access-log.js';
@@ -73,7 +74,8 @@ export class Switchyard implements StatsHost {
     this.serve = options.serve !== false;
     this.hooks = options.hooks ?? {};
     this.workersInfo = options.workers ?? null;
-    this.onServerState = (e: { server: { backendName: string; name: string }; from: string; to: string; reason: string }) => {
+    this.onServerState = (e: ServerStateEvent) => {
+      if (e.loggedBy !== null) return; // its source wrote a detailed line already
       this.logger.warn({ backend: e.server.backendName, server: e.server.name, from: e.from, to: e.to, reason: e.reason }, `server ${e.server.backendName}/${e.server.name} is ${e.to}`);
     };
     let lastStrategyLog = 0;
@@ -115,6 +117,10 @@ export class Switchyard implements StatsHost {
 
   lastReload(): ReloadResult | null {
     return this.last;
+  }
+
+  uncaughtExceptions(): number {
+    return uncaughtCount() + (this.workers()?.uncaught ?? 0);
   }
 
   workers(): WorkersInfo | null {

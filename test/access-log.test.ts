@@ -1,6 +1,5 @@
 import t, { type Test } from 'tap';
 import { Writable } from 'node:stream';
-import { connect } from 'node:net';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +9,7 @@ import { loadConfigFile } from '../src/config/load.js';
 import type { Config } from '../src/config/types.js';
 import { startSwitchyard, type Switchyard } from '../src/switchyard.js';
 import { backendConfig, config, deadPort, frontendConfig, httpServer, tcpServer } from './support/proxy-harness.js';
+import { tcpExchange } from './support/polling.js';
 
 // Access logs: one JSON line per HTTP request / TCP connection with frontend, backend, server,
 // status, bytes and timings; off by default; `sample` keeps a share of the lines, failures always.
@@ -46,19 +46,6 @@ async function until(fn: () => boolean, ms = 3000): Promise<void> {
     if (Date.now() > end) return;
     await new Promise((r) => setTimeout(r, 10));
   }
-}
-
-function tcpExchange(port: number, data: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
-    let out = '';
-    s.on('data', (d) => { out += d; });
-    s.on('end', () => s.end());
-    s.on('close', () => resolve(out));
-    // A connection the balancer could not forward is reset: that is an answer too.
-    s.on('error', (e: NodeJS.ErrnoException) => (e.code === 'ECONNRESET' ? resolve(out) : reject(e)));
-    s.end(data);
-  });
 }
 
 t.test('HTTP: one line per request with frontend, backend, server, status, bytes, timings', async (t) => {
@@ -112,8 +99,8 @@ t.test('TCP: one line per connection with bytes both ways and timings', async (t
     [frontendConfig('db', 'tcp', 'pg'), frontendConfig('nodb', 'tcp', 'nopg')],
     [backendConfig('pg', 'tcp', [echo.address]), backendConfig('nopg', 'tcp', [`127.0.0.1:${dead}`], { retries: 0 })],
   )));
-  t.equal(await tcpExchange(sy.frontendAddress('db').port, 'hello, tcp'), 'hello, tcp');
-  await tcpExchange(sy.frontendAddress('nodb').port, 'lost');
+  t.equal(await tcpExchange(sy.frontendAddress('db').port, 'hello, tcp', true), 'hello, tcp');
+  await tcpExchange(sy.frontendAddress('nodb').port, 'lost', true);
   await until(() => mem.access().length >= 2);
   const ok = mem.access().find((l) => l.frontend === 'db');
   t.match(ok, { access: 'tcp', msg: 'connection', backend: 'pg', server: 's1', client: '127.0.0.1', bytesIn: 10, bytesOut: 10, error: '' });

@@ -130,7 +130,6 @@ t.test('ConsulRegistration: a 403 is retried; a reload with the token registers;
 });
 
 t.test('the real process: registered at start, deregistered on SIGTERM, exit 0', async (t) => {
-  const { spawn } = await import('node:child_process');
   const { mkdtempSync, writeFileSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
@@ -152,15 +151,9 @@ frontends:
 backends:
   api: { mode: http, servers: [ { address: 127.0.0.1:1 } ] }
 `);
-  const bin = new URL('../bin/switchyard.js', import.meta.url).pathname;
-  const child = spawn(process.execPath, [bin, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TEST_CONSUL_TOKEN: 'tok' } });
-  let output = '';
-  child.stdout!.on('data', (d) => { output += d; });
-  child.stderr!.on('data', (d) => { output += d; });
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  const { child, output, exited } = await runCli(t, file, { TEST_CONSUL_TOKEN: 'tok' });
 
-  await waitFor(() => consul.registrations.length > 0, 15_000, `registration (output: ${output})`);
+  await waitFor(() => consul.registrations.length > 0, 15_000, `registration (output: ${output()})`);
   t.match(consul.registrations[0], { ID: 'sy-test', Name: 'switchyard', Port: statsPort, Check: { HTTP: `http://127.0.0.1:${statsPort}/health`, Interval: '100ms' } });
   t.equal(consul.requests.find((r) => r.path === '/v1/agent/service/register')!.headers['x-consul-token'], 'tok', 'the token from ${TEST_CONSUL_TOKEN} reached the agent');
   // The agent's check on the stats listener's /health passes while the balancer serves.
@@ -178,11 +171,10 @@ backends:
   t.equal(dereg.method, 'PUT');
   t.equal(dereg.token, 'tok');
   t.same((await (await fetch(`${consul.address}/v1/agent/services`, { headers: { 'X-Consul-Token': 'tok' } })).json()), {}, 'the agent lists no switchyard any more');
-  t.match(output, /deregistered from consul/);
+  t.match(output(), /deregistered from consul/);
 });
 
 t.test('SIGTERM: the balancer leaves Consul when the drain starts, not after it', async (t) => {
-  const { spawn } = await import('node:child_process');
   const { mkdtempSync, writeFileSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
@@ -215,21 +207,28 @@ frontends:
 backends:
   api: { mode: http, health: { type: none }, servers: [ { address: 127.0.0.1:${backendPort} } ] }
 `);
-  const bin = new URL('../bin/switchyard.js', import.meta.url).pathname;
-  const child = spawn(process.execPath, [bin, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout!.on('data', (d) => { output += d; });
-  child.stderr!.on('data', (d) => { output += d; });
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
-  await waitFor(() => consul.registrations.length > 0, 15_000, `registration (output: ${output})`);
+  const { child, output, exited } = await runCli(t, file);
+  await waitFor(() => consul.registrations.length > 0, 15_000, `registration (output: ${output()})`);
 
   const inflight = fetch(`http://127.0.0.1:${httpPort}/slow`).then(async (r) => ({ status: r.status, body: await r.text() }));
   await slowArrived;
   child.kill('SIGTERM');
-  await waitFor(() => consul.deregistrations.includes('sy-drain'), 10_000, `deregistration during the drain (output: ${output})`);
+  await waitFor(() => consul.deregistrations.includes('sy-drain'), 10_000, `deregistration during the drain (output: ${output()})`);
   t.equal(child.exitCode, null, 'deregistered while the in-flight request still runs');
   release();
   t.same(await inflight, { status: 200, body: 'slow done' }, 'the in-flight request finishes after the deregistration');
   t.equal(await exited, 0, 'then the process exits 0');
 });
+
+/** The built CLI on `file`, as users run it; killed with the test if still running. */
+async function runCli(t: { teardown(fn: () => void): void }, file: string, env: Record<string, string> = {}) {
+  const { spawn } = await import('node:child_process');
+  const bin = new URL('../bin/switchyard.js', import.meta.url).pathname;
+  const child = spawn(process.execPath, [bin, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  let text = '';
+  child.stdout.on('data', (d) => { text += d; });
+  child.stderr.on('data', (d) => { text += d; });
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  return { child, output: () => text, exited };
+}

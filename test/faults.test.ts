@@ -317,6 +317,8 @@ backends:
   t.same(policy().map((l) => l.uncaught), [1, 2, 3], 'each log line carries the running count');
   t.same(policy().map((l) => (l.err as { message?: string } | undefined)?.message), ['strategy timer bug #1', 'strategy timer bug #2', 'strategy timer bug #3'], 'and the error itself');
   t.equal(policy()[0]?.level, 50, 'at error level');
+  const metrics = await (await fetch(`http://127.0.0.1:${statsPort}/metrics`)).text();
+  t.match(metrics, /^switchyard_uncaught_exceptions_total 3$/m, 'and counted in /metrics');
   t.equal(child.exitCode, null, 'the process is still running');
   child.kill('SIGTERM');
   t.equal(await exited, 0, 'SIGTERM still stops it cleanly (exit 0)');

@@ -1,6 +1,5 @@
 import t, { type Test } from 'tap';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { connect } from 'node:net';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +8,7 @@ import { parse as parseYaml } from 'yaml';
 import { request } from 'undici';
 import { ConsulTestServer } from './support/consul-server.js';
 import { deadPort } from './support/proxy-harness.js';
+import { tcpExchange, waitFor } from './support/polling.js';
 
 // The MCP network outside a container: the stand-in services (docker/mcp-standin/server.mjs)
 // run with node against the Consul test server, register, pass their checks and answer; then
@@ -19,18 +19,6 @@ const ROOT = new URL('..', import.meta.url).pathname;
 const STANDIN = join(ROOT, 'docker/mcp-standin/server.mjs');
 const BIN = join(ROOT, 'bin/switchyard.js');
 const EXAMPLE = join(ROOT, 'examples/mcp-network.yaml');
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 15000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch { /* not yet */ }
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 interface Proc { child: ChildProcess; output: () => string; exit: Promise<number | null> }
 
@@ -55,18 +43,6 @@ async function standin(t: Test, consul: ConsulTestServer, name: string, id: stri
 async function passing(consul: ConsulTestServer, service: string): Promise<string[]> {
   const res = await request(`${consul.address}/v1/health/service/${service}?passing=true`);
   return ((await res.body.json()) as { Service: { ID: string } }[]).map((e) => e.Service.ID);
-}
-
-function tcpExchange(port: number, data: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
-    let out = '';
-    s.on('data', (d) => { out += d; });
-    s.on('end', () => s.end());
-    s.on('close', () => resolve(out));
-    s.on('error', reject);
-    s.end(data);
-  });
 }
 
 async function getJson(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown>; setCookie: string | null }> {

@@ -1,15 +1,12 @@
 import t from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { CSV_HEADER, COLUMNS } from '../src/stats/columns.js';
-import { startStats } from '../src/stats/listener.js';
-import { startSwitchyard } from '../src/switchyard.js';
-import { backend, config, frontend, parseCsv, quiet, startFixture, statsConfig } from './support/stats-fixtures.js';
+import { parseCsv, proxiedOrigin, startFixture } from './support/stats-fixtures.js';
 
 const FIXTURE = readFileSync(new URL('./fixtures/haproxy-2.6-stat-header.csv', import.meta.url), 'utf8');
 
@@ -124,23 +121,12 @@ t.test('true counters, lastchg in seconds, rate from the 1 s sampler', async (t)
 });
 
 t.test('counters match the traffic sent through a real switchyard', async (t) => {
-  const origin = createServer((req, res) => {
-    res.statusCode = req.url === '/missing' ? 404 : 200;
-    res.end('hello');
-  });
-  await new Promise<void>((r) => origin.listen(0, '127.0.0.1', r));
-  const port = (origin.address() as AddressInfo).port;
-  const cfg = config([frontend('web', 'api')], [backend('api', [`s1@127.0.0.1:${port}`])]);
-  const sy = await startSwitchyard({ config: cfg, logger: quiet, watch: false });
-  const stats = await startStats(sy, statsConfig(), quiet);
-  t.teardown(async () => { await stats.close(); await sy.stop(200); await new Promise((r) => origin.close(r)); });
-  const fePort = sy.frontendAddress('web').port;
+  const { fePort, statsPort } = await proxiedOrigin(t);
   for (let i = 0; i < 20; i++) {
     const res = await request(`http://127.0.0.1:${fePort}${i % 4 === 0 ? '/missing' : '/'}`);
     await res.body.text();
   }
   await new Promise((r) => setTimeout(r, 50));
-  const { port: statsPort } = stats.address();
   const rows = parseCsv(await (await request(`http://127.0.0.1:${statsPort}/stats;csv`)).body.text()).rows;
   const fe = rows.find((r) => r.svname === 'FRONTEND')!;
   const sv = rows.find((r) => r.svname === 's1')!;

@@ -1,13 +1,9 @@
 import t from 'tap';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Gauge } from 'prom-client';
 import { request } from 'undici';
 import { LATENCY_BUCKETS_MS } from '../src/model/counters.js';
-import { startStats } from '../src/stats/listener.js';
 import { families } from '../src/stats/metrics.js';
-import { startSwitchyard } from '../src/switchyard.js';
-import { backend, config, frontend, quiet, startFixture, statsConfig } from './support/stats-fixtures.js';
+import { proxiedOrigin, startFixture } from './support/stats-fixtures.js';
 
 interface Sample { name: string; labels: Record<string, string>; value: number }
 interface Parsed { help: Map<string, string>; type: Map<string, string>; samples: Sample[] }
@@ -147,24 +143,13 @@ t.test('a removed server disappears from the next scrape; families come from the
 });
 
 t.test('/metrics counts the traffic sent through a real switchyard', async (t) => {
-  const origin = createServer((req, res) => {
-    res.statusCode = req.url === '/missing' ? 404 : req.url === '/boom' ? 503 : 200;
-    res.end('hello');
-  });
-  await new Promise<void>((r) => origin.listen(0, '127.0.0.1', r));
-  const port = (origin.address() as AddressInfo).port;
-  const cfg = config([frontend('web', 'api')], [backend('api', [`s1@127.0.0.1:${port}`])]);
-  const sy = await startSwitchyard({ config: cfg, logger: quiet, watch: false });
-  const stats = await startStats(sy, statsConfig(), quiet);
-  t.teardown(async () => { await stats.close(); await sy.stop(200); await new Promise((r) => origin.close(r)); });
-  const fePort = sy.frontendAddress('web').port;
+  const { fePort, statsPort } = await proxiedOrigin(t);
   // 30 requests: 20 × 200, 7 × 404, 3 × 503.
   for (let i = 0; i < 30; i++) {
     const path = i < 20 ? '/' : i < 27 ? '/missing' : '/boom';
     const res = await request(`http://127.0.0.1:${fePort}${path}`);
     await res.body.text();
   }
-  const { port: statsPort } = stats.address();
   // The last response's counters are written as it completes; read until they are all in.
   let text = '';
   for (let i = 0; i < 50; i++) {
@@ -196,4 +181,13 @@ t.test('NaN is written `NaN` (prom-client writes `Nan`, which strict parsers ref
   t.match(text, /^test_not_a_number NaN$/m);
   t.notMatch(text, / Nan$/m);
   parse(text, t);
+});
+
+t.test('switchyard_uncaught_exceptions_total reports the host\'s count', async (t) => {
+  const f = await startFixture();
+  t.teardown(f.close);
+  const scrape = async () => (await (await fetch(`${f.base}/metrics`)).text()).split('\n').find((l) => l.startsWith('switchyard_uncaught_exceptions_total'));
+  t.equal(await scrape(), 'switchyard_uncaught_exceptions_total 0');
+  (f.host as unknown as { uncaught: number }).uncaught = 3;
+  t.equal(await scrape(), 'switchyard_uncaught_exceptions_total 3', 'follows the count');
 });

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { assertPortsFree, chooseListenMode, listenReusePort, probeReusePort } from '../src/cluster/listen-mode.js';
 import { ConsulTestServer } from './support/consul-server.js';
 import { deadPort, httpServer } from './support/proxy-harness.js';
+import { waitFor } from './support/polling.js';
 
 // `workers: N` runs a primary (health checks, Consul watch, stats, reloads) and N serving
 // workers. Which worker served a request is read from the access log (each line carries the
@@ -18,18 +19,6 @@ import { deadPort, httpServer } from './support/proxy-harness.js';
 
 const BIN = new URL('../bin/switchyard.js', import.meta.url).pathname;
 type Line = Record<string, unknown>;
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 15000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch { /* not yet */ }
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** One request on a fresh connection (so the connections spread over the workers). */
 function get(port: number, path = '/'): Promise<{ status: number; body: string }> {

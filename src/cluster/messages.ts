@@ -29,6 +29,8 @@ export interface WorkerCounters {
   readonly backends: Record<string, CounterSnapshot>;
   /** backend name → server id → snapshot */
   readonly servers: Record<string, Record<string, CounterSnapshot>>;
+  /** Uncaught exceptions in the worker so far (src/uncaught.ts). */
+  readonly uncaught?: number;
 }
 
 export type WorkerMessage =

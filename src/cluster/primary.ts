@@ -48,7 +48,7 @@ export class Primary {
   /** Workers replaced after dying. */
   restarts = 0;
   private readonly slots = new Map<number, WorkerSlot>();
-  private readonly totals = new WorkerTotals();
+  readonly totals = new WorkerTotals();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly pendingRestarts = new Set<NodeJS.Timeout>();
   private readonly discoveredSent = new Map<string, string>();
@@ -81,7 +81,7 @@ export class Primary {
       logger: options.logger,
       serve: false,
       components: options.components,
-      workers: () => primary && { count: primary.workers, pids: primary.workerPids(), restarts: primary.restarts },
+      workers: () => primary && { count: primary.workers, pids: primary.workerPids(), restarts: primary.restarts, uncaught: primary.totals.uncaught() },
       hooks: {
         applied: (config) => primary?.configApplied(config),
         strategyChanged: (backend, strategy) => primary?.broadcast({ type: 'sy:strategy', backend, strategy }),

@@ -64,6 +64,14 @@ export class WorkerTotals {
   private readonly live = new Map<number, Table>();
   /** What dead workers counted, summed. */
   private readonly retired: Table = emptyTable();
+  private retiredUncaught = 0;
+
+  /** Uncaught exceptions over workers, dead ones included. */
+  uncaught(): number {
+    let n = this.retiredUncaught;
+    for (const t of this.live.values()) n += t.uncaught ?? 0;
+    return n;
+  }
 
   report(workerId: number, counters: Table): void {
     this.live.set(workerId, counters);
@@ -74,6 +82,7 @@ export class WorkerTotals {
     const last = this.live.get(workerId);
     this.live.delete(workerId);
     if (last === undefined) return;
+    this.retiredUncaught += last.uncaught ?? 0;
     const r = this.retired;
     for (const [name, s] of Object.entries(last.frontends)) r.frontends[name] = retire(r.frontends[name], s);
     for (const [name, s] of Object.entries(last.backends)) r.backends[name] = retire(r.backends[name], s);

@@ -4,6 +4,7 @@ import { log } from '../log.js';
 import { startSwitchyard, type Switchyard } from '../switchyard.js';
 import { buildWorkerComponents } from '../components.js';
 import { isSwitchyardMessage, type PrimaryMessage, type ServerFlags, type WorkerCounters, type WorkerMessage } from './messages.js';
+import { installUncaughtPolicy, uncaughtCount } from '../uncaught.js';
 
 // A cluster worker: serves the frontends on the config the primary sends (each listener
 // shared with the other workers, see listen-mode.ts), applies the server flags, discovered
@@ -28,7 +29,7 @@ export function collectCounters(runtime: Runtime): WorkerCounters {
     for (const s of b.servers) byId[s.id] = snapshotCounters(s.counters);
     servers[name] = byId;
   }
-  return { frontends, backends, servers };
+  return { frontends, backends, servers, uncaught: uncaughtCount() };
 }
 
 /**
@@ -45,7 +46,7 @@ export function applyFlags(runtime: Runtime, flags: readonly ServerFlags[]): voi
     server.admin = f.admin;
     server.checkDown = f.checkDown;
     server.consulCritical = f.consulCritical;
-    server.noteChange('primary');
+    server.noteChange('primary', 'primary');
     if (markedDown) {
       if (backend.config.health.onMarkedDown === 'shutdown_sessions') server.shutdownSessions();
       else server.closeIdle();
@@ -113,5 +114,5 @@ export async function runWorker(): Promise<void> {
   process.on('disconnect', () => {
     void (sy?.stop(5000) ?? Promise.resolve()).then(() => process.exit(0));
   });
-  process.on('uncaughtException', (error) => log.error({ err: error }, 'uncaught exception in worker (kept running)'));
+  installUncaughtPolicy(log, 'uncaught exception in worker (kept running)');
 }

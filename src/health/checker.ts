@@ -328,7 +328,7 @@ export class CheckLoop {
     const from = to === 'UP' ? 'DOWN' : 'UP';
     server.checkDown = to === 'DOWN';
     if (to === 'DOWN') server.check.downTransitions++;
-    server.noteChange(result.reason);
+    server.noteChange(result.reason, 'health');
     this.log.warn({
       backend: this.backend.name, server: server.name, address: server.address,
       from, to, reason: result.reason, code: result.code, durationMs: result.durationMs,

@@ -102,8 +102,8 @@ export class PassiveDetector implements TrafficObserver {
     const timer = setTimeout(() => this.uneject(server, 'ejection period ended'), ms);
     this.timers.set(server, timer);
     const reason = `ejected for ${ms}ms: ${why}`;
-    server.noteChange(reason);
-    this.log.warn({ backend: this.backend.name, server: server.name, reason: why, ejectionMs: ms, ejections: server.ejections }, 'server ejected');
+    server.noteChange(reason, 'passive');
+    this.log.warn({ backend: this.backend.name, server: server.name, reason: why, ejectionMs: ms, ejections: server.ejections }, `server ${server.name} ejected for ${ms}ms: ${why}`);
   }
 
   private uneject(server: Server, why: string): void {
@@ -116,8 +116,8 @@ export class PassiveDetector implements TrafficObserver {
     server.ejected = false;
     server.ejectedUntil = 0;
     server.consecutiveFailures = 0;
-    server.noteChange(why);
-    this.log.info({ backend: this.backend.name, server: server.name, reason: why }, 'server back from ejection');
+    server.noteChange(why, 'passive');
+    this.log.info({ backend: this.backend.name, server: server.name, reason: why }, `server ${server.name} back from ejection: ${why}`);
   }
 
   /** Servers no longer in the backend: their timers go (the flags no longer matter). */

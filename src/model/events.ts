@@ -9,6 +9,8 @@ export interface ServerStateEvent {
   readonly from: ServerState;
   readonly to: ServerState;
   readonly reason: string;
+  /** Who already logged this transition in detail (null: nobody, the generic line is due). */
+  readonly loggedBy: string | null;
 }
 
 export interface ModelEventMap {

@@ -120,9 +120,11 @@ export class Server implements StrategyServer {
 
   /**
    * Call after changing any flag: emits a transition event (log, stats history, backend
-   * refresh) when the visible state changed. Returns true when it did.
+   * refresh) when the visible state changed. Returns true when it did. `loggedBy`: the caller
+   * writes its own, more detailed log line (health checks, passive ejection, a worker echoing
+   * its primary), so the generic one is skipped.
    */
-  noteChange(reason: string): boolean {
+  noteChange(reason: string, loggedBy: string | null = null): boolean {
     const now = this.state;
     if (now === this.lastState) return false;
     const from = this.lastState;
@@ -130,7 +132,7 @@ export class Server implements StrategyServer {
     this.stateSince = Date.now();
     this.stateReason = reason;
     this.owner.refresh();
-    modelEvents.emit('server-state', { server: this, from, to: now, reason });
+    modelEvents.emit('server-state', { server: this, from, to: now, reason, loggedBy });
     return true;
   }
 

@@ -127,13 +127,11 @@ export class StatsMetrics {
   }
 
   /**
-   * One family as a plain metric object (name, help, type, get, reset) the Registry formats:
-   * one sample per row of its kind and source column, counters never below zero. No two
-   * sources of a family share a label set (the column table gives each its `labels`).
+   * A plain metric object (name, help, type, get, reset) the Registry formats, with samples
+   * from every scrape row of `kind`: prom-client's own metric classes would either be rebuilt
+   * per scrape or be fed on the data path.
    */
-  private family(family: Family): object {
-    const { name, help, type, kind, sources } = family;
-    const counter = type === 'counter';
+  private rowMetric(name: string, help: string, type: string, kind: RowKind, samples: (row: Row, values: PlainValue[]) => void): object {
     return {
       name,
       help,
@@ -142,53 +140,49 @@ export class StatsMetrics {
       reset: () => {},
       get: async () => {
         const values: PlainValue[] = [];
-        for (const row of this.scrapeRows()) {
-          if (row.kind !== kind) continue;
-          const base = labelsOf(row);
-          for (const source of sources) {
-            const v = sampleOf(source, row);
-            if (v === null || !Number.isFinite(v)) continue;
-            values.push({ labels: source.spec.labels ? { ...base, ...source.spec.labels } : base, value: counter ? Math.max(0, v) : v });
-          }
-        }
+        for (const row of this.scrapeRows()) if (row.kind === kind) samples(row, values);
         return { name, help, type, aggregator: 'sum', values };
       },
     };
   }
 
   /**
+   * One family: one sample per row of its kind and source column, counters never below zero.
+   * No two sources of a family share a label set (the column table gives each its `labels`).
+   */
+  private family(family: Family): object {
+    const { name, help, type, kind, sources } = family;
+    const counter = type === 'counter';
+    return this.rowMetric(name, help, type, kind, (row, values) => {
+      const base = labelsOf(row);
+      for (const source of sources) {
+        const v = sampleOf(source, row);
+        if (v === null || !Number.isFinite(v)) continue;
+        values.push({ labels: source.spec.labels ? { ...base, ...source.spec.labels } : base, value: counter ? Math.max(0, v) : v });
+      }
+    });
+  }
+
+  /**
    * `switchyard_<kind>_response_time_seconds`: cumulative buckets from Counters.latencyBuckets
-   * (upper bounds LATENCY_BUCKETS_MS in seconds, then +Inf), `_sum` and `_count`. A plain object
-   * the Registry accepts (name, help, type, get, reset): prom-client's Histogram can only be fed
-   * by observe(), which would put prom-client on the data path.
+   * (upper bounds LATENCY_BUCKETS_MS in seconds, then +Inf), `_sum` and `_count`, built from
+   * the counters: prom-client's Histogram can only be fed by observe(), on the data path.
    */
   private histogram(kind: RowKind): object {
     const name = `switchyard_${kind}_response_time_seconds`;
     const les = [...LATENCY_BUCKETS_MS.map((b) => String(b / 1000)), '+Inf'];
     const help = 'Response time of HTTP requests (time to the last byte of the response).';
-    return {
-      name,
-      help,
-      type: 'histogram',
-      aggregator: 'sum',
-      reset: () => {},
-      get: async () => {
-        const values: PlainValue[] = [];
-        for (const row of this.scrapeRows()) {
-          if (row.kind !== kind) continue;
-          const c = row.counters;
-          const base = labelsOf(row);
-          let cumulative = 0;
-          for (let i = 0; i < les.length; i++) {
-            cumulative += c.latencyBuckets[i] ?? 0;
-            values.push({ metricName: `${name}_bucket`, labels: { ...base, le: les[i]! }, value: cumulative });
-          }
-          values.push({ metricName: `${name}_sum`, labels: base, value: c.latencySumMs / 1000 });
-          values.push({ metricName: `${name}_count`, labels: base, value: cumulative });
-        }
-        return { name, help, type: 'histogram', aggregator: 'sum', values };
-      },
-    };
+    return this.rowMetric(name, help, 'histogram', kind, (row, values) => {
+      const c = row.counters;
+      const base = labelsOf(row);
+      let cumulative = 0;
+      for (let i = 0; i < les.length; i++) {
+        cumulative += c.latencyBuckets[i] ?? 0;
+        values.push({ metricName: `${name}_bucket`, labels: { ...base, le: les[i]! }, value: cumulative });
+      }
+      values.push({ metricName: `${name}_sum`, labels: base, value: c.latencySumMs / 1000 });
+      values.push({ metricName: `${name}_count`, labels: base, value: cumulative });
+    });
   }
 
   /** Process-level figures of the balancer: uptime, config generation, last reload, strategies. */
@@ -208,6 +202,10 @@ export class StatsMetrics {
     new Counter({
       name: 'switchyard_backend_strategy_errors_total', help: 'Strategy failures (user strategy threw or picked an ineligible server).', labelNames: ['backend'], registers,
       collect(this: Counter) { this.reset(); for (const b of host.runtime().backends.values()) this.inc({ backend: b.name }, b.strategyErrors); },
+    });
+    new Counter({
+      name: 'switchyard_uncaught_exceptions_total', help: 'Exceptions nothing caught, logged and survived (this process and its workers).', registers,
+      collect(this: Counter) { this.reset(); this.inc(host.uncaughtExceptions()); },
     });
     new Gauge({
       name: 'switchyard_backend_eligible_servers', help: 'Servers that may take new traffic now.', labelNames: ['backend'], registers,

@@ -8,6 +8,7 @@ import type { ReloadResult, StatsHost } from '../../src/host.js';
 import { buildRuntime, type Runtime } from '../../src/model/runtime.js';
 import { loadStrategyFactory } from '../../src/strategies/registry.js';
 import { startStats, type StatsListener, type StatsOptions } from '../../src/stats/listener.js';
+import { startSwitchyard } from '../../src/switchyard.js';
 
 export const quiet = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
@@ -109,6 +110,13 @@ export class FakeHost implements StatsHost {
 
   workers(): null {
     return null;
+  }
+
+  /** Tests set it to see it in /metrics. */
+  uncaught = 0;
+
+  uncaughtExceptions(): number {
+    return this.uncaught;
   }
 }
 
@@ -220,4 +228,23 @@ export async function freePort(): Promise<number> {
   const { port } = server.address() as AddressInfo;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
+}
+
+/**
+ * A real switchyard (frontend `web` → backend `api` → one server `s1`) in front of an origin
+ * answering 404 for /missing, 503 for /boom and 200 otherwise, with a stats listener: what the
+ * counters tests send traffic through. Torn down with the test.
+ */
+export async function proxiedOrigin(t: { teardown(fn: () => unknown): void }): Promise<{ fePort: number; statsPort: number }> {
+  const origin = createHttpServer((req, res) => {
+    res.statusCode = req.url === '/missing' ? 404 : req.url === '/boom' ? 503 : 200;
+    res.end('hello');
+  });
+  await new Promise<void>((r) => origin.listen(0, '127.0.0.1', r));
+  const port = (origin.address() as AddressInfo).port;
+  const cfg = config([frontend('web', 'api')], [backend('api', [`s1@127.0.0.1:${port}`])]);
+  const sy = await startSwitchyard({ config: cfg, logger: quiet, watch: false });
+  const stats = await startStats(sy, statsConfig(), quiet);
+  t.teardown(async () => { await stats.close(); await sy.stop(200); await new Promise((r) => origin.close(r)); });
+  return { fePort: sy.frontendAddress('web').port, statsPort: stats.address().port };
 }
