@@ -1,0 +1,448 @@
+import type { Socket } from 'node:net';
+import type { Backend } from '../model/backend.js';
+import type { Frontend } from '../model/frontend.js';
+import type { Server } from '../model/server.js';
+import type { BalanceContext } from '../strategies/sticky.js';
+import { ChunkedScanner } from './chunked.js';
+import { HttpHead } from './http-head.js';
+import { cannedResponse } from './responses.js';
+import { forwardingLines, normalizeIp } from './head-rewrite.js';
+import { coarseNow, track, type Expirable } from './sweeper.js';
+import { describeError, openUpstream, takeIdle, type Upstream, type UpstreamOwner } from './upstream.js';
+import type { HttpSession } from './http-session.js';
+import type { AccessLog } from './access-log.js';
+
+// One client connection in HTTP mode, in three layers (one class, three files of one job each):
+//   http-exchange.ts  (this file) the state of the connection and of its current exchange, the
+//                     server connection (pick, pool or connect, retry) and how an exchange ends
+//                     (local answers 502/503/504, aborts, timeouts, the access log);
+//   http-response.ts  what comes back from the server: the response head, its framing, the
+//                     body relayed with backpressure, upgrades into a tunnel;
+//   http-session.ts   what comes from the client: request heads with our own HTTP/1.1
+//                     framing, the rewritten head and the body to the server, pipelining.
+// One request is in flight at a time; pipelined requests wait in `pending` (RFC 9112 §9.3.2).
+// Bodies stream through with backpressure both ways; chunked bodies are passed byte for byte
+// while a scanner finds their end.
+//
+// Hot path rules: socket events go to module-level functions; state lives in fields declared
+// here (one object shape); canned responses are prebuilt Buffers.
+
+// Where the connection is (`phase`).
+/** Waiting for (the rest of) a request head. */
+export const PHASE_HEAD = 0;
+/** Request head forwarded (or held while connecting); request body and/or response under way. */
+export const PHASE_EXCHANGE = 1;
+/** 101 Switching Protocols: bytes both ways. */
+export const PHASE_TUNNEL = 2;
+/** Closing: ignore further input. */
+export const PHASE_CLOSED = 3;
+
+export const BODY_NONE = 0;
+export const BODY_LENGTH = 1;
+export const BODY_CHUNKED = 2;
+/** Response body delimited by the server closing the connection. */
+export const BODY_CLOSE = 3;
+
+/** Methods safe to send again after a connection dropped without a response (RFC 9110 §9.2.2). */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
+/** What a session needs from the listener that accepted it. */
+export interface HttpListenerContext {
+  readonly frontend: Frontend;
+  /** True once a graceful stop began: finish the current exchange, then close. */
+  readonly stopping: boolean;
+  readonly accessLog: AccessLog | null;
+  /** Client sockets were created with `onread` (read-buffer.ts): reads come through onRead. */
+  readonly onreadClients: boolean;
+  sessionClosed(session: HttpSession): void;
+}
+
+export abstract class HttpExchange implements UpstreamOwner, Expirable {
+  deadline = 0;
+  phase = PHASE_HEAD;
+  readonly clientIp: string;
+  /** X-Forwarded-For / -Proto / Forwarded lines for a client that sent no X-Forwarded-For. */
+  protected readonly forwardedLines: string;
+  protected readonly reqHead: HttpHead;
+  protected readonly resHead: HttpHead;
+  protected readonly reqChunks = new ChunkedScanner();
+  protected readonly resChunks = new ChunkedScanner();
+  protected readonly ctx: BalanceContext;
+  /** Unconsumed client bytes: a partial head, or pipelined requests waiting their turn. */
+  protected pending: Buffer | null = null;
+  /** Storage for `pending` when it grows over several reads (appendPending). */
+  protected acc: Buffer | null = null;
+  protected accUsed = 0;
+  /** Partial response head from the server. */
+  protected resPending: Buffer | null = null;
+  /** When the current head began to arrive (http_request timeout). */
+  protected headStart = 0;
+
+  // --- the current exchange
+  protected frontend: Frontend;
+  protected backend: Backend | null = null;
+  protected server: Server | null = null;
+  protected upstream: Upstream | null = null;
+  /** Bytes for the server held until the connection opens (head + early body). */
+  protected held: Buffer[] | null = null;
+  /** The rewritten request head, kept while a retry could still resend it. */
+  protected requestOut: Buffer | null = null;
+  protected retriesLeft = 0;
+  protected reqBody = BODY_NONE;
+  protected reqRemaining = 0;
+  protected reqDone = false;
+  protected resBody = BODY_NONE;
+  protected resRemaining = 0;
+  protected resStarted = false;
+  protected resDone = false;
+  protected isHeadRequest = false;
+  protected wantsTunnel = false;
+  /** The client may keep the connection after this exchange. */
+  protected keepAlive = true;
+  /** The server connection may be pooled after this exchange. */
+  protected upstreamReusable = false;
+  protected start = 0;
+  protected connectedAt = 0;
+  protected status = 0;
+  protected bytesIn = 0;
+  protected bytesOut = 0;
+  protected method = '';
+  protected target = '';
+  /** The sticky cookie of this exchange's backend ('' when cookie stickiness is off). */
+  protected stickyCookieName = '';
+  /** The current client / server read's chunk is still referenced by a queued write. */
+  protected clientChunkKept = false;
+  protected serverChunkKept = false;
+
+  constructor(
+    readonly socket: Socket,
+    protected readonly listener: HttpListenerContext,
+  ) {
+    this.frontend = listener.frontend;
+    const ip = normalizeIp(socket.remoteAddress ?? '');
+    this.clientIp = ip;
+    this.forwardedLines = forwardingLines(ip, null);
+    const limits = this.frontend.config.limits;
+    this.reqHead = new HttpHead(limits);
+    this.resHead = new HttpHead({ maxRequestLine: limits.maxRequestLine, maxHeaderBytes: Math.max(limits.maxHeaderBytes, 65536), maxHeaders: Math.max(limits.maxHeaders, 200) });
+    this.ctx = { clientIp: ip, avoid: null, stickyCookie: null, setStickyCookie: null };
+    track(this);
+    this.deadline = coarseNow + this.frontend.config.timeouts.httpRequestMs;
+  }
+
+  /** A server read (response side): true when `chunk` is still referenced afterwards. */
+  abstract onUpstreamData(up: Upstream, chunk: Buffer): boolean;
+  /** Both directions complete: pool the server connection and serve the next request (client side). */
+  protected abstract finishExchange(): void;
+  /** Answer a request we will not forward, then close (client side). */
+  protected abstract reject(status: number, why: string): void;
+
+  /** Pick a server and get a connection to it. Returns false when the exchange ended (503). */
+  protected connectServer(now: number): boolean {
+    const backend = this.backend!;
+    const server = backend.pick(this.ctx);
+    if (server === null) {
+      this.localResponse(503, 'no server available');
+      return false;
+    }
+    this.server = server;
+    backend.opened(server, now);
+    server.counters.reqTot++;
+    backend.counters.reqTot++;
+    this.countToServer(this.requestOut!.length);
+    const idle = takeIdle(server, this);
+    if (idle !== null) {
+      // The common case: a warm pooled connection, the head goes out now.
+      this.upstream = idle;
+      this.connectedAt = now;
+      this.held = null;
+      this.deadline = coarseNow + backend.config.timeouts.serverMs;
+      if (!idle.socket.write(this.requestOut!)) this.socket.pause();
+    } else {
+      this.held = [this.requestOut!];
+      this.upstream = openUpstream(server, this, false);
+      this.deadline = now + backend.config.timeouts.connectMs;
+    }
+    return true;
+  }
+
+  protected flushHeld(up: Upstream): void {
+    const held = this.held!;
+    this.held = null;
+    const socket = up.socket;
+    this.deadline = coarseNow + this.backend!.config.timeouts.serverMs;
+    if (held.length === 1) {
+      if (!socket.write(held[0]!)) this.socket.pause();
+      return;
+    }
+    socket.cork();
+    for (let i = 0; i < held.length; i++) socket.write(held[i]!);
+    socket.uncork();
+    if (socket.writableNeedDrain) this.socket.pause();
+  }
+
+  /** Request bytes counted for the server and backend (HAProxy's `bin`; retries count again). */
+  protected countToServer(n: number): void {
+    this.server!.counters.bin += n;
+    this.backend!.counters.bin += n;
+  }
+
+  onUpstreamConnect(up: Upstream): void {
+    if (up !== this.upstream) return;
+    const now = Date.now();
+    this.connectedAt = now;
+    this.server!.counters.observeConnect(now - up.connectStarted);
+    this.backend!.observer?.success(this.server!);
+    if (this.server!.connectFailed) {
+      this.server!.connectFailed = false;
+      this.server!.noteChange('connection succeeded');
+    }
+    this.flushHeld(up);
+    if (this.phase === PHASE_EXCHANGE && !this.reqDone) this.socket.resume();
+  }
+
+  /** Let go of the server: counters, and the connection back to the pool or closed. */
+  protected releaseServer(reusable: boolean): void {
+    const server = this.server;
+    if (server !== null) {
+      this.server = null;
+      this.backend!.closed(server);
+    }
+    const up = this.upstream;
+    if (up !== null) {
+      this.upstream = null;
+      if (up.socket.isPaused()) up.socket.resume();
+      if (reusable && up.owner === this) up.release();
+      else up.destroy();
+    }
+    this.held = null;
+  }
+
+  onUpstreamEnd(up: Upstream): void {
+    if (up !== this.upstream) return;
+    if (this.phase === PHASE_TUNNEL) {
+      this.socket.end();
+      return;
+    }
+    if (this.resStarted && this.resBody === BODY_CLOSE && !this.resDone) {
+      // Close-delimited body complete.
+      this.upstreamReusable = false;
+      this.resDone = true;
+      this.recordResponse();
+      if (this.reqDone) this.finishExchange();
+      else {
+        this.releaseServer(false);
+        this.closeAfterWrite();
+      }
+      return;
+    }
+    up.socket.destroy();
+  }
+
+  onUpstreamClose(up: Upstream, error: Error | null): void {
+    if (up !== this.upstream) return;
+    if (this.phase === PHASE_TUNNEL) {
+      this.upstream = null;
+      this.releaseServer(false);
+      this.closeAfterWrite();
+      return;
+    }
+    if (this.resDone) return;
+    const server = this.server!;
+    const backend = this.backend!;
+    this.upstream = null;
+    if (!up.connected) {
+      // Connect failed: retry on another server (the request has not left us).
+      server.counters.econ++;
+      backend.counters.econ++;
+      backend.observer?.failure(server, 'connect');
+      if (backend.config.health.type === 'none' && !server.connectFailed && backend.observer === null) {
+        server.connectFailed = true;
+        server.noteChange(`connect failed: ${describeError(error)}`);
+      }
+      this.retry(server, `connect to ${server.address} failed: ${describeError(error)}`);
+      return;
+    }
+    if (!this.resStarted && up.reused && this.requestOut !== null && IDEMPOTENT.has(this.method)) {
+      // A pooled connection the server had closed (keep-alive race): resend on a fresh one.
+      // Only idempotent methods: the server may have received and acted on it before closing
+      // (RFC 9110 §9.2.2); a POST gets the 502 below instead of a second delivery.
+      this.held = [this.requestOut];
+      const fresh = takeIdle(server, this) ?? openUpstream(server, this, false);
+      this.upstream = fresh;
+      if (fresh.connected) this.flushHeld(fresh);
+      return;
+    }
+    server.counters.srvAbrt++;
+    backend.observer?.failure(server, 'reset');
+    if (!this.resStarted && this.requestOut !== null && IDEMPOTENT.has(this.method)) {
+      // The server took the request and closed without a byte of answer (it died, or shed
+      // load): an idempotent request may go to another server (RFC 9110 §9.2.2), as HAProxy's
+      // `retry-on empty-response` does. A body byte sent clears requestOut: no replay then.
+      this.retry(server, `server closed the connection: ${describeError(error)}`);
+      return;
+    }
+    server.counters.eresp++;
+    backend.counters.eresp++;
+    if (!this.resStarted) this.localResponse(502, `server closed the connection: ${describeError(error)}`);
+    else this.abort(0, 'server closed mid-response');
+  }
+
+  protected retry(failed: Server, why: string): void {
+    const backend = this.backend!;
+    backend.closed(failed);
+    this.server = null;
+    if (this.requestOut === null || this.retriesLeft <= 0) {
+      this.localResponse(502, why);
+      return;
+    }
+    this.retriesLeft--;
+    failed.counters.wretr++;
+    backend.counters.wretr++;
+    this.ctx.avoid = failed;
+    this.held = [this.requestOut];
+    const server = backend.pick(this.ctx);
+    if (server === null) {
+      this.localResponse(503, why);
+      return;
+    }
+    if (server !== failed) backend.counters.wredis++;
+    this.server = server;
+    backend.opened(server, Date.now());
+    server.counters.reqTot++;
+    this.countToServer(this.requestOut!.length);
+    const idle = takeIdle(server, this);
+    if (idle !== null) {
+      this.upstream = idle;
+      this.flushHeld(idle);
+    } else {
+      this.upstream = openUpstream(server, this, false);
+      this.deadline = Date.now() + backend.config.timeouts.connectMs;
+    }
+  }
+
+  onUpstreamDrain(up: Upstream): void {
+    if (up === this.upstream && this.socket.isPaused() && this.pending === null) this.socket.resume();
+  }
+
+  protected recordResponse(): void {
+    const ms = Date.now() - this.start;
+    const status = this.status;
+    this.frontend.counters.response(status, ms);
+    const backend = this.backend!;
+    backend.counters.response(status, ms);
+    const server = this.server;
+    if (server !== null) {
+      server.counters.response(status, ms);
+      const observer = backend.observer;
+      if (observer !== null) {
+        if (status >= 500) observer.failure(server, '5xx');
+        else observer.success(server);
+      }
+    }
+    this.logAccess('');
+  }
+
+  /** Answer from the balancer itself (503, 502, 504…) and end or continue the connection. */
+  protected localResponse(status: number, why: string): void {
+    this.status = status;
+    const backend = this.backend;
+    if (backend !== null) {
+      if (status >= 500) backend.counters.response(status, Date.now() - this.start);
+    }
+    this.frontend.counters.response(status, Date.now() - this.start);
+    this.logAccess(why);
+    this.releaseServer(false);
+    this.resDone = true;
+    // A request whose body is still arriving cannot be resynchronised: close after answering.
+    const close = !this.reqDone || !this.keepAlive || this.listener.stopping;
+    this.socket.write(cannedResponse(status, backend?.name ?? null, close));
+    if (close) {
+      this.closeAfterWrite();
+      return;
+    }
+    this.finishExchange();
+  }
+
+  /** Abort an exchange mid-way: answer `status` if nothing was sent yet (0: just close). */
+  protected abort(status: number, why: string): void {
+    if (status !== 0 && !this.resStarted) {
+      this.localResponse(status, why);
+      this.closeAfterWrite();
+      return;
+    }
+    this.logAccess(why);
+    this.releaseServer(false);
+    this.phase = PHASE_CLOSED;
+    this.socket.destroy();
+  }
+
+  protected closeAfterWrite(): void {
+    this.phase = PHASE_CLOSED;
+    this.deadline = 0;
+    this.socket.end();
+  }
+
+  close(): void {
+    this.phase = PHASE_CLOSED;
+    this.deadline = 0;
+    this.socket.end();
+  }
+
+  /** Graceful stop: an idle keep-alive connection closes now; a busy one after its exchange. */
+  stop(): void {
+    if (this.phase === PHASE_HEAD && this.pending === null) this.close();
+    else this.keepAlive = false;
+  }
+
+  expire(_now: number): void {
+    this.deadline = 0;
+    switch (this.phase) {
+      case PHASE_HEAD:
+        // A partial head past http_request gets 408; an idle keep-alive (or never used)
+        // connection is closed quietly (HAProxy `timeout http-keep-alive`, browsers' preconnects).
+        if (this.pending !== null) this.reject(408, 'request head not received in time');
+        else this.close();
+        return;
+      case PHASE_EXCHANGE:
+        if (this.upstream !== null && !this.upstream.connected) {
+          // Connect timeout: treated like a refused connection (retry elsewhere).
+          const up = this.upstream;
+          up.lastError = Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' });
+          up.socket.destroy();
+          return;
+        }
+        {
+          const server = this.server;
+          if (server !== null) {
+            server.counters.eresp++;
+            this.backend!.observer?.failure(server, 'timeout');
+          }
+          if (!this.resStarted) this.localResponse(504, 'server timeout');
+          else this.abort(0, 'server timeout mid-response');
+        }
+        return;
+      default:
+        return;
+    }
+  }
+
+  protected logAccess(why: string): void {
+    const log = this.listener.accessLog;
+    if (log === null) return;
+    log.http({
+      frontend: this.frontend.name,
+      backend: this.backend?.name ?? null,
+      server: this.server?.name ?? null,
+      client: this.clientIp,
+      method: this.method || this.reqHead.method,
+      target: this.target || this.reqHead.target,
+      status: this.status,
+      bytesIn: this.bytesIn,
+      bytesOut: this.bytesOut,
+      connectMs: this.connectedAt > 0 ? this.connectedAt - this.start : -1,
+      totalMs: this.start > 0 ? Date.now() - this.start : 0,
+      error: why,
+    });
+  }
+}
