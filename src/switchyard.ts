@@ -161,6 +161,11 @@ export class Switchyard implements StatsHost {
    * call made meanwhile.
    */
   reload(): Promise<ReloadResult> {
+    // Answered at once, never through `reloading`: an attempt that awaits nothing would run its
+    // `finally` before `reloading` is even assigned, leaving it set for good.
+    const file = this.configFile;
+    const load = this.loadConfig;
+    if (file === null || load === null) return Promise.resolve(this.record(false, ['no config file to reload (running the embedded demo)']));
     if (this.reloading) {
       this.reloadAgain ??= this.reloading.then(() => {
         this.reloadAgain = null;
@@ -170,11 +175,10 @@ export class Switchyard implements StatsHost {
     }
     this.reloading = (async () => {
       try {
-        if (this.configFile === null || this.loadConfig === null) return this.record(false, ['no config file to reload (running the embedded demo)']);
         let config: Config;
         try {
-          this.seenText = await readFile(this.configFile, 'utf8');
-          config = await this.loadConfig(this.configFile);
+          this.seenText = await readFile(file, 'utf8');
+          config = await load(file);
         } catch (error) {
           const errors = error instanceof ConfigError ? error.issues.map(formatIssue) : [(error as Error).message];
           return this.record(false, errors);

@@ -5,7 +5,7 @@ import { cannedResponse } from './responses.js';
 import { forwardingLines, readCookie, rewriteHead } from './head-rewrite.js';
 import { coarseNow, untrack } from './sweeper.js';
 import type { UpstreamOwner } from './upstream.js';
-import { setReader, type SocketReader } from './read-buffer.js';
+import { readerOf, setReader, type SocketReader } from './read-buffer.js';
 import { BODY_CHUNKED, BODY_LENGTH, BODY_NONE, PHASE_CLOSED, PHASE_EXCHANGE, PHASE_HEAD, PHASE_TUNNEL, type HttpListenerContext } from './http-exchange.js';
 import { CONNECTION_UPGRADE, HttpResponder } from './http-response.js';
 
@@ -20,15 +20,10 @@ export type { HttpListenerContext } from './http-exchange.js';
 /** Bytes of pipelined input we hold before we stop reading from the client. */
 const MAX_PENDING = 65536;
 
-const kSession = Symbol('switchyard.httpSession');
-type SessionSocket = Socket & { [kSession]: HttpSession };
-
 export class HttpSession extends HttpResponder implements UpstreamOwner, SocketReader {
   constructor(socket: Socket, listener: HttpListenerContext) {
     super(socket, listener);
-    (socket as SessionSocket)[kSession] = this;
-    if (listener.onreadClients) setReader(socket, this);
-    else socket.on('data', onClientData);
+    setReader(socket, this, listener.onreadClients);
     socket.on('end', onClientEnd);
     socket.on('close', onClientClose);
     socket.on('error', noop);
@@ -42,7 +37,7 @@ export class HttpSession extends HttpResponder implements UpstreamOwner, SocketR
     return this.clientChunkKept || this.pending !== null || this.held !== null;
   }
 
-  onClientData(chunk: Buffer): void {
+  private onClientData(chunk: Buffer): void {
     this.frontend.counters.bin += chunk.length;
     switch (this.phase) {
       case PHASE_HEAD:
@@ -306,10 +301,7 @@ export class HttpSession extends HttpResponder implements UpstreamOwner, SocketR
 
 
 function session(socket: Socket): HttpSession {
-  return (socket as SessionSocket)[kSession];
-}
-function onClientData(this: Socket, chunk: Buffer): void {
-  session(this).onClientData(chunk);
+  return readerOf<HttpSession>(socket);
 }
 function onClientEnd(this: Socket): void {
   session(this).onClientEnd();

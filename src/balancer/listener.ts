@@ -40,8 +40,13 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
     this.server = createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: this.mode === 'tcp' }, (socket) => this.accept(socket));
   }
 
-  /** Take over accepting (accept.ts) once the listening handle exists. */
+  /**
+   * Take over accepting (accept.ts) once the listening handle exists. SWITCHYARD_STREAM_READS=1
+   * keeps net's own accept and stream reads: an escape hatch should a runtime's net change under
+   * us (and how the tests cover that path).
+   */
   private acceptOwnSockets(): void {
+    if (process.env.SWITCHYARD_STREAM_READS === '1') return;
     const options = { allowHalfOpen: true, pauseOnCreate: this.mode === 'tcp' };
     this.onreadClients = acceptWithOnread(this.server, options, (socket) => this.accept(socket), () => {
       this.onreadClients = false;

@@ -18,8 +18,8 @@ import type { OnReadOpts, Socket } from 'node:net';
 // the handle is set up and again right after every callback, synchronously, using what it
 // returns when that is a Uint8Array and keeping the current buffer otherwise. So a callback
 // leaves the next buffer in `nextBuffer` and `takeNextBuffer` hands it over: no closure per
-// socket. (lib/internal/stream_base_commons.js onStreamRead; covered by the proxy tests, which
-// move bodies under backpressure and compare bytes.)
+// socket. (lib/internal/stream_base_commons.js onStreamRead; test/read-buffers.test.ts moves
+// random bytes in short reads to a slow client and compares them, on both read paths.)
 
 /** A socket's consumer: returns true when it keeps a reference to `chunk` after returning. */
 export interface SocketReader {
@@ -77,7 +77,23 @@ export function firstBufferTaken(): boolean {
   return taken;
 }
 
-/** Route a socket created with readOptions() to its reader. */
-export function setReader(socket: Socket, reader: SocketReader): void {
+/**
+ * Attach a socket to its reader, which is also its owner: the sessions and Upstream find
+ * themselves from the socket through readerOf() in their module-level event handlers. A socket
+ * not created with readOptions() (net's own accept, where the runtime would not let us) gets
+ * its reads as 'data' events, handed to the same onRead.
+ */
+export function setReader(socket: Socket, reader: SocketReader, viaOnread: boolean): void {
   (socket as ReaderSocket)[kReader] = reader;
+  if (!viaOnread) socket.on('data', onSocketData);
+}
+
+/** The reader (owner) set on `socket` by setReader(). */
+export function readerOf<T extends SocketReader>(socket: Socket): T {
+  return (socket as ReaderSocket)[kReader] as T;
+}
+
+/** The stream path: every chunk is a fresh Buffer, so what the reader keeps needs no care. */
+function onSocketData(this: ReaderSocket, chunk: Buffer): void {
+  this[kReader].onRead(chunk);
 }

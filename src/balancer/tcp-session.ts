@@ -7,15 +7,13 @@ import type { AccessLog } from './access-log.js';
 import { normalizeIp } from './head-rewrite.js';
 import { describeError, openUpstream, type Upstream, type UpstreamOwner } from './upstream.js';
 import { coarseNow, track, untrack, type Expirable } from './sweeper.js';
-import { setReader, type SocketReader } from './read-buffer.js';
+import { readerOf, setReader, type SocketReader } from './read-buffer.js';
 
 // One client connection in TCP mode: a server is picked per connection, the connect is retried
 // on another server when refused, then bytes flow both ways with backpressure. Half-close is
 // passed through (client FIN → server FIN, and back), so request/response protocols that end
 // their request by shutting down the write side work.
 
-const kTcp = Symbol('switchyard.tcpSession');
-type TcpSocket = Socket & { [kTcp]: TcpSession };
 
 export interface TcpListenerContext {
   readonly frontend: Frontend;
@@ -52,9 +50,7 @@ export class TcpSession implements UpstreamOwner, SocketReader, Expirable {
     const ip = normalizeIp(socket.remoteAddress ?? '');
     this.ctx = { clientIp: ip, avoid: null, stickyCookie: null, setStickyCookie: null };
     this.retriesLeft = this.backend.config.retries;
-    (socket as TcpSocket)[kTcp] = this;
-    if (listener.onreadClients) setReader(socket, this);
-    else socket.on('data', onClientData);
+    setReader(socket, this, listener.onreadClients);
     socket.on('end', onClientEnd);
     socket.on('close', onClientClose);
     socket.on('error', noop);
@@ -104,7 +100,7 @@ export class TcpSession implements UpstreamOwner, SocketReader, Expirable {
     return up !== null && up.socket.writableLength > 0;
   }
 
-  onClientData(chunk: Buffer): void {
+  private onClientData(chunk: Buffer): void {
     const up = this.upstream;
     if (up === null) return; // closing: nothing takes these bytes
     this.bytesIn += chunk.length;
@@ -250,10 +246,7 @@ export class TcpSession implements UpstreamOwner, SocketReader, Expirable {
 }
 
 function tcp(socket: Socket): TcpSession {
-  return (socket as TcpSocket)[kTcp];
-}
-function onClientData(this: Socket, chunk: Buffer): void {
-  tcp(this).onClientData(chunk);
+  return readerOf<TcpSession>(socket);
 }
 function onClientEnd(this: Socket): void {
   tcp(this).onClientEnd();

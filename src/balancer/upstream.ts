@@ -1,6 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import type { Server } from '../model/server.js';
-import { firstBufferTaken, readOptions, setReader, SERVER_READ_BYTES, type SocketReader } from './read-buffer.js';
+import { firstBufferTaken, readOptions, readerOf, setReader, SERVER_READ_BYTES, type SocketReader } from './read-buffer.js';
 
 // Connections to servers. HTTP mode keeps idle keep-alive connections per server (LIFO, so the
 // warmest socket is reused) in `server.idle`; a connection carries one request at a time and
@@ -25,8 +25,6 @@ export interface UpstreamOwner {
   onUpstreamDrain(up: Upstream): void;
 }
 
-const kUpstream = Symbol('switchyard.upstream');
-type UpstreamSocket = Socket & { [kUpstream]: Upstream };
 
 export class Upstream implements SocketReader {
   owner: UpstreamOwner | null = null;
@@ -45,8 +43,7 @@ export class Upstream implements SocketReader {
   ) {
     this.connectStarted = Date.now();
     this.address = server.address;
-    (socket as UpstreamSocket)[kUpstream] = this;
-    setReader(socket, this);
+    setReader(socket, this, true);
     socket.on('connect', onConnect);
     socket.on('end', onEnd);
     socket.on('close', onClose);
@@ -84,8 +81,8 @@ export class Upstream implements SocketReader {
 }
 
 /** The Upstream a socket belongs to. */
-export function upstreamOf(socket: Socket): Upstream {
-  return (socket as UpstreamSocket)[kUpstream];
+function upstreamOf(socket: Socket): Upstream {
+  return readerOf<Upstream>(socket);
 }
 
 function onConnect(this: Socket): void {
