@@ -11,6 +11,7 @@ import { coarseNow, track, type Expirable } from './sweeper.js';
 import { describeError, openUpstream, takeIdle, type Upstream, type UpstreamOwner } from './upstream.js';
 import type { HttpSession } from './http-session.js';
 import type { AccessLog } from './access-log.js';
+import type { RequestView } from '../routing/request-view.js';
 
 // One client connection in HTTP mode, in three layers (one class, three files of one job each):
 //   http-exchange.ts  (this file) the state of the connection and of its current exchange, the
@@ -113,6 +114,10 @@ export abstract class HttpExchange implements UpstreamOwner, Expirable {
   /** The current client / server read's chunk is still referenced by a queued write. */
   protected clientChunkKept = false;
   protected serverChunkKept = false;
+  /** The connection's request view (src/routing), made on its first routed request. */
+  protected view: RequestView | null = null;
+  /** The view when the current exchange was routed; null on a frontend with nothing to decide. */
+  protected routed: RequestView | null = null;
 
   constructor(
     readonly socket: Socket,

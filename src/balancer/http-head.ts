@@ -426,7 +426,8 @@ export class HttpHead {
     }
   }
 
-  private markDrop(i: number): void {
+  /** Leave line `i` out when forwarding (hop-by-hop fields; header rules, src/routing). */
+  markDrop(i: number): void {
     if (this.drop[i] === 0) {
       this.drop[i] = 1;
       this.dropCount++;

@@ -4,6 +4,7 @@ import { PARSE_INCOMPLETE, PARSE_OK } from './http-head.js';
 import { rewriteHead } from './head-rewrite.js';
 import { coarseNow } from './sweeper.js';
 import type { Upstream } from './upstream.js';
+import { routedResponseLines } from '../routing/head-edit.js';
 import { BODY_CHUNKED, BODY_CLOSE, BODY_LENGTH, BODY_NONE, HttpExchange, PHASE_TUNNEL } from './http-exchange.js';
 
 // What comes back from the server (http-exchange.ts explains the three layers): the response
@@ -116,6 +117,8 @@ export abstract class HttpResponder extends HttpExchange {
     if (this.ctx.setStickyCookie !== null && this.stickyCookieName !== '') {
       extra = `Set-Cookie: ${this.stickyCookieName}=${this.ctx.setStickyCookie}; Path=/; HttpOnly; SameSite=Lax\r\n`;
     }
+    const routed = this.routed;
+    if (routed !== null && (routed.plan !== null || routed.responseEdits !== null)) extra += routedResponseLines(head, buf, routed, this.backend!, server);
     if (!this.keepAlive) extra += CONNECTION_CLOSE;
     else if (head.soleKeepAliveLine !== -1) head.keepLine(head.soleKeepAliveLine); // ours too
     else if (this.reqHead.minor === 0) extra += CONNECTION_KEEP_ALIVE;

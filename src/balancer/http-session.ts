@@ -8,6 +8,9 @@ import type { UpstreamOwner } from './upstream.js';
 import { readerOf, setReader, type SocketReader } from './read-buffer.js';
 import { BODY_CHUNKED, BODY_LENGTH, BODY_NONE, PHASE_CLOSED, PHASE_EXCHANGE, PHASE_HEAD, PHASE_TUNNEL, type HttpListenerContext } from './http-exchange.js';
 import { CONNECTION_UPGRADE, HttpResponder } from './http-response.js';
+import { RequestView } from '../routing/request-view.js';
+import { answerBytes } from '../routing/routing.js';
+import { routedRequestHead } from '../routing/head-edit.js';
 
 export type { HttpListenerContext } from './http-exchange.js';
 
@@ -137,7 +140,18 @@ export class HttpSession extends HttpResponder implements UpstreamOwner, SocketR
     this.frontend = this.listener.frontend;
     const frontend = this.frontend;
     frontend.counters.reqTot++;
-    const backend = frontend.backend;
+    // The routing decision (src/routing/routing.ts): the default backend unless the frontend
+    // has routes, rules or user code; then a route may pick another backend or answer here.
+    const routing = frontend.routing;
+    let backend = routing.defaultBackend;
+    let routed: RequestView | null = null;
+    if (routing.active) {
+      routed = this.view ??= new RequestView(this.clientIp);
+      routed.begin(head, buf);
+      routing.decide(routed);
+      backend = routed.backend ?? backend;
+    }
+    this.routed = routed;
     this.backend = backend;
     this.method = head.method;
     // The target as a string only for the access log (it costs an allocation per request).
@@ -170,6 +184,11 @@ export class HttpSession extends HttpResponder implements UpstreamOwner, SocketR
       this.reqDone = true;
     }
 
+    if (routed !== null && routed.backend === null) {
+      this.answerHere(routed, buf);
+      return;
+    }
+
     this.requestOut = this.rewriteRequest(buf, offset);
 
     const ctx = this.ctx;
@@ -195,7 +214,33 @@ export class HttpSession extends HttpResponder implements UpstreamOwner, SocketR
     const head = this.reqHead;
     let extra = head.xff === null ? this.forwardedLines : forwardingLines(this.clientIp, head.xff);
     if (this.wantsTunnel) extra += CONNECTION_UPGRADE;
+    const routed = this.routed;
+    // Header rules, path rewrite, request id (src/routing/head-edit.ts).
+    if (routed !== null && (routed.plan !== null || routed.edits !== null)) return routedRequestHead(head, buf, offset, extra, routed);
     return rewriteHead(head, buf, offset, extra, buf.length);
+  }
+
+  /**
+   * A route (or user code) answered the request itself: redirect, deny. Nothing goes to a
+   * server; the connection stays open unless a request body is still arriving (it cannot be
+   * told apart from the next request without reading it) or the client asked to close.
+   */
+  protected answerHere(routed: RequestView, buf: Buffer): void {
+    this.backend = null;
+    const close = !this.reqDone || !this.keepAlive || this.listener.stopping;
+    const rest = this.reqHead.headEnd;
+    if (!close && rest < buf.length) this.hold(buf.subarray(rest));
+    const status = routed.answerStatus;
+    this.status = status;
+    const out = answerBytes(routed, close);
+    this.bytesOut = out.length;
+    this.frontend.counters.response(status, Date.now() - this.start);
+    this.logAccess(routed.answerWhy);
+    this.resDone = true;
+    this.frontend.counters.bout += out.length;
+    this.socket.write(out);
+    if (close) this.closeAfterWrite();
+    else this.finishExchange();
   }
 
   protected sendUpstream(data: Buffer): void {

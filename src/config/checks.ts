@@ -5,6 +5,7 @@ import type { HostPort } from './types.js';
 import { formatDuration, parseDuration } from './duration.js';
 import { DEFAULT_STATS_BIND, parseHostPort } from './schema.js';
 import type { PathSegment } from './source.js';
+import { checkBackendRouting, checkRouting, defaultBackendOf } from './route-checks.js';
 
 // Checks across keys: a frontend's backend exists and has the same mode, binds do not clash,
 // a strategy module exists, server names are unique, and so on. They read the raw value
@@ -56,14 +57,16 @@ export function crossCheck(raw: unknown, file: string | null): CheckIssue[] {
   if (isObj(raw.frontends) && Object.keys(raw.frontends).length === 0) add(['frontends'], 'at least one frontend is required');
   for (const [name, fe] of entries(raw.frontends)) {
     if (!SECTION_NAME.test(name)) add(['frontends', name], `invalid frontend name "${name}": use letters, digits, and - _ .`);
-    if (typeof fe.backend === 'string' && backends !== null) {
-      const be = backends[fe.backend];
-      if (!Object.hasOwn(backends, fe.backend)) {
-        add(['frontends', name, 'backend'], `unknown backend "${fe.backend}"`);
+    const dflt = defaultBackendOf(name, fe, add);
+    if (dflt !== null && backends !== null) {
+      const be = backends[dflt.name];
+      if (!Object.hasOwn(backends, dflt.name)) {
+        add(['frontends', name, dflt.key], `unknown backend "${dflt.name}"`);
       } else if (isObj(be) && modeOf(fe) !== null && modeOf(be) !== null && modeOf(fe) !== modeOf(be)) {
-        add(['frontends', name, 'mode'], `mode ${modeOf(fe)} does not match backend "${fe.backend}" (mode ${modeOf(be)})`);
+        add(['frontends', name, 'mode'], `mode ${modeOf(fe)} does not match backend "${dflt.name}" (mode ${modeOf(be)})`);
       }
     }
+    checkRouting(name, fe, backends, add);
     const at = parseHostPort(fe.bind, true);
     if (typeof at === 'string' || at.port === 0) continue;
     const clash = bound.find((b) => b.at.port === at.port && (b.at.host === at.host || WILDCARDS.has(b.at.host) || WILDCARDS.has(at.host)));
@@ -78,6 +81,7 @@ export function crossCheck(raw: unknown, file: string | null): CheckIssue[] {
 function checkBackend(name: string, be: Obj, raw: Obj, file: string | null, add: (p: PathSegment[], m: string) => void): void {
   const at = (...rest: PathSegment[]): PathSegment[] => ['backends', name, ...rest];
   if (!SECTION_NAME.test(name)) add(at(), `invalid backend name "${name}": use letters, digits, and - _ .`);
+  checkBackendRouting(name, be, add);
 
   if (typeof be.strategy === 'string' && be.strategy !== '' && !isBuiltinStrategy(be.strategy)) {
     if (!isStrategyPath(be.strategy)) {

@@ -19,11 +19,16 @@ export function hasReference(text: string): boolean {
   return text.includes('${');
 }
 
-export function substituteEnv(text: string, env: NodeJS.ProcessEnv = process.env): Substitution {
+/**
+ * `keep(inner)` true: the reference is left verbatim (a routing template value such as
+ * `${client_ip}`, filled in per request; see templates.ts).
+ */
+export function substituteEnv(text: string, env: NodeJS.ProcessEnv = process.env, keep: ((inner: string) => boolean) | null = null): Substitution {
   const missing: string[] = [];
   const malformed: string[] = [];
   const value = text.replace(REFERENCE, (whole: string, inner: string | undefined) => {
     if (inner === undefined) return '${'; // `$${` escape
+    if (keep !== null && keep(inner)) return whole;
     const sep = inner.indexOf(':-');
     const name = sep === -1 ? inner : inner.slice(0, sep);
     if (!NAME.test(name)) {

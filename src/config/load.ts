@@ -8,6 +8,7 @@ import { crossCheck, formatHostPort, resolveStrategyPath } from './checks.js';
 import { configSchema, DEFAULT_EXPECT, type RawBackend, type RawConfig, type RawFrontend } from './schema.js';
 import { formatPath, lineOf, readYaml, type PathSegment } from './source.js';
 import { knownKeys, messageFor } from './messages.js';
+import { normalizeRoutes } from './routes-schema.js';
 
 // parseConfig / loadConfigFile / normalizeConfig: text or a plain object in, a validated,
 // normalised, deep-frozen Config out, or one ConfigError listing every problem with its key
@@ -131,11 +132,18 @@ function frontend(name: string, fe: RawFrontend): FrontendConfig {
     name,
     mode: fe.mode,
     bind: fe.bind,
-    backend: fe.backend,
+    // crossCheck made sure one of them is there (and that they agree when both are).
+    backend: (fe.default_backend ?? fe.backend)!,
     timeouts: { clientMs: fe.timeouts.client, httpRequestMs: fe.timeouts.http_request, keepAliveMs: fe.timeouts.keep_alive },
     maxconn: fe.maxconn,
     maxconnPerSource: fe.maxconn_per_source,
     limits: { maxRequestLine: fe.limits.max_request_line, maxHeaderBytes: fe.limits.max_header_bytes, maxHeaders: fe.limits.max_headers, obsFold: fe.limits.obs_fold },
+    routing: {
+      routes: normalizeRoutes(fe.routes),
+      requestHeaders: fe.request_headers ?? null,
+      responseHeaders: fe.response_headers ?? null,
+      requestId: fe.request_id ?? null,
+    },
   };
 }
 
@@ -165,6 +173,8 @@ function backend(name: string, be: RawBackend, file: string | null): BackendConf
       maxconn: s.maxconn,
     })),
     discovery: be.discovery === undefined ? null : { consul: { ...be.discovery.consul } },
+    requestHeaders: be.request_headers ?? null,
+    responseHeaders: be.response_headers ?? null,
   };
 }
 

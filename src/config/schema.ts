@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { HostPort, StatusRanges } from './types.js';
 import { DURATION_MESSAGE, parseDuration } from './duration.js';
+import { headerRulesSchema, requestIdSchema, routesSchema } from './routes-schema.js';
 
 // The raw shape of a config file (snake_case keys, names as map keys), checked by zod. Leaf
 // values are converted here (durations to ms, addresses split, `expect` to ranges) so that a
@@ -172,7 +173,8 @@ const loggingSchema = block(z.strictObject({
 const frontendSchema = z.strictObject({
   mode,
   bind: address(true),
-  backend: name,
+  // `backend:` and `default_backend:` name the same thing (checks.ts wants one of them).
+  backend: name.optional(),
   timeouts: block(z.strictObject({
     client: duration(30_000),
     http_request: duration(10_000),
@@ -188,6 +190,12 @@ const frontendSchema = z.strictObject({
     // `unfold` replaces each fold with spaces before forwarding, for old clients.
     obs_fold: z.enum(['reject', 'unfold']).default('reject'),
   })),
+  // Routing (docs/routing.md): HTTP frontends only (checks.ts).
+  default_backend: name.optional(),
+  routes: routesSchema,
+  request_headers: headerRulesSchema,
+  response_headers: headerRulesSchema,
+  request_id: requestIdSchema,
 });
 
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/; // RFC 6265 cookie-name = token
@@ -255,6 +263,8 @@ const backendSchema = z.strictObject({
       dc: z.string().min(1).nullable().default(null),
     }),
   })),
+  request_headers: headerRulesSchema,
+  response_headers: headerRulesSchema,
 });
 
 export const configSchema = z.strictObject({

@@ -1,5 +1,6 @@
 import { LineCounter, isAlias, isMap, isPair, isScalar, isSeq, parseDocument, Scalar, type Node } from 'yaml';
 import { hasReference, substituteEnv } from './env.js';
+import { isTemplatePath, isTemplateReference } from './templates.js';
 
 // The config file as text -> a plain value, plus where each key path sits in the file (so
 // that every error can name its line), with `${NAME}` references replaced at the node level:
@@ -147,7 +148,7 @@ function visit(node: unknown, path: PathSegment[], walk: Walk): void {
 }
 
 function substitute(node: Scalar, text: string, path: PathSegment[], walk: Walk): void {
-  const result = substituteEnv(text, walk.env);
+  const result = substituteEnv(text, walk.env, isTemplatePath(path) ? isTemplateReference : null);
   const line = node.range ? walk.lc.linePos(node.range[0]).line : undefined;
   for (const name of result.missing) {
     walk.issues.push({ path, message: `environment variable ${name} is not set (use \${${name}:-default} for a default)`, line });

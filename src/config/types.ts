@@ -2,6 +2,8 @@
 // built from. Durations are milliseconds, addresses are split, defaults are filled in, and the
 // whole tree is deep-frozen. Nothing here imports from the runtime: config flows one way.
 
+import type { FrontendRoutingConfig, HeaderRulesConfig } from './routing-types.js';
+
 export type Mode = 'http' | 'tcp';
 
 export interface HostPort {
@@ -40,6 +42,7 @@ export interface FrontendConfig {
   readonly name: string;
   readonly mode: Mode;
   readonly bind: HostPort;
+  /** The default backend (`default_backend:`, or its alias `backend:`): where no route matched. */
   readonly backend: string;
   readonly timeouts: {
     /** Client inactivity (HAProxy `timeout client`). */
@@ -54,6 +57,8 @@ export interface FrontendConfig {
   /** Max concurrent connections per client address; 0 = unlimited. */
   readonly maxconnPerSource: number;
   readonly limits: HttpLimits;
+  /** Routes, header rules, request ids (HTTP frontends; empty for TCP). */
+  readonly routing: FrontendRoutingConfig;
 }
 
 export interface HttpLimits {
@@ -135,6 +140,9 @@ export interface BackendConfig {
   readonly retries: number;
   readonly servers: readonly ServerConfig[];
   readonly discovery: { readonly consul: ConsulDiscoveryConfig } | null;
+  /** Header rules for requests sent to / responses from this backend (HTTP). */
+  readonly requestHeaders: HeaderRulesConfig | null;
+  readonly responseHeaders: HeaderRulesConfig | null;
 }
 
 export interface LoggingConfig {

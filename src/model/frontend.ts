@@ -1,6 +1,7 @@
 import type { FrontendConfig } from '../config/types.js';
 import type { Backend } from './backend.js';
 import { Counters } from './counters.js';
+import type { Routing } from '../routing/routing.js';
 
 /**
  * A frontend: a listening address routed to one backend. The object lives across reloads
@@ -17,7 +18,10 @@ export class Frontend {
 
   constructor(
     public config: FrontendConfig,
+    /** The default backend (routing.defaultBackend): where requests no route matched go. */
     public backend: Backend,
+    /** Routes, rules and the default backend of this generation, swapped in one assignment. */
+    public routing: Routing,
   ) {
     this.name = config.name;
   }

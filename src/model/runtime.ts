@@ -3,6 +3,7 @@ import type { StrategyFactory } from '../strategies/strategy.js';
 import { loadStrategyFactory } from '../strategies/registry.js';
 import { Backend } from './backend.js';
 import { Frontend } from './frontend.js';
+import { compileRouting } from '../routing/routing.js';
 
 /**
  * The runtime model built from one validated config: frontends and backends by name. Building
@@ -54,12 +55,14 @@ export async function buildRuntime(config: Config, previous: Runtime | null): Pr
   for (const f of config.frontends) {
     const backend = backends.get(f.backend)!;
     const old = previous?.frontends.get(f.name);
+    const routing = compileRouting(f, backends, old?.routing ?? null);
     if (old) {
       old.config = f;
       old.backend = backend;
+      old.routing = routing;
       frontends.set(f.name, old);
     } else {
-      frontends.set(f.name, new Frontend(f, backend));
+      frontends.set(f.name, new Frontend(f, backend, routing));
     }
   }
   return new Runtime(config, frontends, backends, (previous?.generation ?? 0) + 1);

@@ -15,6 +15,7 @@ export function frontendConfig(name: string, mode: Mode, backend: string, over: 
     timeouts: { clientMs: 30000, httpRequestMs: 10000, keepAliveMs: 60000 },
     maxconn: 0, maxconnPerSource: 0,
     limits: { maxRequestLine: 8192, maxHeaderBytes: 32768, maxHeaders: 100 },
+    routing: { routes: [], requestHeaders: null, responseHeaders: null, requestId: null },
     ...over,
   };
 }
@@ -32,6 +33,7 @@ export function backendConfig(name: string, mode: Mode, addresses: readonly stri
       return { name: `s${i + 1}`, address: { host: host!, port: Number(port) }, weight: 1, backup: false, maxconn: 0 };
     }),
     discovery: null,
+    requestHeaders: null, responseHeaders: null,
     ...over,
   };
 }

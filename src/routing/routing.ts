@@ -1,0 +1,164 @@
+import type { BackendConfig, FrontendConfig } from '../config/types.js';
+import type { FrontendRoutingConfig } from '../config/routing-types.js';
+import type { Backend } from '../model/backend.js';
+import { denyResponses, redirectResponse, simpleResponse } from './answers.js';
+import type { RequestView } from './request-view.js';
+import { ACTION_BACKEND, ACTION_DENY, ACTION_REDIRECT, CompiledRoute, RouteStats } from './route.js';
+import { ExchangePlan, mergeRules, PathRewrite } from './rules.js';
+
+// A frontend's routing for one config generation: ONE immutable object, built beside the
+// running one and swapped in with a single assignment (`frontend.routing`), so a request sees
+// either the old routes, rules and default backend or the new ones, never a mix.
+//
+// The decision, per request, after the head is parsed and before a server is picked:
+//   1. a user router (src/usercode), when the frontend has one: it may pick a backend, answer
+//      the request, or return nothing to fall through;
+//   2. the routes, in order: the first that matches decides (backend, redirect or deny);
+//   3. the default backend.
+// Then the header and path rules of the way the request leaves (ExchangePlan).
+//
+// Cost: a frontend with no routes, no rules and no request id is `active === false` and the
+// session does exactly what it did before routing existed (one field read and a branch).
+
+/** A user router (src/usercode): a backend, null when it answered (view.answer*), undefined: no opinion. */
+export interface RouterSlot {
+  route(view: RequestView, routing: Routing): Backend | null | undefined;
+}
+
+/** User hooks (src/usercode); called by the session when present. */
+export interface HooksSlot {
+  readonly hasRequestHook: boolean;
+  readonly hasResponseHook: boolean;
+}
+
+/** Routes whose host conditions cannot be indexed (wildcards, none) go in every bucket. */
+export class RouteTable {
+  constructor(
+    /** Candidate routes for a request whose host (no port) is the key, in order. */
+    readonly byHost: ReadonlyMap<string, readonly CompiledRoute[]>,
+    /** Candidates for any other host. */
+    readonly rest: readonly CompiledRoute[],
+  ) {}
+
+  static build(routes: readonly CompiledRoute[]): RouteTable {
+    const hosts = new Set<string>();
+    for (const r of routes) for (const h of r.exactHosts) hosts.add(h);
+    const byHost = new Map<string, CompiledRoute[]>();
+    for (const h of hosts) byHost.set(h, routes.filter((r) => r.hosts === null || r.exactHosts.length < r.hosts.length || r.exactHosts.includes(h)));
+    return new RouteTable(byHost, routes.filter((r) => r.hosts === null || r.exactHosts.length < r.hosts.length));
+  }
+}
+
+export class Routing {
+  /** Anything to do per request beyond the default backend. */
+  readonly active: boolean;
+  readonly table: RouteTable | null;
+  /** Hits that went to the default backend (no route matched). */
+  readonly defaultStats: RouteStats;
+
+  constructor(
+    readonly defaultBackend: Backend,
+    readonly routes: readonly CompiledRoute[],
+    /** Rules for requests that go to the default backend (or a router's choice of it). */
+    readonly defaultPlan: ExchangePlan | null,
+    /** Rules per backend for requests a user router sends there (no route rules). */
+    readonly planByBackend: ReadonlyMap<Backend, ExchangePlan | null>,
+    defaultStats: RouteStats,
+    /** Slots for user code (src/usercode); null: none configured. */
+    readonly router: RouterSlot | null = null,
+    readonly hooks: HooksSlot | null = null,
+  ) {
+    this.table = routes.length === 0 ? null : RouteTable.build(routes);
+    this.defaultStats = defaultStats;
+    this.active = routes.length > 0 || defaultPlan !== null || router !== null || hooks !== null;
+  }
+
+  /** The same routing with user code slots filled (src/usercode builds it). */
+  withUserCode(router: RouterSlot | null, hooks: HooksSlot | null): Routing {
+    return new Routing(this.defaultBackend, this.routes, this.defaultPlan, this.planByBackend, this.defaultStats, router, hooks);
+  }
+
+  /**
+   * Decide where the request in `v` goes: sets v.route, v.backend and v.plan; v.backend stays
+   * null when the request is answered here (`answer`). Allocates only what a condition needs
+   * (the path string for path conditions, the host for host conditions).
+   */
+  decide(v: RequestView): void {
+    if (this.router !== null) {
+      const chosen = this.router.route(v, this);
+      if (chosen !== undefined) {
+        if (chosen !== null) {
+          v.backend = chosen;
+          v.plan = chosen === this.defaultBackend ? this.defaultPlan : (this.planByBackend.get(chosen) ?? null);
+        }
+        return;
+      }
+    }
+    const table = this.table;
+    if (table !== null) {
+      // Routes on exact hosts are indexed: a table of 50 host+path routes tests only the
+      // routes that can match this host (bench/micro-routing.js).
+      const candidates = table.byHost.size > 0 ? (table.byHost.get(v.host) ?? table.rest) : table.rest;
+      for (let i = 0; i < candidates.length; i++) {
+        const r = candidates[i]!;
+        if (!r.matches(v)) continue;
+        r.stats.hits++;
+        v.route = r;
+        if (r.action === ACTION_BACKEND) {
+          v.backend = r.backend;
+          v.plan = r.plan;
+        } else {
+          v.answerStatus = r.config.action.type === 'backend' ? 0 : r.config.action.status;
+          v.answerWhy = r.action === ACTION_DENY ? `denied by route ${r.name}` : `redirected by route ${r.name}`;
+        }
+        return;
+      }
+    }
+    this.defaultStats.hits++;
+    v.backend = this.defaultBackend;
+    v.plan = this.defaultPlan;
+  }
+}
+
+const NO_ROUTING: FrontendRoutingConfig = { routes: [], requestHeaders: null, responseHeaders: null, requestId: null };
+
+/** The response for a request answered here (v.backend null after decide). */
+export function answerBytes(v: RequestView, close: boolean): Buffer {
+  const r = v.route;
+  if (v.answer !== null) return v.answer;
+  if (r !== null && r.action === ACTION_DENY) return close ? r.denyClose! : r.denyKeepAlive!;
+  if (r !== null && r.action === ACTION_REDIRECT && r.config.action.type === 'redirect') return redirectResponse(r.config.action, v, close);
+  return simpleResponse(500, 'no answer\n', close);
+}
+
+/**
+ * Compile a frontend's routing for a new generation. `backends`: the generation's backends by
+ * name (the config checks made sure every name exists). Route hit counters are carried over
+ * from `previous` by route name, so a reload keeps them.
+ */
+export function compileRouting(config: FrontendConfig, backends: ReadonlyMap<string, Backend>, previous: Routing | null): Routing {
+  // Configs built in code before routing existed (tests, embedders) have no routing block.
+  const r = config.routing ?? NO_ROUTING;
+  const defaultBackend = backends.get(config.backend)!;
+  const http = config.mode === 'http';
+  const oldStats = new Map<string, RouteStats>();
+  if (previous !== null) for (const route of previous.routes) oldStats.set(route.name, route.stats);
+  const planFor = (backend: BackendConfig, route: FrontendConfig['routing']['routes'][number] | null): ExchangePlan | null => {
+    if (!http) return null;
+    const request = mergeRules([r.requestHeaders, backend.requestHeaders ?? null, route?.requestHeaders ?? null]);
+    const response = mergeRules([r.responseHeaders, backend.responseHeaders ?? null, route?.responseHeaders ?? null]);
+    const rewrite = route?.pathRewrite ? new PathRewrite(route.pathRewrite) : null;
+    if (ExchangePlan.isEmpty(request, response, rewrite, r.requestId)) return null;
+    return new ExchangePlan(request, response, rewrite, r.requestId, backend.name);
+  };
+  const routes = http ? r.routes.map((route, i) => {
+    const a = route.action;
+    const backend = a.type === 'backend' ? backends.get(a.backend)! : null;
+    const plan = backend !== null ? planFor(backend.config, route) : null;
+    const deny = a.type === 'deny' ? denyResponses(a) : null;
+    return new CompiledRoute(route, i, backend, plan, deny?.[0] ?? null, deny?.[1] ?? null, oldStats.get(route.name) ?? new RouteStats());
+  }) : [];
+  const planByBackend = new Map<Backend, ExchangePlan | null>();
+  if (http) for (const b of backends.values()) if (b.mode === 'http') planByBackend.set(b, planFor(b.config, null));
+  return new Routing(defaultBackend, routes, planFor(defaultBackend.config, null), planByBackend, previous?.defaultStats ?? new RouteStats());
+}
