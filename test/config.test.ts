@@ -59,6 +59,7 @@ t.test('the contract example parses with the right normalised values', async (t)
     maxconn: 0, maxconnPerSource: 0,
     limits: { maxRequestLine: 8192, maxHeaderBytes: 32768, maxHeaders: 100, obsFold: 'reject' },
     routing: { routes: [], requestHeaders: null, responseHeaders: null, requestId: null },
+    rateLimit: null,
   });
 
   t.equal(config.backends.length, 1);
@@ -141,7 +142,7 @@ t.test('every error in a file at once, each with its path and line', async (t) =
     'frontends.raw.mode: mode tcp does not match backend "api" (mode http) @11',
     'frontends.raw.bind: 0.0.0.0:11101 clashes with frontend "files" on 0.0.0.0:11101 @12',
     `backends.api.strategy: strategy module not found: ${fixture('strategies/missing.js')} @16`,
-    'backends.api.healthcheck: unknown key "healthcheck" (known keys: mode, strategy, strategy_options, sticky, health, passive, timeouts, retries, servers, discovery, request_headers, response_headers) @17',
+    'backends.api.healthcheck: unknown key "healthcheck" (known keys: mode, strategy, strategy_options, sticky, health, passive, timeouts, retries, servers, discovery, request_headers, response_headers, max_queue, redispatch, slow_start, circuit_breaker) @17',
     'backends.api.servers[1].address: expected host:port @20',
     'backends.api.servers[2].weight: must be at most 256 @21',
     'backends.api.servers[2].name: duplicate server name "s1" (also servers[0]) @21',

@@ -12,6 +12,8 @@ import { describeError, openUpstream, takeIdle, type Upstream, type UpstreamOwne
 import type { HttpSession } from './http-session.js';
 import type { AccessLog } from './access-log.js';
 import type { RequestView } from '../routing/request-view.js';
+import { countRefusal, LIMIT_TIMEOUT_QUEUE, NO_SERVER } from '../overload/refusals.js';
+import type { QueueWaiter, WaitList } from '../overload/wait-list.js';
 
 // One client connection in HTTP mode, in three layers (one class, three files of one job each):
 //   http-exchange.ts  (this file) the state of the connection and of its current exchange, the
@@ -58,7 +60,7 @@ export interface HttpListenerContext {
   sessionClosed(session: HttpSession): void;
 }
 
-export abstract class HttpExchange implements UpstreamOwner, Expirable {
+export abstract class HttpExchange implements UpstreamOwner, Expirable, QueueWaiter {
   deadline = 0;
   phase = PHASE_HEAD;
   readonly clientIp: string;
@@ -68,7 +70,7 @@ export abstract class HttpExchange implements UpstreamOwner, Expirable {
   protected readonly resHead: HttpHead;
   protected readonly reqChunks = new ChunkedScanner();
   protected readonly resChunks = new ChunkedScanner();
-  protected readonly ctx: BalanceContext;
+  readonly ctx: BalanceContext;
   /** Unconsumed client bytes: a partial head, or pipelined requests waiting their turn. */
   protected pending: Buffer | null = null;
   /** Storage for `pending` when it grows over several reads (appendPending). */
@@ -118,6 +120,13 @@ export abstract class HttpExchange implements UpstreamOwner, Expirable {
   protected view: RequestView | null = null;
   /** The view when the current exchange was routed; null on a frontend with nothing to decide. */
   protected routed: RequestView | null = null;
+  // --- waiting in the backend's queue (src/overload/wait-list.ts)
+  waitNext: QueueWaiter | null = null;
+  waitPrev: QueueWaiter | null = null;
+  waitList: WaitList | null = null;
+  waitSince = 0;
+  /** This exchange counts as an open retry of its backend (circuit breaker). */
+  protected retrying = false;
 
   constructor(
     readonly socket: Socket,
@@ -144,31 +153,72 @@ export abstract class HttpExchange implements UpstreamOwner, Expirable {
 
   /** Pick a server and get a connection to it. Returns false when the exchange ended (503). */
   protected connectServer(now: number): boolean {
+    const server = this.backend!.pick(this.ctx);
+    if (server === null) return this.noServerNow(now);
+    this.useServer(server, now);
+    return true;
+  }
+
+  /** The server is chosen (now, or when a queue slot freed): counters, a pooled or a new connection. */
+  protected useServer(server: Server, now: number): void {
     const backend = this.backend!;
-    const server = backend.pick(this.ctx);
-    if (server === null) {
-      this.localResponse(503, 'no server available');
-      return false;
-    }
     this.server = server;
     backend.opened(server, now);
     server.counters.reqTot++;
     backend.counters.reqTot++;
-    this.countToServer(this.requestOut!.length);
+    const held = this.held;
+    if (held === null) this.countToServer(this.requestOut!.length);
+    else for (let i = 0; i < held.length; i++) server.counters.bin += held[i]!.length; // queued: the backend counted them
     const idle = takeIdle(server, this);
     if (idle !== null) {
       // The common case: a warm pooled connection, the head goes out now.
       this.upstream = idle;
       this.connectedAt = now;
-      this.held = null;
       this.deadline = coarseNow + backend.config.timeouts.serverMs;
-      if (!idle.socket.write(this.requestOut!)) this.socket.pause();
+      if (held === null) {
+        if (!idle.socket.write(this.requestOut!)) this.socket.pause();
+      } else {
+        this.flushHeld(idle);
+        if (!this.reqDone && !idle.socket.writableNeedDrain) this.socket.resume();
+      }
     } else {
-      this.held = [this.requestOut!];
+      if (held === null) this.held = [this.requestOut!];
       this.upstream = openUpstream(server, this, false);
       this.deadline = now + backend.config.timeouts.connectMs;
     }
-    return true;
+  }
+
+  /**
+   * No server may take the request now: it waits in the backend's queue when the limit that
+   * refused it allows waiting (src/overload), else 503 naming the limit. False: it ended.
+   */
+  private noServerNow(now: number): boolean {
+    const backend = this.backend!;
+    const limit = backend.refusal;
+    const overload = backend.overload;
+    if (overload.canWait(limit)) {
+      if (!overload.enqueue(this, backend.refusedServer, now)) {
+        this.localResponse(503, `queue full (${overload.capacityLimit})`, overload.capacityLimit);
+        return false;
+      }
+      // Held like bytes for a connection being opened; the body stops being read meanwhile.
+      this.held = [this.requestOut!];
+      this.countToServer(this.requestOut!.length);
+      this.deadline = now + overload.queueTimeoutMs;
+      return true;
+    }
+    countRefusal(backend.counters, limit);
+    this.localResponse(503, limit === NO_SERVER ? 'no server available' : `limit reached: ${limit}`, limit);
+    return false;
+  }
+
+  /** Out of the queue: a slot freed on `server`, or none came (`limit`: why, for the 503). */
+  dequeued(server: Server | null, limit: string): void {
+    if (server !== null) {
+      this.useServer(server, Date.now());
+      return;
+    }
+    this.localResponse(503, limit === LIMIT_TIMEOUT_QUEUE ? 'queue timeout' : 'no server available', limit);
   }
 
   protected flushHeld(up: Upstream): void {
@@ -188,7 +238,8 @@ export abstract class HttpExchange implements UpstreamOwner, Expirable {
 
   /** Request bytes counted for the server and backend (HAProxy's `bin`; retries count again). */
   protected countToServer(n: number): void {
-    this.server!.counters.bin += n;
+    const server = this.server;
+    if (server !== null) server.counters.bin += n; // null: waiting in the queue
     this.backend!.counters.bin += n;
   }
 
@@ -208,17 +259,23 @@ export abstract class HttpExchange implements UpstreamOwner, Expirable {
 
   /** Let go of the server: counters, and the connection back to the pool or closed. */
   protected releaseServer(reusable: boolean): void {
-    const server = this.server;
-    if (server !== null) {
-      this.server = null;
-      this.backend!.closed(server);
+    if (this.waitList !== null) this.backend!.overload.leave(this);
+    if (this.retrying) {
+      this.retrying = false;
+      this.backend!.overload.retries--;
     }
+    // The connection goes back to the pool first: closed() may hand the slot to a waiter at once.
     const up = this.upstream;
     if (up !== null) {
       this.upstream = null;
       if (up.socket.isPaused()) up.socket.resume();
       if (reusable && up.owner === this) up.release();
       else up.destroy();
+    }
+    const server = this.server;
+    if (server !== null) {
+      this.server = null;
+      this.backend!.closed(server);
     }
     this.held = null;
   }
@@ -301,6 +358,15 @@ export abstract class HttpExchange implements UpstreamOwner, Expirable {
       this.localResponse(502, why);
       return;
     }
+    // Circuit breaker: open retries (max_retries, retry_budget) are limited per backend.
+    if (!this.retrying && backend.overload.limitsRetries) {
+      const limit = backend.overload.startRetry();
+      if (limit !== NO_SERVER) {
+        this.localResponse(503, `${why}; no retry: ${limit}`, limit);
+        return;
+      }
+      this.retrying = true;
+    }
     this.retriesLeft--;
     failed.counters.wretr++;
     backend.counters.wretr++;
@@ -349,7 +415,7 @@ export abstract class HttpExchange implements UpstreamOwner, Expirable {
   }
 
   /** Answer from the balancer itself (503, 502, 504…) and end or continue the connection. */
-  protected localResponse(status: number, why: string): void {
+  protected localResponse(status: number, why: string, limit = NO_SERVER): void {
     this.status = status;
     const backend = this.backend;
     if (backend !== null) {
@@ -361,7 +427,7 @@ export abstract class HttpExchange implements UpstreamOwner, Expirable {
     this.resDone = true;
     // A request whose body is still arriving cannot be resynchronised: close after answering.
     const close = !this.reqDone || !this.keepAlive || this.listener.stopping;
-    this.socket.write(cannedResponse(status, backend?.name ?? null, close));
+    this.socket.write(cannedResponse(status, backend?.name ?? null, close, limit));
     if (close) {
       this.closeAfterWrite();
       return;
@@ -410,6 +476,10 @@ export abstract class HttpExchange implements UpstreamOwner, Expirable {
         else this.close();
         return;
       case PHASE_EXCHANGE:
+        if (this.waitList !== null) {
+          this.backend!.overload.timedOut(this, _now);
+          return;
+        }
         if (this.upstream !== null && !this.upstream.connected) {
           // Connect timeout: treated like a refused connection (retry elsewhere).
           const up = this.upstream;

@@ -6,6 +6,7 @@ const REASONS: Record<number, string> = {
   405: 'Method Not Allowed',
   408: 'Request Timeout',
   414: 'URI Too Long',
+  429: 'Too Many Requests',
   431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
   501: 'Not Implemented',
@@ -16,6 +17,7 @@ const REASONS: Record<number, string> = {
 };
 
 const DETAILS: Record<number, string> = {
+  429: 'too many requests from this address',
   400: 'malformed or ambiguous request',
   405: 'method not allowed',
   408: 'request not received in time',
@@ -34,16 +36,20 @@ const cache = new Map<string, Buffer>();
 /**
  * A complete response: `502 Bad Gateway` with body `502 Bad Gateway: no server answered (backend api)`.
  * `close` adds `Connection: close` (every error on a broken or rejected request closes).
+ * `limit`: an overload limit refused the request (docs/overload.md): named in `x-switchyard-limit`
+ * and the body. `retryAfter` (seconds, 429): the `Retry-After` field (RFC 9110 §10.2.3).
  */
-export function cannedResponse(status: number, backend: string | null, close: boolean): Buffer {
-  const key = `${status}\0${backend ?? ''}\0${close ? 1 : 0}`;
+export function cannedResponse(status: number, backend: string | null, close: boolean, limit = '', retryAfter = 0): Buffer {
+  const key = `${status}\0${backend ?? ''}\0${close ? 1 : 0}\0${limit}\0${retryAfter}`;
   let buf = cache.get(key);
   if (buf === undefined) {
     const reason = REASONS[status] ?? 'Error';
-    const body = `${status} ${reason}: ${DETAILS[status] ?? 'error'}${backend ? ` (backend ${backend})` : ''}\n`;
+    const detail = limit === '' ? DETAILS[status] ?? 'error' : `limit ${limit} reached`;
+    const body = `${status} ${reason}: ${detail}${backend ? ` (backend ${backend})` : ''}\n`;
     buf = Buffer.from(
       `HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
-        `cache-control: no-store\r\n${close ? 'connection: close\r\n' : ''}\r\n${body}`,
+        `cache-control: no-store\r\n${limit === '' ? '' : `x-switchyard-limit: ${limit}\r\n`}${retryAfter > 0 ? `retry-after: ${retryAfter}\r\n` : ''}` +
+        `${close ? 'connection: close\r\n' : ''}\r\n${body}`,
       'latin1',
     );
     if (cache.size < 10000) cache.set(key, buf);

@@ -8,6 +8,8 @@ import { normalizeIp } from './head-rewrite.js';
 import { describeError, openUpstream, type Upstream, type UpstreamOwner } from './upstream.js';
 import { coarseNow, track, untrack, type Expirable } from './sweeper.js';
 import { readerOf, setReader, type SocketReader } from './read-buffer.js';
+import { countRefusal, LIMIT_TIMEOUT_QUEUE, NO_SERVER } from '../overload/refusals.js';
+import type { QueueWaiter, WaitList } from '../overload/wait-list.js';
 
 // One client connection in TCP mode: a server is picked per connection, the connect is retried
 // on another server when refused, then bytes flow both ways with backpressure. Half-close is
@@ -23,7 +25,7 @@ export interface TcpListenerContext {
   sessionClosed(session: TcpSession): void;
 }
 
-export class TcpSession implements UpstreamOwner, SocketReader, Expirable {
+export class TcpSession implements UpstreamOwner, SocketReader, Expirable, QueueWaiter {
   deadline = 0;
   /** Inactivity allowed either way: min(timeout client, timeout server), as HAProxy applies both. */
   private idleMs: number;
@@ -31,7 +33,7 @@ export class TcpSession implements UpstreamOwner, SocketReader, Expirable {
   private readonly backend: Backend;
   private server: Server | null = null;
   private upstream: Upstream | null = null;
-  private readonly ctx: BalanceContext;
+  readonly ctx: BalanceContext;
   private retriesLeft: number;
   private readonly start = Date.now();
   private connectedAt = 0;
@@ -40,6 +42,13 @@ export class TcpSession implements UpstreamOwner, SocketReader, Expirable {
   private clientEnded = false;
   private closed = false;
   private error = '';
+  // --- waiting in the backend's queue (src/overload/wait-list.ts)
+  waitNext: QueueWaiter | null = null;
+  waitPrev: QueueWaiter | null = null;
+  waitList: WaitList | null = null;
+  waitSince = 0;
+  /** This session counts as an open retry of its backend (circuit breaker). */
+  private retrying = false;
 
   constructor(
     readonly socket: Socket,
@@ -64,11 +73,44 @@ export class TcpSession implements UpstreamOwner, SocketReader, Expirable {
     const backend = this.backend;
     const server = backend.pick(this.ctx);
     if (server === null) {
-      this.error = 'no server available';
-      backend.counters.response(503, 0);
-      this.finish(true);
+      this.noServerNow();
       return;
     }
+    this.useServer(server);
+  }
+
+  /** Every server it may use is full: wait in the queue (the client stays paused), or give up. */
+  private noServerNow(): void {
+    const backend = this.backend;
+    const limit = backend.refusal;
+    const overload = backend.overload;
+    const now = Date.now();
+    if (overload.canWait(limit) && this.retriesLeft === backend.config.retries) {
+      if (overload.enqueue(this, backend.refusedServer, now)) {
+        this.deadline = now + overload.queueTimeoutMs;
+        return;
+      }
+      this.refused(`queue full (${overload.capacityLimit})`);
+      return;
+    }
+    countRefusal(backend.counters, limit);
+    this.refused(limit === NO_SERVER ? 'no server available' : `limit reached: ${limit}`);
+  }
+
+  private refused(why: string): void {
+    this.error = why;
+    this.backend.counters.response(503, 0);
+    this.finish(true);
+  }
+
+  /** Out of the queue: a slot freed on `server`, or none came (`limit`: why). */
+  dequeued(server: Server | null, limit: string): void {
+    if (server !== null) this.useServer(server);
+    else this.refused(limit === LIMIT_TIMEOUT_QUEUE ? 'queue timeout' : 'no server available');
+  }
+
+  private useServer(server: Server): void {
+    const backend = this.backend;
     this.server = server;
     backend.opened(server, Date.now());
     const up = openUpstream(server, this, true);
@@ -157,6 +199,16 @@ export class TcpSession implements UpstreamOwner, SocketReader, Expirable {
       this.server = null;
       this.upstream = null;
       if (this.retriesLeft > 0) {
+        // Circuit breaker: open retries (max_retries, retry_budget) are limited per backend.
+        if (!this.retrying && backend.overload.limitsRetries) {
+          const limit = backend.overload.startRetry();
+          if (limit !== NO_SERVER) {
+            this.error = `connect to ${server.address} failed: ${describeError(error)}; no retry: ${limit}`;
+            this.finish(true);
+            return;
+          }
+          this.retrying = true;
+        }
         this.retriesLeft--;
         server.counters.wretr++;
         backend.counters.wretr++;
@@ -194,6 +246,11 @@ export class TcpSession implements UpstreamOwner, SocketReader, Expirable {
   }
 
   private releaseServer(): void {
+    if (this.waitList !== null) this.backend.overload.leave(this);
+    if (this.retrying) {
+      this.retrying = false;
+      this.backend.overload.retries--;
+    }
     const server = this.server;
     if (server !== null) {
       this.server = null;
@@ -212,8 +269,12 @@ export class TcpSession implements UpstreamOwner, SocketReader, Expirable {
     else this.socket.end();
   }
 
-  expire(): void {
+  expire(now: number): void {
     this.deadline = 0;
+    if (this.waitList !== null) {
+      this.backend.overload.timedOut(this, now);
+      return;
+    }
     const up = this.upstream;
     if (up !== null && !up.connected) {
       // Connect timeout: handled like a refused connection (retry on another server).

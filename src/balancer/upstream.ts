@@ -43,6 +43,7 @@ export class Upstream implements SocketReader {
   ) {
     this.connectStarted = Date.now();
     this.address = server.address;
+    server.overload.connections++;
     setReader(socket, this, true);
     socket.on('connect', onConnect);
     socket.on('end', onEnd);
@@ -103,6 +104,7 @@ function onError(this: Socket, error: Error): void {
 
 function onClose(this: Socket): void {
   const u = upstreamOf(this);
+  u.server.overload.connections--;
   removeIdle(u.server, this);
   u.server.sessions.delete(this);
   const owner = u.owner;
@@ -138,6 +140,8 @@ export function takeIdle(server: Server, owner: UpstreamOwner): Upstream | null 
 
 /** Open a new connection to `server`; events go to `owner`. */
 export function openUpstream(server: Server, owner: UpstreamOwner, allowHalfOpen: boolean): Upstream {
+  // circuit_breaker.max_connections: a pooled idle connection gives way to this one.
+  if (server.overload.maxConnections > 0) server.overload.makeRoomForConnection();
   const socket = connect({ host: server.host, port: server.port, noDelay: true, allowHalfOpen, onread: readOptions(SERVER_READ_BYTES) });
   if (!firstBufferTaken()) {
     socket.destroy();

@@ -67,6 +67,7 @@ export function crossCheck(raw: unknown, file: string | null): CheckIssue[] {
       }
     }
     checkRouting(name, fe, backends, add);
+    if (isObj(fe.rate_limit)) checkRateLimit(['frontends', name, 'rate_limit'], fe.rate_limit, add);
     const at = parseHostPort(fe.bind, true);
     if (typeof at === 'string' || at.port === 0) continue;
     const clash = bound.find((b) => b.at.port === at.port && (b.at.host === at.host || WILDCARDS.has(b.at.host) || WILDCARDS.has(at.host)));
@@ -76,6 +77,12 @@ export function crossCheck(raw: unknown, file: string | null): CheckIssue[] {
 
   for (const [name, be] of entries(raw.backends)) checkBackend(name, be, raw, file, add);
   return issues;
+}
+
+/** A rate limit limits something; a burst belongs to a request rate. */
+export function checkRateLimit(path: PathSegment[], r: Obj, add: (p: PathSegment[], m: string) => void): void {
+  if (r.requests_per_second === undefined && r.connections === undefined) add(path, 'expected requests_per_second and/or connections');
+  if (r.burst !== undefined && r.requests_per_second === undefined) add([...path, 'burst'], 'a burst needs requests_per_second');
 }
 
 function checkBackend(name: string, be: Obj, raw: Obj, file: string | null, add: (p: PathSegment[], m: string) => void): void {

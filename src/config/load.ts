@@ -3,9 +3,9 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { ConfigError, ErrorCodes, SwitchyardError, type ConfigIssue } from '../errors.js';
 import { isBuiltinStrategy } from '../strategies/registry.js';
-import type { BackendConfig, Config, FrontendConfig, HealthConfig } from './types.js';
+import type { BackendConfig, CircuitBreakerConfig, Config, FrontendConfig, HealthConfig, RateLimitConfig, SlowStartConfig } from './types.js';
 import { crossCheck, formatHostPort, resolveStrategyPath } from './checks.js';
-import { configSchema, DEFAULT_EXPECT, type RawBackend, type RawConfig, type RawFrontend } from './schema.js';
+import { configSchema, DEFAULT_EXPECT, type RawBackend, type RawConfig, type RawFrontend, type RawRateLimit } from './schema.js';
 import { formatPath, lineOf, readYaml, type PathSegment } from './source.js';
 import { knownKeys, messageFor } from './messages.js';
 import { normalizeRoutes } from './routes-schema.js';
@@ -144,6 +144,7 @@ function frontend(name: string, fe: RawFrontend): FrontendConfig {
       responseHeaders: fe.response_headers ?? null,
       requestId: fe.request_id ?? null,
     },
+    rateLimit: rateLimit(fe.rate_limit),
   };
 }
 
@@ -175,6 +176,36 @@ function backend(name: string, be: RawBackend, file: string | null): BackendConf
     discovery: be.discovery === undefined ? null : { consul: { ...be.discovery.consul } },
     requestHeaders: be.request_headers ?? null,
     responseHeaders: be.response_headers ?? null,
+    maxQueue: be.max_queue,
+    // HAProxy: `timeout queue` defaults to `timeout connect`.
+    queueTimeoutMs: be.timeouts.queue ?? be.timeouts.connect,
+    redispatch: be.redispatch,
+    slowStart: slowStart(be.slow_start),
+    circuitBreaker: circuitBreaker(be.circuit_breaker),
+  };
+}
+
+/** `rate_limit`: a burst defaults to one second's worth of requests. */
+export function rateLimit(r: RawRateLimit | undefined): RateLimitConfig | null {
+  if (r === undefined) return null;
+  const rps = r.requests_per_second ?? 0;
+  return { requestsPerSecond: rps, burst: r.burst ?? Math.max(1, Math.ceil(rps)), connections: r.connections ?? 0, tableSize: r.table_size };
+}
+
+function slowStart(s: RawBackend['slow_start']): SlowStartConfig | null {
+  if (s === undefined) return null;
+  const config = typeof s === 'number' ? { durationMs: s, minWeightPercent: 10 } : { durationMs: s.duration, minWeightPercent: s.min_weight_percent };
+  return config.durationMs > 0 ? config : null;
+}
+
+function circuitBreaker(c: RawBackend['circuit_breaker']): CircuitBreakerConfig | null {
+  if (c === undefined) return null;
+  return {
+    maxConnections: c.max_connections ?? 0,
+    maxPending: c.max_pending ?? 0,
+    maxRequests: c.max_requests ?? 0,
+    maxRetries: c.max_retries ?? -1,
+    retryBudget: c.retry_budget === undefined ? null : { percent: c.retry_budget.percent, minRetryConcurrency: c.retry_budget.min_retry_concurrency },
   };
 }
 

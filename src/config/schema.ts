@@ -170,6 +170,17 @@ const loggingSchema = block(z.strictObject({
   ),
 }));
 
+/**
+ * Per client address (docs/overload.md): requests per second with a burst (a token bucket per
+ * address), concurrent connections. At least one limit; each absent one is not applied.
+ */
+export const rateLimitSchema = z.strictObject({
+  requests_per_second: z.number().gt(0, { error: 'expected a number greater than 0' }).optional(),
+  burst: int(1).optional(),
+  connections: int(1).optional(),
+  table_size: int(1).default(100_000),
+});
+
 const frontendSchema = z.strictObject({
   mode,
   bind: address(true),
@@ -196,6 +207,7 @@ const frontendSchema = z.strictObject({
   request_headers: headerRulesSchema,
   response_headers: headerRulesSchema,
   request_id: requestIdSchema,
+  rate_limit: nullMeansAbsent(rateLimitSchema),
 });
 
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/; // RFC 6265 cookie-name = token
@@ -252,6 +264,7 @@ const backendSchema = z.strictObject({
   timeouts: block(z.strictObject({
     connect: duration(5_000),
     server: duration(30_000),
+    queue: derivedDuration(),
   })),
   retries: int(0, 10).default(2),
   servers: z.preprocess((v) => (v === null ? [] : v), z.array(serverSchema).default([])),
@@ -265,6 +278,23 @@ const backendSchema = z.strictObject({
   })),
   request_headers: headerRulesSchema,
   response_headers: headerRulesSchema,
+  // Overload protection (docs/overload.md).
+  max_queue: int(0).default(0),
+  redispatch: z.boolean().default(true),
+  slow_start: nullMeansAbsent(z.union([
+    durationValue,
+    z.strictObject({ duration: durationValue, min_weight_percent: z.number().min(0).max(100).default(10) }),
+  ], { error: 'expected a duration (30s) or { duration: 30s, min_weight_percent: 10 }' })),
+  circuit_breaker: nullMeansAbsent(z.strictObject({
+    max_connections: int(1).optional(),
+    max_pending: int(1).optional(),
+    max_requests: int(1).optional(),
+    max_retries: int(0).optional(),
+    retry_budget: nullMeansAbsent(z.strictObject({
+      percent: z.number().min(0).max(100).default(20),
+      min_retry_concurrency: int(0).default(3),
+    })),
+  })),
 });
 
 export const configSchema = z.strictObject({
@@ -280,3 +310,4 @@ export const configSchema = z.strictObject({
 export type RawConfig = z.output<typeof configSchema>;
 export type RawFrontend = z.output<typeof frontendSchema>;
 export type RawBackend = z.output<typeof backendSchema>;
+export type RawRateLimit = z.output<typeof rateLimitSchema>;

@@ -59,6 +59,17 @@ export interface FrontendConfig {
   readonly limits: HttpLimits;
   /** Routes, header rules, request ids (HTTP frontends; empty for TCP). */
   readonly routing: FrontendRoutingConfig;
+  /** Per client address limits (docs/overload.md); null: none. */
+  readonly rateLimit: RateLimitConfig | null;
+}
+
+/** Per client address: a token bucket of `burst` refilled at `requestsPerSecond`; concurrent connections. 0 = not applied. */
+export interface RateLimitConfig {
+  readonly requestsPerSecond: number;
+  readonly burst: number;
+  readonly connections: number;
+  /** Client addresses remembered at most (least recently seen dropped first). */
+  readonly tableSize: number;
 }
 
 export interface HttpLimits {
@@ -143,6 +154,35 @@ export interface BackendConfig {
   /** Header rules for requests sent to / responses from this backend (HTTP). */
   readonly requestHeaders: HeaderRulesConfig | null;
   readonly responseHeaders: HeaderRulesConfig | null;
+  /** Requests (connections in TCP mode) waiting for a server slot at most; 0 = no queue. */
+  readonly maxQueue: number;
+  /** Time a request may wait in the queue (`timeouts.queue`, default `timeouts.connect`) before its 503. */
+  readonly queueTimeoutMs: number;
+  /** A sticky request whose server can no longer take it goes to another one (HAProxy `option redispatch`). */
+  readonly redispatch: boolean;
+  /** Weight ramp of a server that comes UP, is added or leaves MAINT; null: none. */
+  readonly slowStart: SlowStartConfig | null;
+  readonly circuitBreaker: CircuitBreakerConfig | null;
+}
+
+export interface SlowStartConfig {
+  readonly durationMs: number;
+  /** The weight starts at this share (0-100) of the server's weight. */
+  readonly minWeightPercent: number;
+}
+
+/** Envoy's circuit breaker thresholds for one backend; 0 = not applied. */
+export interface CircuitBreakerConfig {
+  /** Connections open to the backend's servers (busy and pooled). */
+  readonly maxConnections: number;
+  /** Requests waiting in the queue. */
+  readonly maxPending: number;
+  /** Requests (TCP: connections) in flight. */
+  readonly maxRequests: number;
+  /** Retries in flight; -1 = not applied. */
+  readonly maxRetries: number;
+  /** Retries in flight at most max(minRetryConcurrency, percent of requests in flight); null: no budget. */
+  readonly retryBudget: { readonly percent: number; readonly minRetryConcurrency: number } | null;
 }
 
 export interface LoggingConfig {

@@ -6,6 +6,8 @@ import { createStickyTable, type BalanceContext, type StickyTable } from '../str
 import { Counters } from './counters.js';
 import { modelEvents } from './events.js';
 import { Server } from './server.js';
+import { BackendOverload } from '../overload/backend-overload.js';
+import { LIMIT_MAXCONN, NO_SERVER } from '../overload/refusals.js';
 
 /** Passive health: the proxy core reports what real traffic saw (src/health implements it). */
 export interface TrafficObserver {
@@ -77,6 +79,12 @@ export class Backend {
   observer: TrafficObserver | null = null;
   /** Last time the eligible set went from empty to non-empty or back: HAProxy's lastchg. */
   stateSince = Date.now();
+  /** Queue and circuit breaker (src/overload): thresholds from the config, counts for life. */
+  readonly overload: BackendOverload = new BackendOverload(this);
+  /** Why the last pick() returned null: a limit name (overload/refusals.ts) or NO_SERVER. */
+  refusal = NO_SERVER;
+  /** With a null pick: the sticky server the request is bound to, full now (it may wait for it). */
+  refusedServer: Server | null = null;
 
   constructor(config: BackendConfig, factory: StrategyFactory) {
     this.name = config.name;
@@ -89,6 +97,7 @@ export class Backend {
     this.sticky = config.sticky ? createStickyTable<Server>(config.sticky) : null;
     this.stickyKey = JSON.stringify(config.sticky);
     this.staticSpecs = staticSpecs(config);
+    this.overload.configure(config);
     this.rebuildServers();
   }
 
@@ -111,6 +120,7 @@ export class Backend {
     }
     this.staticSpecs = staticSpecs(config);
     if (!config.discovery) this.discovered = [];
+    this.overload.configure(config);
     this.rebuildServers();
   }
 
@@ -155,6 +165,7 @@ export class Backend {
     // apply() drops discovered servers when the new config has no discovery; a snapshot that
     // arrived meanwhile is newer than the checkpoint and stays.
     if (this.discovered.length === 0 && c.config.discovery) this.discovered = c.discovered;
+    this.overload.configure(c.config);
     this.rebuildServers();
   }
 
@@ -254,6 +265,7 @@ export class Backend {
     if (wasEmpty !== (eligible.length === 0)) this.stateSince = Date.now();
     this.updateStrategy(this.strategy, eligible);
     this.fallback.update(eligible);
+    this.overload.refreshed();
     modelEvents.emit('backend-refresh', { backend: this.name });
   }
 
@@ -264,13 +276,25 @@ export class Backend {
 
   /**
    * Hot path: choose a server for one connection (TCP) or request (HTTP). Sticky binding first,
-   * then the strategy; a full server (maxconn) is skipped once. null: nothing available (503).
+   * then the strategy; a full server (maxconn) is skipped once. null: nothing available now,
+   * `refusal` says why (a limit, or NO_SERVER) and `refusedServer` names a full sticky server.
+   * With overload protection on (a queue or a breaker), backend-wide thresholds are checked
+   * first and every eligible server is tried before giving up.
    */
   pick(ctx: BalanceContext): Server | null {
+    const overload = this.overload;
+    if (overload.active) {
+      const limit = overload.admission();
+      if (limit !== NO_SERVER) return this.refuse(limit, null);
+    }
     const sticky = this.sticky;
     if (sticky !== null) {
       const bound = sticky.lookup(ctx, this.byStickyId);
-      if (bound !== null && bound !== ctx.avoid && bound.stickable && bound.hasRoom) return bound;
+      if (bound !== null && bound !== ctx.avoid && bound.stickable) {
+        if (bound.hasRoom) return bound;
+        // Full: with a queue it waits for its own server (HAProxy); without redispatch it may not move.
+        if (overload.active && (overload.capacity > 0 || !overload.redispatch)) return this.refuse(LIMIT_MAXCONN, bound);
+      }
     }
     let server = this.guarded ? this.guardedPick(ctx) : this.strategy.pick(ctx);
     if (server !== null && !server.hasRoom) {
@@ -278,10 +302,23 @@ export class Backend {
       ctx.avoid = server;
       server = this.guarded ? this.guardedPick(ctx) : this.strategy.pick(ctx);
       ctx.avoid = avoid;
-      if (server !== null && !server.hasRoom) server = null;
+      if (server !== null && !server.hasRoom) server = overload.active ? this.anyWithRoom(ctx) : null;
     }
-    if (server !== null && sticky !== null) sticky.bind(ctx, server);
+    if (server === null) return this.refuse(this.eligible.length === 0 ? NO_SERVER : LIMIT_MAXCONN, null);
+    if (sticky !== null) sticky.bind(ctx, server);
     return server;
+  }
+
+  private refuse(limit: string, bound: Server | null): null {
+    this.refusal = limit;
+    this.refusedServer = bound;
+    return null;
+  }
+
+  /** Overload path only: the first eligible server (weight > 0, not `avoid`) below its maxconn. */
+  private anyWithRoom(ctx: BalanceContext): Server | null {
+    for (const s of this.eligible) if (s.hasRoom && s.weight > 0 && s !== ctx.avoid) return s;
+    return null;
   }
 
   /** A user strategy's pick, checked: a throw, no answer or an ineligible server falls back. */
@@ -328,6 +365,8 @@ export class Backend {
         try { s.closed(server); } catch (error) { this.strategyFailed(error); }
       } else s.closed(server);
     }
+    // A slot freed: the oldest waiter that can use it gets it now.
+    if (this.overload.waiting > 0) this.overload.drain(server);
   }
 
   /** A user strategy failed: counted (stats, metrics) and emitted (switchyard logs it). */
@@ -342,6 +381,7 @@ export class Backend {
       s.retired = true;
       s.closeIdle();
     }
+    this.overload.retire();
   }
 }
 

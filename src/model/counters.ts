@@ -46,6 +46,28 @@ export class Counters {
   readonly latencyBuckets: number[] = new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0);
   latencySumMs = 0;
   latencyCount = 0;
+  // ---- overload protection (docs/overload.md)
+  /** Requests waiting in the queue now (backend: without a server yet; server: bound to it), and the most seen. */
+  qcur = 0;
+  qmax = 0;
+  /** Time spent in the queue (ms): average over recent dequeues (as ttimeAvg), maximum. */
+  qtimeAvg = 0;
+  qtimeMax = 0;
+  /** Queue wait histogram (LATENCY_BUCKETS_MS bounds) of requests that waited. */
+  readonly queueBuckets: number[] = new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0);
+  queueSumMs = 0;
+  queueCount = 0;
+  /** Requests refused by a limit, answered 503 with `x-switchyard-limit` (refusals.ts names them). */
+  overMaxconn = 0;
+  overQueue = 0;
+  overQueueTimeout = 0;
+  overMaxRequests = 0;
+  overMaxConnections = 0;
+  overMaxRetries = 0;
+  overRetryBudget = 0;
+  /** Frontends: requests answered 429 by `rate_limit`, connections refused by `rate_limit.connections`. */
+  rateLimited = 0;
+  connLimited = 0;
 
   sessionOpened(now: number): void {
     this.scur++;
@@ -80,6 +102,18 @@ export class Counters {
     this.latencyBuckets[i]!++;
   }
 
+  /** One request left the queue after `ms`: HAProxy's qtime (average over the last 1024). */
+  observeQueue(ms: number): void {
+    this.qtimeAvg += (ms - this.qtimeAvg) / (this.queueCount < 1024 ? this.queueCount + 1 : 1024);
+    if (ms > this.qtimeMax) this.qtimeMax = ms;
+    this.queueSumMs += ms;
+    this.queueCount++;
+    const b = LATENCY_BUCKETS_MS;
+    let i = 0;
+    while (i < b.length && ms > b[i]!) i++;
+    this.queueBuckets[i]!++;
+  }
+
   observeConnect(ms: number): void {
     this.ctimeAvg += (ms - this.ctimeAvg) / 16;
   }
@@ -94,10 +128,12 @@ const FIELDS = [
   'scur', 'smax', 'stot', 'bin', 'bout', 'dreq', 'dresp', 'ereq', 'econ', 'eresp', 'wretr', 'wredis',
   'hrsp1xx', 'hrsp2xx', 'hrsp3xx', 'hrsp4xx', 'hrsp5xx', 'hrspOther', 'reqTot', 'lbtot', 'cliAbrt', 'srvAbrt',
   'lastSess', 'ctimeAvg', 'rtimeAvg', 'ttimeAvg', 'latencySumMs', 'latencyCount',
+  'qcur', 'qmax', 'qtimeAvg', 'qtimeMax', 'queueSumMs', 'queueCount', 'overMaxconn', 'overQueue', 'overQueueTimeout',
+  'overMaxRequests', 'overMaxConnections', 'overMaxRetries', 'overRetryBudget', 'rateLimited', 'connLimited',
 ] as const satisfies readonly (keyof Counters)[];
 
 /** Fields that are maxima or times, not additive: totals take the max across workers. */
-const MAX_FIELDS = new Set<string>(['smax', 'lastSess', 'ctimeAvg', 'rtimeAvg', 'ttimeAvg']);
+const MAX_FIELDS = new Set<string>(['smax', 'lastSess', 'ctimeAvg', 'rtimeAvg', 'ttimeAvg', 'qmax', 'qtimeAvg', 'qtimeMax']);
 
 export type CounterSnapshot = number[];
 
@@ -105,6 +141,7 @@ export function snapshotCounters(c: Counters): CounterSnapshot {
   const out: number[] = [];
   for (const f of FIELDS) out.push(c[f]);
   for (const b of c.latencyBuckets) out.push(b);
+  for (const b of c.queueBuckets) out.push(b);
   return out;
 }
 
@@ -121,5 +158,11 @@ export function combineInto(target: Counters, snapshots: readonly CounterSnapsho
     let v = 0;
     for (const s of snapshots) v += s[FIELDS.length + b] ?? 0;
     target.latencyBuckets[b] = v;
+  }
+  const q = FIELDS.length + target.latencyBuckets.length;
+  for (let b = 0; b < target.queueBuckets.length; b++) {
+    let v = 0;
+    for (const s of snapshots) v += s[q + b] ?? 0;
+    target.queueBuckets[b] = v;
   }
 }

@@ -3,6 +3,8 @@ import { createHash } from 'node:crypto';
 import type { StrategyServer } from '../strategies/strategy.js';
 import { Counters } from './counters.js';
 import { modelEvents } from './events.js';
+import type { BackendOverload } from '../overload/backend-overload.js';
+import { WaitList } from '../overload/wait-list.js';
 
 export type ServerState = 'UP' | 'DOWN' | 'MAINT' | 'DRAIN';
 export type AdminState = 'ready' | 'drain' | 'maint';
@@ -74,9 +76,14 @@ export class Server implements StrategyServer {
   /** Why the last state change happened. */
   stateReason = '';
 
+  /** Sticky requests waiting for a slot on this server (its own queue, HAProxy's server pendconns). */
+  readonly waiting: WaitList;
+  /** The owning backend's queue and breaker state (connections are counted there). */
+  readonly overload: BackendOverload;
+
   constructor(
     /** The backend that owns it: refreshed when this server's state changes. */
-    private readonly owner: { readonly name: string; refresh(): void },
+    private readonly owner: { readonly name: string; readonly overload: BackendOverload; refresh(): void },
     init: { id: string; name: string; host: string; port: number; weight: number; backup: boolean; maxconn: number; source: ServerSource },
   ) {
     this.id = init.id;
@@ -93,6 +100,8 @@ export class Server implements StrategyServer {
     // instance with the same config and Consul derives the same cookie value.
     this.stickyId = createHash('sha256').update(`${owner.name}\0${init.id}`).digest('base64url').slice(0, 16);
     this.lastState = this.state;
+    this.overload = owner.overload;
+    this.waiting = new WaitList(this.counters, owner.overload);
   }
 
   get state(): ServerState {

@@ -1,6 +1,8 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import type { StatsHost } from '../host.js';
-import { LATENCY_BUCKETS_MS } from '../model/counters.js';
+import { LATENCY_BUCKETS_MS, type Counters } from '../model/counters.js';
+import type { Backend } from '../model/backend.js';
+import { refusalCounts } from '../overload/refusals.js';
 import { COLUMNS, cell, type Column, type PromSpec } from './columns.js';
 import type { RateSource, Row, RowKind } from './row.js';
 import { buildRows } from './snapshot.js';
@@ -96,6 +98,7 @@ export class StatsMetrics {
     collectDefaultMetrics({ register: this.defaults });
     for (const family of families()) this.registry.registerMetric(this.family(family) as unknown as Metric);
     for (const kind of ['frontend', 'backend', 'server'] as const) this.registry.registerMetric(this.histogram(kind) as unknown as Metric);
+    for (const metric of this.overloadMetrics()) this.registry.registerMetric(metric as unknown as Metric);
     this.addHostMetrics();
   }
 
@@ -169,20 +172,51 @@ export class StatsMetrics {
    * the counters: prom-client's Histogram can only be fed by observe(), on the data path.
    */
   private histogram(kind: RowKind): object {
-    const name = `switchyard_${kind}_response_time_seconds`;
-    const les = [...LATENCY_BUCKETS_MS.map((b) => String(b / 1000)), '+Inf'];
     const help = 'Response time of HTTP requests (time to the last byte of the response).';
+    return this.bucketMetric(`switchyard_${kind}_response_time_seconds`, help, kind, (c) => c.latencyBuckets, (c) => c.latencySumMs);
+  }
+
+  /** A histogram from per-bucket counts kept in Counters (LATENCY_BUCKETS_MS bounds, then +Inf). */
+  private bucketMetric(name: string, help: string, kind: RowKind, buckets: (c: Counters) => readonly number[], sumMs: (c: Counters) => number): object {
+    const les = [...LATENCY_BUCKETS_MS.map((b) => String(b / 1000)), '+Inf'];
     return this.rowMetric(name, help, 'histogram', kind, (row, values) => {
       const c = row.counters;
+      const counts = buckets(c);
       const base = labelsOf(row);
       let cumulative = 0;
       for (let i = 0; i < les.length; i++) {
-        cumulative += c.latencyBuckets[i] ?? 0;
+        cumulative += counts[i] ?? 0;
         values.push({ metricName: `${name}_bucket`, labels: { ...base, le: les[i]! }, value: cumulative });
       }
-      values.push({ metricName: `${name}_sum`, labels: base, value: c.latencySumMs / 1000 });
+      values.push({ metricName: `${name}_sum`, labels: base, value: sumMs(c) / 1000 });
       values.push({ metricName: `${name}_count`, labels: base, value: cumulative });
     });
+  }
+
+  /**
+   * Overload protection (docs/overload.md), beyond HAProxy's columns (qcur, qmax, qtime feed
+   * current_queue, max_queue, queue_time_average_seconds above): the queue-wait histogram,
+   * refusals by limit, open retries and connections, rate-limited requests and connections.
+   */
+  private overloadMetrics(): object[] {
+    const backendGauge = (name: string, help: string, get: (b: Backend) => number): object =>
+      this.rowMetric(name, help, 'gauge', 'backend', (row, values) => {
+        if (row.kind === 'backend') values.push({ labels: labelsOf(row), value: get(row.backend) });
+      });
+    const frontendCounter = (name: string, help: string, get: (c: Counters) => number): object =>
+      this.rowMetric(name, help, 'counter', 'frontend', (row, values) => values.push({ labels: labelsOf(row), value: get(row.counters) }));
+    return [
+      this.bucketMetric('switchyard_backend_queue_wait_seconds', 'Time requests spent waiting in the queue for a server slot (the backend\'s and its servers\' queues).', 'backend', (c) => c.queueBuckets, (c) => c.queueSumMs),
+      this.rowMetric('switchyard_backend_limit_refusals_total', 'Requests or connections refused by an overload limit (503 with x-switchyard-limit), by limit.', 'counter', 'backend', (row, values) => {
+        const base = labelsOf(row);
+        for (const [limit, n] of refusalCounts(row.counters)) values.push({ labels: { ...base, limit }, value: n });
+      }),
+      backendGauge('switchyard_backend_queue_limit', 'Requests that may wait in the queue (max_queue or circuit_breaker.max_pending; 0: no queue).', (b) => b.overload.capacity),
+      backendGauge('switchyard_backend_open_connections', 'Connections open to the backend\'s servers (busy, idle and connecting).', (b) => b.overload.connections),
+      backendGauge('switchyard_backend_open_retries', 'Requests being retried now (counted when circuit_breaker limits retries).', (b) => b.overload.retries),
+      frontendCounter('switchyard_frontend_rate_limited_total', 'Requests answered 429 by rate_limit.requests_per_second.', (c) => c.rateLimited),
+      frontendCounter('switchyard_frontend_connections_limited_total', 'Connections refused by rate_limit.connections.', (c) => c.connLimited),
+    ];
   }
 
   /** Process-level figures of the balancer: uptime, config generation, last reload, strategies. */

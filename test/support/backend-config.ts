@@ -36,6 +36,7 @@ export function backendConfig(servers: readonly (number | ServerSketch)[], over:
     retries: 2,
     servers: serverConfigs(servers),
     discovery: null,
+    maxQueue: 0, queueTimeoutMs: 2000, redispatch: true, slowStart: null, circuitBreaker: null,
     ...over,
   };
 }

@@ -13,7 +13,7 @@ export function frontendConfig(name: string, mode: Mode, backend: string, over: 
     name, mode, backend,
     bind: { host: '127.0.0.1', port: 0 },
     timeouts: { clientMs: 30000, httpRequestMs: 10000, keepAliveMs: 60000 },
-    maxconn: 0, maxconnPerSource: 0,
+    maxconn: 0, maxconnPerSource: 0, rateLimit: null,
     limits: { maxRequestLine: 8192, maxHeaderBytes: 32768, maxHeaders: 100 },
     routing: { routes: [], requestHeaders: null, responseHeaders: null, requestId: null },
     ...over,
@@ -34,6 +34,7 @@ export function backendConfig(name: string, mode: Mode, addresses: readonly stri
     }),
     discovery: null,
     requestHeaders: null, responseHeaders: null,
+    maxQueue: 0, queueTimeoutMs: 2000, redispatch: true, slowStart: null, circuitBreaker: null,
     ...over,
   };
 }

@@ -31,7 +31,7 @@ export function frontend(name: string, backend: string, mode: Mode = 'http', ove
     name, mode, backend,
     bind: { host: '127.0.0.1', port: 0 },
     timeouts: { clientMs: 30000, httpRequestMs: 10000, keepAliveMs: 60000 },
-    maxconn: 0, maxconnPerSource: 0,
+    maxconn: 0, maxconnPerSource: 0, rateLimit: null,
     limits: { maxRequestLine: 8192, maxHeaderBytes: 32768, maxHeaders: 100 },
     ...over,
   };
@@ -52,6 +52,7 @@ export function backend(name: string, servers: readonly string[], mode: Mode = '
       return { name: n!, address: { host: host!, port: Number(port) }, weight: 1, backup: false, maxconn: 0 };
     }),
     discovery: null,
+    maxQueue: 0, queueTimeoutMs: 2000, redispatch: true, slowStart: null, circuitBreaker: null,
     ...over,
   };
 }
