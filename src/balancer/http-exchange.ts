@@ -127,6 +127,8 @@ export abstract class HttpExchange implements UpstreamOwner, Expirable, QueueWai
   waitSince = 0;
   /** This exchange counts as an open retry of its backend (circuit breaker). */
   protected retrying = false;
+  /** Accepted over `rate_limit.connections` for its address (listener.ts): its first request gets 429. */
+  connLimited = false;
 
   constructor(
     readonly socket: Socket,

@@ -11,6 +11,8 @@ import { CONNECTION_UPGRADE, HttpResponder } from './http-response.js';
 import { RequestView } from '../routing/request-view.js';
 import { answerBytes } from '../routing/routing.js';
 import { routedRequestHead } from '../routing/head-edit.js';
+import type { RateLimiter } from '../overload/rate-limit.js';
+import { LIMIT_RATE_CONNECTIONS, LIMIT_RATE_REQUESTS } from '../overload/refusals.js';
 
 export type { HttpListenerContext } from './http-exchange.js';
 
@@ -202,11 +204,47 @@ export class HttpSession extends HttpResponder implements UpstreamOwner, SocketR
 
     // The head is copied into requestOut; what follows is body or the next request.
     const rest = head.headEnd;
+    const limiter = frontend.rateLimiter();
+    if ((limiter !== null || this.connLimited) && this.rateLimited(limiter, now, buf, rest)) return;
     if (!this.connectServer(now)) return;
     if (rest < buf.length) {
       if (!this.reqDone) this.forwardRequestBody(buf, rest);
       else this.hold(buf.subarray(rest));
     }
+  }
+
+  /**
+   * `rate_limit` (src/overload/rate-limit.ts): a request over its client address's rate, or on
+   * a connection over the address's count, is answered 429 with Retry-After and never
+   * forwarded. True when it was. Keep-alive goes on after a rate refusal (the client may come
+   * back after Retry-After); a connection over the count is closed.
+   */
+  private rateLimited(limiter: RateLimiter | null, now: number, buf: Buffer, rest: number): boolean {
+    let wait = 1;
+    let limit = LIMIT_RATE_CONNECTIONS;
+    if (!this.connLimited) {
+      wait = limiter!.take(this.clientIp, now);
+      if (wait === 0) return false;
+      limit = LIMIT_RATE_REQUESTS;
+    }
+    const c = this.frontend.counters;
+    c.rateLimited++;
+    c.dreq++;
+    c.response(429, 0);
+    this.status = 429;
+    this.backend = null;
+    this.requestOut = null;
+    this.logAccess(`limit reached: ${limit}`);
+    this.resDone = true;
+    const close = this.connLimited || !this.reqDone || !this.keepAlive || this.listener.stopping;
+    this.socket.write(cannedResponse(429, null, close, limit, wait));
+    if (close) {
+      this.closeAfterWrite();
+      return true;
+    }
+    if (rest < buf.length) this.hold(buf.subarray(rest));
+    this.finishExchange();
+    return true;
   }
 
   /** The head as the server gets it: hop-by-hop fields dropped, forwarding fields added. */

@@ -25,6 +25,8 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
   private readonly sessions = new Set<Session>();
   private idleWaiters: (() => void)[] = [];
   private lastLimitLog = 0;
+  /** HTTP sessions taken over rate_limit.connections (not counted per address). */
+  private readonly uncounted = new Set<Session>();
 
   constructor(
     public frontend: Frontend,
@@ -85,18 +87,47 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
       this.deny(socket, `maxconn ${maxconn} reached`);
       return;
     }
-    if (maxconnPerSource > 0) {
+    let overRate = false;
+    const perAddress = perAddressLimit(frontend);
+    if (perAddress > 0) {
       const ip = normalizeIp(socket.remoteAddress ?? '');
       const n = frontend.perSource.get(ip) ?? 0;
-      if (n >= maxconnPerSource) {
+      if (maxconnPerSource > 0 && n >= maxconnPerSource) {
         this.deny(socket, `maxconn_per_source ${maxconnPerSource} reached for ${ip}`);
         return;
       }
-      frontend.perSource.set(ip, n + 1);
+      // rate_limit (docs/overload.md): TCP connections are refused here; an HTTP connection is
+      // taken and its first request answered 429 with Retry-After (an HTTP client reads that).
+      const limiter = frontend.rateLimiter();
+      const connections = frontend.config.rateLimit?.connections ?? 0;
+      if (connections > 0 && n >= connections) {
+        frontend.counters.connLimited++;
+        if (this.mode === 'tcp') {
+          this.deny(socket, `rate_limit.connections ${connections} reached for ${ip}`);
+          return;
+        }
+        overRate = true;
+      } else if (this.mode === 'tcp' && limiter !== null && limiter.take(ip, Date.now()) > 0) {
+        frontend.counters.rateLimited++;
+        this.deny(socket, `rate_limit.requests_per_second ${limiter.config.requestsPerSecond} reached for ${ip}`);
+        return;
+      }
+      if (!overRate) frontend.perSource.set(ip, n + 1);
+    } else if (this.mode === 'tcp') {
+      const limiter = frontend.rateLimiter();
+      if (limiter !== null && limiter.take(normalizeIp(socket.remoteAddress ?? ''), Date.now()) > 0) {
+        frontend.counters.rateLimited++;
+        this.deny(socket, `rate_limit.requests_per_second ${limiter.config.requestsPerSecond} reached for ${socket.remoteAddress}`);
+        return;
+      }
     }
     frontend.counters.sessionOpened(Date.now());
     const session = this.mode === 'http' ? new HttpSession(socket, this) : new TcpSession(socket, this);
     this.sessions.add(session);
+    if (overRate) {
+      (session as HttpSession).connLimited = true;
+      this.uncounted.add(session);
+    }
     if (this.stopping) session.stop();
   }
 
@@ -115,7 +146,9 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
     if (!this.sessions.delete(session)) return;
     const frontend = this.frontend;
     frontend.counters.sessionClosed();
-    if (frontend.config.maxconnPerSource > 0) {
+    if (this.uncounted.size > 0 && this.uncounted.delete(session)) {
+      // Over rate_limit.connections: never counted for its address.
+    } else if (perAddressLimit(frontend) > 0) {
       const ip = normalizeIp(session.socket.remoteAddress ?? '');
       const n = (frontend.perSource.get(ip) ?? 1) - 1;
       if (n <= 0) frontend.perSource.delete(ip);
@@ -162,6 +195,11 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
     }
     await closed;
   }
+}
+
+/** Connections are counted per client address when a limit needs it (maxconn_per_source, rate_limit.connections). */
+function perAddressLimit(frontend: Frontend): number {
+  return Math.max(frontend.config.maxconnPerSource, frontend.config.rateLimit?.connections ?? 0);
 }
 
 export function bindKey(frontend: Frontend): string {

@@ -8,6 +8,7 @@ import { modelEvents } from './events.js';
 import { Server } from './server.js';
 import { BackendOverload } from '../overload/backend-overload.js';
 import { LIMIT_MAXCONN, NO_SERVER } from '../overload/refusals.js';
+import { SlowStart } from '../overload/slow-start.js';
 
 /** Passive health: the proxy core reports what real traffic saw (src/health implements it). */
 export interface TrafficObserver {
@@ -85,6 +86,10 @@ export class Backend {
   refusal = NO_SERVER;
   /** With a null pick: the sticky server the request is bound to, full now (it may wait for it). */
   refusedServer: Server | null = null;
+  /** Weight ramps of servers back in service (`slow_start`); ticks feed the strategy new weights. */
+  private readonly slowStart = new SlowStart(() => this.rampTick());
+  /** The first rebuild is done: servers added later ramp up (slow start never applies at start, as in HAProxy). */
+  private built = false;
 
   constructor(config: BackendConfig, factory: StrategyFactory) {
     this.name = config.name;
@@ -98,7 +103,9 @@ export class Backend {
     this.stickyKey = JSON.stringify(config.sticky);
     this.staticSpecs = staticSpecs(config);
     this.overload.configure(config);
+    this.slowStart.configure(config.slowStart);
     this.rebuildServers();
+    this.built = true;
   }
 
   /**
@@ -121,6 +128,7 @@ export class Backend {
     this.staticSpecs = staticSpecs(config);
     if (!config.discovery) this.discovered = [];
     this.overload.configure(config);
+    this.slowStart.configure(config.slowStart);
     this.rebuildServers();
   }
 
@@ -166,6 +174,7 @@ export class Backend {
     // arrived meanwhile is newer than the checkpoint and stays.
     if (this.discovered.length === 0 && c.config.discovery) this.discovered = c.discovered;
     this.overload.configure(c.config);
+    this.slowStart.configure(c.config.slowStart);
     this.rebuildServers();
   }
 
@@ -225,6 +234,7 @@ export class Backend {
       } else {
         const source = this.staticSpecs.includes(spec) ? 'static' : 'consul';
         server = new Server(this, { ...spec, source });
+        if (this.built) server.rampSince = Date.now();
       }
       next.push(server);
     }
@@ -263,10 +273,18 @@ export class Backend {
     }
     this.eligible = eligible;
     if (wasEmpty !== (eligible.length === 0)) this.stateSince = Date.now();
+    this.slowStart.apply(this.servers, Date.now());
     this.updateStrategy(this.strategy, eligible);
     this.fallback.update(eligible);
     this.overload.refreshed();
     modelEvents.emit('backend-refresh', { backend: this.name });
+  }
+
+  /** A slow-start step: new effective weights to the strategy (the eligible set is unchanged). */
+  private rampTick(): void {
+    this.slowStart.apply(this.servers, Date.now());
+    this.updateStrategy(this.strategy, this.eligible);
+    this.fallback.update(this.eligible);
   }
 
   /** 'UP' while a server is UP, else 'DOWN' (the BACKEND row's status; DOWN in panic mode too). */
@@ -382,6 +400,7 @@ export class Backend {
       s.closeIdle();
     }
     this.overload.retire();
+    this.slowStart.stop();
   }
 }
 

@@ -2,6 +2,8 @@ import type { FrontendConfig } from '../config/types.js';
 import type { Backend } from './backend.js';
 import { Counters } from './counters.js';
 import type { Routing } from '../routing/routing.js';
+import { rateLimiterFor, type RateLimiter } from '../overload/rate-limit.js';
+import type { RateLimitConfig } from '../config/types.js';
 
 /**
  * A frontend: a listening address routed to one backend. The object lives across reloads
@@ -16,6 +18,10 @@ export class Frontend {
   /** Current connections per client address, kept only when maxconnPerSource is set. */
   readonly perSource = new Map<string, number>();
 
+  /** The rate_limit settings `limiter` was built for (a reload that keeps them keeps the buckets). */
+  private limiterConfig: RateLimitConfig | null = null;
+  private limiter: RateLimiter | null = null;
+
   constructor(
     public config: FrontendConfig,
     /** The default backend (routing.defaultBackend): where requests no route matched go. */
@@ -24,5 +30,16 @@ export class Frontend {
     public routing: Routing,
   ) {
     this.name = config.name;
+  }
+
+  /** Per client address request rate (`rate_limit.requests_per_second`); null when not limited. */
+  rateLimiter(): RateLimiter | null {
+    const c = this.config.rateLimit ?? null;
+    if (c !== this.limiterConfig) {
+      // A new config generation (checked by identity per request, rebuilt only on a change).
+      this.limiter = rateLimiterFor(c, this.limiter);
+      this.limiterConfig = c;
+    }
+    return this.limiter;
   }
 }

@@ -42,6 +42,10 @@ export class Server implements StrategyServer {
   port: number;
   address: string;
   weight: number;
+  /** The weight strategies balance with now: below `weight` while slow start ramps it up (src/overload/slow-start.ts). */
+  effectiveWeight: number;
+  /** When its slow-start ramp began (came UP, left MAINT, was added); 0: not ramping. */
+  rampSince = 0;
   backup: boolean;
   maxconn: number;
   source: ServerSource;
@@ -92,6 +96,7 @@ export class Server implements StrategyServer {
     this.port = init.port;
     this.address = `${init.host}:${init.port}`;
     this.weight = init.weight;
+    this.effectiveWeight = init.weight;
     this.backup = init.backup;
     this.maxconn = init.maxconn;
     this.source = init.source;
@@ -140,6 +145,8 @@ export class Server implements StrategyServer {
     this.lastState = now;
     this.stateSince = Date.now();
     this.stateReason = reason;
+    // Back to taking traffic after DOWN or MAINT: slow start ramps its weight (when configured).
+    if (now === 'UP' && (from === 'DOWN' || from === 'MAINT')) this.rampSince = this.stateSince;
     this.owner.refresh();
     modelEvents.emit('server-state', { server: this, from, to: now, reason, loggedBy });
     return true;

@@ -14,6 +14,9 @@ export const LIMIT_MAX_REQUESTS = 'max_requests';
 export const LIMIT_MAX_CONNECTIONS = 'max_connections';
 export const LIMIT_MAX_RETRIES = 'max_retries';
 export const LIMIT_RETRY_BUDGET = 'retry_budget';
+/** Frontend `rate_limit` (429): the request rate of a client address, its concurrent connections. */
+export const LIMIT_RATE_REQUESTS = 'rate_limit.requests_per_second';
+export const LIMIT_RATE_CONNECTIONS = 'rate_limit.connections';
 /** Not a limit: no server is available at all (the plain 503). */
 export const NO_SERVER = '';
 

@@ -62,6 +62,8 @@ function beSv(get: Get<BackendRow | ServerRow>): Getters {
 const ms = (v: number): number => Math.round(v);
 const secondsSince = (now: number, t: number): number => Math.max(0, Math.floor((now - t) / 1000));
 const zero = (): number => 0;
+/** Weights to two decimals: a slow-start ramp makes them fractional. */
+const weight2 = (w: number): number => Math.round(w * 100) / 100;
 const isHttp = (r: Row): boolean => (r.kind === 'frontend' ? r.frontend.config.mode : r.backend.mode) === 'http';
 /** HTTP-only columns are empty in TCP mode, as HAProxy leaves them. */
 const http = (get: Get<Row>): Get<Row> => (r) => (isHttp(r) ? get(r) : null);
@@ -198,8 +200,9 @@ export const COLUMNS: readonly Column[] = [
   col('status', { fe: () => 'OPEN', be: (r) => r.backend.state, sv: (r) => serverStatus(r.backend, r.server) },
     { name: 'up', type: 'gauge', help: '1 when UP (or DRAIN/NOLB: still serving its sessions), else 0.', kinds: ['backend', 'server'], value: (c) => (typeof c === 'string' && UP_STATES.test(c) ? 1 : 0) },
     ...HELP_STATES.map(stateIs)),
-  col('weight', { be: (r) => r.backend.eligible.reduce((n, s) => n + s.weight, 0), sv: (r) => r.server.weight },
-    { name: 'weight', type: 'gauge', help: 'Server weight; for a backend the total weight of its eligible servers.' }),
+  // HAProxy: `weight` is the effective weight (slow start ramps it), `uweight` the configured one.
+  col('weight', { be: (r) => weight2(r.backend.eligible.reduce((n, s) => n + s.effectiveWeight, 0)), sv: (r) => weight2(r.server.effectiveWeight) },
+    { name: 'weight', type: 'gauge', help: 'Effective server weight (below the configured one while slow start ramps it); for a backend the total of its eligible servers.' }),
   col('act', { be: (r) => usable(r.backend, false), sv: (r) => (r.server.backup ? 0 : 1) },
     { name: 'active_servers', type: 'gauge', help: 'Active (non-backup) servers UP.', kinds: ['backend'] }),
   col('bck', { be: (r) => usable(r.backend, true), sv: (r) => (r.server.backup ? 1 : 0) },

@@ -3,6 +3,9 @@ import type { Runtime } from '../model/runtime.js';
 import type { StatsHost } from '../host.js';
 import { COLUMNS, cell, values, type Value } from './columns.js';
 import type { RateSource, Row } from './row.js';
+import type { Backend } from '../model/backend.js';
+import type { Frontend } from '../model/frontend.js';
+import { refusalCounts } from '../overload/refusals.js';
 
 // Rows in HAProxy's order (every FRONTEND row, then per backend its servers then its BACKEND
 // row), and the three renderings that read them through the column table: CSV, JSON and (in
@@ -68,6 +71,9 @@ export interface JsonServer {
   check: { enabled: boolean; code: string; reason: string; durationMs: number | null; at: number | null; health: number; rise: number; fall: number };
   latency: LatencyJson;
   stats: Record<string, number | string>;
+  /** Slow start: the weight now (below `weight` while ramping) and when the ramp ends (null: none). */
+  effectiveWeight: number;
+  rampUntil: number | null;
 }
 
 export interface LatencyJson {
@@ -88,7 +94,7 @@ export interface StatsJson {
   workers: { count: number; pids: readonly number[]; restarts: number } | null;
   lastReload: { ok: boolean; at: number; errors: readonly string[]; generation: number } | null;
   admin: boolean;
-  frontends: { name: string; mode: string; bind: string; backend: string; status: string; stats: Record<string, number | string> }[];
+  frontends: { name: string; mode: string; bind: string; backend: string; status: string; stats: Record<string, number | string>; overload: FrontendOverloadJson }[];
   backends: {
     name: string;
     mode: string;
@@ -102,7 +108,48 @@ export interface StatsJson {
     latency: LatencyJson;
     stats: Record<string, number | string>;
     servers: JsonServer[];
+    overload: BackendOverloadJson;
   }[];
+}
+
+/** Frontend `rate_limit` and what it refused (docs/overload.md). */
+export interface FrontendOverloadJson {
+  rateLimit: { requestsPerSecond: number; burst: number; connections: number } | null;
+  rateLimited: number;
+  connLimited: number;
+}
+
+/** A backend's queue and circuit breaker (docs/overload.md). */
+export interface BackendOverloadJson {
+  queue: { current: number; max: number; limit: number; timeoutMs: number; avgWaitMs: number; maxWaitMs: number; waiting: number };
+  breaker: { maxConnections: number; maxPending: number; maxRequests: number; maxRetries: number; retryBudget: { percent: number; minRetryConcurrency: number } | null } | null;
+  connections: number;
+  retries: number;
+  slowStartMs: number;
+  /** Requests refused by each limit so far (503 with x-switchyard-limit). */
+  refusals: Record<string, number>;
+}
+
+function frontendOverload(f: Frontend): FrontendOverloadJson {
+  const r = f.config.rateLimit ?? null;
+  return {
+    rateLimit: r === null ? null : { requestsPerSecond: r.requestsPerSecond, burst: r.burst, connections: r.connections },
+    rateLimited: f.counters.rateLimited,
+    connLimited: f.counters.connLimited,
+  };
+}
+
+function backendOverload(b: Backend): BackendOverloadJson {
+  const o = b.overload;
+  const c = b.counters;
+  return {
+    queue: { current: c.qcur, max: c.qmax, limit: o.capacity, timeoutMs: o.queueTimeoutMs, avgWaitMs: Math.round(c.qtimeAvg), maxWaitMs: Math.round(c.qtimeMax), waiting: o.waiting },
+    breaker: b.config.circuitBreaker ?? null,
+    connections: o.connections,
+    retries: o.retries,
+    slowStartMs: b.config.slowStart?.durationMs ?? 0,
+    refusals: Object.fromEntries(refusalCounts(c)),
+  };
 }
 
 function latencyJson(c: Counters): LatencyJson {
@@ -132,7 +179,7 @@ export function renderJson(host: StatsHost, rows: readonly Row[], admin: boolean
     const stats = rowObject(row);
     if (row.kind === 'frontend') {
       const f = row.frontend;
-      out.frontends.push({ name: f.name, mode: f.config.mode, bind: `${f.config.bind.host}:${f.config.bind.port}`, backend: f.backend.name, status: 'OPEN', stats });
+      out.frontends.push({ name: f.name, mode: f.config.mode, bind: `${f.config.bind.host}:${f.config.bind.port}`, backend: f.backend.name, status: 'OPEN', stats, overload: frontendOverload(f) });
     } else if (row.kind === 'server') {
       const s = row.server;
       const h = row.backend.config.health;
@@ -159,6 +206,8 @@ export function renderJson(host: StatsHost, rows: readonly Row[], admin: boolean
         },
         latency: latencyJson(s.counters),
         stats,
+        effectiveWeight: Math.round(s.effectiveWeight * 100) / 100,
+        rampUntil: s.rampSince === 0 ? null : s.rampSince + (row.backend.config.slowStart?.durationMs ?? 0),
       });
     } else {
       const b = row.backend;
@@ -176,6 +225,7 @@ export function renderJson(host: StatsHost, rows: readonly Row[], admin: boolean
         latency: latencyJson(b.counters),
         stats,
         servers,
+        overload: backendOverload(b),
       });
       servers = [];
     }

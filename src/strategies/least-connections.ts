@@ -29,7 +29,8 @@ class LeastConnections implements Strategy {
     const servers: StrategyServer[] = [];
     for (const s of eligible) if (s.weight > 0) servers.push(s);
     this.servers = servers;
-    this.weights = Float64Array.from(servers, (s) => s.weight);
+    // The weight now: a slow-start ramp lowers it for a while (strategy.ts).
+    this.weights = Float64Array.from(servers, (s) => s.effectiveWeight ?? s.weight);
     if (this.cursor >= servers.length) this.cursor = 0;
   }
 

@@ -33,7 +33,7 @@ class RandomTwoChoices implements Strategy {
     const weights = new Float64Array(n);
     const cumulative = new Float64Array(n + 1);
     for (let i = 0; i < n; i++) {
-      weights[i] = servers[i]!.weight;
+      weights[i] = servers[i]!.effectiveWeight ?? servers[i]!.weight; // slow start ramps it (strategy.ts)
       cumulative[i + 1] = cumulative[i]! + weights[i]!;
     }
     this.servers = servers;

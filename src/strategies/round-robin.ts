@@ -26,6 +26,11 @@ function gcd(a: number, b: number): number {
   return a;
 }
 
+/** The weight to balance with now (slow start ramps it; see strategy.ts). */
+function weightOf(s: StrategyServer): number {
+  return s.effectiveWeight ?? s.weight;
+}
+
 class RoundRobin implements Strategy {
   private servers: StrategyServer[] = [];
   /** One period of the smooth sequence, as indexes into `servers`. Empty: computed live. */
@@ -38,20 +43,22 @@ class RoundRobin implements Strategy {
 
   update(eligible: readonly StrategyServer[]): void {
     const servers: StrategyServer[] = [];
-    for (const s of eligible) if (s.weight > 0) servers.push(s);
+    for (const s of eligible) if (weightOf(s) > 0) servers.push(s);
     const n = servers.length;
-    // Config and Consul weights are integers 0..256; anything else runs live (no period).
+    // Config and Consul weights are integers 0..256; anything else (a slow-start ramp) runs
+    // live (no period).
     let integral = true;
     let g = 0;
     for (const s of servers) {
-      if (Number.isInteger(s.weight)) g = gcd(s.weight, g);
+      const w = weightOf(s);
+      if (Number.isInteger(w)) g = gcd(w, g);
       else integral = false;
     }
     if (!integral) g = 1;
     const weights = new Float64Array(n);
     let total = 0;
     for (let i = 0; i < n; i++) {
-      weights[i] = servers[i]!.weight / g;
+      weights[i] = weightOf(servers[i]!) / g;
       total += weights[i]!;
     }
     this.servers = servers;

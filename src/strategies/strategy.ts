@@ -15,6 +15,13 @@ export interface StrategyServer {
   readonly address: string;
   /** Configured weight (>= 0). */
   readonly weight: number;
+  /**
+   * The weight to balance with now: below `weight` while slow start ramps a server back up
+   * (docs/overload.md), possibly fractional; absent means `weight`. Proportional strategies
+   * read it in update() (it changes only through update()); affinity strategies (ip-hash) keep
+   * `weight` so their mapping does not move.
+   */
+  readonly effectiveWeight?: number;
   /** Connections (TCP) or requests (HTTP) in flight on this server now. */
   readonly active: number;
 }
