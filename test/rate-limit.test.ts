@@ -9,6 +9,8 @@ import { backendConfig, config, frontendConfig, httpServer, start, tcpServer, qu
 import { waitFor } from './support/polling.js';
 import { startStats } from '../src/stats/listener.js';
 import type { RateLimitConfig } from '../src/config/types.js';
+import { parseConfig } from '../src/config/load.js';
+import { ConfigError } from '../src/errors.js';
 
 interface Answer { status: number; headers: Record<string, string>; body: string; closed: boolean }
 
@@ -147,4 +149,43 @@ t.test('TCP: over-limit connections are refused at accept, per address', async (
   t.equal(await talk('127.0.0.9'), 'ping');
   t.equal(await talk('127.0.0.9'), '', 'over the connection rate');
   t.equal(sy.runtime().frontends.get('pg')!.counters.rateLimited, 1);
+});
+
+t.test('a route has its own rate_limit; bad route limits are named by key', async (t) => {
+  const app = await httpServer('app');
+  const yaml = `
+stats: { bind: 127.0.0.1:0 }
+frontends:
+  web:
+    bind: 127.0.0.1:0
+    default_backend: api
+    routes:
+      - name: login
+        match: { path_prefix: /login }
+        backend: api
+        rate_limit: { requests_per_second: 0.1, burst: 2 }
+backends:
+  api: { servers: [ { address: ${app.address} } ] }
+`;
+  const sy = await start(parseConfig(yaml, null));
+  t.teardown(async () => { await sy.stop(200); await app.close(); });
+  const port = sy.frontendAddress('web').port;
+  const statuses = [];
+  for (let i = 0; i < 3; i++) statuses.push((await exchange(port, '127.0.0.10', [GET('/login', true)]))[0]!.status);
+  t.same(statuses, [200, 200, 429], 'the login route allows a burst of 2');
+  t.equal((await exchange(port, '127.0.0.10', [GET('/other', true)]))[0]!.status, 200, 'other paths are not limited');
+  t.equal((await exchange(port, '127.0.0.11', [GET('/login', true)]))[0]!.status, 200, 'per client address');
+  const route = sy.runtime().frontends.get('web')!.routing.routes[0]!;
+  t.equal(route.stats.rateLimited, 1);
+
+  const bad = (extra: string) => {
+    try {
+      parseConfig(yaml.replace('rate_limit: { requests_per_second: 0.1, burst: 2 }', extra), null);
+    } catch (error) {
+      return (error as ConfigError).issues.map((i) => `${i.path}: ${i.message}`);
+    }
+    return [];
+  };
+  t.match(bad('rate_limit: { connections: 5 }'), [/^frontends\.web\.routes\[0\]\.rate_limit\.connections: connections are limited per frontend/]);
+  t.match(bad('rate_limit: { requests_per_second: fast }'), [/^frontends\.web\.routes\[0\]\.rate_limit\.requests_per_second: expected a number/]);
 });

@@ -204,8 +204,14 @@ export class HttpSession extends HttpResponder implements UpstreamOwner, SocketR
 
     // The head is copied into requestOut; what follows is body or the next request.
     const rest = head.headEnd;
+    // rate_limit: the frontend's, then the route's (src/overload/rate-limit.ts).
     const limiter = frontend.rateLimiter();
     if ((limiter !== null || this.connLimited) && this.rateLimited(limiter, now, buf, rest)) return;
+    const route = routed === null ? null : routed.route;
+    if (route !== null && route.limiter !== null && this.rateLimited(route.limiter, now, buf, rest)) {
+      route.stats.rateLimited++;
+      return;
+    }
     if (!this.connectServer(now)) return;
     if (rest < buf.length) {
       if (!this.reqDone) this.forwardRequestBody(buf, rest);

@@ -68,6 +68,14 @@ export function crossCheck(raw: unknown, file: string | null): CheckIssue[] {
     }
     checkRouting(name, fe, backends, add);
     if (isObj(fe.rate_limit)) checkRateLimit(['frontends', name, 'rate_limit'], fe.rate_limit, add);
+    if (Array.isArray(fe.routes)) {
+      fe.routes.forEach((route: unknown, i) => {
+        if (!isObj(route) || !isObj(route.rate_limit)) return;
+        const at: PathSegment[] = ['frontends', name, 'routes', i, 'rate_limit'];
+        checkRateLimit(at, route.rate_limit, add);
+        if (route.rate_limit.connections !== undefined) add([...at, 'connections'], 'connections are limited per frontend (rate_limit.connections), not per route');
+      });
+    }
     const at = parseHostPort(fe.bind, true);
     if (typeof at === 'string' || at.port === 0) continue;
     const clash = bound.find((b) => b.at.port === at.port && (b.at.host === at.host || WILDCARDS.has(b.at.host) || WILDCARDS.has(at.host)));

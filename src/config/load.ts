@@ -3,9 +3,10 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { ConfigError, ErrorCodes, SwitchyardError, type ConfigIssue } from '../errors.js';
 import { isBuiltinStrategy } from '../strategies/registry.js';
-import type { BackendConfig, CircuitBreakerConfig, Config, FrontendConfig, HealthConfig, RateLimitConfig, SlowStartConfig } from './types.js';
+import type { BackendConfig, CircuitBreakerConfig, Config, FrontendConfig, HealthConfig, SlowStartConfig } from './types.js';
 import { crossCheck, formatHostPort, resolveStrategyPath } from './checks.js';
-import { configSchema, DEFAULT_EXPECT, type RawBackend, type RawConfig, type RawFrontend, type RawRateLimit } from './schema.js';
+import { configSchema, DEFAULT_EXPECT, type RawBackend, type RawConfig, type RawFrontend } from './schema.js';
+import { normalizeRateLimit } from './rate-limit-schema.js';
 import { formatPath, lineOf, readYaml, type PathSegment } from './source.js';
 import { knownKeys, messageFor } from './messages.js';
 import { normalizeRoutes } from './routes-schema.js';
@@ -144,7 +145,7 @@ function frontend(name: string, fe: RawFrontend): FrontendConfig {
       responseHeaders: fe.response_headers ?? null,
       requestId: fe.request_id ?? null,
     },
-    rateLimit: rateLimit(fe.rate_limit),
+    rateLimit: normalizeRateLimit(fe.rate_limit),
   };
 }
 
@@ -183,13 +184,6 @@ function backend(name: string, be: RawBackend, file: string | null): BackendConf
     slowStart: slowStart(be.slow_start),
     circuitBreaker: circuitBreaker(be.circuit_breaker),
   };
-}
-
-/** `rate_limit`: a burst defaults to one second's worth of requests. */
-export function rateLimit(r: RawRateLimit | undefined): RateLimitConfig | null {
-  if (r === undefined) return null;
-  const rps = r.requests_per_second ?? 0;
-  return { requestsPerSecond: rps, burst: r.burst ?? Math.max(1, Math.ceil(rps)), connections: r.connections ?? 0, tableSize: r.table_size };
 }
 
 function slowStart(s: RawBackend['slow_start']): SlowStartConfig | null {

@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { HeaderRulesConfig, PathRewriteConfig, RequestIdConfig, RouteAction, RouteConfig, RouteMatchConfig, ValueMatch } from './routing-types.js';
 import { parseTemplate, type Template } from './templates.js';
+import { normalizeRateLimit, rateLimitSchema } from './rate-limit-schema.js';
 
 // The schema of an HTTP frontend's `routes:`, `request_headers:` / `response_headers:` (also on
 // backends and routes), `path_rewrite:` and `request_id:`. Values are checked and converted
@@ -179,6 +180,7 @@ const routeSchema = z.strictObject({
   path_rewrite: pathRewriteSchema.optional(),
   request_headers: headerRulesSchema,
   response_headers: headerRulesSchema,
+  rate_limit: rateLimitSchema,
 }).superRefine((r, ctx) => {
   const actions = (['backend', 'redirect', 'deny'] as const).filter((k) => r[k] !== undefined);
   if (actions.length === 0) fail(ctx, 'a route needs one action: backend, redirect or deny', r);
@@ -204,6 +206,7 @@ export function normalizeRoutes(raw: readonly RawRoute[]): RouteConfig[] {
       pathRewrite: r.path_rewrite ?? null,
       requestHeaders: r.request_headers ?? null,
       responseHeaders: r.response_headers ?? null,
+      rateLimit: normalizeRateLimit(r.rate_limit),
     };
   });
 }

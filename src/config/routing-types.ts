@@ -1,4 +1,5 @@
 import type { Template } from './templates.js';
+import type { RateLimitConfig } from './types.js';
 
 // The normalised routing part of an HTTP frontend's config (routes, header rules, request ids)
 // and of a backend's (header rules). Validated and frozen with the rest of the config; the
@@ -51,6 +52,8 @@ export interface RouteConfig {
   readonly pathRewrite: PathRewriteConfig | null;
   readonly requestHeaders: HeaderRulesConfig | null;
   readonly responseHeaders: HeaderRulesConfig | null;
+  /** Per client address request rate on this route (docs/overload.md); null: none. */
+  readonly rateLimit: RateLimitConfig | null;
 }
 
 export interface RequestIdConfig {

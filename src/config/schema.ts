@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { HostPort, StatusRanges } from './types.js';
 import { DURATION_MESSAGE, parseDuration } from './duration.js';
 import { headerRulesSchema, requestIdSchema, routesSchema } from './routes-schema.js';
+import { rateLimitSchema } from './rate-limit-schema.js';
 
 // The raw shape of a config file (snake_case keys, names as map keys), checked by zod. Leaf
 // values are converted here (durations to ms, addresses split, `expect` to ranges) so that a
@@ -170,17 +171,6 @@ const loggingSchema = block(z.strictObject({
   ),
 }));
 
-/**
- * Per client address (docs/overload.md): requests per second with a burst (a token bucket per
- * address), concurrent connections. At least one limit; each absent one is not applied.
- */
-export const rateLimitSchema = z.strictObject({
-  requests_per_second: z.number().gt(0, { error: 'expected a number greater than 0' }).optional(),
-  burst: int(1).optional(),
-  connections: int(1).optional(),
-  table_size: int(1).default(100_000),
-});
-
 const frontendSchema = z.strictObject({
   mode,
   bind: address(true),
@@ -207,7 +197,7 @@ const frontendSchema = z.strictObject({
   request_headers: headerRulesSchema,
   response_headers: headerRulesSchema,
   request_id: requestIdSchema,
-  rate_limit: nullMeansAbsent(rateLimitSchema),
+  rate_limit: rateLimitSchema,
 });
 
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/; // RFC 6265 cookie-name = token
@@ -310,4 +300,3 @@ export const configSchema = z.strictObject({
 export type RawConfig = z.output<typeof configSchema>;
 export type RawFrontend = z.output<typeof frontendSchema>;
 export type RawBackend = z.output<typeof backendSchema>;
-export type RawRateLimit = z.output<typeof rateLimitSchema>;

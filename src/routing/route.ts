@@ -2,6 +2,7 @@ import type { RouteConfig, ValueMatch } from '../config/routing-types.js';
 import type { Backend } from '../model/backend.js';
 import { CidrList } from './cidr.js';
 import type { RequestView } from './request-view.js';
+import { rateLimiterFor, type RateLimiter } from '../overload/rate-limit.js';
 import type { ExchangePlan } from './rules.js';
 
 // One route compiled for one config generation: every condition turned into what is cheapest
@@ -16,6 +17,10 @@ export const ACTION_DENY = 2;
 /** Hits per route, kept by route name across reloads (the stats read them). */
 export class RouteStats {
   hits = 0;
+  /** Requests answered 429 by the route's rate_limit. */
+  rateLimited = 0;
+  /** The route's rate limiter (docs/overload.md), kept here so a reload keeps its buckets. */
+  limiter: RateLimiter | null = null;
 }
 
 const PATH_ANY = 0;
@@ -63,6 +68,8 @@ export class CompiledRoute {
   readonly action: number;
   /** The backend of a backend action; null for redirect and deny. */
   readonly backend: Backend | null;
+  /** Per client address request rate on this route (`rate_limit`); null: none. */
+  readonly limiter: RateLimiter | null;
   readonly hosts: readonly HostPattern[] | null;
   /** Exact host names (no port) this route can match: the table indexes them. */
   readonly exactHosts: readonly string[];
@@ -88,6 +95,8 @@ export class CompiledRoute {
   ) {
     this.name = config.name;
     this.index = index;
+    stats.limiter = rateLimiterFor(config.rateLimit ?? null, stats.limiter);
+    this.limiter = stats.limiter;
     const a = config.action;
     this.action = a.type === 'backend' ? ACTION_BACKEND : a.type === 'redirect' ? ACTION_REDIRECT : ACTION_DENY;
     this.backend = backend;

@@ -117,6 +117,8 @@ export interface FrontendOverloadJson {
   rateLimit: { requestsPerSecond: number; burst: number; connections: number } | null;
   rateLimited: number;
   connLimited: number;
+  /** Routes with their own rate_limit: requests each answered 429. */
+  routes: { name: string; requestsPerSecond: number; burst: number; rateLimited: number }[];
 }
 
 /** A backend's queue and circuit breaker (docs/overload.md). */
@@ -136,6 +138,9 @@ function frontendOverload(f: Frontend): FrontendOverloadJson {
     rateLimit: r === null ? null : { requestsPerSecond: r.requestsPerSecond, burst: r.burst, connections: r.connections },
     rateLimited: f.counters.rateLimited,
     connLimited: f.counters.connLimited,
+    routes: (f.routing?.routes ?? []).filter((route) => route.limiter !== null).map((route) => ({
+      name: route.name, requestsPerSecond: route.limiter!.config.requestsPerSecond, burst: route.limiter!.config.burst, rateLimited: route.stats.rateLimited,
+    })),
   };
 }
 
