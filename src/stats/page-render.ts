@@ -170,7 +170,7 @@ export const PAGE_RENDER = String.raw`
         td(http ? 'Requests/s' : 'Sessions/s', num(http ? st.req_rate : st.rate) + sub('max ' + num(http ? st.req_rate_max : st.rate_max))) +
         td('Bytes in / out', bytes(st.bin) + sub(bytes(st.bout) + ' out')) +
         td('Responses', codes(st), 'l') +
-        td('Req. errors / denied', errors(st.ereq, st.dreq)) + '</tr>';
+        td('Req. errors / denied', errors(st.ereq, st.dreq) + rateNote(f.overload)) + '</tr>';
     }).join('');
     return '<section class="card" id="frontends-card"><div class="head"><h2>Frontends</h2><span class="kv">' + s.frontends.length + ' listening</span></div>' +
       '<div class="scroll"><table class="rt"><thead><tr><th class="l">Frontend</th><th class="l">Mode</th><th class="l">Status</th>' +
@@ -204,8 +204,8 @@ export const PAGE_RENDER = String.raw`
       // The reason a server is UP is rarely news; why it is not UP always is.
       td('State', badge(x.status, x.stateReason) + sub('for ' + dur((now - x.stateSince) / 1000) + (x.stateReason && word !== 'UP' ? ' · ' + esc(x.stateReason) : ''), x.stateReason), 'l state') +
       td('Health check', check, 'l') +
-      td('Weight', num(x.weight)) +
-      td('Sessions', num(s.scur) + ' / ' + num(s.smax) + sub(num(s.stot) + ' total')) +
+      td('Weight', weightCell(x)) +
+      td('Sessions', num(s.scur) + ' / ' + num(s.smax) + sub(num(s.stot) + ' total' + (s.qcur ? ' · <b data-k="squeue">' + num(s.qcur) + '</b> queued' : ''))) +
       td(http ? 'Requests/s' : 'Sessions/s', num(s.rate) + sub('max ' + num(s.rate_max))) +
       td('Bytes in / out', bytes(s.bin) + sub(bytes(s.bout) + ' out')) +
       td('Responses', codes(s), 'l') +
@@ -229,13 +229,38 @@ export const PAGE_RENDER = String.raw`
       '<div class="facts"><span>sessions <b>' + num(st.scur) + '</b> now · max ' + num(st.smax) + ' · ' + num(st.stot) + ' total</span>' +
       '<span>bytes <b>' + bytes(st.bin) + '</b> in · <b>' + bytes(st.bout) + '</b> out</span>' +
       '<span>errors conn/resp <b class="' + (st.econ || st.eresp ? 'bad' : '') + '">' + num(st.econ) + ' / ' + num(st.eresp) + '</b></span>' +
-      '<span>retries <b>' + num(st.wretr) + '</b></span>' +
+      '<span>retries <b>' + num(st.wretr) + '</b></span>' + overloadFacts(b.overload) +
       '<span>health <b>' + esc(b.health) + '</b></span>' + (b.sticky ? '<span>sticky <b>' + esc(b.sticky) + '</b></span>' : '') + '</div>' +
       '<div class="charts">' + chartBox('rate', http ? 'Requests/s' : 'Connections/s', rc, chartMin, perSec) +
       chartBox('time', 'Avg response time', tc, chartMin, ms) + '</div>' +
       '<div class="scroll"><table class="rt"><thead><tr><th class="l">Server</th><th class="l">State</th><th class="l">Health check</th><th>Weight</th><th>Sessions</th><th>' +
       (http ? 'Req/s' : 'Sess/s') + '</th><th>Bytes in / out</th><th class="l">Responses</th><th title="connection errors / response errors; retries below">Errors</th><th>Resp. time</th><th class="l tl">Health, last ' + span(tlMin) + '</th>' +
       (admin ? '<th class="l">Admin</th>' : '') + '</tr></thead><tbody>' + rows + '</tbody></table></div></section>';
+  }
+
+  // ---- overload protection (docs/overload.md): queue, circuit breaker, slow start, rate limits ----
+  /** A server's weight; during a slow-start ramp the effective weight first, then the configured one. */
+  function weightCell(x) {
+    if (x.rampUntil == null || x.effectiveWeight === x.weight) return num(x.weight);
+    return '<b data-k="ramp">' + esc(x.effectiveWeight) + '</b> → ' + num(x.weight) + sub('slow start, ' + dur((x.rampUntil - Date.now()) / 1000) + ' left');
+  }
+  function rateNote(o) {
+    if (!o || (!o.rateLimited && !o.connLimited)) return '';
+    return sub('<span class="t4" data-k="limited">429 × ' + num(o.rateLimited) + (o.connLimited ? ' · ' + num(o.connLimited) + ' conn.' : '') + '</span>', 'refused by rate_limit');
+  }
+  function overloadFacts(o) {
+    if (!o) return '';
+    var q = o.queue, out = '', tripped = [], k;
+    if (q.limit > 0 || q.max > 0) {
+      out += '<span data-k="queue">queue <b>' + num(o.queue.waiting) + '</b> / ' + num(q.limit) + ' · max ' + num(q.max) + ' · wait avg ' + ms(q.avgWaitMs) + ', max ' + ms(q.maxWaitMs) + '</span>';
+    }
+    for (k in o.refusals) if (o.refusals[k]) tripped.push(k + ' ' + num(o.refusals[k]));
+    if (o.breaker || tripped.length) {
+      out += '<span data-k="breaker">limits <b class="' + (tripped.length ? 'bad' : '') + '">' + (tripped.length ? esc(tripped.join(' · ')) : 'none tripped') + '</b>' +
+        (o.retries ? ' · ' + num(o.retries) + ' retrying' : '') + '</span>';
+    }
+    if (o.slowStartMs) out += '<span>slow start <b>' + dur(o.slowStartMs / 1000) + '</b></span>';
+    return out;
   }
 
   function renderEvents(list) {
