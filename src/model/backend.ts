@@ -271,6 +271,8 @@ export class Backend {
       eligible = this.servers.filter(isPanicEligible);
       this.panic = eligible.length > 0;
     }
+    for (const s of this.servers) s.eligibleNow = false;
+    for (const s of eligible) s.eligibleNow = true;
     this.eligible = eligible;
     if (wasEmpty !== (eligible.length === 0)) this.stateSince = Date.now();
     this.slowStart.apply(this.servers, Date.now());
@@ -325,6 +327,11 @@ export class Backend {
     if (server === null) return this.refuse(this.eligible.length === 0 ? NO_SERVER : LIMIT_MAXCONN, null);
     if (sticky !== null) sticky.bind(ctx, server);
     return server;
+  }
+
+  /** A queued request takes `server` without asking the strategy (a slot freed there): stickiness still records it. */
+  assign(ctx: BalanceContext, server: Server): void {
+    if (this.sticky !== null) this.sticky.bind(ctx, server);
   }
 
   private refuse(limit: string, bound: Server | null): null {

@@ -65,6 +65,8 @@ export class Server implements StrategyServer {
   connectFailed = false;
   /** Removed from its backend (reload or discovery): finishing what it holds, no new traffic. */
   retired = false;
+  /** In its backend's eligible set now (kept by Backend.refresh): a queue slot freed here may go to anyone. */
+  eligibleNow = false;
 
   /** In-flight connections (TCP) or requests (HTTP). */
   active = 0;

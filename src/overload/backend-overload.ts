@@ -144,6 +144,12 @@ export class BackendOverload {
         if (ownFits && (general === null || own.waitSince <= general.waitSince)) {
           w = own;
           server = freed;
+        } else if (general !== null && freed !== null && freed.eligibleNow && freed.hasRoom && freed.effectiveWeight > 0 && this.admission() === '') {
+          // HAProxy's process_srv_queue: the server that freed a slot takes the backend's next
+          // waiter itself (any eligible server is one the strategy may use).
+          w = general;
+          server = freed;
+          backend.assign(general.ctx, freed);
         } else if (general !== null) {
           server = backend.pick(general.ctx);
           if (server === null && backend.refusedServer !== null) {
