@@ -125,6 +125,7 @@ export interface FrontendOverloadJson {
 export interface BackendOverloadJson {
   queue: { current: number; max: number; limit: number; timeoutMs: number; avgWaitMs: number; maxWaitMs: number; waiting: number };
   breaker: { maxConnections: number; maxPending: number; maxRequests: number; maxRetries: number; retryBudget: { percent: number; minRetryConcurrency: number } | null } | null;
+  /** Connections open to its servers and requests being retried, in this process (0 in a cluster's primary). */
   connections: number;
   retries: number;
   slowStartMs: number;
@@ -147,8 +148,11 @@ function frontendOverload(f: Frontend): FrontendOverloadJson {
 function backendOverload(b: Backend): BackendOverloadJson {
   const o = b.overload;
   const c = b.counters;
+  // From the counters, not o.waiting: in a cluster the counters are the workers' totals.
+  let waiting = c.qcur;
+  for (const s of b.servers) waiting += s.counters.qcur;
   return {
-    queue: { current: c.qcur, max: c.qmax, limit: o.capacity, timeoutMs: o.queueTimeoutMs, avgWaitMs: Math.round(c.qtimeAvg), maxWaitMs: Math.round(c.qtimeMax), waiting: o.waiting },
+    queue: { current: c.qcur, max: c.qmax, limit: o.capacity, timeoutMs: o.queueTimeoutMs, avgWaitMs: Math.round(c.qtimeAvg), maxWaitMs: Math.round(c.qtimeMax), waiting },
     breaker: b.config.circuitBreaker ?? null,
     connections: o.connections,
     retries: o.retries,
