@@ -125,6 +125,11 @@ export class TcpSession implements UpstreamOwner, SocketReader, Expirable, Queue
     const server = this.server!;
     server.counters.observeConnect(now - up.connectStarted);
     this.backend.observer?.success(server);
+    if (this.retrying) {
+      // A TCP retry is open until its connection is made, not for the session's whole life.
+      this.retrying = false;
+      this.backend.overload.retries--;
+    }
     if (server.connectFailed) {
       server.connectFailed = false;
       server.noteChange('connection succeeded');
