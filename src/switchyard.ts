@@ -252,16 +252,17 @@ export class Switchyard implements StatsHost {
     const rt = this.current;
     return {
       backends: [...rt.backends.values()].map((b) => [b, b.checkpoint()] as const),
-      frontends: [...rt.frontends.values()].map((f) => [f, f.config, f.backend, f.routing] as const),
+      frontends: [...rt.frontends.values()].map((f) => [f, f.config, f.backend, f.routing, f.sniRoutes] as const),
     };
   }
 
   /** Put the running runtime's backends and frontends back as they were at the checkpoint. */
   private restore(c: ReturnType<Switchyard['checkpoint']>): void {
-    for (const [f, config, backend, routing] of c.frontends) {
+    for (const [f, config, backend, routing, sniRoutes] of c.frontends) {
       f.config = config;
       f.backend = backend;
       f.routing = routing;
+      f.sniRoutes = sniRoutes;
     }
     for (const [b, state] of c.backends) b.restore(state);
   }

@@ -55,11 +55,12 @@ t.test('the contract example parses with the right normalised values', async (t)
   t.equal(config.frontends.length, 1);
   t.same(config.frontends[0], {
     name: 'files', mode: 'http', bind: { host: '0.0.0.0', port: 11101 }, backend: 'mcp-files',
-    timeouts: { clientMs: 30_000, httpRequestMs: 10_000, keepAliveMs: 60_000 },
+    timeouts: { clientMs: 30_000, httpRequestMs: 10_000, keepAliveMs: 60_000, handshakeMs: 10_000 },
     maxconn: 0, maxconnPerSource: 0,
     limits: { maxRequestLine: 8192, maxHeaderBytes: 32768, maxHeaders: 100, obsFold: 'reject' },
     routing: { routes: [], requestHeaders: null, responseHeaders: null, requestId: null },
     rateLimit: null,
+    tls: null, redirectHttps: null, sniRoutes: null,
   });
 
   t.equal(config.backends.length, 1);
@@ -142,7 +143,7 @@ t.test('every error in a file at once, each with its path and line', async (t) =
     'frontends.raw.mode: mode tcp does not match backend "api" (mode http) @11',
     'frontends.raw.bind: 0.0.0.0:11101 clashes with frontend "files" on 0.0.0.0:11101 @12',
     `backends.api.strategy: strategy module not found: ${fixture('strategies/missing.js')} @16`,
-    'backends.api.healthcheck: unknown key "healthcheck" (known keys: mode, strategy, strategy_options, sticky, health, passive, timeouts, retries, servers, discovery, request_headers, response_headers, max_queue, redispatch, slow_start, circuit_breaker) @17',
+    'backends.api.healthcheck: unknown key "healthcheck" (known keys: mode, strategy, strategy_options, sticky, health, passive, timeouts, retries, servers, discovery, request_headers, response_headers, max_queue, redispatch, slow_start, circuit_breaker, tls) @17',
     'backends.api.servers[1].address: expected host:port @20',
     'backends.api.servers[2].weight: must be at most 256 @21',
     'backends.api.servers[2].name: duplicate server name "s1" (also servers[0]) @21',

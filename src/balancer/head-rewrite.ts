@@ -51,9 +51,10 @@ function forwardedNode(ip: string): string {
  * `priorXff` is the X-Forwarded-For the request arrived with (its line is dropped and its value
  * extended, as HAProxy's `option forwardfor` and nginx's $proxy_add_x_forwarded_for do).
  */
-export function forwardingLines(clientIp: string, priorXff: string | null): string {
+export function forwardingLines(clientIp: string, priorXff: string | null, proto: 'http' | 'https' = 'http'): string {
   const xff = priorXff === null ? clientIp : `${priorXff}, ${clientIp}`;
-  return `X-Forwarded-For: ${xff}\r\nX-Forwarded-Proto: http\r\nForwarded: for=${forwardedNode(clientIp)};proto=http\r\n`;
+  // proto is the transport the client used to reach us (TLS-terminating frontend: https).
+  return `X-Forwarded-For: ${xff}\r\nX-Forwarded-Proto: ${proto}\r\nForwarded: for=${forwardedNode(clientIp)};proto=${proto}\r\n`;
 }
 
 /** The value of cookie `name` in a Cookie header, or null. */

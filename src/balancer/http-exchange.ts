@@ -57,6 +57,8 @@ export interface HttpListenerContext {
   readonly accessLog: AccessLog | null;
   /** Client sockets were created with `onread` (read-buffer.ts): reads come through onRead. */
   readonly onreadClients: boolean;
+  /** The frontend terminates TLS: forwarded proto is https. */
+  readonly secure: boolean;
   sessionClosed(session: HttpSession): void;
 }
 
@@ -66,6 +68,8 @@ export abstract class HttpExchange implements UpstreamOwner, Expirable, QueueWai
   readonly clientIp: string;
   /** X-Forwarded-For / -Proto / Forwarded lines for a client that sent no X-Forwarded-For. */
   protected readonly forwardedLines: string;
+  /** How the client reached us: X-Forwarded-Proto / Forwarded proto. */
+  protected readonly proto: 'http' | 'https';
   protected readonly reqHead: HttpHead;
   protected readonly resHead: HttpHead;
   protected readonly reqChunks = new ChunkedScanner();
@@ -137,7 +141,8 @@ export abstract class HttpExchange implements UpstreamOwner, Expirable, QueueWai
     this.frontend = listener.frontend;
     const ip = normalizeIp(socket.remoteAddress ?? '');
     this.clientIp = ip;
-    this.forwardedLines = forwardingLines(ip, null);
+    this.proto = listener.secure ? 'https' : 'http';
+    this.forwardedLines = forwardingLines(ip, null, this.proto);
     const limits = this.frontend.config.limits;
     this.reqHead = new HttpHead(limits);
     this.resHead = new HttpHead({ maxRequestLine: limits.maxRequestLine, maxHeaderBytes: Math.max(limits.maxHeaderBytes, 65536), maxHeaders: Math.max(limits.maxHeaders, 200) });
@@ -185,7 +190,7 @@ export abstract class HttpExchange implements UpstreamOwner, Expirable, QueueWai
       }
     } else {
       if (held === null) this.held = [this.requestOut!];
-      this.upstream = openUpstream(server, this, false);
+      this.upstream = openUpstream(server, this, false, backend.config);
       this.deadline = now + backend.config.timeouts.connectMs;
     }
   }
@@ -332,7 +337,7 @@ export abstract class HttpExchange implements UpstreamOwner, Expirable, QueueWai
       // Only idempotent methods: the server may have received and acted on it before closing
       // (RFC 9110 §9.2.2); a POST gets the 502 below instead of a second delivery.
       this.held = [this.requestOut];
-      const fresh = takeIdle(server, this) ?? openUpstream(server, this, false);
+      const fresh = takeIdle(server, this) ?? openUpstream(server, this, false, backend.config);
       this.upstream = fresh;
       if (fresh.connected) this.flushHeld(fresh);
       return;
@@ -389,7 +394,7 @@ export abstract class HttpExchange implements UpstreamOwner, Expirable, QueueWai
       this.upstream = idle;
       this.flushHeld(idle);
     } else {
-      this.upstream = openUpstream(server, this, false);
+      this.upstream = openUpstream(server, this, false, backend.config);
       this.deadline = Date.now() + backend.config.timeouts.connectMs;
     }
   }

@@ -13,6 +13,8 @@ import { answerBytes } from '../routing/routing.js';
 import { routedRequestHead } from '../routing/head-edit.js';
 import type { RateLimiter } from '../overload/rate-limit.js';
 import { LIMIT_RATE_CONNECTIONS, LIMIT_RATE_REQUESTS } from '../overload/refusals.js';
+import { httpsRedirect } from './https-redirect.js';
+import type { FrontendConfig } from '../config/types.js';
 
 export type { HttpListenerContext } from './http-exchange.js';
 
@@ -142,6 +144,10 @@ export class HttpSession extends HttpResponder implements UpstreamOwner, SocketR
     this.frontend = this.listener.frontend;
     const frontend = this.frontend;
     frontend.counters.reqTot++;
+    if (frontend.config.redirectHttps !== null) {
+      this.redirectToHttps(buf, offset, frontend.config.redirectHttps);
+      return;
+    }
     // The routing decision (src/routing/routing.ts): the default backend unless the frontend
     // has routes, rules or user code; then a route may pick another backend or answer here.
     const routing = frontend.routing;
@@ -253,10 +259,45 @@ export class HttpSession extends HttpResponder implements UpstreamOwner, SocketR
     return true;
   }
 
+  /**
+   * redirect_https: the request is answered here, never forwarded. Keep-alive continues when the
+   * request has no body; one with a body closes after the answer (we will not read it).
+   */
+  private redirectToHttps(buf: Buffer, offset: number, redirect: NonNullable<FrontendConfig['redirectHttps']>): void {
+    const head = this.reqHead;
+    this.method = head.method;
+    this.target = this.listener.accessLog !== null ? head.target : '';
+    this.backend = null;
+    this.routed = null;
+    this.start = Date.now();
+    const hasBody = head.chunked || head.contentLength > 0;
+    const close = hasBody || this.listener.stopping || (head.minor === 1 ? head.connectionClose : !head.connectionKeepAlive);
+    this.keepAlive = !close;
+    const response = httpsRedirect(head, buf, redirect, close);
+    if (response === null) {
+      this.reject(400, 'no usable Host for the https redirect');
+      return;
+    }
+    this.status = redirect.status;
+    this.bytesIn = head.headEnd - offset;
+    this.frontend.counters.response(redirect.status, 0);
+    this.logAccess('redirect to https');
+    this.socket.write(response);
+    if (close) {
+      this.closeAfterWrite();
+      return;
+    }
+    this.phase = PHASE_EXCHANGE;
+    this.reqDone = true;
+    this.resDone = true;
+    if (head.headEnd < buf.length) this.hold(buf.subarray(head.headEnd));
+    this.finishExchange();
+  }
+
   /** The head as the server gets it: hop-by-hop fields dropped, forwarding fields added. */
   protected rewriteRequest(buf: Buffer, offset: number): Buffer {
     const head = this.reqHead;
-    let extra = head.xff === null ? this.forwardedLines : forwardingLines(this.clientIp, head.xff);
+    let extra = head.xff === null ? this.forwardedLines : forwardingLines(this.clientIp, head.xff, this.proto);
     if (this.wantsTunnel) extra += CONNECTION_UPGRADE;
     const routed = this.routed;
     // Header rules, path rewrite, request id (src/routing/head-edit.ts).

@@ -7,6 +7,10 @@ import { HttpSession, type HttpListenerContext } from './http-session.js';
 import { normalizeIp } from './head-rewrite.js';
 import { TcpSession, type TcpListenerContext } from './tcp-session.js';
 import { acceptWithOnread } from './accept.js';
+import type { TLSSocket } from 'node:tls';
+import { TlsTerminator, type TlsHandshakeOwner } from './tls-terminate.js';
+import { startSniRouting, type SniRoutingOwner } from './sni-route.js';
+import type { Backend } from '../model/backend.js';
 
 // A frontend's listening socket. The listener outlives reloads while its bind address and mode
 // stay the same: a reload assigns a new `frontend` and only connections accepted (HTTP: requests
@@ -14,9 +18,17 @@ import { acceptWithOnread } from './accept.js';
 
 type Session = HttpSession | TcpSession;
 
-export class FrontendListener implements HttpListenerContext, TcpListenerContext {
+export class FrontendListener implements HttpListenerContext, TcpListenerContext, TlsHandshakeOwner, SniRoutingOwner {
   readonly mode: Mode;
   readonly bindKey: string;
+  /** Terminates TLS (tls-terminate.ts): connections are served once their handshake completes. */
+  readonly secure: boolean;
+  /** TCP routed by SNI (sni-route.ts): a connection is served once its ClientHello was read. */
+  readonly sniRouting: boolean;
+  /** The current generation's certificates (rebuilt when a reload changes `tls`). */
+  private terminator: TlsTerminator | null = null;
+  /** Connections still in their TLS handshake or ClientHello (counted for maxconn, cut on stop). */
+  private readonly handshaking = new Set<Socket>();
   stopping = false;
   accessLog: AccessLog | null;
   /** Client sockets read through `onread` (accept.ts); false: net's own accept and 'data' path. */
@@ -25,8 +37,8 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
   private readonly sessions = new Set<Session>();
   private idleWaiters: (() => void)[] = [];
   private lastLimitLog = 0;
-  /** HTTP sessions taken over rate_limit.connections (not counted per address). */
-  private readonly uncounted = new Set<Session>();
+  /** HTTP sessions (or their sockets still in a TLS handshake) taken over rate_limit.connections: not counted per address. */
+  private readonly uncounted = new Set<Session | Socket>();
 
   constructor(
     public frontend: Frontend,
@@ -38,8 +50,12 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
     this.mode = frontend.config.mode;
     this.bindKey = bindKey(frontend);
     this.accessLog = accessLog;
+    this.secure = frontend.config.tls !== null;
+    this.sniRouting = !this.secure && frontend.config.sniRoutes !== null;
+    if (this.secure) this.terminator = new TlsTerminator(frontend.config.tls!, this.mode);
     // TCP: accept paused so no byte is read before a server connection exists to take it.
-    this.server = createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: this.mode === 'tcp' }, (socket) => this.accept(socket));
+    // TLS: the handshake reads at once.
+    this.server = createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: this.mode === 'tcp' && !this.secure }, (socket) => this.accept(socket));
   }
 
   /**
@@ -48,7 +64,7 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
    * us (and how the tests cover that path).
    */
   private acceptOwnSockets(): void {
-    if (process.env.SWITCHYARD_STREAM_READS === '1') return;
+    if (process.env.SWITCHYARD_STREAM_READS === '1' || this.secure) return;
     const options = { allowHalfOpen: true, pauseOnCreate: this.mode === 'tcp' };
     this.onreadClients = acceptWithOnread(this.server, options, (socket) => this.accept(socket), () => {
       this.onreadClients = false;
@@ -77,13 +93,13 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
   }
 
   get connections(): number {
-    return this.sessions.size;
+    return this.sessions.size + this.handshaking.size;
   }
 
   private accept(socket: Socket): void {
     const frontend = this.frontend;
     const { maxconn, maxconnPerSource } = frontend.config;
-    if (maxconn > 0 && this.sessions.size >= maxconn) {
+    if (maxconn > 0 && this.sessions.size + this.handshaking.size >= maxconn) {
       this.deny(socket, `maxconn ${maxconn} reached`);
       return;
     }
@@ -122,6 +138,58 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
       }
     }
     frontend.counters.sessionOpened(Date.now());
+    if (this.secure) {
+      if (overRate) this.uncounted.add(socket);
+      this.startTls(socket, frontend);
+      return;
+    }
+    if (this.sniRouting) {
+      this.handshaking.add(socket);
+      startSniRouting(socket, this, frontend, this.onreadClients);
+      return;
+    }
+    this.openSession(socket, overRate);
+  }
+
+  private startTls(socket: Socket, frontend: Frontend): void {
+    const tls = frontend.config.tls;
+    if (tls === null) {
+      // A reload took TLS away from this frontend: its replacement listener serves it; this
+      // one is draining and takes nothing new.
+      socket.destroy();
+      return;
+    }
+    let terminator = this.terminator!;
+    if (terminator.config !== tls) {
+      // Certificates of a new config generation: new handshakes use them from now on.
+      terminator = new TlsTerminator(tls, this.mode);
+      this.terminator = terminator;
+    }
+    this.handshaking.add(socket);
+    terminator.start(socket, this, frontend);
+  }
+
+  handshakeDone(socket: TLSSocket, raw: Socket): void {
+    this.handshaking.delete(raw);
+    // Over rate_limit.connections at accept: the session answers 429 (as a plain one would).
+    const overRate = this.uncounted.size > 0 && this.uncounted.delete(raw);
+    this.openSession(socket, overRate);
+  }
+
+  handshakeClosed(raw: Socket): void {
+    if (this.handshaking.delete(raw)) this.released(raw, raw);
+  }
+
+  /** SNI routing read the ClientHello: a TCP session to `backend`, the hello first. */
+  routed(socket: Socket, backend: Backend, hello: Buffer): void {
+    this.handshaking.delete(socket);
+    const session = new TcpSession(socket, this, backend, hello);
+    this.sessions.add(session);
+  }
+
+  private openSession(socket: Socket, overRate: boolean): void {
+    // TLS in TCP mode: as with plain TCP, nothing is read before a server takes it.
+    if (this.mode === 'tcp' && this.secure) socket.pause();
     const session = this.mode === 'http' ? new HttpSession(socket, this) : new TcpSession(socket, this);
     this.sessions.add(session);
     if (overRate) {
@@ -144,17 +212,25 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
 
   sessionClosed(session: Session): void {
     if (!this.sessions.delete(session)) return;
+    this.released(session, session.socket);
+  }
+
+  /**
+   * A connection accepted by accept() is gone: counters, per-source count, stop waiters. `key`:
+   * its session, or its socket while it was still in its handshake.
+   */
+  private released(key: Session | Socket, socket: Socket): void {
     const frontend = this.frontend;
     frontend.counters.sessionClosed();
-    if (this.uncounted.size > 0 && this.uncounted.delete(session)) {
+    if (this.uncounted.size > 0 && this.uncounted.delete(key)) {
       // Over rate_limit.connections: never counted for its address.
     } else if (perAddressLimit(frontend) > 0) {
-      const ip = normalizeIp(session.socket.remoteAddress ?? '');
+      const ip = normalizeIp(socket.remoteAddress ?? '');
       const n = (frontend.perSource.get(ip) ?? 1) - 1;
       if (n <= 0) frontend.perSource.delete(ip);
       else frontend.perSource.set(ip, n);
     }
-    if (this.sessions.size === 0 && this.idleWaiters.length > 0) {
+    if (this.sessions.size === 0 && this.handshaking.size === 0 && this.idleWaiters.length > 0) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
       for (const w of waiters) w();
@@ -180,7 +256,9 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
     this.stopping = true;
     const closed = this.stopAccepting();
     for (const s of this.sessions) s.stop();
-    if (this.sessions.size > 0) {
+    // Connections still in their handshake carry no request yet: closed now.
+    for (const raw of this.handshaking) raw.destroy();
+    if (this.sessions.size > 0 || this.handshaking.size > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           for (const s of this.sessions) s.socket.destroy();
@@ -203,6 +281,8 @@ function perAddressLimit(frontend: Frontend): number {
 }
 
 export function bindKey(frontend: Frontend): string {
-  const { host, port } = frontend.config.bind;
-  return `${frontend.config.mode}|${host}|${port}`;
+  const { host, port, } = frontend.config.bind;
+  // Plain, TLS and SNI-routing listeners accept differently: a change between them opens a new one.
+  const kind = frontend.config.tls !== null ? 'tls' : frontend.config.sniRoutes !== null ? 'sni' : 'plain';
+  return `${frontend.config.mode}|${host}|${port}|${kind}`;
 }

@@ -88,6 +88,11 @@ export function setReader(socket: Socket, reader: SocketReader, viaOnread: boole
   if (!viaOnread) socket.on('data', onSocketData);
 }
 
+/** Detach the reader before another setReader() (stream path: drop its 'data' listener). */
+export function clearReader(socket: Socket, viaOnread: boolean): void {
+  if (!viaOnread) socket.removeListener('data', onSocketData);
+}
+
 /** The reader (owner) set on `socket` by setReader(). */
 export function readerOf<T extends SocketReader>(socket: Socket): T {
   return (socket as ReaderSocket)[kReader] as T;

@@ -53,9 +53,13 @@ export class TcpSession implements UpstreamOwner, SocketReader, Expirable, Queue
   constructor(
     readonly socket: Socket,
     private readonly listener: TcpListenerContext,
+    /** SNI routing chose the backend; default: the frontend's. */
+    backend: Backend | null = null,
+    /** Bytes already read from the client (a ClientHello), sent to the server first. */
+    private early: Buffer | null = null,
   ) {
     this.frontend = listener.frontend;
-    this.backend = this.frontend.backend;
+    this.backend = backend ?? this.frontend.backend;
     const ip = normalizeIp(socket.remoteAddress ?? '');
     this.ctx = { clientIp: ip, avoid: null, stickyCookie: null, setStickyCookie: null };
     this.retriesLeft = this.backend.config.retries;
@@ -113,7 +117,7 @@ export class TcpSession implements UpstreamOwner, SocketReader, Expirable, Queue
     const backend = this.backend;
     this.server = server;
     backend.opened(server, Date.now());
-    const up = openUpstream(server, this, true);
+    const up = openUpstream(server, this, true, backend.config);
     this.upstream = up;
     this.deadline = Date.now() + backend.config.timeouts.connectMs;
   }
@@ -135,8 +139,14 @@ export class TcpSession implements UpstreamOwner, SocketReader, Expirable, Queue
       server.noteChange('connection succeeded');
     }
     this.deadline = now + this.idleMs;
+    const early = this.early;
+    if (early !== null) {
+      // Kept until a connection succeeds: a refused connect retries elsewhere with the same bytes.
+      this.early = null;
+      this.onClientData(early);
+    }
     // The client was accepted paused: nothing was read before a server was there to take it.
-    this.socket.resume();
+    if (early === null || !up.socket.writableNeedDrain) this.socket.resume();
     if (this.clientEnded) up.socket.end();
   }
 

@@ -1,5 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import type { Server } from '../model/server.js';
+import type { BackendConfig } from '../config/types.js';
+import { connectTls } from './upstream-tls.js';
 import { firstBufferTaken, readOptions, readerOf, setReader, SERVER_READ_BYTES, type SocketReader } from './read-buffer.js';
 
 // Connections to servers. HTTP mode keeps idle keep-alive connections per server (LIFO, so the
@@ -40,12 +42,14 @@ export class Upstream implements SocketReader {
   constructor(
     readonly socket: Socket,
     readonly server: Server,
+    /** TLS to the server: usable once the handshake completed, not at TCP connect. */
+    secure = false,
   ) {
     this.connectStarted = Date.now();
     this.address = server.address;
     server.overload.connections++;
     setReader(socket, this, true);
-    socket.on('connect', onConnect);
+    socket.on(secure ? 'secureConnect' : 'connect', onConnect);
     socket.on('end', onEnd);
     socket.on('close', onClose);
     socket.on('error', onError);
@@ -138,16 +142,19 @@ export function takeIdle(server: Server, owner: UpstreamOwner): Upstream | null 
   return null;
 }
 
-/** Open a new connection to `server`; events go to `owner`. */
-export function openUpstream(server: Server, owner: UpstreamOwner, allowHalfOpen: boolean): Upstream {
+/** Open a new connection to `server`; events go to `owner`. `backend` given: its tls settings apply. */
+export function openUpstream(server: Server, owner: UpstreamOwner, allowHalfOpen: boolean, backend: BackendConfig | null = null): Upstream {
   // circuit_breaker.max_connections: a pooled idle connection gives way to this one.
   if (server.overload.maxConnections > 0) server.overload.makeRoomForConnection();
-  const socket = connect({ host: server.host, port: server.port, noDelay: true, allowHalfOpen, onread: readOptions(SERVER_READ_BYTES) });
+  const secure = backend !== null && backend.tls !== null;
+  const socket = secure
+    ? connectTls(server, backend, allowHalfOpen, readOptions(SERVER_READ_BYTES))
+    : connect({ host: server.host, port: server.port, noDelay: true, allowHalfOpen, onread: readOptions(SERVER_READ_BYTES) });
   if (!firstBufferTaken()) {
     socket.destroy();
     throw new Error(`this Node.js (${process.version}) does not take net.connect's onread buffer at creation; switchyard needs it`);
   }
-  const u = new Upstream(socket, server);
+  const u = new Upstream(socket, server, secure);
   u.owner = owner;
   server.sessions.add(socket);
   return u;

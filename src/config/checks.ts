@@ -76,6 +76,7 @@ export function crossCheck(raw: unknown, file: string | null): CheckIssue[] {
         if (route.rate_limit.connections !== undefined) add([...at, 'connections'], 'connections are limited per frontend (rate_limit.connections), not per route');
       });
     }
+    checkFrontendTls(name, fe, backends, add);
     const at = parseHostPort(fe.bind, true);
     if (typeof at === 'string' || at.port === 0) continue;
     const clash = bound.find((b) => b.at.port === at.port && (b.at.host === at.host || WILDCARDS.has(b.at.host) || WILDCARDS.has(at.host)));
@@ -91,6 +92,27 @@ export function crossCheck(raw: unknown, file: string | null): CheckIssue[] {
 export function checkRateLimit(path: PathSegment[], r: Obj, add: (p: PathSegment[], m: string) => void): void {
   if (r.requests_per_second === undefined && r.connections === undefined) add(path, 'expected requests_per_second and/or connections');
   if (r.burst !== undefined && r.requests_per_second === undefined) add([...path, 'burst'], 'a burst needs requests_per_second');
+}
+
+/** tls / redirect_https / sni_routes against the frontend's mode and the backends. */
+function checkFrontendTls(name: string, fe: Obj, backends: Obj | null, add: (p: PathSegment[], m: string) => void): void {
+  const mode = modeOf(fe);
+  if (fe.redirect_https !== undefined && fe.redirect_https !== null && fe.redirect_https !== false && mode === 'tcp') {
+    add(['frontends', name, 'redirect_https'], 'redirect_https needs mode http');
+  }
+  if (fe.redirect_https !== undefined && fe.redirect_https !== null && fe.redirect_https !== false && isObj(fe.tls)) {
+    add(['frontends', name, 'redirect_https'], 'this frontend already serves TLS: redirect_https belongs on the plain HTTP frontend');
+  }
+  if (!isObj(fe.sni_routes)) return;
+  if (mode !== 'tcp') add(['frontends', name, 'sni_routes'], 'sni_routes needs mode tcp (TLS passes through undecrypted)');
+  if (isObj(fe.tls)) add(['frontends', name, 'sni_routes'], 'sni_routes reads the ClientHello of TLS it does not terminate: remove tls or sni_routes');
+  for (const [sni, target] of Object.entries(fe.sni_routes)) {
+    if (!/^(?:\*\.)?[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?$/.test(sni)) add(['frontends', name, 'sni_routes', sni], `expected a server name (a.example.com) or a wildcard (*.example.com): "${sni}"`);
+    if (typeof target !== 'string' || backends === null) continue;
+    const be = backends[target];
+    if (!Object.hasOwn(backends, target)) add(['frontends', name, 'sni_routes', sni], `unknown backend "${target}"`);
+    else if (isObj(be) && modeOf(be) !== 'tcp') add(['frontends', name, 'sni_routes', sni], `backend "${target}" must be mode tcp`);
+  }
 }
 
 function checkBackend(name: string, be: Obj, raw: Obj, file: string | null, add: (p: PathSegment[], m: string) => void): void {

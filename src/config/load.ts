@@ -10,6 +10,7 @@ import { normalizeRateLimit } from './rate-limit-schema.js';
 import { formatPath, lineOf, readYaml, type PathSegment } from './source.js';
 import { knownKeys, messageFor } from './messages.js';
 import { normalizeRoutes } from './routes-schema.js';
+import { loadTlsFiles, type TlsLoad } from './tls.js';
 
 // parseConfig / loadConfigFile / normalizeConfig: text or a plain object in, a validated,
 // normalised, deep-frozen Config out, or one ConfigError listing every problem with its key
@@ -70,7 +71,11 @@ function validate(raw: unknown, file: string | null, lines: ReadonlyMap<string, 
   }
   for (const issue of crossCheck(raw, file)) add(issue.path, issue.message);
   if (issues.length > 0 || !parsed.success) throw new ConfigError(file, sortIssues(issues));
-  return deepFreeze(build(parsed.data, file));
+  // Certificate files are read only for a config that is otherwise valid.
+  const tls = loadTlsFiles(parsed.data, file);
+  for (const issue of tls.issues) add(issue.path, issue.message);
+  if (issues.length > 0) throw new ConfigError(file, sortIssues(issues));
+  return deepFreeze(build(parsed.data, file, tls));
 }
 
 function suggest(key: string, known: readonly string[]): string {
@@ -100,7 +105,7 @@ function sortIssues(issues: ConfigIssue[]): ConfigIssue[] {
 
 // ---- normalise: snake_case raw -> the Config the runtime is built from ----------------------
 
-function build(raw: RawConfig, file: string | null): Config {
+function build(raw: RawConfig, file: string | null, tls: TlsLoad): Config {
   const statsBind = raw.stats.bind;
   const consul = raw.consul;
   return {
@@ -123,19 +128,20 @@ function build(raw: RawConfig, file: string | null): Config {
     workers: raw.workers,
     shutdownTimeoutMs: raw.shutdown_timeout,
     logging: raw.logging,
-    frontends: Object.entries(raw.frontends).map(([name, fe]) => frontend(name, fe)),
-    backends: Object.entries(raw.backends).map(([name, be]) => backend(name, be, file)),
+    frontends: Object.entries(raw.frontends).map(([name, fe]) => frontend(name, fe, tls)),
+    backends: Object.entries(raw.backends).map(([name, be]) => backend(name, be, file, tls)),
   };
 }
 
-function frontend(name: string, fe: RawFrontend): FrontendConfig {
+function frontend(name: string, fe: RawFrontend, tls: TlsLoad): FrontendConfig {
+  const redirect = fe.redirect_https;
   return {
     name,
     mode: fe.mode,
     bind: fe.bind,
     // crossCheck made sure one of them is there (and that they agree when both are).
     backend: (fe.default_backend ?? fe.backend)!,
-    timeouts: { clientMs: fe.timeouts.client, httpRequestMs: fe.timeouts.http_request, keepAliveMs: fe.timeouts.keep_alive },
+    timeouts: { clientMs: fe.timeouts.client, httpRequestMs: fe.timeouts.http_request, keepAliveMs: fe.timeouts.keep_alive, handshakeMs: fe.timeouts.handshake },
     maxconn: fe.maxconn,
     maxconnPerSource: fe.maxconn_per_source,
     limits: { maxRequestLine: fe.limits.max_request_line, maxHeaderBytes: fe.limits.max_header_bytes, maxHeaders: fe.limits.max_headers, obsFold: fe.limits.obs_fold },
@@ -146,10 +152,13 @@ function frontend(name: string, fe: RawFrontend): FrontendConfig {
       requestId: fe.request_id ?? null,
     },
     rateLimit: normalizeRateLimit(fe.rate_limit),
+    tls: tls.frontends.get(name) ?? null,
+    redirectHttps: redirect === undefined || redirect === false ? null : redirect === true ? { status: 301, port: null } : { status: redirect.status, port: redirect.port },
+    sniRoutes: fe.sni_routes === undefined ? null : Object.fromEntries(Object.entries(fe.sni_routes).map(([k, v]) => [k.toLowerCase(), v])),
   };
 }
 
-function backend(name: string, be: RawBackend, file: string | null): BackendConfig {
+function backend(name: string, be: RawBackend, file: string | null, tls: TlsLoad): BackendConfig {
   const sticky = be.sticky;
   return {
     name,
@@ -183,6 +192,7 @@ function backend(name: string, be: RawBackend, file: string | null): BackendConf
     redispatch: be.redispatch,
     slowStart: slowStart(be.slow_start),
     circuitBreaker: circuitBreaker(be.circuit_breaker),
+    tls: tls.backends.get(name) ?? null,
   };
 }
 

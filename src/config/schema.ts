@@ -171,6 +171,29 @@ const loggingSchema = block(z.strictObject({
   ),
 }));
 
+const TLS_VERSION = z.enum(['TLSv1.2', 'TLSv1.3']);
+const pemFile = z.string().min(1);
+
+const frontendTlsSchema = z.strictObject({
+  certificates: z.array(z.strictObject({ cert: pemFile, key: pemFile })).min(1),
+  min_version: TLS_VERSION.default('TLSv1.2'),
+  max_version: TLS_VERSION.default('TLSv1.3'),
+  ciphers: z.string().min(1).nullable().default(null),
+  // Refuse a handshake whose SNI matches no certificate (HAProxy `strict-sni`) instead of
+  // answering with the first (default) certificate.
+  strict_sni: z.boolean().default(false),
+});
+
+const backendTlsSchema = z.strictObject({
+  ca: pemFile.nullable().default(null),
+  servername: z.string().min(1).nullable().default(null),
+  verify: z.boolean().default(true),
+  cert: pemFile.nullable().default(null),
+  key: pemFile.nullable().default(null),
+  min_version: TLS_VERSION.default('TLSv1.2'),
+  ciphers: z.string().min(1).nullable().default(null),
+});
+
 const frontendSchema = z.strictObject({
   mode,
   bind: address(true),
@@ -180,6 +203,8 @@ const frontendSchema = z.strictObject({
     client: duration(30_000),
     http_request: duration(10_000),
     keep_alive: duration(60_000),
+    // TLS frontends: the whole handshake (TCP SNI routing: the whole ClientHello) in this time.
+    handshake: duration(10_000),
   })),
   maxconn: int(0).default(0),
   maxconn_per_source: int(0).default(0),
@@ -198,6 +223,16 @@ const frontendSchema = z.strictObject({
   response_headers: headerRulesSchema,
   request_id: requestIdSchema,
   rate_limit: rateLimitSchema,
+  // TLS termination (docs/tls.md); files are read and checked by config/tls.ts.
+  tls: nullMeansAbsent(frontendTlsSchema),
+  // HTTP frontends: answer every request with a redirect to https:// (`true`: 301, same host).
+  redirect_https: nullMeansAbsent(z.union([
+    z.literal(true),
+    z.literal(false),
+    z.strictObject({ status: z.union([z.literal(301), z.literal(302), z.literal(307), z.literal(308)]).default(301), port: int(1, 65535).nullable().default(null) }),
+  ], { error: 'expected true, or { status: 301|302|307|308, port }' })),
+  // TCP frontends: route TLS connections by the ClientHello's SNI without decrypting.
+  sni_routes: nullMeansAbsent(z.record(z.string(), name)),
 });
 
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/; // RFC 6265 cookie-name = token
@@ -285,6 +320,8 @@ const backendSchema = z.strictObject({
       min_retry_concurrency: int(0).default(3),
     })),
   })),
+  // TLS to the servers (and their health checks); `tls: {}` verifies against the system CAs.
+  tls: z.preprocess((v) => (v === true ? {} : v === null || v === false ? undefined : v), backendTlsSchema.optional()),
 });
 
 export const configSchema = z.strictObject({

@@ -51,6 +51,8 @@ export interface FrontendConfig {
     readonly httpRequestMs: number;
     /** Idle time between keep-alive requests (HAProxy `timeout http-keep-alive`). */
     readonly keepAliveMs: number;
+    /** TLS: the whole handshake, or (SNI routing) the whole ClientHello, within this. */
+    readonly handshakeMs: number;
   };
   /** Max concurrent client connections on this frontend; 0 = unlimited. */
   readonly maxconn: number;
@@ -61,6 +63,12 @@ export interface FrontendConfig {
   readonly routing: FrontendRoutingConfig;
   /** Per client address limits (docs/overload.md); null: none. */
   readonly rateLimit: RateLimitConfig | null;
+  /** TLS termination; null: plain TCP / HTTP. */
+  readonly tls: FrontendTlsConfig | null;
+  /** HTTP: every request is answered with a redirect to https://; null: off. */
+  readonly redirectHttps: { readonly status: 301 | 302 | 307 | 308; readonly port: number | null } | null;
+  /** TCP without tls: backend by the ClientHello's server name (exact or `*.suffix`); null: off. */
+  readonly sniRoutes: Readonly<Record<string, string>> | null;
 }
 
 /** Per client address: a token bucket of `burst` refilled at `requestsPerSecond`; concurrent connections. 0 = not applied. */
@@ -70,6 +78,47 @@ export interface RateLimitConfig {
   readonly connections: number;
   /** Client addresses remembered at most (least recently seen dropped first). */
   readonly tableSize: number;
+}
+
+export type TlsVersion = 'TLSv1.2' | 'TLSv1.3';
+
+/**
+ * A certificate and its key as read and checked at load (config/tls.ts). The PEM text travels
+ * with the config (to cluster workers too) so that what was checked is what serves; it is never
+ * logged or shown: stats show `file`, `names` and `notAfter` only.
+ */
+export interface TlsKeyPair {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly cert: string;
+  readonly key: string;
+  /** DNS names the certificate is for (subjectAltName, else the subject CN), lower case. */
+  readonly names: readonly string[];
+  /** Expiry, ms since epoch. */
+  readonly notAfter: number;
+}
+
+export interface FrontendTlsConfig {
+  /** The first is the default (no SNI, or an SNI no certificate names). */
+  readonly certificates: readonly TlsKeyPair[];
+  readonly minVersion: TlsVersion;
+  readonly maxVersion: TlsVersion;
+  /** OpenSSL cipher list; null: Node's defaults. */
+  readonly ciphers: string | null;
+  readonly strictSni: boolean;
+}
+
+export interface BackendTlsConfig {
+  /** PEM CA bundle; null: Node's bundled roots. */
+  readonly ca: string | null;
+  readonly caFile: string | null;
+  /** SNI and the name verified; null: the server's host when it is a name (not an IP). */
+  readonly servername: string | null;
+  readonly verify: boolean;
+  /** Client certificate for mutual TLS; null: none. */
+  readonly clientCert: TlsKeyPair | null;
+  readonly minVersion: TlsVersion;
+  readonly ciphers: string | null;
 }
 
 export interface HttpLimits {
@@ -163,6 +212,8 @@ export interface BackendConfig {
   /** Weight ramp of a server that comes UP, is added or leaves MAINT; null: none. */
   readonly slowStart: SlowStartConfig | null;
   readonly circuitBreaker: CircuitBreakerConfig | null;
+  /** TLS to the servers and their health checks; null: plain. */
+  readonly tls: BackendTlsConfig | null;
 }
 
 export interface SlowStartConfig {

@@ -1,4 +1,5 @@
-import type { HealthConfig } from '../config/types.js';
+import { createHash } from 'node:crypto';
+import type { BackendTlsConfig, HealthConfig } from '../config/types.js';
 import type { RuntimeComponent } from '../host.js';
 import { log as rootLog, type Logger } from '../log.js';
 import type { Backend } from '../model/backend.js';
@@ -127,7 +128,7 @@ export class HealthChecker implements RuntimeComponent {
     const current = new Set<Server>(backend.servers);
 
     if (this.active && health.type !== 'none') {
-      const key = healthKey(health);
+      const key = healthKey(health, backend.config.tls);
       const started: CheckLoop[] = [];
       for (const server of backend.servers) {
         const loop = this.loops.get(server);
@@ -198,8 +199,10 @@ export class HealthChecker implements RuntimeComponent {
 }
 
 /** Settings that, when changed by a reload, restart a server's loop. */
-function healthKey(health: HealthConfig): string {
-  return JSON.stringify(health);
+/** Checks restart when the health settings or the backend's TLS settings change. */
+function healthKey(health: HealthConfig, tls: BackendTlsConfig | null): string {
+  // A digest, so the key holds no key material.
+  return tls === null ? JSON.stringify(health) : `${JSON.stringify(health)} tls:${createHash('sha256').update(JSON.stringify(tls)).digest('base64')}`;
 }
 
 /** The check loop of one server. */
@@ -286,7 +289,7 @@ export class CheckLoop {
     this.startedAt = started;
     this.checks++;
     this.checker.onCheckStart?.(this.server, this.dueAt);
-    const probe = startProbe(this.server, this.health);
+    const probe = startProbe(this.server, this.health, this.backend.config.tls);
     this.probe = probe;
     this.running = probe.done.then((result) => {
       if (this.probe !== probe) return; // cancelled (MAINT, stop, restart): result dropped

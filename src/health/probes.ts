@@ -1,13 +1,14 @@
-import { connect, type Socket } from 'node:net';
+import { connect, isIP, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { Client } from 'undici';
-import type { HealthConfig, StatusRanges } from '../config/types.js';
+import type { BackendTlsConfig, HealthConfig, StatusRanges } from '../config/types.js';
 
 // One active check of one server: a TCP connect or an HTTP request, bounded by `timeout`.
 // Results carry HAProxy's check codes (the `check_status` column of `show stat`) and a short
 // human reason that the stats page and the transition log show as is.
 
-export type CheckCode = 'L4OK' | 'L4TOUT' | 'L4CON' | 'L7OK' | 'L7STS' | 'L7TOUT' | 'L7RSP';
+export type CheckCode = 'L4OK' | 'L4TOUT' | 'L4CON' | 'L6OK' | 'L6TOUT' | 'L6RSP' | 'L7OK' | 'L7STS' | 'L7TOUT' | 'L7RSP';
 
 export interface ProbeResult {
   readonly ok: boolean;
@@ -33,8 +34,14 @@ export interface Probe {
 /** The body is read up to this many bytes for `body` matching: a health page, not a download. */
 const MAX_BODY = 64 * 1024;
 
-export function startProbe(target: ProbeTarget, health: HealthConfig): Probe {
-  return health.type === 'http' ? httpProbe(target, health) : tcpProbe(target, health);
+/**
+ * `tls`: the backend's TLS settings, used by the check as by traffic (CA, servername, verify,
+ * client certificate): a tcp check then passes when the TLS handshake completes (HAProxy
+ * `check-ssl`: L6OK), an http check speaks https.
+ */
+export function startProbe(target: ProbeTarget, health: HealthConfig, tls: BackendTlsConfig | null = null): Probe {
+  if (health.type === 'http') return httpProbe(target, health, tls);
+  return tls === null ? tcpProbe(target, health) : tlsProbe(target, health, tls);
 }
 
 /** `2s`, `250ms`, `1.5s`: how durations read in reasons (`timeout after 2s`). */
@@ -91,14 +98,60 @@ function tcpProbe(target: ProbeTarget, health: HealthConfig): Probe {
   };
 }
 
-function httpProbe(target: ProbeTarget, health: HealthConfig): Probe {
+/** A TLS handshake with the backend's settings: L6OK when it completes. */
+function tlsProbe(target: ProbeTarget, health: HealthConfig, tls: BackendTlsConfig): Probe {
+  const started = performance.now();
+  let socket: TLSSocket | null = null;
+  let connected = false;
+  let settle: (r: ProbeResult) => void = () => {};
+  const done = new Promise<ProbeResult>((resolve) => { settle = resolve; });
+  const finish = (ok: boolean, code: CheckCode, reason: string): void => {
+    clearTimeout(timer);
+    if (socket !== null) socket.destroy();
+    socket = null;
+    settle({ ok, code, reason, durationMs: Math.round(performance.now() - started) });
+    settle = () => {};
+  };
+  const timer = setTimeout(() => finish(false, connected ? 'L6TOUT' : 'L4TOUT', `timeout after ${formatDuration(health.timeoutMs)}`), health.timeoutMs);
+  socket = tlsConnect({ host: target.host, port: target.port, ...probeTlsOptions(tls, target.host) });
+  socket.once('connect', () => { connected = true; });
+  socket.once('secureConnect', () => finish(true, 'L6OK', `TLS ${socket?.getProtocol() ?? ''} handshake ok`.replace('  ', ' ')));
+  socket.once('error', (error) => (connected ? finish(false, 'L6RSP', describeTlsError(error)) : finish(false, 'L4CON', describeConnectError(error))));
+  return {
+    done,
+    cancel: () => finish(false, 'L4CON', 'cancelled'),
+  };
+}
+
+/** node:tls options from a backend's tls settings (for checks; traffic uses balancer/upstream-tls.ts). */
+function probeTlsOptions(tls: BackendTlsConfig, host: string) {
+  return {
+    ca: tls.ca ?? undefined,
+    cert: tls.clientCert?.cert,
+    key: tls.clientCert?.key,
+    servername: tls.servername ?? (isIP(host) === 0 ? host : undefined),
+    rejectUnauthorized: tls.verify,
+    minVersion: tls.minVersion,
+    ciphers: tls.ciphers ?? undefined,
+  };
+}
+
+/** A failed handshake as people say it: the verification error, else OpenSSL's reason. */
+function describeTlsError(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === 'ECONNRESET') return 'TLS handshake: connection reset';
+  if (typeof code === 'string') return `TLS handshake: ${code.replace(/^ERR_SSL_/, '').toLowerCase()}`;
+  return 'TLS handshake failed';
+}
+
+function httpProbe(target: ProbeTarget, health: HealthConfig, tls: BackendTlsConfig | null): Probe {
   const started = performance.now();
   // An IPv6 literal goes in brackets, in the URL and in the default Host header (RFC 3986 §3.2.2).
   const host = target.host.includes(':') ? `[${target.host}]` : target.host;
   // A fresh connection per check with `Connection: close`, as HAProxy does: a pooled socket
   // would keep answering after the server stopped accepting new connections.
-  const client = new Client(`http://${host}:${target.port}`, {
-    connect: { timeout: health.timeoutMs + 1000 },
+  const client = new Client(`${tls === null ? 'http' : 'https'}://${host}:${target.port}`, {
+    connect: tls === null ? { timeout: health.timeoutMs + 1000 } : { timeout: health.timeoutMs + 1000, ...probeTlsOptions(tls, target.host) },
     headersTimeout: health.timeoutMs + 1000,
     bodyTimeout: health.timeoutMs + 1000,
     pipelining: 1,

@@ -4,6 +4,8 @@ import { Counters } from './counters.js';
 import type { Routing } from '../routing/routing.js';
 import { rateLimiterFor, type RateLimiter } from '../overload/rate-limit.js';
 import type { RateLimitConfig } from '../config/types.js';
+import { TlsCounters } from './tls-counters.js';
+import type { SniRoutes } from './sni-routes.js';
 
 /**
  * A frontend: a listening address routed to one backend. The object lives across reloads
@@ -17,6 +19,10 @@ export class Frontend {
   denied = 0;
   /** Current connections per client address, kept only when maxconnPerSource is set. */
   readonly perSource = new Map<string, number>();
+  /** Handshakes, versions, failures by reason (TLS and SNI-routing frontends). */
+  readonly tls = new TlsCounters();
+  /** TCP SNI routing: backends by server name (set with the runtime); null: off. */
+  sniRoutes: SniRoutes | null = null;
 
   /** The rate_limit settings `limiter` was built for (a reload that keeps them keeps the buckets). */
   private limiterConfig: RateLimitConfig | null = null;

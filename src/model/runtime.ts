@@ -4,6 +4,7 @@ import { loadStrategyFactory } from '../strategies/registry.js';
 import { Backend } from './backend.js';
 import { Frontend } from './frontend.js';
 import { compileRouting } from '../routing/routing.js';
+import { SniRoutes } from './sni-routes.js';
 
 /**
  * The runtime model built from one validated config: frontends and backends by name. Building
@@ -64,6 +65,7 @@ export async function buildRuntime(config: Config, previous: Runtime | null): Pr
     } else {
       frontends.set(f.name, new Frontend(f, backend, routing));
     }
+    frontends.get(f.name)!.sniRoutes = f.sniRoutes === null ? null : new SniRoutes(f.sniRoutes, backends);
   }
   return new Runtime(config, frontends, backends, (previous?.generation ?? 0) + 1);
 }

@@ -37,6 +37,7 @@ export function backendConfig(servers: readonly (number | ServerSketch)[], over:
     servers: serverConfigs(servers),
     discovery: null,
     maxQueue: 0, queueTimeoutMs: 2000, redispatch: true, slowStart: null, circuitBreaker: null,
+    tls: null,
     ...over,
   };
 }

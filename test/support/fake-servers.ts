@@ -205,6 +205,7 @@ export function healthBackendConfig(name: string, addresses: readonly string[], 
       return { name: `s${i + 1}`, address: { host: a.slice(0, at), port: Number(a.slice(at + 1)) }, weight: 1, backup: false, maxconn: 0 };
     }),
     discovery: null,
+    tls: null,
   };
 }
 

@@ -12,10 +12,11 @@ export function frontendConfig(name: string, mode: Mode, backend: string, over: 
   return {
     name, mode, backend,
     bind: { host: '127.0.0.1', port: 0 },
-    timeouts: { clientMs: 30000, httpRequestMs: 10000, keepAliveMs: 60000 },
+    timeouts: { clientMs: 30000, httpRequestMs: 10000, keepAliveMs: 60000, handshakeMs: 10000 },
     maxconn: 0, maxconnPerSource: 0, rateLimit: null,
-    limits: { maxRequestLine: 8192, maxHeaderBytes: 32768, maxHeaders: 100 },
     routing: { routes: [], requestHeaders: null, responseHeaders: null, requestId: null },
+    limits: { maxRequestLine: 8192, maxHeaderBytes: 32768, maxHeaders: 100, obsFold: 'reject' },
+    tls: null, redirectHttps: null, sniRoutes: null,
     ...over,
   };
 }
@@ -35,6 +36,7 @@ export function backendConfig(name: string, mode: Mode, addresses: readonly stri
     discovery: null,
     requestHeaders: null, responseHeaders: null,
     maxQueue: 0, queueTimeoutMs: 2000, redispatch: true, slowStart: null, circuitBreaker: null,
+    tls: null,
     ...over,
   };
 }

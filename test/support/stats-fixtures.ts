@@ -30,9 +30,10 @@ export function frontend(name: string, backend: string, mode: Mode = 'http', ove
   return {
     name, mode, backend,
     bind: { host: '127.0.0.1', port: 0 },
-    timeouts: { clientMs: 30000, httpRequestMs: 10000, keepAliveMs: 60000 },
+    timeouts: { clientMs: 30000, httpRequestMs: 10000, keepAliveMs: 60000, handshakeMs: 10000 },
     maxconn: 0, maxconnPerSource: 0, rateLimit: null,
-    limits: { maxRequestLine: 8192, maxHeaderBytes: 32768, maxHeaders: 100 },
+    limits: { maxRequestLine: 8192, maxHeaderBytes: 32768, maxHeaders: 100, obsFold: 'reject' },
+    tls: null, redirectHttps: null, sniRoutes: null,
     ...over,
   };
 }
@@ -53,6 +54,7 @@ export function backend(name: string, servers: readonly string[], mode: Mode = '
     }),
     discovery: null,
     maxQueue: 0, queueTimeoutMs: 2000, redispatch: true, slowStart: null, circuitBreaker: null,
+    tls: null,
     ...over,
   };
 }
