@@ -29,6 +29,8 @@ export interface WorkerCounters {
   readonly backends: Record<string, CounterSnapshot>;
   /** backend name → server id → snapshot */
   readonly servers: Record<string, Record<string, CounterSnapshot>>;
+  /** TLS counters per frontend with TLS or SNI routing (model/tls-counters.ts). */
+  readonly tls?: Record<string, number[]>;
   /** Uncaught exceptions in the worker so far (src/uncaught.ts). */
   readonly uncaught?: number;
 }

@@ -1,5 +1,6 @@
 import { Counters, combineInto, snapshotCounters, type CounterSnapshot } from '../model/counters.js';
 import type { Runtime } from '../model/runtime.js';
+import { combineTls, snapshotTls, TlsCounters, type TlsSnapshot } from '../model/tls-counters.js';
 import type { WorkerCounters } from './messages.js';
 
 // The totals over workers that the primary's stats show (page, CSV, JSON, /metrics). Each
@@ -65,6 +66,7 @@ export class WorkerTotals {
   /** What dead workers counted, summed. */
   private readonly retired: Table = emptyTable();
   private retiredUncaught = 0;
+  private readonly retiredTls: Record<string, TlsSnapshot> = {};
 
   /** Uncaught exceptions over workers, dead ones included. */
   uncaught(): number {
@@ -85,6 +87,11 @@ export class WorkerTotals {
     this.retiredUncaught += last.uncaught ?? 0;
     const r = this.retired;
     for (const [name, s] of Object.entries(last.frontends)) r.frontends[name] = retire(r.frontends[name], s);
+    for (const [name, s] of Object.entries(last.tls ?? {})) {
+      const sum = new TlsCounters();
+      combineTls(sum, [this.retiredTls[name], s]);
+      this.retiredTls[name] = snapshotTls(sum);
+    }
     for (const [name, s] of Object.entries(last.backends)) r.backends[name] = retire(r.backends[name], s);
     for (const [backend, byId] of Object.entries(last.servers)) {
       const into = (r.servers[backend] ??= {});
@@ -96,7 +103,10 @@ export class WorkerTotals {
   applyTo(runtime: Runtime): void {
     if (this.live.size === 0 && Object.keys(this.retired.frontends).length === 0) return;
     const tables = [...this.live.values(), this.retired];
-    for (const [name, f] of runtime.frontends) combine(f.counters, tables.map((t) => t.frontends[name]));
+    for (const [name, f] of runtime.frontends) {
+      combine(f.counters, tables.map((t) => t.frontends[name]));
+      combineTls(f.tls, [...this.live.values()].map((t) => t.tls?.[name]).concat([this.retiredTls[name]]));
+    }
     for (const [name, b] of runtime.backends) {
       combine(b.counters, tables.map((t) => t.backends[name]));
       for (const s of b.servers) {

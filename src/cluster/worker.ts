@@ -1,5 +1,6 @@
 import type { Runtime } from '../model/runtime.js';
 import { snapshotCounters } from '../model/counters.js';
+import { snapshotTls } from '../model/tls-counters.js';
 import { log } from '../log.js';
 import { startSwitchyard, type Switchyard } from '../switchyard.js';
 import { buildWorkerComponents } from '../components.js';
@@ -29,7 +30,9 @@ export function collectCounters(runtime: Runtime): WorkerCounters {
     for (const s of b.servers) byId[s.id] = snapshotCounters(s.counters);
     servers[name] = byId;
   }
-  return { frontends, backends, servers, uncaught: uncaughtCount() };
+  const tls: Record<string, number[]> = {};
+  for (const [name, f] of runtime.frontends) if (f.config.tls !== null || f.config.sniRoutes !== null) tls[name] = snapshotTls(f.tls);
+  return { frontends, backends, servers, tls, uncaught: uncaughtCount() };
 }
 
 /**

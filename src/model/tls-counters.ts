@@ -45,3 +45,24 @@ export class TlsCounters {
     return n;
   }
 }
+
+/** Absolute values as a cluster worker reports them: handshakes, tls12, tls13, resumed, failures. */
+export type TlsSnapshot = number[];
+
+export function snapshotTls(c: TlsCounters): TlsSnapshot {
+  return [c.handshakes, c.tls12, c.tls13, c.resumed, ...TLS_FAILURE_REASONS.map((r) => c.failures[r])];
+}
+
+/** `target` := the sum of `snapshots` (the primary's totals over workers, dead ones included). */
+export function combineTls(target: TlsCounters, snapshots: readonly (TlsSnapshot | undefined)[]): void {
+  const sum = new Array<number>(4 + TLS_FAILURE_REASONS.length).fill(0);
+  let any = false;
+  for (const s of snapshots) {
+    if (s === undefined) continue;
+    any = true;
+    for (let i = 0; i < sum.length; i++) sum[i]! += s[i] ?? 0;
+  }
+  if (!any) return;
+  [target.handshakes, target.tls12, target.tls13, target.resumed] = sum as [number, number, number, number];
+  TLS_FAILURE_REASONS.forEach((r, i) => { target.failures[r] = sum[4 + i]!; });
+}

@@ -6,6 +6,7 @@ import { refusalCounts } from '../overload/refusals.js';
 import { COLUMNS, cell, type Column, type PromSpec } from './columns.js';
 import type { RateSource, Row, RowKind } from './row.js';
 import { buildRows } from './snapshot.js';
+import { registerTlsMetrics } from './tls-stats.js';
 
 // `/metrics`: prom-client with its own Registry. Every switchyard family is a collector whose
 // get() reads the model at scrape time (the column table says which column feeds which
@@ -100,6 +101,7 @@ export class StatsMetrics {
     for (const kind of ['frontend', 'backend', 'server'] as const) this.registry.registerMetric(this.histogram(kind) as unknown as Metric);
     for (const metric of this.overloadMetrics()) this.registry.registerMetric(metric as unknown as Metric);
     this.addHostMetrics();
+    registerTlsMetrics(this.registry, host);
   }
 
   /**

@@ -177,6 +177,27 @@ export const PAGE_RENDER = String.raw`
       '<th>Sessions</th><th>Total</th><th>Rate</th><th>Bytes in / out</th><th class="l">Responses</th><th>Req. errors / denied</th></tr></thead><tbody>' + rows + '</tbody></table></div></section>';
   }
 
+  // TLS: per frontend with tls (or SNI routing), handshakes by version, failures by reason, and
+  // each certificate's days left (amber under 30 days, red under 7 or expired).
+  function renderTls(s, now) {
+    var list = s.frontends.filter(function (f) { return f.tls; });
+    if (!list.length) return '';
+    var rows = list.map(function (f) {
+      var x = f.tls, fails = Object.keys(x.failures).filter(function (k) { return x.failures[k] > 0; });
+      var failText = fails.length ? fails.map(function (k) { return esc(k.replace('_', ' ')) + ' ' + num(x.failures[k]); }).join(', ') : '–';
+      var certs = x.certificates.length ? x.certificates.map(function (c) {
+        var days = Math.floor((c.notAfter - now) / 86400000), cls = days < 7 ? 'bad' : days < 30 ? 't4' : '';
+        return '<span class="' + cls + '">' + esc(c.names.join(', ') || c.file) + ' · ' + (days < 0 ? 'expired' : num(days) + ' days left') + '</span>';
+      }).join('<br>') : (x.kind === 'sni-route' ? 'passthrough by SNI' : '–');
+      return '<tr data-key="tls-' + esc(f.name) + '" data-tls="' + esc(f.name) + '">' +
+        td('Frontend', '<b>' + esc(f.name) + '</b>', 'l name') +
+        td('Handshakes', num(x.handshakes) + sub(x.kind === 'terminate' ? 'TLS 1.3 ' + num(x.versions['TLSv1.3']) + ' · 1.2 ' + num(x.versions['TLSv1.2']) + ' · resumed ' + num(x.resumed) : 'ClientHellos routed')) +
+        td('Failures', failText, 'l') + td('Certificates', certs, 'l') + '</tr>';
+    }).join('');
+    return '<section class="card" id="tls-card"><div class="head"><h2>TLS</h2><span class="kv">' + list.length + ' frontend' + (list.length === 1 ? '' : 's') + '</span></div>' +
+      '<div class="scroll"><table class="rt"><thead><tr><th class="l">Frontend</th><th>Handshakes</th><th class="l">Failures</th><th class="l">Certificates</th></tr></thead><tbody>' + rows + '</tbody></table></div></section>';
+  }
+
   function adminButtons(b, x) {
     return '<span class="seg" role="group" aria-label="admin state of ' + esc(x.name) + '">' + ['ready', 'drain', 'maint'].map(function (a) {
       return '<button type="button" data-act="state" data-state="' + a + '" data-backend="' + esc(b.name) + '" data-server="' + esc(x.name) + '"' +

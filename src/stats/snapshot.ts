@@ -6,6 +6,7 @@ import type { RateSource, Row } from './row.js';
 import type { Backend } from '../model/backend.js';
 import type { Frontend } from '../model/frontend.js';
 import { refusalCounts } from '../overload/refusals.js';
+import { tlsJson, type TlsJson } from './tls-stats.js';
 
 // Rows in HAProxy's order (every FRONTEND row, then per backend its servers then its BACKEND
 // row), and the three renderings that read them through the column table: CSV, JSON and (in
@@ -94,7 +95,7 @@ export interface StatsJson {
   workers: { count: number; pids: readonly number[]; restarts: number } | null;
   lastReload: { ok: boolean; at: number; errors: readonly string[]; generation: number } | null;
   admin: boolean;
-  frontends: { name: string; mode: string; bind: string; backend: string; status: string; stats: Record<string, number | string>; overload: FrontendOverloadJson }[];
+  frontends: { name: string; mode: string; bind: string; backend: string; status: string; stats: Record<string, number | string>; overload: FrontendOverloadJson; tls: TlsJson | null }[];
   backends: {
     name: string;
     mode: string;
@@ -188,7 +189,7 @@ export function renderJson(host: StatsHost, rows: readonly Row[], admin: boolean
     const stats = rowObject(row);
     if (row.kind === 'frontend') {
       const f = row.frontend;
-      out.frontends.push({ name: f.name, mode: f.config.mode, bind: `${f.config.bind.host}:${f.config.bind.port}`, backend: f.backend.name, status: 'OPEN', stats, overload: frontendOverload(f) });
+      out.frontends.push({ name: f.name, mode: f.config.mode, bind: `${f.config.bind.host}:${f.config.bind.port}`, backend: f.backend.name, status: 'OPEN', stats, overload: frontendOverload(f), tls: tlsJson(f, now) });
     } else if (row.kind === 'server') {
       const s = row.server;
       const h = row.backend.config.health;
