@@ -194,3 +194,28 @@ t.test('redirect_https: a plain frontend answers every request with a redirect, 
   t.equal(r2.stdout, '308 https://shop.test:8443/form');
   t.equal(srv.seen.length, 0, 'nothing was forwarded');
 });
+
+t.test('handshakes in progress count toward maxconn and are closed at once by a graceful stop', async (t) => {
+  const srv = await httpServer('a');
+  const sy = await start(load(
+    { web: { bind: '127.0.0.1:0', backend: 'api', maxconn: 2, tls: { certificates: CERTS }, timeouts: { handshake: '60s' } } },
+    { api: { servers: [{ address: srv.address }] } },
+  ));
+  t.teardown(async () => { await srv.close(); });
+  const port = sy.frontendAddress('web').port;
+  const frontend = sy.runtime().frontends.get('web')!;
+  // Two clients that connect and never start their handshake.
+  const closed: Promise<void>[] = [];
+  for (let i = 0; i < 2; i++) {
+    const s = netConnect(port, '127.0.0.1');
+    s.on('error', () => {});
+    closed.push(new Promise((resolve) => s.on('close', () => resolve())));
+  }
+  await until('both stalled connections accepted', () => frontend.counters.scur === 2);
+  // A third is over maxconn: refused, even though the first two carry no request yet.
+  t.not(await failedHandshake(port, { servername: 'a.test' }), 'connected');
+  await until('the refusal counted', () => frontend.denied === 1);
+  await sy.stop(60_000);
+  await Promise.all(closed);
+  t.equal(frontend.counters.scur, 0, 'the stop closed them without waiting for the shutdown timeout');
+});
