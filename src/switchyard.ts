@@ -102,7 +102,7 @@ export class Switchyard implements StatsHost {
       await sy.stop(0);
       throw error;
     }
-    sy.poolTimer = setInterval(() => sy.trimPools(), 5000);
+    sy.poolTimer = setInterval(() => sy.trimPools(), 1000);
     sy.poolTimer.unref();
     if (sy.configFile !== null && options.watch !== false) {
       sy.seenText = await readFile(sy.configFile, 'utf8').catch(() => null);
@@ -327,7 +327,10 @@ export class Switchyard implements StatsHost {
 
   private trimPools(): void {
     const now = Date.now();
-    for (const b of this.current.backends.values()) for (const s of b.servers) if (s.idle.length > 0) trimIdle(s, now);
+    for (const b of this.current.backends.values()) {
+      const maxIdleMs = b.config.timeouts.serverKeepAliveMs;
+      for (const s of b.servers) if (s.idle.length > 0) trimIdle(s, now, maxIdleMs);
+    }
   }
 
   /** Graceful stop: stop accepting, let in-flight requests finish (bounded), stop components. */

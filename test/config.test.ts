@@ -42,7 +42,7 @@ t.test('the contract example parses with the right normalised values', async (t)
   t.teardown(() => { delete process.env.SWITCHYARD_ADMIN_PASSWORD; delete process.env.CONSUL_HTTP_TOKEN; });
   const config = await loadConfigFile(fixture('contract.yaml'));
   t.equal(config.source, fixture('contract.yaml'));
-  t.same(config.stats, { bind: { host: '0.0.0.0', port: 11099 }, auth: { username: 'admin', password: 'hunter2' }, read: 'public' });
+  t.same(config.stats, { bind: { host: '0.0.0.0', port: 11099 }, auth: { username: 'admin', password: 'hunter2' }, read: 'public', allowedHosts: [] });
   t.equal(config.consul?.address, 'http://127.0.0.1:8500');
   t.equal(config.consul?.token, 'consul-token');
   t.equal(config.consul?.waitMs, 30_000);
@@ -61,6 +61,7 @@ t.test('the contract example parses with the right normalised values', async (t)
     routing: { routes: [], requestHeaders: null, responseHeaders: null, requestId: null },
     rateLimit: null,
     tls: null, redirectHttps: null, sniRoutes: null,
+    trustedProxies: [],
   });
 
   t.equal(config.backends.length, 1);
@@ -76,7 +77,7 @@ t.test('the contract example parses with the right normalised values', async (t)
     rise: 2, fall: 3, onMarkedDown: 'none',
   });
   t.same(be.passive, { consecutiveFailures: 5, baseEjectionMs: 30_000, maxEjectionMs: 300_000, maxEjectedPercent: 50 });
-  t.same(be.timeouts, { connectMs: 5_000, serverMs: 30_000 });
+  t.same(be.timeouts, { connectMs: 5_000, serverMs: 30_000, serverKeepAliveMs: 4_000 });
   t.equal(be.retries, 2);
   t.same(be.servers, [
     { name: 's1', address: { host: '127.0.0.1', port: 9001 }, weight: 1, backup: false, maxconn: 0 },
@@ -99,7 +100,7 @@ t.test('the output is deep-frozen', async (t) => {
 t.test('defaults for a minimal config', async (t) => {
   const config = parseConfig(base(), 'relative/switchyard.yaml');
   t.equal(config.source, resolve('relative/switchyard.yaml'));
-  t.same(config.stats, { bind: { host: '0.0.0.0', port: 11099 }, auth: null, read: 'public' });
+  t.same(config.stats, { bind: { host: '0.0.0.0', port: 11099 }, auth: null, read: 'public', allowedHosts: [] });
   t.equal(config.consul, null);
   const be = config.backends[0]!;
   t.equal(be.mode, 'http');
@@ -143,7 +144,7 @@ t.test('every error in a file at once, each with its path and line', async (t) =
     'frontends.raw.mode: mode tcp does not match backend "api" (mode http) @11',
     'frontends.raw.bind: 0.0.0.0:11101 clashes with frontend "files" on 0.0.0.0:11101 @12',
     `backends.api.strategy: strategy module not found: ${fixture('strategies/missing.js')} @16`,
-    'backends.api.healthcheck: unknown key "healthcheck" (known keys: mode, strategy, strategy_options, sticky, health, passive, timeouts, retries, servers, discovery, request_headers, response_headers, max_queue, redispatch, slow_start, circuit_breaker, tls) @17',
+    'backends.api.healthcheck: unknown key "healthcheck" (known keys: mode, strategy, strategy_options, sticky, health, passive, timeouts, retries, retry_on, servers, discovery, request_headers, response_headers, max_queue, redispatch, slow_start, circuit_breaker, tls) @17',
     'backends.api.servers[1].address: expected host:port @20',
     'backends.api.servers[2].weight: must be at most 256 @21',
     'backends.api.servers[2].name: duplicate server name "s1" (also servers[0]) @21',
@@ -295,7 +296,7 @@ workers: 4
     register: { name: 'switchyard', id: 'sy-1', address: null, port: 8080, tags: ['lb', 'edge'], checkIntervalMs: 10_000 },
   });
   t.same(c.logging, { level: 'debug', access: { enabled: true, sample: 1 } });
-  t.same(c.stats, { bind: { host: '::', port: 9000 }, auth: { username: 'u', password: 'p' }, read: 'private' });
+  t.same(c.stats, { bind: { host: '::', port: 9000 }, auth: { username: 'u', password: 'p' }, read: 'private', allowedHosts: [] });
   t.equal(c.shutdownTimeoutMs, 1500);
   t.equal(c.workers, 4);
   const c2 = parseConfig(base(`consul:\nlogging: { access: { enabled: true, sample: 0.25 } }`), null);
@@ -304,7 +305,7 @@ workers: 4
   const be = parseConfig(base(`    sticky: { type: source, ttl: 1h, size: 10 }\n    passive: { consecutive_failures: 0 }\n    timeouts: { connect: 250ms }`), null).backends[0]!;
   t.same(be.sticky, { type: 'source', ttlMs: 3_600_000, size: 10 });
   t.equal(be.passive.consecutiveFailures, 0);
-  t.same(be.timeouts, { connectMs: 250, serverMs: 30_000 });
+  t.same(be.timeouts, { connectMs: 250, serverMs: 30_000, serverKeepAliveMs: 4_000 });
   t.same(parseConfig(base('    sticky: { type: cookie }'), null).backends[0]!.sticky, { type: 'cookie', name: 'SY_SERVER' });
 });
 
@@ -341,7 +342,7 @@ t.test('normalizeConfig takes the raw shape from code and validates it the same 
 t.test('demo config', async (t) => {
   const c = demoConfig({ http: 11101, tcp: 11100, stats: 11099, echo: [11111, 11112, 11113] });
   t.equal(c.source, null);
-  t.same(c.stats, { bind: { host: '127.0.0.1', port: 11099 }, auth: null, read: 'public' });
+  t.same(c.stats, { bind: { host: '127.0.0.1', port: 11099 }, auth: null, read: 'public', allowedHosts: [] });
   t.same(c.frontends.map((f) => [f.name, f.mode, `${f.bind.host}:${f.bind.port}`, f.backend]), [
     ['demo-http', 'http', '127.0.0.1:11101', 'demo-http'],
     ['demo-tcp', 'tcp', '127.0.0.1:11100', 'demo-tcp'],

@@ -78,10 +78,12 @@ t.test('a server killed under load and restarted: GET requests do not fail (retr
   const a = await new Killable('a', 2).start();
   const b = await new Killable('b', 2).start();
   // Active HTTP checks every 100 ms: a killed server goes DOWN after 2 failures, comes back UP
-  // after 2 successes once it listens again. Requests meanwhile rely on retries alone.
+  // after 2 successes once it listens again. Requests meanwhile rely on retries alone: the
+  // requests a killed server had in hand are re-sent elsewhere only with `empty-response`.
+  const retryOn = { connFailure: true, emptyResponse: true, junkResponse: false, responseTimeout: false, statuses: [] };
   const health = { type: 'http' as const, method: 'GET', path: '/', host: null, expect: [[200, 399]] as [number, number][], body: null, intervalMs: 100, fastIntervalMs: 50, downIntervalMs: 100, timeoutMs: 200, rise: 2, fall: 2, onMarkedDown: 'none' as const };
   const sy = await startSwitchyard({
-    config: config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', [a.address, b.address], { retries: 2, health })]),
+    config: config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', [a.address, b.address], { retries: 2, retryOn, health })]),
     logger: quietLogger, watch: false, components: async () => [new HealthChecker({ log: quietLogger })],
   });
   t.teardown(async () => { await sy.stop(200); a.kill(); b.kill(); });
@@ -190,7 +192,7 @@ t.test('Consul flapping under load: a server check flips every 25 ms and Consul 
   t.ok(backend().servers.length <= 3, `no server objects pile up from the flapping (${backend().servers.length})`);
 });
 
-t.test('a request the server received and then dropped: GET is retried, POST is not replayed', async (t) => {
+t.test('a request the server received and then dropped: GET is retried (counted in retries), POST is not replayed', async (t) => {
   // The server answers the first request on each connection, then reads the next one and
   // closes without answering (it crashed while handling it, or closed an idle keep-alive
   // connection just as the request arrived: the proxy cannot tell which).
@@ -210,11 +212,13 @@ t.test('a request the server received and then dropped: GET is retried, POST is 
       }
     });
   });
-  const sy = await start(config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', [srv.address], { retries: 0 })]));
+  const sy = await start(config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', [srv.address], { retries: 1 })]));
   t.teardown(async () => { await sy.stop(200); await srv.close(); });
   const port = sy.frontendAddress('web').port;
   // Warm one pooled connection, then send the request that gets dropped over it.
+  let received = 0;
   for (const [method, expect] of [['GET', 2], ['POST', 1], ['DELETE', 2], ['PATCH', 1]] as const) {
+    received += got.length;
     got.length = 0;
     t.match((await exchange(port, 'GET /warm HTTP/1.1\r\nHost: x\r\n\r\n', { end: true })).data, /^HTTP\/1\.1 200 /, 'warm-up');
     const ex = await exchange(port, `${method} /op HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n`, { end: true });
@@ -223,9 +227,21 @@ t.test('a request the server received and then dropped: GET is retried, POST is 
     if (expect === 1) t.match(ex.data, /^HTTP\/1\.1 502 /, `${method}: 502 instead of a replay`);
     else t.match(ex.data, /^HTTP\/1\.1 200 /, `${method}: answered by the retry`);
   }
+  received += got.length;
+  // 8 client requests (4 warm-ups, 4 operations); every extra one the server got was a re-send.
+  t.equal(sy.runtime().backends.get('api')!.counters.wretr, received - 8, `each re-send after the keep-alive race counts as a retry (${received - 8})`);
+  // The re-send counts against `retries`: with none left, even a GET gets the 502.
+  const sy0 = await start(config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', [srv.address], { retries: 0 })]));
+  t.teardown(() => sy0.stop(200));
+  const port0 = sy0.frontendAddress('web').port;
+  got.length = 0;
+  t.match((await exchange(port0, 'GET /warm HTTP/1.1\r\nHost: x\r\n\r\n', { end: true })).data, /^HTTP\/1\.1 200 /, 'warm-up');
+  const ex0 = await exchange(port0, 'GET /op HTTP/1.1\r\nHost: x\r\n\r\n', { end: true });
+  t.match(ex0.data, /^HTTP\/1\.1 502 /, 'retries: 0: the keep-alive race is not re-sent');
+  t.equal(got.filter((l) => l.startsWith('GET /op')).length, 1, 'sent once');
 });
 
-t.test('a server that dies with a request on a fresh connection: GET is retried on another server, POST is not', async (t) => {
+t.test('a server that dies with a request on a fresh connection: re-sent elsewhere only with retry_on empty-response', async (t) => {
   // `dropper` reads each request and resets the connection without a byte of answer (the
   // process crashed while handling it); `good` answers. Each method gets its own proxy so
   // that round-robin sends its first request to `dropper`, over a fresh connection (nothing
@@ -244,14 +260,22 @@ t.test('a server that dies with a request on a fresh connection: GET is retried 
     s.on('error', () => {});
   });
   t.teardown(async () => { await dropper.close(); await good.close(); });
-  for (const [method, idempotent] of [['GET', true], ['HEAD', true], ['PUT', true], ['POST', false], ['PATCH', false]] as const) {
-    got.length = 0;
-    const sy = await start(config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', [dropper.address, good.address], { retries: 2 })]));
-    const ex = await exchange(sy.frontendAddress('web').port, `${method} /op HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n`, { end: true });
-    await sy.stop(200);
-    t.equal(got.length, 1, `${method}: the dying server received it once`);
-    if (idempotent) t.match(ex.data, /^HTTP\/1\.1 200 /, `${method}: answered by the other server (retried)`);
-    else t.match(ex.data, /^HTTP\/1\.1 502 /, `${method}: 502, never sent a second time`);
+  // Default `retry_on: [conn-failure]`: the request left, so nothing is sent again, whatever
+  // the method. `empty-response` opts in (HAProxy's keyword): any method, body included.
+  const emptyResponse = { connFailure: true, emptyResponse: true, junkResponse: false, responseTimeout: false, statuses: [] };
+  for (const optIn of [false, true]) {
+    for (const method of ['GET', 'HEAD', 'PUT', 'POST', 'PATCH']) {
+      got.length = 0;
+      const sy = await start(config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', [dropper.address, good.address], { retries: 2, ...(optIn ? { retryOn: emptyResponse } : {}) })]));
+      const ex = await exchange(sy.frontendAddress('web').port, `${method} /op HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi`, { end: true });
+      const wretr = sy.runtime().backends.get('api')!.counters.wretr;
+      await sy.stop(200);
+      t.equal(got.length, 1, `${method}: the dying server received it once`);
+      if (optIn) {
+        t.match(ex.data, /^HTTP\/1\.1 200 /, `${method} with empty-response: answered by the other server`);
+        t.equal(wretr, 1, `${method}: one retry counted`);
+      } else t.match(ex.data, /^HTTP\/1\.1 502 /, `${method} by default: 502, never sent a second time`);
+    }
   }
 });
 

@@ -23,7 +23,7 @@ async function behind(t: Test, onRequest: (s: Socket, n: number) => void, server
     });
     s.on('error', () => {});
   });
-  const sy = await start(config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', [srv.address], { retries: 0, timeouts: { connectMs: 1000, serverMs } })]));
+  const sy = await start(config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', [srv.address], { retries: 0, timeouts: { connectMs: 1000, serverMs, serverKeepAliveMs: 4000 } })]));
   t.teardown(async () => { await sy.stop(200); await srv.close(); });
   return { port: sy.frontendAddress('web').port, srv, count: () => n };
 }
@@ -31,6 +31,8 @@ async function behind(t: Test, onRequest: (s: Socket, n: number) => void, server
 const GET = 'GET / HTTP/1.1\r\nHost: x\r\n\r\n';
 const SECRET = 'LEAKED-BODY';
 
+// Transfer-Encoding lists and Content-Length next to chunked are framed per RFC 9112 §6.3, not
+// refused: test/response-framing.test.ts.
 const MALFORMED: [string, string][] = [
   ['status code of 4 digits', `HTTP/1.1 2000 OK\r\nContent-Length: 11\r\n\r\n${SECRET}`],
   ['status code of 2 digits', `HTTP/1.1 20 OK\r\nContent-Length: 11\r\n\r\n${SECRET}`],
@@ -41,10 +43,8 @@ const MALFORMED: [string, string][] = [
   ['HTTP/1.2 status line', `HTTP/1.2 200 OK\r\nContent-Length: 11\r\n\r\n${SECRET}`],
   ['bare LF in the status line', `HTTP/1.1 200 OK\nContent-Length: 11\r\n\r\n${SECRET}`],
   ['CTL in the reason', `HTTP/1.1 200 O\x01K\r\nContent-Length: 11\r\n\r\n${SECRET}`],
-  ['CL and TE', `HTTP/1.1 200 OK\r\nContent-Length: 11\r\nTransfer-Encoding: chunked\r\n\r\nb\r\n${SECRET}\r\n0\r\n\r\n`],
   ['differing CLs', `HTTP/1.1 200 OK\r\nContent-Length: 11\r\nContent-Length: 12\r\n\r\n${SECRET}`],
   ['CL not digits', `HTTP/1.1 200 OK\r\nContent-Length: 0x0b\r\n\r\n${SECRET}`],
-  ['TE other than chunked', `HTTP/1.1 200 OK\r\nTransfer-Encoding: xchunked\r\n\r\nb\r\n${SECRET}\r\n0\r\n\r\n`],
   ['obs-fold', `HTTP/1.1 200 OK\r\nX-A: 1\r\n folded\r\nContent-Length: 11\r\n\r\n${SECRET}`],
   ['NUL in a value', `HTTP/1.1 200 OK\r\nX-A: a\x00b\r\nContent-Length: 11\r\n\r\n${SECRET}`],
   ['space before the colon', `HTTP/1.1 200 OK\r\nContent-Length : 11\r\n\r\n${SECRET}`],
@@ -54,9 +54,7 @@ const MALFORMED: [string, string][] = [
   ['CL list', `HTTP/1.1 200 OK\r\nContent-Length: 11, 11\r\n\r\n${SECRET}`],
   ['TE chunked, chunked', `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\nb\r\n${SECRET}\r\n0\r\n\r\n`],
   ['TE twice', `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\nb\r\n${SECRET}\r\n0\r\n\r\n`],
-  ['TE gzip, chunked', `HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\nb\r\n${SECRET}\r\n0\r\n\r\n`],
   ['TE in an HTTP/1.0 response', `HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nb\r\n${SECRET}\r\n0\r\n\r\n`],
-  ['TE and CL in an interim then final response', `HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\nb\r\n${SECRET}\r\n0\r\n\r\n`],
   ['bare CR in a value', `HTTP/1.1 200 OK\r\nX-A: a\rb\r\nContent-Length: 11\r\n\r\n${SECRET}`],
   ['bare LF line ends', `HTTP/1.1 200 OK\r\nX-A: 1\nContent-Length: 11\r\n\r\n${SECRET}`],
   ['bad chunk extension (CTL)', `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nb;x\x01\r\n${SECRET}\r\n0\r\n\r\n`],

@@ -182,11 +182,11 @@ t.test('502 when no server answers, 503 when none is available, 504 on server ti
     [
       backendConfig('dead', 'http', [`127.0.0.1:${dead1}`, `127.0.0.1:${dead2}`], { retries: 1 }),
       backendConfig('empty', 'http', ['127.0.0.1:1'], { servers: [] }),
-      backendConfig('slow', 'http', ['127.0.0.1:1'], { timeouts: { connectMs: 1000, serverMs: 300 } }),
+      backendConfig('slow', 'http', ['127.0.0.1:1'], { timeouts: { connectMs: 1000, serverMs: 300, serverKeepAliveMs: 4000 } }),
     ],
   ));
   const stall = await tcpServer(() => { /* accept, never answer */ });
-  const sy2 = await start(config([frontendConfig('slow', 'http', 'slow')], [backendConfig('slow', 'http', [stall.address], { timeouts: { connectMs: 1000, serverMs: 300 } })]));
+  const sy2 = await start(config([frontendConfig('slow', 'http', 'slow')], [backendConfig('slow', 'http', [stall.address], { timeouts: { connectMs: 1000, serverMs: 300, serverKeepAliveMs: 4000 } })]));
   t.teardown(async () => { await sy.stop(100); await sy2.stop(100); await stall.close(); });
   const r502 = await request(`http://127.0.0.1:${sy.frontendAddress('bad').port}/`);
   t.equal(r502.statusCode, 502);

@@ -47,7 +47,14 @@ export const BODY_CHUNKED = 2;
 export const BODY_CLOSE = 3;
 
 /** Methods safe to send again after a connection dropped without a response (RFC 9110 §9.2.2). */
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+export const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
+/**
+ * Request body bytes kept for a re-send after they went to a server (`retry_on` beyond
+ * conn-failure, and the keep-alive race): a bigger body is not sent twice. HAProxy's bound is
+ * its buffer size (`tune.bufsize`, 16 KiB); one of our largest reads is kept here.
+ */
+export const MAX_REPLAY_BODY = 65536;
 
 /** What a session needs from the listener that accepted it. */
 export interface HttpListenerContext {
@@ -133,6 +140,17 @@ export abstract class HttpExchange implements UpstreamOwner, Expirable, QueueWai
   protected retrying = false;
   /** Accepted over `rate_limit.connections` for its address (listener.ts): its first request gets 429. */
   connLimited = false;
+  /**
+   * Inactivity clocks (coarseNow): the last byte from or to the client, and the last byte sent
+   * to or received from the server. Timeouts blame the side we were waiting on (expireExchange).
+   */
+  protected clientActive = 0;
+  protected serverActive = 0;
+  /** The request may still be sent again from `requestOut` + `replayBody` (retries after bytes left). */
+  protected replayable = false;
+  /** Body bytes of this request already consumed, kept for a re-send (null: none or too big). */
+  protected replayBody: Buffer[] | null = null;
+  protected replayBytes = 0;
 
   constructor(
     readonly socket: Socket,
@@ -176,12 +194,12 @@ export abstract class HttpExchange implements UpstreamOwner, Expirable, QueueWai
     const held = this.held;
     if (held === null) this.countToServer(this.requestOut!.length);
     else for (let i = 0; i < held.length; i++) server.counters.bin += held[i]!.length; // queued: the backend counted them
-    const idle = takeIdle(server, this);
+    const idle = takeIdle(server, this, backend.config.timeouts.serverKeepAliveMs);
     if (idle !== null) {
       // The common case: a warm pooled connection, the head goes out now.
       this.upstream = idle;
       this.connectedAt = now;
-      this.deadline = coarseNow + backend.config.timeouts.serverMs;
+      this.armExchange();
       if (held === null) {
         if (!idle.socket.write(this.requestOut!)) this.socket.pause();
       } else {
@@ -232,7 +250,7 @@ export abstract class HttpExchange implements UpstreamOwner, Expirable, QueueWai
     const held = this.held!;
     this.held = null;
     const socket = up.socket;
-    this.deadline = coarseNow + this.backend!.config.timeouts.serverMs;
+    this.armExchange();
     if (held.length === 1) {
       if (!socket.write(held[0]!)) this.socket.pause();
       return;
@@ -241,6 +259,16 @@ export abstract class HttpExchange implements UpstreamOwner, Expirable, QueueWai
     for (let i = 0; i < held.length; i++) socket.write(held[i]!);
     socket.uncork();
     if (socket.writableNeedDrain) this.socket.pause();
+  }
+
+  /**
+   * Both inactivity clocks start now and the sweeper looks again within the shorter timeout;
+   * expireExchange() decides then who, if anyone, is late.
+   */
+  protected armExchange(): void {
+    this.clientActive = coarseNow;
+    this.serverActive = coarseNow;
+    this.deadline = coarseNow + Math.min(this.frontend.config.timeouts.clientMs, this.backend!.config.timeouts.serverMs);
   }
 
   /** Request bytes counted for the server and backend (HAProxy's `bin`; retries count again). */
@@ -321,7 +349,8 @@ export abstract class HttpExchange implements UpstreamOwner, Expirable, QueueWai
     const backend = this.backend!;
     this.upstream = null;
     if (!up.connected) {
-      // Connect failed: retry on another server (the request has not left us).
+      // Connect failed: nothing of the request left us (it is all in `held`), so any method
+      // may go to another server (HAProxy `retry-on conn-failure`, the default).
       server.counters.econ++;
       backend.counters.econ++;
       backend.observer?.failure(server, 'connect');
@@ -329,26 +358,36 @@ export abstract class HttpExchange implements UpstreamOwner, Expirable, QueueWai
         server.connectFailed = true;
         server.noteChange(`connect failed: ${describeError(error)}`);
       }
-      this.retry(server, `connect to ${server.address} failed: ${describeError(error)}`);
+      const why = `connect to ${server.address} failed: ${describeError(error)}`;
+      if (backend.config.retryOn.connFailure) this.retry(server, why);
+      else {
+        backend.closed(server);
+        this.server = null;
+        this.localResponse(502, why);
+      }
       return;
     }
-    if (!this.resStarted && up.reused && this.requestOut !== null && IDEMPOTENT.has(this.method)) {
-      // A pooled connection the server had closed (keep-alive race): resend on a fresh one.
-      // Only idempotent methods: the server may have received and acted on it before closing
-      // (RFC 9110 §9.2.2); a POST gets the 502 below instead of a second delivery.
-      this.held = [this.requestOut];
-      const fresh = takeIdle(server, this) ?? openUpstream(server, this, false, backend.config);
+    if (!this.resStarted && up.reused && this.canResend() && (IDEMPOTENT.has(this.method) || backend.config.retryOn.emptyResponse)) {
+      // A pooled connection the server had closed (keep-alive race): send again on a fresh
+      // one, counted as a retry. Without `empty-response` only idempotent methods: the server
+      // may have received and acted on it before closing (RFC 9110 §9.2.2).
+      this.retriesLeft--;
+      server.counters.wretr++;
+      backend.counters.wretr++;
+      this.held = this.replayList();
+      this.countToServer(this.replayBytes);
+      const fresh = openUpstream(server, this, false, backend.config);
       this.upstream = fresh;
-      if (fresh.connected) this.flushHeld(fresh);
+      this.deadline = Date.now() + backend.config.timeouts.connectMs;
       return;
     }
     server.counters.srvAbrt++;
     backend.observer?.failure(server, 'reset');
-    if (!this.resStarted && this.requestOut !== null && IDEMPOTENT.has(this.method)) {
+    if (!this.resStarted && backend.config.retryOn.emptyResponse && this.canResend()) {
       // The server took the request and closed without a byte of answer (it died, or shed
-      // load): an idempotent request may go to another server (RFC 9110 §9.2.2), as HAProxy's
-      // `retry-on empty-response` does. A body byte sent clears requestOut: no replay then.
-      this.retry(server, `server closed the connection: ${describeError(error)}`);
+      // load): sent again to another server only when asked (`retry_on: [empty-response]`,
+      // HAProxy's keyword), since a non-idempotent request may then run twice.
+      this.resend(server, `server closed the connection: ${describeError(error)}`);
       return;
     }
     server.counters.eresp++;
@@ -357,11 +396,66 @@ export abstract class HttpExchange implements UpstreamOwner, Expirable, QueueWai
     else this.abort(0, 'server closed mid-response');
   }
 
+  /** Whether the request can be sent again after bytes of it went out (and a retry is left). */
+  protected canResend(): boolean {
+    return this.retriesLeft > 0 && this.requestOut !== null && this.replayable;
+  }
+
+  /** The whole request so far, for a re-send: the head, then the body bytes kept. */
+  protected replayList(): Buffer[] {
+    const list = [this.requestOut!];
+    const body = this.replayBody;
+    if (body !== null) for (let i = 0; i < body.length; i++) list.push(body[i]!);
+    return list;
+  }
+
+  /**
+   * Keep body bytes that go to the server for a possible re-send, while the total stays under
+   * MAX_REPLAY_BODY and a re-send could happen at all (idempotent method, or a `retry_on`
+   * beyond conn-failure). Returns true when `data` is referenced (read-buffer.ts).
+   */
+  protected keepForReplay(data: Buffer): boolean {
+    if (!this.replayable) return false;
+    if (this.replayBody === null) {
+      const on = this.backend!.config.retryOn;
+      const afterSend = on.emptyResponse || on.junkResponse || on.responseTimeout || on.statuses.length > 0;
+      if (this.retriesLeft <= 0 || !(afterSend || IDEMPOTENT.has(this.method))) {
+        this.replayable = false;
+        return false;
+      }
+      this.replayBody = [];
+    }
+    if (this.replayBytes - this.requestOut!.length + data.length > MAX_REPLAY_BODY) {
+      this.replayable = false;
+      this.replayBody = null;
+      return false;
+    }
+    this.replayBody.push(data);
+    this.replayBytes += data.length;
+    return true;
+  }
+
+  /** Send the request again to another server after bytes of it went to `failed` (retry_on). */
+  protected resend(failed: Server, why: string): void {
+    const up = this.upstream;
+    if (up !== null) {
+      this.upstream = null;
+      up.destroy();
+    }
+    this.held = this.replayList();
+    this.retry(failed, why);
+  }
+
+  /**
+   * Send what `held` has to another server, within `retries`. Callers fill `held`: after a
+   * failed connect it already holds everything consumed (nothing was sent); a re-send after
+   * bytes left rebuilds it from the replay copy (resend).
+   */
   protected retry(failed: Server, why: string): void {
     const backend = this.backend!;
     backend.closed(failed);
     this.server = null;
-    if (this.requestOut === null || this.retriesLeft <= 0) {
+    if (this.held === null || this.retriesLeft <= 0) {
       this.localResponse(502, why);
       return;
     }
@@ -378,7 +472,6 @@ export abstract class HttpExchange implements UpstreamOwner, Expirable, QueueWai
     failed.counters.wretr++;
     backend.counters.wretr++;
     this.ctx.avoid = failed;
-    this.held = [this.requestOut];
     const server = backend.pick(this.ctx);
     if (server === null) {
       this.localResponse(503, why);
@@ -388,8 +481,10 @@ export abstract class HttpExchange implements UpstreamOwner, Expirable, QueueWai
     this.server = server;
     backend.opened(server, Date.now());
     server.counters.reqTot++;
-    this.countToServer(this.requestOut!.length);
-    const idle = takeIdle(server, this);
+    let bytes = 0;
+    for (let i = 0; i < this.held.length; i++) bytes += this.held[i]!.length;
+    this.countToServer(bytes);
+    const idle = takeIdle(server, this, backend.config.timeouts.serverKeepAliveMs);
     if (idle !== null) {
       this.upstream = idle;
       this.flushHeld(idle);
@@ -400,7 +495,9 @@ export abstract class HttpExchange implements UpstreamOwner, Expirable, QueueWai
   }
 
   onUpstreamDrain(up: Upstream): void {
-    if (up === this.upstream && this.socket.isPaused() && this.pending === null) this.socket.resume();
+    if (up !== this.upstream) return;
+    this.serverActive = coarseNow;
+    if (this.socket.isPaused() && this.pending === null) this.socket.resume();
   }
 
   protected recordResponse(): void {
@@ -473,7 +570,7 @@ export abstract class HttpExchange implements UpstreamOwner, Expirable, QueueWai
     else this.keepAlive = false;
   }
 
-  expire(_now: number): void {
+  expire(now: number): void {
     this.deadline = 0;
     switch (this.phase) {
       case PHASE_HEAD:
@@ -483,30 +580,82 @@ export abstract class HttpExchange implements UpstreamOwner, Expirable, QueueWai
         else this.close();
         return;
       case PHASE_EXCHANGE:
-        if (this.waitList !== null) {
-          this.backend!.overload.timedOut(this, _now);
-          return;
-        }
-        if (this.upstream !== null && !this.upstream.connected) {
-          // Connect timeout: treated like a refused connection (retry elsewhere).
-          const up = this.upstream;
-          up.lastError = Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' });
-          up.socket.destroy();
-          return;
-        }
-        {
-          const server = this.server;
-          if (server !== null) {
-            server.counters.eresp++;
-            this.backend!.observer?.failure(server, 'timeout');
-          }
-          if (!this.resStarted) this.localResponse(504, 'server timeout');
-          else this.abort(0, 'server timeout mid-response');
-        }
+        this.expireExchange(now);
         return;
       default:
         return;
     }
+  }
+
+  /**
+   * HAProxy's timeout model: `timeouts.client` is the client's inactivity while we wait on it
+   * (its request body, or its reading of our response); `timeouts.server` is the server's
+   * inactivity while we wait on it (its response, or its reading of the request body), counted
+   * from the last byte sent to or received from it. Only the side we waited on is blamed: a
+   * slow client never counts against a server (passive ejection, `eresp`). The deadline is only
+   * when to look again: the clocks move per byte as plain field writes, and a wait that starts
+   * later (the body finished, a write got queued) is seen at the next look, at most the
+   * shorter timeout away (armExchange), so it is never late by more than the sweep.
+   */
+  protected expireExchange(now: number): void {
+    if (this.waitList !== null) {
+      // Waiting in the backend's queue (src/overload): the queue timeout decides.
+      this.backend!.overload.timedOut(this, now);
+      return;
+    }
+    const up = this.upstream;
+    if (up !== null && !up.connected) {
+      // Connect timeout: treated like a refused connection (retry elsewhere).
+      up.lastError = Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' });
+      up.socket.destroy();
+      return;
+    }
+    const clientMs = this.frontend.config.timeouts.clientMs;
+    const serverMs = this.backend!.config.timeouts.serverMs;
+    const toClient = this.socket.writableLength > 0;
+    const toServer = up !== null && up.socket.writableLength > 0;
+    let next = now + Math.min(clientMs, serverMs);
+    if (toClient || (!this.reqDone && !toServer)) {
+      const due = this.clientActive + clientMs;
+      if (due <= now) {
+        this.clientTimeout();
+        return;
+      }
+      if (due < next) next = due;
+    }
+    if (up !== null && !this.resDone && !toClient && (this.reqDone || toServer)) {
+      const due = this.serverActive + serverMs;
+      if (due <= now) {
+        this.serverTimeout();
+        return;
+      }
+      if (due < next) next = due;
+    }
+    this.deadline = next;
+  }
+
+  /** The client went quiet while we waited on it: 408, or a close once a response started. */
+  protected clientTimeout(): void {
+    this.frontend.counters.cliAbrt++;
+    if (this.server !== null) this.server.counters.cliAbrt++;
+    this.keepAlive = false;
+    if (!this.resStarted) this.localResponse(408, 'client timeout');
+    else this.abort(0, 'client timeout');
+  }
+
+  /** The server went quiet while we waited on it: 504 (or a retry), counted against it. */
+  protected serverTimeout(): void {
+    const server = this.server;
+    if (server !== null) {
+      server.counters.eresp++;
+      this.backend!.observer?.failure(server, 'timeout');
+      if (!this.resStarted && this.backend!.config.retryOn.responseTimeout && this.canResend()) {
+        this.resend(server, 'server timeout');
+        return;
+      }
+    }
+    if (!this.resStarted) this.localResponse(504, 'server timeout');
+    else this.abort(0, 'server timeout mid-response');
   }
 
   protected logAccess(why: string): void {

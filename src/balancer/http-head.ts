@@ -55,7 +55,20 @@ export class HttpHead {
   // --- framing
   /** -1: no Content-Length */
   contentLength = -1;
+  /** The last transfer coding is chunked: the body is chunked. */
   chunked = false;
+  /**
+   * Transfer-Encoding present (responses may list codings: `gzip, chunked`; when chunked is
+   * not last the body runs to the close). Requests accept exactly `chunked` only.
+   */
+  transferCoded = false;
+  /**
+   * A response had Content-Length next to Transfer-Encoding: the Content-Length lines are
+   * dropped, chunked frames it, and the connection is not reused (RFC 9112 §6.1, §6.3 ¶3).
+   */
+  framingConflict = false;
+  /** `chunked` appeared among the codings (it may be applied once). */
+  private sawChunked = false;
   // --- connection management
   connectionClose = false;
   connectionKeepAlive = false;
@@ -113,6 +126,9 @@ export class HttpHead {
     this.startLineEnd = 0;
     this.contentLength = -1;
     this.chunked = false;
+    this.transferCoded = false;
+    this.framingConflict = false;
+    this.sawChunked = false;
     this.connectionClose = false;
     this.connectionKeepAlive = false;
     this.connectionUpgrade = false;
@@ -252,7 +268,7 @@ export class HttpHead {
     this.startLineEnd = lineEnd + 1;
     const r = this.parseFields(buf, lineEnd + 1, start, end, 502);
     if (r !== PARSE_OK) return r;
-    if (this.chunked && this.minor === 0) return this.fail(502, 'Transfer-Encoding in an HTTP/1.0 response');
+    if (this.transferCoded && this.minor === 0) return this.fail(502, 'Transfer-Encoding in an HTTP/1.0 response');
     if (this.status >= 200 || this.status === 101) this.interim = 0;
     // A server may send a few 1xx (100 Continue, 103 Early Hints); an endless run is a flood.
     else if (++this.interim > MAX_INTERIM_RESPONSES) return this.fail(502, 'too many interim (1xx) responses');
@@ -335,7 +351,16 @@ export class HttpHead {
       }
       p += 2;
     }
-    if (this.chunked && this.contentLength !== -1) return this.fail(errorStatus, 'both Transfer-Encoding and Content-Length');
+    if (this.transferCoded && this.contentLength !== -1) {
+      if (errorStatus === 400) return this.fail(400, 'both Transfer-Encoding and Content-Length');
+      // A response: Transfer-Encoding overrides; the Content-Length lines must go before it is
+      // forwarded (RFC 9112 §6.3 ¶3) and the connection closes after it (§6.1).
+      for (let i = 0; i < this.count; i++) {
+        if (classify(buf, this.lineStart[i]!, this.nameEnd[i]!) === H_CONTENT_LENGTH) this.markDrop(i);
+      }
+      this.contentLength = -1;
+      this.framingConflict = true;
+    }
     if (this.connectionOptions !== null) this.dropConnectionOptions(buf);
     return PARSE_OK;
   }
@@ -367,9 +392,12 @@ export class HttpHead {
         return PARSE_OK;
       }
       case H_TRANSFER_ENCODING:
-        // Only `chunked`, once: any other coding or a list cannot be framed unambiguously here.
-        if (this.chunked || ve - vs !== 7 || !eqLower(buf, vs, CHUNKED)) return this.fail(errorStatus === 400 ? 400 : 502, 'Transfer-Encoding other than chunked');
+        if (errorStatus !== 400) return this.responseCodings(buf, vs, ve);
+        // Requests: only `chunked`, once: any other coding or a list cannot be framed
+        // unambiguously here (a server would answer 501 or 400, RFC 9112 §6.1).
+        if (this.chunked || ve - vs !== 7 || !eqLower(buf, vs, CHUNKED)) return this.fail(400, 'Transfer-Encoding other than chunked');
         this.chunked = true;
+        this.transferCoded = true;
         return PARSE_OK;
       case H_CONNECTION: {
         this.markDrop(i);
@@ -426,6 +454,33 @@ export class HttpHead {
     }
   }
 
+  /**
+   * A response's Transfer-Encoding line: codings in order, over every such line. chunked may
+   * appear once; it frames the body only when it is the last coding (RFC 9112 §6.3 ¶4).
+   */
+  private responseCodings(buf: Buffer, vs: number, ve: number): number {
+    this.transferCoded = true;
+    if (ve - vs === 7 && eqLower(buf, vs, CHUNKED)) {
+      if (this.sawChunked) return this.fail(502, 'chunked applied more than once');
+      this.sawChunked = true;
+      this.chunked = true;
+      return PARSE_OK;
+    }
+    const codings = tokens(latin1(buf, vs, ve));
+    if (codings.length === 0) return this.fail(502, 'empty Transfer-Encoding');
+    for (const c of codings) {
+      if (!CODING.test(c)) return this.fail(502, 'bad Transfer-Encoding');
+      if (c === 'chunked') {
+        if (this.sawChunked) return this.fail(502, 'chunked applied more than once');
+        this.sawChunked = true;
+        this.chunked = true;
+      } else {
+        this.chunked = false;
+      }
+    }
+    return PARSE_OK;
+  }
+
   /** Leave line `i` out when forwarding (hop-by-hop fields; header rules, src/routing). */
   markDrop(i: number): void {
     if (this.drop[i] === 0) {
@@ -470,6 +525,8 @@ export class HttpHead {
   }
 }
 
+/** A transfer-coding name (a token, RFC 9110 §5.6.2), lowercased by tokens(). */
+const CODING = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
 const HTTP = Buffer.from('http', 'latin1');
 const CHUNKED = Buffer.from('chunked', 'latin1');
 const KEEP_ALIVE = Buffer.from('keep-alive', 'latin1');

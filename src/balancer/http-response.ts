@@ -44,7 +44,7 @@ export abstract class HttpResponder extends HttpExchange {
       up.destroy();
       return;
     }
-    this.deadline = coarseNow + this.backend!.config.timeouts.serverMs;
+    this.serverActive = coarseNow;
     if (!this.resStarted) {
       if (this.resPending !== null) {
         chunk = Buffer.concat([this.resPending, chunk]);
@@ -64,17 +64,31 @@ export abstract class HttpResponder extends HttpExchange {
       return;
     }
     const server = this.server!;
+    const backend = this.backend!;
     if (r !== PARSE_OK) {
       server.counters.eresp++;
-      this.backend!.counters.eresp++;
-      this.backend!.observer?.failure(server, '5xx');
+      backend.counters.eresp++;
+      backend.observer?.failure(server, '5xx');
+      if (backend.config.retryOn.junkResponse && this.canResend()) {
+        this.resend(server, `invalid response: ${head.error}`);
+        return;
+      }
       up.destroy();
       this.upstream = null;
       this.localResponse(502, `invalid response: ${head.error}`);
       return;
     }
     const status = head.status;
-    if (this.requestOut !== null) this.requestOut = null;
+    if (this.requestOut !== null) {
+      // `retry_on: [503, ...]`: this answer is dropped unseen and the request goes elsewhere.
+      if (status >= 400 && backend.config.retryOn.statuses.includes(status) && this.canResend()) {
+        server.counters.response(status, Date.now() - this.start);
+        if (status >= 500) backend.observer?.failure(server, '5xx');
+        this.resend(server, `server answered ${status}`);
+        return;
+      }
+      this.requestOut = null;
+    }
     if (status < 200 && status !== 101) {
       // Interim response (100 Continue, 103 Early Hints): relay it and keep waiting; never to
       // an HTTP/1.0 client, which has no 1xx (RFC 9110 §15.2).
@@ -103,13 +117,19 @@ export abstract class HttpResponder extends HttpExchange {
     } else if (head.chunked) {
       this.resBody = BODY_CHUNKED;
       this.resChunks.reset();
+    } else if (head.transferCoded) {
+      // Transfer-Encoding whose last coding is not chunked: the body ends when the server
+      // closes (RFC 9112 §6.3 ¶4).
+      this.resBody = BODY_CLOSE;
     } else if (head.contentLength >= 0) {
       this.resBody = head.contentLength === 0 ? BODY_NONE : BODY_LENGTH;
       this.resRemaining = head.contentLength;
     } else {
       this.resBody = BODY_CLOSE;
     }
-    this.upstreamReusable = this.resBody !== BODY_CLOSE && (head.minor === 1 ? !head.connectionClose : head.connectionKeepAlive);
+    // Content-Length next to Transfer-Encoding (dropped by the parser): framed by chunked, and
+    // the connection is not reused after such a message (RFC 9112 §6.1, §6.3 ¶3).
+    this.upstreamReusable = this.resBody !== BODY_CLOSE && !head.framingConflict && (head.minor === 1 ? !head.connectionClose : head.connectionKeepAlive);
     // A response the client cannot delimit except by close, or a request body left unread:
     // the client connection ends with this exchange.
     if (this.resBody === BODY_CLOSE || !this.reqDone || this.listener.stopping) this.keepAlive = false;
@@ -211,6 +231,7 @@ export abstract class HttpResponder extends HttpExchange {
   /** Server bytes to the client, with backpressure; notes a write left queued (read-buffer.ts). */
   protected writeClient(data: Buffer, up: Upstream): void {
     this.frontend.counters.bout += data.length;
+    this.clientActive = coarseNow;
     const socket = this.socket;
     if (!socket.write(data)) up.socket.pause();
     if (socket.writableLength > 0) this.serverChunkKept = true;

@@ -62,7 +62,8 @@ export class HttpSession extends HttpResponder implements UpstreamOwner, SocketR
         this.processInput(chunk, 0);
         return;
       case PHASE_EXCHANGE:
-        if (!this.reqDone) this.forwardRequestBody(chunk, 0);
+        this.clientActive = coarseNow;
+        if (!this.reqDone) this.forwardRequestBody(chunk, 0, -1);
         else this.hold(chunk);
         return;
       case PHASE_TUNNEL:
@@ -137,6 +138,19 @@ export class HttpSession extends HttpResponder implements UpstreamOwner, SocketR
 
   protected beginExchange(buf: Buffer, offset: number): void {
     const head = this.reqHead;
+    // Body framing broken in the bytes that came with the head: refused before anything is
+    // forwarded or a server picked, as HAProxy does (a later error can only cut the exchange).
+    let scannedTo = -1;
+    if (head.chunked) {
+      this.reqChunks.reset();
+      if (head.headEnd < buf.length) {
+        scannedTo = this.reqChunks.scan(buf, head.headEnd, buf.length);
+        if (scannedTo === CHUNKED_ERROR) {
+          this.reject(400, `bad chunked request body: ${this.reqChunks.error}`);
+          return;
+        }
+      }
+    }
     const now = Date.now();
     this.phase = PHASE_EXCHANGE;
     this.start = now;
@@ -181,7 +195,6 @@ export class HttpSession extends HttpResponder implements UpstreamOwner, SocketR
     // Request framing (already validated: never both, never an unknown coding).
     if (head.chunked) {
       this.reqBody = BODY_CHUNKED;
-      this.reqChunks.reset();
       this.reqDone = false;
     } else if (head.contentLength > 0) {
       this.reqBody = BODY_LENGTH;
@@ -198,6 +211,10 @@ export class HttpSession extends HttpResponder implements UpstreamOwner, SocketR
     }
 
     this.requestOut = this.rewriteRequest(buf, offset);
+    this.replayable = true;
+    this.replayBody = null;
+    this.replayBytes = this.requestOut.length;
+    this.clientActive = coarseNow;
 
     const ctx = this.ctx;
     ctx.avoid = null;
@@ -220,7 +237,7 @@ export class HttpSession extends HttpResponder implements UpstreamOwner, SocketR
     }
     if (!this.connectServer(now)) return;
     if (rest < buf.length) {
-      if (!this.reqDone) this.forwardRequestBody(buf, rest);
+      if (!this.reqDone) this.forwardRequestBody(buf, rest, scannedTo);
       else this.hold(buf.subarray(rest));
     }
   }
@@ -331,6 +348,7 @@ export class HttpSession extends HttpResponder implements UpstreamOwner, SocketR
   protected sendUpstream(data: Buffer): void {
     this.bytesIn += data.length;
     this.countToServer(data.length);
+    if (this.replayable && this.keepForReplay(data)) this.clientChunkKept = true;
     if (this.held !== null) {
       this.held.push(data);
       // Hold at most one read's worth while connecting: stop reading until the connection opens.
@@ -343,11 +361,13 @@ export class HttpSession extends HttpResponder implements UpstreamOwner, SocketR
   /** Client bytes to the server, with backpressure; notes a write left queued (read-buffer.ts). */
   protected writeUpstream(data: Buffer): void {
     const socket = this.upstream!.socket;
+    this.serverActive = coarseNow;
     if (!socket.write(data)) this.socket.pause();
     if (socket.writableLength > 0) this.clientChunkKept = true;
   }
 
-  protected forwardRequestBody(buf: Buffer, offset: number): void {
+  /** Body bytes from buf[offset..]; `scannedTo` >= 0: a chunked body already scanned up to there. */
+  protected forwardRequestBody(buf: Buffer, offset: number, scannedTo: number): void {
     let end = buf.length;
     if (this.reqBody === BODY_LENGTH) {
       const n = Math.min(this.reqRemaining, end - offset);
@@ -355,9 +375,10 @@ export class HttpSession extends HttpResponder implements UpstreamOwner, SocketR
       end = offset + n;
       if (this.reqRemaining === 0) this.reqDone = true;
     } else {
-      const e = this.reqChunks.scan(buf, offset, end);
+      const e = scannedTo >= 0 ? scannedTo : this.reqChunks.scan(buf, offset, end);
       if (e === CHUNKED_ERROR) {
-        // The head is already on its way: the only safe answer is to abort both sides.
+        // Part of the message already went out: abort both sides; the server connection is
+        // closed before the message completes, never reused (releaseServer(false)).
         this.frontend.counters.ereq++;
         this.abort(this.resStarted ? 0 : 400, `bad chunked request body: ${this.reqChunks.error}`);
         return;
@@ -365,8 +386,6 @@ export class HttpSession extends HttpResponder implements UpstreamOwner, SocketR
       end = e;
       if (this.reqChunks.done) this.reqDone = true;
     }
-    // Once a body byte went out, this request can no longer be replayed on another connection.
-    this.requestOut = null;
     if (end > offset) this.sendUpstream(offset === 0 && end === buf.length ? buf : buf.subarray(offset, end));
     if (this.reqDone) {
       if (end < buf.length) this.hold(buf.subarray(end));
@@ -403,6 +422,7 @@ export class HttpSession extends HttpResponder implements UpstreamOwner, SocketR
   }
 
   onClientDrain(): void {
+    this.clientActive = coarseNow;
     const up = this.upstream;
     if (up !== null && (this.phase === PHASE_EXCHANGE || this.phase === PHASE_TUNNEL)) up.socket.resume();
   }

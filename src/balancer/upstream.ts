@@ -2,6 +2,7 @@ import { connect, type Socket } from 'node:net';
 import type { Server } from '../model/server.js';
 import type { BackendConfig } from '../config/types.js';
 import { connectTls } from './upstream-tls.js';
+import { coarseNow } from './sweeper.js';
 import { firstBufferTaken, readOptions, readerOf, setReader, SERVER_READ_BYTES, type SocketReader } from './read-buffer.js';
 
 // Connections to servers. HTTP mode keeps idle keep-alive connections per server (LIFO, so the
@@ -12,8 +13,9 @@ import { firstBufferTaken, readOptions, readerOf, setReader, SERVER_READ_BYTES, 
 // current owner (`upstream.owner`), so taking a pooled connection costs no listener churn.
 // Reads arrive through read-buffer.ts (`onread`), not 'data' events.
 
-/** How long a pooled connection may sit idle before we close it (servers often use 60-75 s). */
-export const IDLE_POOL_MS = 30_000;
+// How long a pooled connection may sit idle is the backend's `timeouts.server_keep_alive`
+// (default 4 s): below the servers' own keep-alive (Node and Apache close after 5 s), so that
+// switchyard closes first and never writes a request into a connection the server is closing.
 /** Idle connections kept per server at most. */
 export const MAX_IDLE_PER_SERVER = 256;
 
@@ -67,7 +69,7 @@ export class Upstream implements SocketReader {
       this.socket.destroy();
       return;
     }
-    this.idleSince = Date.now();
+    this.idleSince = coarseNow;
     server.idle.push(this.socket);
   }
 
@@ -127,13 +129,20 @@ function removeIdle(server: Server, socket: Socket): void {
   if (i !== -1) idle.splice(i, 1);
 }
 
-/** A pooled idle connection to `server`, or null. */
-export function takeIdle(server: Server, owner: UpstreamOwner): Upstream | null {
+/** A pooled idle connection to `server` idle for less than `maxIdleMs`, or null. */
+export function takeIdle(server: Server, owner: UpstreamOwner, maxIdleMs: number): Upstream | null {
   const idle = server.idle;
+  const now = coarseNow;
   while (idle.length > 0) {
     const socket = idle.pop()!;
     if (socket.destroyed || !socket.writable) continue;
     const u = upstreamOf(socket);
+    if (now - u.idleSince >= maxIdleMs) {
+      // Past its idle time (the trimmer runs once a second): LIFO, so every older one is too.
+      socket.destroy();
+      while (idle.length > 0) idle.pop()!.destroy();
+      return null;
+    }
     u.owner = owner;
     u.reused = true;
     server.sessions.add(socket);
@@ -160,12 +169,12 @@ export function openUpstream(server: Server, owner: UpstreamOwner, allowHalfOpen
   return u;
 }
 
-/** Close pooled connections idle for longer than IDLE_POOL_MS (called by the sweeper's owner). */
-export function trimIdle(server: Server, now: number): void {
+/** Close pooled connections idle for `maxIdleMs` or longer (called once a second by switchyard.ts). */
+export function trimIdle(server: Server, now: number, maxIdleMs: number): void {
   const idle = server.idle;
   while (idle.length > 0) {
     const oldest = upstreamOf(idle[0]!);
-    if (now - oldest.idleSince < IDLE_POOL_MS) break;
+    if (now - oldest.idleSince < maxIdleMs) break;
     idle.shift()!.destroy();
   }
 }

@@ -110,7 +110,12 @@ function build(raw: RawConfig, file: string | null, tls: TlsLoad): Config {
   const consul = raw.consul;
   return {
     source: file === null ? null : resolve(file),
-    stats: { bind: statsBind, auth: raw.stats.auth ?? null, read: raw.stats.read },
+    stats: {
+      bind: statsBind,
+      auth: raw.stats.auth === undefined ? null : { username: raw.stats.auth.username, password: raw.stats.auth.password },
+      read: raw.stats.auth?.read ?? raw.stats.read ?? 'public',
+      allowedHosts: raw.stats.allowed_hosts.map((h) => h.toLowerCase()),
+    },
     consul: consul === undefined ? null : {
       address: consul.address.replace(/\/+$/, ''),
       token: consul.token,
@@ -144,6 +149,7 @@ function frontend(name: string, fe: RawFrontend, tls: TlsLoad): FrontendConfig {
     timeouts: { clientMs: fe.timeouts.client, httpRequestMs: fe.timeouts.http_request, keepAliveMs: fe.timeouts.keep_alive, handshakeMs: fe.timeouts.handshake },
     maxconn: fe.maxconn,
     maxconnPerSource: fe.maxconn_per_source,
+    trustedProxies: fe.trusted_proxies,
     limits: { maxRequestLine: fe.limits.max_request_line, maxHeaderBytes: fe.limits.max_header_bytes, maxHeaders: fe.limits.max_headers, obsFold: fe.limits.obs_fold },
     routing: {
       routes: normalizeRoutes(fe.routes),
@@ -174,8 +180,15 @@ function backend(name: string, be: RawBackend, file: string | null, tls: TlsLoad
       maxEjectionMs: be.passive.max_ejection,
       maxEjectedPercent: be.passive.max_ejected_percent,
     },
-    timeouts: { connectMs: be.timeouts.connect, serverMs: be.timeouts.server },
+    timeouts: { connectMs: be.timeouts.connect, serverMs: be.timeouts.server, serverKeepAliveMs: be.timeouts.server_keep_alive },
     retries: be.retries,
+    retryOn: {
+      connFailure: be.retry_on.includes('conn-failure'),
+      emptyResponse: be.retry_on.includes('empty-response'),
+      junkResponse: be.retry_on.includes('junk-response'),
+      responseTimeout: be.retry_on.includes('response-timeout'),
+      statuses: [...new Set(be.retry_on.filter((v): v is number => typeof v === 'number'))],
+    },
     servers: be.servers.map((s) => ({
       name: s.name ?? formatHostPort(s.address),
       address: s.address,

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { HostPort, StatusRanges } from './types.js';
 import { DURATION_MESSAGE, parseDuration } from './duration.js';
@@ -132,12 +133,31 @@ function nullMeansAbsent<T extends z.ZodType>(schema: T) {
   return z.preprocess((v) => (v === null ? undefined : v), schema.optional());
 }
 
+/** An IPv4 or IPv6 address or CIDR block (`10.0.0.0/8`, `::1`, `fd00::/8`). */
+const cidr = z.string().transform((v, ctx): string => {
+  const m = /^([^/]+?)(?:\/(\d{1,3}))?$/.exec(v.trim());
+  const type = m === null ? 0 : isIP(m[1]!);
+  const bits = m?.[2] === undefined ? (type === 6 ? 128 : 32) : Number(m[2]);
+  if (type === 0 || bits > (type === 6 ? 128 : 32)) return fail(ctx, 'expected an IP address or CIDR block like 10.0.0.0/8 or fd00::/8', v);
+  return `${m![1]!.toLowerCase()}/${bits}`;
+});
+
+/** HAProxy `retry-on` keywords switchyard implements, and the statuses HAProxy allows there. */
+export const RETRY_KEYWORDS = ['conn-failure', 'empty-response', 'junk-response', 'response-timeout'] as const;
+export const RETRY_STATUSES = [401, 403, 404, 408, 425, 500, 501, 502, 503, 504] as const;
+const retryOn = z.array(z.union([z.enum(RETRY_KEYWORDS), z.number().int().refine((n) => (RETRY_STATUSES as readonly number[]).includes(n), {
+  error: `expected one of ${RETRY_KEYWORDS.join(', ')} or a status among ${RETRY_STATUSES.join(' ')}`,
+})], { error: `expected one of ${RETRY_KEYWORDS.join(', ')} or a status among ${RETRY_STATUSES.join(' ')}` })).default(['conn-failure']);
+
 // ---- sections ------------------------------------------------------------------------------
 
 const statsSchema = block(z.strictObject({
   bind: address(true).default(DEFAULT_STATS_BIND),
-  auth: z.strictObject({ username: name, password: name }).optional(),
-  read: z.enum(['public', 'private']).default('public'),
+  // `read` sits with the credentials it needs (`auth.read: private`); `stats.read` is the older spelling.
+  auth: z.strictObject({ username: name, password: name, read: z.enum(['public', 'private']).optional() }).optional(),
+  read: z.enum(['public', 'private']).optional(),
+  // Host names (with or without a port) the listener answers to; empty: any (DNS rebinding guard).
+  allowed_hosts: z.array(z.string().min(1).regex(/^[^\s/@]+$/, { error: 'expected a host name, optionally with :port' })).default([]),
 }));
 
 const consulSchema = optionalBlock(z.strictObject({
@@ -208,6 +228,7 @@ const frontendSchema = z.strictObject({
   })),
   maxconn: int(0).default(0),
   maxconn_per_source: int(0).default(0),
+  trusted_proxies: z.array(cidr).default([]),
   limits: block(z.strictObject({
     max_request_line: int(1).default(8192),
     max_header_bytes: int(1).default(32768),
@@ -290,8 +311,12 @@ const backendSchema = z.strictObject({
     connect: duration(5_000),
     server: duration(30_000),
     queue: derivedDuration(),
+    // Below common servers' own keep-alive (Node 5 s, Apache 5 s) so that switchyard closes
+    // first and a request never races a server closing the connection under it.
+    server_keep_alive: duration(4_000),
   })),
   retries: int(0, 10).default(2),
+  retry_on: retryOn,
   servers: z.preprocess((v) => (v === null ? [] : v), z.array(serverSchema).default([])),
   discovery: nullMeansAbsent(z.strictObject({
     consul: z.strictObject({

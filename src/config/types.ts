@@ -16,6 +16,11 @@ export interface StatsConfig {
   /** Credentials for admin actions (and for reading when `read` is `private`); null: admin disabled. */
   readonly auth: { readonly username: string; readonly password: string } | null;
   readonly read: 'public' | 'private';
+  /**
+   * Host header values (lowercase, port included when given) the stats listener answers; empty:
+   * any. Guards against DNS rebinding (a hostile name resolving to this listener).
+   */
+  readonly allowedHosts: readonly string[];
 }
 
 export interface ConsulRegisterConfig {
@@ -69,6 +74,11 @@ export interface FrontendConfig {
   readonly redirectHttps: { readonly status: 301 | 302 | 307 | 308; readonly port: number | null } | null;
   /** TCP without tls: backend by the ClientHello's server name (exact or `*.suffix`); null: off. */
   readonly sniRoutes: Readonly<Record<string, string>> | null;
+  /**
+   * CIDRs of the peers whose X-Forwarded-For / Forwarded are kept and appended to; from any
+   * other peer they are replaced. Empty (default): trust nobody.
+   */
+  readonly trustedProxies: readonly string[];
 }
 
 /** Per client address: a token bucket of `burst` refilled at `requestsPerSecond`; concurrent connections. 0 = not applied. */
@@ -196,8 +206,12 @@ export interface BackendConfig {
     readonly connectMs: number;
     /** Server inactivity (HAProxy `timeout server`): 504 in HTTP mode. */
     readonly serverMs: number;
+    /** Idle time of a pooled server connection before switchyard closes it. */
+    readonly serverKeepAliveMs: number;
   };
   readonly retries: number;
+  /** When a request is sent again (HAProxy `retry-on`). */
+  readonly retryOn: RetryOn;
   readonly servers: readonly ServerConfig[];
   readonly discovery: { readonly consul: ConsulDiscoveryConfig } | null;
   /** Header rules for requests sent to / responses from this backend (HTTP). */
@@ -234,6 +248,20 @@ export interface CircuitBreakerConfig {
   readonly maxRetries: number;
   /** Retries in flight at most max(minRetryConcurrency, percent of requests in flight); null: no budget. */
   readonly retryBudget: { readonly percent: number; readonly minRetryConcurrency: number } | null;
+}
+
+/** HAProxy `retry-on` keywords switchyard implements, and the statuses that are retried. */
+export interface RetryOn {
+  /** The connection failed (refused, reset before connect, connect timeout): nothing was sent. */
+  readonly connFailure: boolean;
+  /** The server closed without a byte of response after (part of) the request was sent. */
+  readonly emptyResponse: boolean;
+  /** The server answered something that is not a valid HTTP response head. */
+  readonly junkResponse: boolean;
+  /** `timeouts.server` passed before any byte of response. */
+  readonly responseTimeout: boolean;
+  /** Response statuses whose response is dropped and the request sent to another server. */
+  readonly statuses: readonly number[];
 }
 
 export interface LoggingConfig {

@@ -17,8 +17,9 @@ export function discoveryBackend(name: string, consul: Partial<ConsulDiscoveryCo
     strategy: 'round-robin', strategyOptions: {}, sticky: null,
     health: { type: 'none', method: 'GET', path: '/', host: null, expect: [[200, 399]], body: null, intervalMs: 1000, fastIntervalMs: 1000, downIntervalMs: 1000, timeoutMs: 500, rise: 2, fall: 3, onMarkedDown: 'none' },
     passive: { consecutiveFailures: 0, baseEjectionMs: 30000, maxEjectionMs: 300000, maxEjectedPercent: 50 },
-    timeouts: { connectMs: 2000, serverMs: 10000 },
+    timeouts: { connectMs: 2000, serverMs: 10000, serverKeepAliveMs: 4000 },
     retries: 2,
+    retryOn: { connFailure: true, emptyResponse: false, junkResponse: false, responseTimeout: false, statuses: [] },
     servers: [],
     discovery: consul === null ? null : { consul: { service: name, tag: null, passing: true, dc: null, ...consul } },
     ...over,
@@ -32,7 +33,7 @@ export function consulConfig(address: string, over: Partial<ConsulConfig> = {}):
 export function testConfig(consul: ConsulConfig | null, backends: BackendConfig[]): Config {
   return {
     source: null,
-    stats: { bind: { host: '127.0.0.1', port: 0 }, auth: null, read: 'public' },
+    stats: { bind: { host: '127.0.0.1', port: 0 }, auth: null, read: 'public', allowedHosts: [] },
     consul, workers: 1, shutdownTimeoutMs: 5000,
     logging: { level: 'silent', access: { enabled: false, sample: 1 } },
     frontends: [], backends,

@@ -198,8 +198,9 @@ export function healthBackendConfig(name: string, addresses: readonly string[], 
     name, mode: 'http', strategy: 'round-robin', strategyOptions: {}, sticky: null,
     health: { ...baseHealth, ...health },
     passive: { ...noPassive, ...passive },
-    timeouts: { connectMs: 1000, serverMs: 5000 },
+    timeouts: { connectMs: 1000, serverMs: 5000, serverKeepAliveMs: 4000 },
     retries: 2,
+    retryOn: { connFailure: true, emptyResponse: false, junkResponse: false, responseTimeout: false, statuses: [] },
     servers: addresses.map((a, i) => {
       const at = a.lastIndexOf(':');
       return { name: `s${i + 1}`, address: { host: a.slice(0, at), port: Number(a.slice(at + 1)) }, weight: 1, backup: false, maxconn: 0 };

@@ -13,7 +13,7 @@ export function frontendConfig(name: string, mode: Mode, backend: string, over: 
     name, mode, backend,
     bind: { host: '127.0.0.1', port: 0 },
     timeouts: { clientMs: 30000, httpRequestMs: 10000, keepAliveMs: 60000, handshakeMs: 10000 },
-    maxconn: 0, maxconnPerSource: 0, rateLimit: null,
+    maxconn: 0, maxconnPerSource: 0, rateLimit: null, trustedProxies: [],
     routing: { routes: [], requestHeaders: null, responseHeaders: null, requestId: null },
     limits: { maxRequestLine: 8192, maxHeaderBytes: 32768, maxHeaders: 100, obsFold: 'reject' },
     tls: null, redirectHttps: null, sniRoutes: null,
@@ -27,8 +27,9 @@ export function backendConfig(name: string, mode: Mode, addresses: readonly stri
     strategy: 'round-robin', strategyOptions: {}, sticky: null,
     health: { type: 'none', method: 'GET', path: '/', host: null, expect: [[200, 399]], body: null, intervalMs: 1000, fastIntervalMs: 1000, downIntervalMs: 1000, timeoutMs: 500, rise: 2, fall: 3, onMarkedDown: 'none' },
     passive: { consecutiveFailures: 0, baseEjectionMs: 30000, maxEjectionMs: 300000, maxEjectedPercent: 50 },
-    timeouts: { connectMs: 2000, serverMs: 10000 },
+    timeouts: { connectMs: 2000, serverMs: 10000, serverKeepAliveMs: 4000 },
     retries: 2,
+    retryOn: { connFailure: true, emptyResponse: false, junkResponse: false, responseTimeout: false, statuses: [] },
     servers: addresses.map((a, i) => {
       const [host, port] = a.split(':');
       return { name: `s${i + 1}`, address: { host: host!, port: Number(port) }, weight: 1, backup: false, maxconn: 0 };
@@ -44,7 +45,7 @@ export function backendConfig(name: string, mode: Mode, addresses: readonly stri
 export function config(frontends: FrontendConfig[], backends: BackendConfig[], over: Partial<Config> = {}): Config {
   return {
     source: null,
-    stats: { bind: { host: '127.0.0.1', port: 0 }, auth: null, read: 'public' },
+    stats: { bind: { host: '127.0.0.1', port: 0 }, auth: null, read: 'public', allowedHosts: [] },
     consul: null, workers: 1, shutdownTimeoutMs: 5000,
     logging: { level: 'silent', access: { enabled: false, sample: 1 } },
     frontends, backends, ...over,

@@ -15,7 +15,7 @@ export const quiet = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 export const ADMIN = { username: 'admin', password: 's3cret pass' } as const;
 
 export function statsConfig(over: Partial<StatsConfig> = {}): StatsConfig {
-  return { bind: { host: '127.0.0.1', port: 0 }, auth: ADMIN, read: 'public', ...over };
+  return { bind: { host: '127.0.0.1', port: 0 }, auth: ADMIN, read: 'public', allowedHosts: [], ...over };
 }
 
 export function health(over: Partial<HealthConfig> = {}): HealthConfig {
@@ -31,7 +31,7 @@ export function frontend(name: string, backend: string, mode: Mode = 'http', ove
     name, mode, backend,
     bind: { host: '127.0.0.1', port: 0 },
     timeouts: { clientMs: 30000, httpRequestMs: 10000, keepAliveMs: 60000, handshakeMs: 10000 },
-    maxconn: 0, maxconnPerSource: 0, rateLimit: null,
+    maxconn: 0, maxconnPerSource: 0, rateLimit: null, trustedProxies: [],
     limits: { maxRequestLine: 8192, maxHeaderBytes: 32768, maxHeaders: 100, obsFold: 'reject' },
     tls: null, redirectHttps: null, sniRoutes: null,
     ...over,
@@ -45,8 +45,9 @@ export function backend(name: string, servers: readonly string[], mode: Mode = '
     strategy: 'round-robin', strategyOptions: {}, sticky: null,
     health: health(),
     passive: { consecutiveFailures: 0, baseEjectionMs: 30000, maxEjectionMs: 300000, maxEjectedPercent: 50 },
-    timeouts: { connectMs: 2000, serverMs: 10000 },
+    timeouts: { connectMs: 2000, serverMs: 10000, serverKeepAliveMs: 4000 },
     retries: 2,
+    retryOn: { connFailure: true, emptyResponse: false, junkResponse: false, responseTimeout: false, statuses: [] },
     servers: servers.map((s, i) => {
       const [n, addr] = s.split('@');
       const [host, port] = (addr ?? `127.0.0.1:${9001 + i}`).split(':');
