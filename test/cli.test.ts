@@ -122,7 +122,7 @@ t.test('with no config file, `npm start` runs the embedded demo on the contract 
   t.equal(drain.status, 200, `the printed password works for admin actions (${await drain.text()})`);
   // The demo has no file to reload: said so, every time, and the balancer keeps answering.
   for (let i = 0; i < 3; i++) {
-    const reload = await fetch('http://127.0.0.1:11099/api/reload', { method: 'POST', headers: { authorization: auth } });
+    const reload = await fetch('http://127.0.0.1:11099/api/reload', { method: 'POST', headers: { authorization: auth, 'content-type': 'application/json' }, body: '{}' });
     t.match(await reload.text(), /no config file to reload/, `reload ${i + 1} in the demo is refused with its reason`);
   }
   t.equal((await fetch('http://127.0.0.1:11101/hello')).status, 200, 'and the demo still serves');

@@ -64,7 +64,7 @@ t.test('admin calls without valid credentials: 401 and nothing changes', async (
   const strat = await call(f.base, 'PUT', '/api/backends/api/strategy', { authorization: ADMIN_AUTH }, { strategy: 'least-connections' });
   t.equal(strat.status, 200);
   t.equal(api.strategyName, 'least-connections');
-  t.equal((await call(f.base, 'POST', '/api/reload', { authorization: ADMIN_AUTH })).status, 200);
+  t.equal((await call(f.base, 'POST', '/api/reload', { authorization: ADMIN_AUTH }, {})).status, 200);
   t.equal(f.host.reloads, 1);
 });
 

@@ -48,13 +48,15 @@ function forwardedNode(ip: string): string {
 
 /**
  * X-Forwarded-For / X-Forwarded-Proto / Forwarded lines for a request from `clientIp`;
- * `priorXff` is the X-Forwarded-For the request arrived with (its line is dropped and its value
- * extended, as HAProxy's `option forwardfor` and nginx's $proxy_add_x_forwarded_for do).
+ * `priorXff` / `priorForwarded` are the values the request arrived with when its peer is a
+ * trusted proxy (their lines are dropped and the values extended, as HAProxy's `option
+ * forwardfor` and nginx's $proxy_add_x_forwarded_for do), null otherwise (replaced).
  */
-export function forwardingLines(clientIp: string, priorXff: string | null, proto: 'http' | 'https' = 'http'): string {
+export function forwardingLines(clientIp: string, priorXff: string | null, proto: 'http' | 'https' = 'http', priorForwarded: string | null = null): string {
   const xff = priorXff === null ? clientIp : `${priorXff}, ${clientIp}`;
   // proto is the transport the client used to reach us (TLS-terminating frontend: https).
-  return `X-Forwarded-For: ${xff}\r\nX-Forwarded-Proto: ${proto}\r\nForwarded: for=${forwardedNode(clientIp)};proto=${proto}\r\n`;
+  const forwarded = `for=${forwardedNode(clientIp)};proto=${proto}`;
+  return `X-Forwarded-For: ${xff}\r\nX-Forwarded-Proto: ${proto}\r\nForwarded: ${priorForwarded === null ? forwarded : `${priorForwarded}, ${forwarded}`}\r\n`;
 }
 
 /** The value of cookie `name` in a Cookie header, or null. */

@@ -1,6 +1,8 @@
 import type { Socket } from 'node:net';
 import type { Backend } from '../model/backend.js';
 import type { Frontend } from '../model/frontend.js';
+import type { FrontendConfig } from '../config/types.js';
+import { isTrustedPeer } from './trusted-proxies.js';
 import type { Server } from '../model/server.js';
 import type { BalanceContext } from '../strategies/sticky.js';
 import { ChunkedScanner } from './chunked.js';
@@ -151,13 +153,19 @@ export abstract class HttpExchange implements UpstreamOwner, Expirable, QueueWai
   /** Body bytes of this request already consumed, kept for a re-send (null: none or too big). */
   protected replayBody: Buffer[] | null = null;
   protected replayBytes = 0;
+  /** The connection's immediate peer (trusted_proxies is checked against it, not clientIp). */
+  protected readonly peerAddress: string;
+  /** Whether peerAddress is a trusted proxy, for `trustFor` (a frontend config generation). */
+  private trustFor: FrontendConfig | null = null;
+  private trusted = false;
 
   constructor(
     readonly socket: Socket,
     protected readonly listener: HttpListenerContext,
   ) {
     this.frontend = listener.frontend;
-    const ip = normalizeIp(socket.remoteAddress ?? '');
+    this.peerAddress = socket.remoteAddress ?? '';
+    const ip = normalizeIp(this.peerAddress);
     this.clientIp = ip;
     this.proto = listener.secure ? 'https' : 'http';
     this.forwardedLines = forwardingLines(ip, null, this.proto);
@@ -167,6 +175,16 @@ export abstract class HttpExchange implements UpstreamOwner, Expirable, QueueWai
     this.ctx = { clientIp: ip, avoid: null, stickyCookie: null, setStickyCookie: null };
     track(this);
     this.deadline = coarseNow + this.frontend.config.timeouts.httpRequestMs;
+  }
+
+  /** Whether this connection's peer is in the current frontend config's trusted_proxies. */
+  protected peerTrusted(): boolean {
+    const config = this.frontend.config;
+    if (config !== this.trustFor) {
+      this.trustFor = config;
+      this.trusted = isTrustedPeer(config, this.peerAddress);
+    }
+    return this.trusted;
   }
 
   /** A server read (response side): true when `chunk` is still referenced afterwards. */

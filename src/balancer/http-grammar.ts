@@ -67,6 +67,7 @@ export const H_EXPECT = 10;
 export const H_COOKIE = 11;
 export const H_TRAILER = 12;
 export const H_XFP = 13;
+export const H_FORWARDED = 14;
 
 const NAMES: readonly [string, number][] = [
   ['host', H_HOST],
@@ -82,6 +83,7 @@ const NAMES: readonly [string, number][] = [
   ['cookie', H_COOKIE],
   ['trailer', H_TRAILER],
   ['x-forwarded-proto', H_XFP],
+  ['forwarded', H_FORWARDED],
 ];
 /** Known names grouped by length so most headers are classified by one length check. */
 const BY_LENGTH: [Buffer, number][][] = [];

@@ -29,7 +29,7 @@ export const MAX_INTERIM_RESPONSES = 32;
 // Module-local aliases: the hot loops read these exactly as before the grammar moved out.
 const TCHAR = g.TCHAR, FIELD = g.FIELD, TARGET = g.TARGET;
 const eqLower = g.eqLower, classify = g.classify, tokens = g.tokens, validAuthority = g.validAuthority;
-const { H_OTHER, H_HOST, H_CONTENT_LENGTH, H_TRANSFER_ENCODING, H_CONNECTION, H_KEEP_ALIVE, H_PROXY_CONNECTION, H_TE, H_UPGRADE, H_XFF, H_XFP, H_EXPECT, H_COOKIE } = g;
+const { H_OTHER, H_HOST, H_CONTENT_LENGTH, H_TRANSFER_ENCODING, H_CONNECTION, H_KEEP_ALIVE, H_PROXY_CONNECTION, H_TE, H_UPGRADE, H_XFF, H_XFP, H_EXPECT, H_COOKIE, H_FORWARDED } = g;
 
 const CR = 13;
 const LF = 10;
@@ -81,6 +81,8 @@ export class HttpHead {
   hostEnd = 0;
   /** X-Forwarded-For values already present (joined with ", "), null when absent. */
   xff: string | null = null;
+  /** Forwarded (RFC 7239) values already present (joined with ", "), null when absent. */
+  forwarded: string | null = null;
   /** Cookie header values, joined with "; ", null when absent. */
   cookie: string | null = null;
   // --- header lines: offsets, and which ones to drop when forwarding
@@ -136,6 +138,7 @@ export class HttpHead {
     this.expectContinue = false;
     this.hostCount = 0;
     this.xff = null;
+    this.forwarded = null;
     this.cookie = null;
     this.count = 0;
     this.dropCount = 0;
@@ -438,6 +441,13 @@ export class HttpHead {
       case H_XFF: {
         const v = latin1(buf, vs, ve);
         this.xff = this.xff === null ? v : `${this.xff}, ${v}`;
+        this.markDrop(i);
+        return PARSE_OK;
+      }
+      case H_FORWARDED: {
+        // Rebuilt by the proxy (kept and appended to only from trusted_proxies).
+        const v = latin1(buf, vs, ve);
+        this.forwarded = this.forwarded === null ? v : `${this.forwarded}, ${v}`;
         this.markDrop(i);
         return PARSE_OK;
       }

@@ -314,7 +314,8 @@ export class HttpSession extends HttpResponder implements UpstreamOwner, SocketR
   /** The head as the server gets it: hop-by-hop fields dropped, forwarding fields added. */
   protected rewriteRequest(buf: Buffer, offset: number): Buffer {
     const head = this.reqHead;
-    let extra = head.xff === null ? this.forwardedLines : forwardingLines(this.clientIp, head.xff, this.proto);
+    // From anyone but a trusted proxy, client-sent forwarding fields are replaced (trusted-proxies.ts).
+    let extra = (head.xff === null && head.forwarded === null) || !this.peerTrusted() ? this.forwardedLines : forwardingLines(this.clientIp, head.xff, this.proto, head.forwarded);
     if (this.wantsTunnel) extra += CONNECTION_UPGRADE;
     const routed = this.routed;
     // Header rules, path rewrite, request id (src/routing/head-edit.ts).

@@ -35,6 +35,15 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
   onreadClients = false;
   private readonly server: NetServer;
   private readonly sessions = new Set<Session>();
+  /**
+   * Connections counted in a per-source map (by socket: the accepted one, or its TLS socket once
+   * the handshake is done), and the map and address they count under: a reload may turn the
+   * per-address limits off and on while they live, so closing undoes exactly what accepting
+   * did, not what the current config would have done.
+   */
+  private readonly counted = new Map<Socket, { map: Map<string, number>; ip: string }>();
+  /** Per-address counting (maxconn_per_source, rate_limit.connections) was on at the last accept (turned on again: recountSources). */
+  private countingSources = false;
   private idleWaiters: (() => void)[] = [];
   private lastLimitLog = 0;
   /** HTTP sessions (or their sockets still in a TLS handshake) taken over rate_limit.connections: not counted per address. */
@@ -104,9 +113,11 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
       return;
     }
     let overRate = false;
+    let ip = '';
     const perAddress = perAddressLimit(frontend);
     if (perAddress > 0) {
-      const ip = normalizeIp(socket.remoteAddress ?? '');
+      if (!this.countingSources) this.recountSources(frontend.perSource);
+      ip = normalizeIp(socket.remoteAddress ?? '');
       const n = frontend.perSource.get(ip) ?? 0;
       if (maxconnPerSource > 0 && n >= maxconnPerSource) {
         this.deny(socket, `maxconn_per_source ${maxconnPerSource} reached for ${ip}`);
@@ -128,8 +139,14 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
         this.deny(socket, `rate_limit.requests_per_second ${limiter.config.requestsPerSecond} reached for ${ip}`);
         return;
       }
-      if (!overRate) frontend.perSource.set(ip, n + 1);
-    } else if (this.mode === 'tcp') {
+      if (!overRate) {
+        frontend.perSource.set(ip, n + 1);
+        this.counted.set(socket, { map: frontend.perSource, ip });
+      }
+    } else {
+      this.countingSources = false;
+    }
+    if (perAddress === 0 && this.mode === 'tcp') {
       const limiter = frontend.rateLimiter();
       if (limiter !== null && limiter.take(normalizeIp(socket.remoteAddress ?? ''), Date.now()) > 0) {
         frontend.counters.rateLimited++;
@@ -171,6 +188,12 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
 
   handshakeDone(socket: TLSSocket, raw: Socket): void {
     this.handshaking.delete(raw);
+    const counted = this.counted.get(raw);
+    if (counted !== undefined) {
+      // From now on the session's socket is the TLS one (released() is given that).
+      this.counted.delete(raw);
+      this.counted.set(socket, counted);
+    }
     // Over rate_limit.connections at accept: the session answers 429 (as a plain one would).
     const overRate = this.uncounted.size > 0 && this.uncounted.delete(raw);
     this.openSession(socket, overRate);
@@ -199,6 +222,23 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
     if (this.stopping) session.stop();
   }
 
+  /**
+   * A per-address limit was just turned on (first accept, or a reload after none was set):
+   * count every connection open now, so that those accepted meanwhile count too.
+   */
+  private recountSources(map: Map<string, number>): void {
+    map.clear();
+    this.counted.clear();
+    const count = (socket: Socket): void => {
+      const ip = normalizeIp(socket.remoteAddress ?? '');
+      map.set(ip, (map.get(ip) ?? 0) + 1);
+      this.counted.set(socket, { map, ip });
+    };
+    for (const session of this.sessions) if (!this.uncounted.has(session)) count(session.socket);
+    for (const raw of this.handshaking) if (!this.uncounted.has(raw)) count(raw);
+    this.countingSources = true;
+  }
+
   private deny(socket: Socket, why: string): void {
     this.frontend.denied++;
     this.frontend.counters.dreq++;
@@ -222,13 +262,14 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
   private released(key: Session | Socket, socket: Socket): void {
     const frontend = this.frontend;
     frontend.counters.sessionClosed();
-    if (this.uncounted.size > 0 && this.uncounted.delete(key)) {
-      // Over rate_limit.connections: never counted for its address.
-    } else if (perAddressLimit(frontend) > 0) {
-      const ip = normalizeIp(socket.remoteAddress ?? '');
-      const n = (frontend.perSource.get(ip) ?? 1) - 1;
-      if (n <= 0) frontend.perSource.delete(ip);
-      else frontend.perSource.set(ip, n);
+    // Over rate_limit.connections: never counted for its address.
+    if (this.uncounted.size > 0) this.uncounted.delete(key);
+    const counted = this.counted.get(socket);
+    if (counted !== undefined) {
+      this.counted.delete(socket);
+      const n = (counted.map.get(counted.ip) ?? 1) - 1;
+      if (n <= 0) counted.map.delete(counted.ip);
+      else counted.map.set(counted.ip, n);
     }
     if (this.sessions.size === 0 && this.handshaking.size === 0 && this.idleWaiters.length > 0) {
       const waiters = this.idleWaiters;

@@ -46,10 +46,13 @@ export function applyFlags(runtime: Runtime, flags: readonly ServerFlags[]): voi
     const server = backend?.serverById(f.id);
     if (!backend || !server) continue;
     const markedDown = f.checkDown && !server.checkDown;
+    const backUp = !f.checkDown && server.checkDown;
     server.admin = f.admin;
     server.checkDown = f.checkDown;
     server.consulCritical = f.consulCritical;
     server.noteChange('primary', 'primary');
+    // The primary's checks brought it back UP (`rise` passes there): an ejection here ends too.
+    if (backUp && server.ejected) backend.observer?.checked?.(server, true, 1);
     if (markedDown) {
       if (backend.config.health.onMarkedDown === 'shutdown_sessions') server.shutdownSessions();
       else server.closeIdle();

@@ -324,6 +324,8 @@ export class CheckLoop {
     const upByChecks = isUpBy(check.health, rise);
     if (server.checkDown && upByChecks) this.transition('UP', result);
     else if (!server.checkDown && !upByChecks) this.transition('DOWN', result);
+    // A passively ejected server returns once checks pass `rise` times (health/passive.ts).
+    if (server.ejected) this.backend.observer?.checked?.(server, result.ok, rise);
   }
 
   private transition(to: 'UP' | 'DOWN', result: ProbeResult): void {

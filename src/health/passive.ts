@@ -20,6 +20,11 @@ import type { Logger } from '../log.js';
 // ejection period ends, like any ejected server (the proxy core's own `connectFailed` flag
 // would keep it out forever, since an ineligible server never gets the traffic that clears it).
 //
+// With active checks, an ejection ends as soon as the checks pass `rise` times in a row after
+// it (Envoy's `successful_active_health_check_uneject_host`, on by default; HAProxy brings a
+// server back by `rise`): the ejection period only bounds servers nobody checks. A rolling
+// deploy that restarts a server in 2 s then loses it for 2 s, not for 30 s and doubling.
+//
 // Hot path: success() is one field write; failure() is a compare unless it ejects.
 
 export class PassiveDetector implements TrafficObserver {
@@ -28,7 +33,7 @@ export class PassiveDetector implements TrafficObserver {
   /** One un-eject timer per ejected server. */
   private readonly timers = new Map<Server, NodeJS.Timeout>();
   /** Recent ejection level and when the last ejection ended, per server. */
-  private readonly levels = new WeakMap<Server, { level: number; endedAt: number }>();
+  private readonly levels = new WeakMap<Server, { level: number; endedAt: number; passes: number }>();
 
   constructor(
     readonly backend: Backend,
@@ -69,6 +74,18 @@ export class PassiveDetector implements TrafficObserver {
     }
   }
 
+  /** An active check result: `rise` passes in a row since the ejection bring the server back. */
+  checked(server: Server, ok: boolean, rise: number): void {
+    if (!server.ejected) return;
+    const entry = this.levels.get(server);
+    if (entry === undefined) return;
+    if (!ok) {
+      entry.passes = 0;
+      return;
+    }
+    if (++entry.passes >= rise) this.uneject(server, `active checks passed ${entry.passes} time${entry.passes === 1 ? '' : 's'} (rise ${rise})`);
+  }
+
   /** Ejected now, in the backend's current server set. */
   ejectedCount(): number {
     let n = 0;
@@ -89,13 +106,14 @@ export class PassiveDetector implements TrafficObserver {
     const { baseEjectionMs, maxEjectionMs } = this.passive;
     let entry = this.levels.get(server);
     if (entry === undefined) {
-      entry = { level: 0, endedAt: 0 };
+      entry = { level: 0, endedAt: 0, passes: 0 };
       this.levels.set(server, entry);
     } else if (entry.endedAt > 0 && now - entry.endedAt >= maxEjectionMs) {
       entry.level = 0;
     }
     const ms = Math.min(baseEjectionMs * 2 ** Math.min(entry.level, 30), maxEjectionMs);
     entry.level++;
+    entry.passes = 0;
     server.ejected = true;
     server.ejectedUntil = now + ms;
     server.ejections++;

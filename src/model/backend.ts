@@ -14,6 +14,11 @@ import { SlowStart } from '../overload/slow-start.js';
 export interface TrafficObserver {
   success(server: Server): void;
   failure(server: Server, reason: 'connect' | 'reset' | 'timeout' | '5xx'): void;
+  /**
+   * An active check result for a server (from the checker, or a worker's echo of its primary's
+   * view): an ejected server returns once checks pass `rise` times (health/passive.ts).
+   */
+  checked?(server: Server, ok: boolean, rise: number): void;
 }
 
 /** A server as a discovery source describes it; the backend keeps identity by `id`. */

@@ -10,6 +10,37 @@ export const REALM = 'switchyard stats';
 
 const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
 
+/**
+ * Whether a Host header is one of `allowed` (lowercase; an entry without a port matches any
+ * port). Empty `allowed`: any host.
+ */
+export function hostAllowed(allowed: readonly string[], host: string | undefined): boolean {
+  if (allowed.length === 0) return true;
+  if (host === undefined) return false;
+  const h = host.toLowerCase();
+  const bare = h.startsWith('[') ? h.slice(0, h.indexOf(']') + 1) : h.replace(/:\d+$/, '');
+  return allowed.includes(h) || allowed.includes(bare);
+}
+
+/** No Origin (curl, scripts), or an http(s) Origin naming this very host. `null` is refused. */
+export function sameOrigin(origin: string | undefined, host: string | undefined): boolean {
+  if (origin === undefined) return true;
+  if (host === undefined) return false;
+  try {
+    const url = new URL(origin);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.host === host.toLowerCase();
+  } catch {
+    return false;
+  }
+}
+
+/** `application/json`, with parameters or not (RFC 9110 §8.3.1: the type is case-insensitive). */
+export function isJsonContentType(value: string | undefined): boolean {
+  if (value === undefined) return false;
+  const semi = value.indexOf(';');
+  return (semi === -1 ? value : value.slice(0, semi)).trim().toLowerCase() === 'application/json';
+}
+
 export type AuthResult = 'ok' | 'missing' | 'wrong' | 'disabled';
 
 export class BasicAuth {

@@ -5,7 +5,7 @@ import type { RuntimeComponent, StatsHost } from '../host.js';
 import type { Logger } from '../log.js';
 import type { Runtime } from '../model/runtime.js';
 import { HttpError, readJson, reload, setServerState, setStrategy, type Reply } from './admin.js';
-import { BasicAuth, REALM } from './auth.js';
+import { BasicAuth, REALM, hostAllowed, isJsonContentType, sameOrigin } from './auth.js';
 import { CSV_HEADER } from './columns.js';
 import { EventStream } from './events.js';
 import { History, type HistoryOptions } from './history.js';
@@ -88,12 +88,14 @@ class Listener implements StatsListener {
   readonly tracker: Tracker;
   private readonly auth: BasicAuth;
   private readPrivate: boolean;
+  private allowedHosts: readonly string[];
   private readonly events: EventStream;
   private readonly server: HttpServer;
 
   constructor(private readonly host: StatsHost, config: StatsConfig, private readonly log: Logger, options: StatsOptions) {
     this.auth = new BasicAuth(config.auth);
     this.readPrivate = config.read === 'private';
+    this.allowedHosts = config.allowedHosts;
     this.tracker = new Tracker(host, options.rateIntervalMs);
     this.history = new History(host, options.history);
     this.metrics = new StatsMetrics(host, this.tracker);
@@ -127,6 +129,7 @@ class Listener implements StatsListener {
   sync(runtime: Runtime): void {
     this.auth.set(runtime.config.stats.auth);
     this.readPrivate = runtime.config.stats.read === 'private';
+    this.allowedHosts = runtime.config.stats.allowedHosts;
   }
 
   stop(): Promise<void> {
@@ -178,6 +181,13 @@ class Listener implements StatsListener {
     if (path === '/health') {
       if (method !== 'GET' && method !== 'HEAD') return this.methodNotAllowed(res, 'GET, HEAD');
       sendText(res, 200, 'application/json; charset=utf-8', '{"status":"ok"}\n', method === 'HEAD');
+      return;
+    }
+    // DNS rebinding: a hostile name resolved to this listener reaches it with its own Host.
+    // `/health` above stays open to probes that use an address.
+    if (!hostAllowed(this.allowedHosts, req.headers.host)) {
+      req.resume();
+      sendJson(res, 421, { error: 'host not allowed (stats.allowed_hosts)' });
       return;
     }
     if (path.startsWith('/api/') && method !== 'GET' && method !== 'HEAD') return this.admin(req, res, path, method);
@@ -258,22 +268,24 @@ class Listener implements StatsListener {
     }
     const allowed = strategyMatch !== null ? 'PUT' : 'POST';
     if (method !== allowed) return this.methodNotAllowed(res, allowed);
-    // A browser page of another site must not drive the admin API with cached credentials.
-    const origin = req.headers.origin;
-    if (origin !== undefined && origin !== 'null') {
-      let sameHost = false;
-      try {
-        sameHost = new URL(origin).host === req.headers.host;
-      } catch { /* malformed origin: refused below */ }
-      if (!sameHost) {
-        sendJson(res, 403, { error: 'cross-origin admin request refused' });
-        return;
-      }
+    // A browser page of another site must not drive the admin API with cached credentials:
+    // an Origin, when sent, must be the stats page's own (`null`, from sandboxed frames and
+    // some redirects, is refused), and the body must be declared JSON (below), which a
+    // cross-site form cannot send without a CORS preflight that this listener never grants.
+    if (!sameOrigin(req.headers.origin, req.headers.host)) {
+      req.resume();
+      sendJson(res, 403, { error: 'cross-origin admin request refused' });
+      return;
     }
     const result = this.auth.check(req);
     if (result !== 'ok') {
       req.resume();
       return this.deny(req, res, result, true);
+    }
+    if (!isJsonContentType(req.headers['content-type'])) {
+      req.resume();
+      sendJson(res, 415, { error: 'admin requests need Content-Type: application/json' });
+      return;
     }
     const body = await readJson(req);
     const user = userOf(req);

@@ -69,7 +69,10 @@ export const PAGE_SCRIPT = String.raw`
     return h;
   }
   function api(method, url, body) {
-    return fetch(url, { method: method, headers: headers(body ? { 'content-type': 'application/json' } : {}), body: body ? JSON.stringify(body) : undefined })
+    // Admin writes must be declared JSON (the listener refuses anything else): every write
+    // sends a JSON body, {} when it has nothing to say (reload).
+    var write = method !== 'GET';
+    return fetch(url, { method: method, headers: headers(write ? { 'content-type': 'application/json' } : {}), body: write ? JSON.stringify(body || {}) : undefined })
       .then(function (r) { return r.json().catch(function () { return {}; }).then(function (j) { return { status: r.status, body: j }; }); });
   }
 
