@@ -10,7 +10,8 @@ import type { BackendRow, FrontendRow, Row, RowKind, ServerRow } from './row.js'
 // idea as HAProxy's `stat_cols_px` feeding both its CSV and its Prometheus exporter.
 //
 // A getter that is absent, or returns null, leaves the cell empty, as HAProxy does for values
-// that do not apply (no queue limit, no agent, a frontend's server columns).
+// that do not apply (no queue limit, no agent, a frontend's server columns) and for what
+// switchyard cannot know: a cell that looks measured must be measured.
 
 export type Value = number | string | null;
 type Get<R> = (row: R) => Value;
@@ -216,7 +217,7 @@ export const COLUMNS: readonly Column[] = [
   col('downtime', beSv((r) => Math.floor(r.rates.downtimeMs / 1000)),
     { name: 'downtime_seconds_total', type: 'counter', help: 'Time spent DOWN since the stats listener started.' }),
   col('qlimit'),
-  col('pid', all(() => 1)),
+  col('pid', all((r) => r.pid)),
   col('iid', all((r) => r.iid)),
   col('sid', all((r) => r.sid)),
   col('throttle'),
@@ -303,7 +304,10 @@ export const COLUMNS: readonly Column[] = [
   col('ctime_max'),
   col('rtime_max'),
   col('ttime_max'),
-  col('eint', all(zero)),
+  // Internal errors per proxy: switchyard cannot pin an exception on a proxy, so the cells stay
+  // empty (as HAProxy leaves unknown fields); the process-wide count is /metrics'
+  // switchyard_uncaught_exceptions_total.
+  col('eint'),
   col('idle_conn_cur', { sv: (r) => r.server.idle.length }),
   col('safe_conn_cur', { sv: (r) => r.server.idle.length }),
   col('used_conn_cur', { sv: (r) => r.server.sessions.size }),

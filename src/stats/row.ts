@@ -35,6 +35,11 @@ interface RowBase {
   readonly rates: Readonly<Rates>;
   /** ms since epoch, one value for the whole snapshot. */
   readonly now: number;
+  /**
+   * HAProxy's `pid` (relative process number): 1 in a single process; null when the row adds
+   * up several workers, where no one process number is true.
+   */
+  readonly pid: number | null;
 }
 
 export interface FrontendRow extends RowBase {

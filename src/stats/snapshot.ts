@@ -15,16 +15,17 @@ import { tlsJson, type TlsJson } from './tls-stats.js';
 export function buildRows(runtime: Runtime, rates: RateSource, now = Date.now()): Row[] {
   const rows: Row[] = [];
   let iid = 0;
+  const pid = runtime.config.workers === 1 ? 1 : null;
   for (const frontend of runtime.frontends.values()) {
-    rows.push({ kind: 'frontend', pxname: frontend.name, svname: 'FRONTEND', iid: ++iid, sid: 0, counters: frontend.counters, rates: rates.ratesOf(frontend.counters), now, frontend });
+    rows.push({ kind: 'frontend', pxname: frontend.name, svname: 'FRONTEND', iid: ++iid, sid: 0, counters: frontend.counters, rates: rates.ratesOf(frontend.counters), now, pid, frontend });
   }
   for (const backend of runtime.backends.values()) {
     const id = ++iid;
     let sid = 0;
     for (const server of backend.servers) {
-      rows.push({ kind: 'server', pxname: backend.name, svname: server.name, iid: id, sid: ++sid, counters: server.counters, rates: rates.ratesOf(server.counters), now, backend, server });
+      rows.push({ kind: 'server', pxname: backend.name, svname: server.name, iid: id, sid: ++sid, counters: server.counters, rates: rates.ratesOf(server.counters), now, pid, backend, server });
     }
-    rows.push({ kind: 'backend', pxname: backend.name, svname: 'BACKEND', iid: id, sid: 0, counters: backend.counters, rates: rates.ratesOf(backend.counters), now, backend });
+    rows.push({ kind: 'backend', pxname: backend.name, svname: 'BACKEND', iid: id, sid: 0, counters: backend.counters, rates: rates.ratesOf(backend.counters), now, pid, backend });
   }
   return rows;
 }
