@@ -657,7 +657,8 @@ export abstract class HttpExchange implements UpstreamOwner, Expirable, QueueWai
     this.frontend.counters.cliAbrt++;
     if (this.server !== null) this.server.counters.cliAbrt++;
     this.keepAlive = false;
-    if (!this.resStarted) this.localResponse(408, 'client timeout');
+    // A client that does not even read (bytes of ours still queued) gets no answer: a close.
+    if (!this.resStarted && this.socket.writableLength === 0) this.localResponse(408, 'client timeout');
     else this.abort(0, 'client timeout');
   }
 
