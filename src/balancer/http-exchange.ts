@@ -628,8 +628,14 @@ export abstract class HttpExchange implements UpstreamOwner, Expirable, QueueWai
       up.socket.destroy();
       return;
     }
+    const backend = this.backend;
+    if (backend === null) {
+      // Answered here (a route's redirect or deny) and still being written: nothing to wait on.
+      this.abort(0, 'client timeout');
+      return;
+    }
     const clientMs = this.frontend.config.timeouts.clientMs;
-    const serverMs = this.backend!.config.timeouts.serverMs;
+    const serverMs = backend.config.timeouts.serverMs;
     const toClient = this.socket.writableLength > 0;
     const toServer = up !== null && up.socket.writableLength > 0;
     let next = now + Math.min(clientMs, serverMs);
