@@ -77,11 +77,12 @@ function load(port: number, concurrency: number) {
 t.test('a server killed under load and restarted: GET requests do not fail (retries); health checks take it out and back', async (t) => {
   const a = await new Killable('a', 2).start();
   const b = await new Killable('b', 2).start();
-  // Active HTTP checks every 100 ms: a killed server goes DOWN after 2 failures, comes back UP
+  // Active HTTP checks every 100 ms (a generous 1 s timeout: a loaded CI machine must not turn a
+  // slow answer of the live server into a DOWN): a killed server, refused at once, goes DOWN after 2 failures, comes back UP
   // after 2 successes once it listens again. Requests meanwhile rely on retries alone: the
   // requests a killed server had in hand are re-sent elsewhere only with `empty-response`.
   const retryOn = { connFailure: true, emptyResponse: true, junkResponse: false, responseTimeout: false, statuses: [] };
-  const health = { type: 'http' as const, method: 'GET', path: '/', host: null, expect: [[200, 399]] as [number, number][], body: null, intervalMs: 100, fastIntervalMs: 50, downIntervalMs: 100, timeoutMs: 200, rise: 2, fall: 2, onMarkedDown: 'none' as const };
+  const health = { type: 'http' as const, method: 'GET', path: '/', host: null, expect: [[200, 399]] as [number, number][], body: null, intervalMs: 100, fastIntervalMs: 50, downIntervalMs: 100, timeoutMs: 1000, rise: 2, fall: 2, onMarkedDown: 'none' as const };
   const sy = await startSwitchyard({
     config: config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', [a.address, b.address], { retries: 2, retryOn, health })]),
     logger: quietLogger, watch: false, components: async () => [new HealthChecker({ log: quietLogger })],
