@@ -1,15 +1,18 @@
-import { watch, type FSWatcher } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { basename, dirname } from 'node:path';
+import { dirname, sep } from 'node:path';
 import type { Config } from './config/types.js';
 import { ConfigError, formatIssue } from './errors.js';
 import { log as rootLog, setLogLevel, type Logger } from './log.js';
 import type { ReloadResult, RuntimeComponent, StatsHost, WorkersInfo } from './host.js';
-import { buildRuntime, retireRemoved, type Runtime } from './model/runtime.js';
+import { buildRuntime, planRuntime, retireRemoved, type Runtime, type RuntimePlan } from './model/runtime.js';
 import { listenReusePort } from './cluster/listen-mode.js';
 import { uncaughtCount } from './uncaught.js';
 import { modelEvents, type ServerStateEvent } from './model/events.js';
-import { loadStrategyFactory } from './strategies/registry.js';
+import { isStrategyPath, loadStrategyFactory } from './strategies/registry.js';
+import { FileWatch } from './file-watch.js';
+import { fileChanged, resolveModulePath } from './usercode/loader.js';
+import { userCodeEvents, type UserCodeErrorEvent } from './usercode/ledger.js';
 import { FrontendListener, bindKey } from './balancer/listener.js';
 import { AccessLog } from './balancer/access-log.js';
 import { trimIdle } from './balancer/upstream.js';
@@ -52,8 +55,7 @@ export class Switchyard implements StatsHost {
   private readonly hooks: NonNullable<SwitchyardOptions['hooks']>;
   private readonly workersInfo: (() => WorkersInfo | null) | null;
   private readonly loadConfig: ((file: string) => Promise<Config>) | null;
-  private watcher: FSWatcher | null = null;
-  private watchTimer: NodeJS.Timeout | null = null;
+  private watcher: FileWatch | null = null;
   private poolTimer: NodeJS.Timeout | null = null;
   private last: ReloadResult | null = null;
   /** The config file's text as the last reload read it: the watcher reloads only on a change. */
@@ -65,6 +67,7 @@ export class Switchyard implements StatsHost {
   private stopped = false;
   private readonly onServerState;
   private readonly onStrategyError;
+  private readonly onUserCodeError;
 
   private constructor(runtime: Runtime, options: SwitchyardOptions, logger: Logger) {
     this.current = runtime;
@@ -85,8 +88,16 @@ export class Switchyard implements StatsHost {
       lastStrategyLog = now;
       this.logger.error({ backend: e.backend, err: e.error }, 'strategy failed; request sent by round-robin fallback');
     };
+    const lastUserCodeLog = new Map<string, number>();
+    this.onUserCodeError = (e: UserCodeErrorEvent) => {
+      const now = Date.now();
+      if (now - (lastUserCodeLog.get(e.file) ?? 0) < 1000) return; // per module, one line a second at most
+      lastUserCodeLog.set(e.file, now);
+      this.logger.error({ module: e.file, kind: e.kind, err: e.error }, `user ${e.kind} module failed; ${e.kind === 'router' ? 'request sent to the default backend' : e.kind === 'hooks' ? 'hook skipped' : 'request sent by round-robin fallback'}`);
+    };
     modelEvents.on('server-state', this.onServerState);
     modelEvents.on('strategy-error', this.onStrategyError);
+    userCodeEvents.on('error', this.onUserCodeError);
   }
 
   static async start(options: SwitchyardOptions): Promise<Switchyard> {
@@ -106,7 +117,8 @@ export class Switchyard implements StatsHost {
     sy.poolTimer.unref();
     if (sy.configFile !== null && options.watch !== false) {
       sy.seenText = await readFile(sy.configFile, 'utf8').catch(() => null);
-      sy.watchFile(sy.configFile);
+      sy.watcher = new FileWatch(() => void sy.reloadIfChanged(), logger);
+      sy.watchFiles(runtime);
     }
     return sy;
   }
@@ -198,27 +210,31 @@ export class Switchyard implements StatsHost {
     return run;
   }
 
+  /**
+   * Build and swap. The build step makes the whole next generation beside the running one
+   * (modules loaded and dry-run, backends and frontends, changes to the backends that stay
+   * prepared: runtime.ts planRuntime) and opens the listeners it needs; only when every part of
+   * it succeeded does the swap step run, synchronously: commit the prepared changes, assign the
+   * runtime, hand listeners their new frontend. A failed build or bind leaves nothing behind
+   * (the listeners it opened are closed) and the running generation exactly as it was.
+   */
   private async applyNow(config: Config): Promise<ReloadResult> {
     if (this.stopped) return this.record(false, ['stopping']);
-    let next: Runtime;
+    let plan: RuntimePlan;
     let opened: FrontendListener[];
-    // buildRuntime updates the backends and frontends that stay in place (they are shared with
-    // the running runtime). A user factory that throws half-way, or a bind that fails after,
-    // must leave them as they were: checkpoint first, restore on failure.
-    const checkpoint = this.checkpoint();
     try {
-      next = await buildRuntime(config, this.current);
+      plan = await planRuntime(config, this.current);
     } catch (error) {
-      this.restore(checkpoint);
       return this.record(false, [(error as Error).message]);
     }
     try {
-      opened = await this.openListeners(next);
+      opened = await this.openListeners(plan.runtime);
     } catch (error) {
-      this.restore(checkpoint);
       return this.record(false, [`cannot listen: ${(error as Error).message}`]);
     }
-    // The swap: from here new connections and new requests see the new runtime.
+    // The swap: from here new connections and new requests see the new generation.
+    const next = plan.runtime;
+    plan.commit();
     const previous = this.current;
     this.current = next;
     retireRemoved(previous, next);
@@ -242,29 +258,11 @@ export class Switchyard implements StatsHost {
     }
     for (const c of this.components) c.sync(next);
     this.hooks.applied?.(config);
+    this.watchFiles(next);
     // Old listeners stop accepting; their connections finish on what they hold.
     for (const l of replaced) void l.drain(config.shutdownTimeoutMs);
     this.logger.info({ generation: next.generation, previous: previous.generation }, 'config applied');
     return this.record(true, []);
-  }
-
-  private checkpoint() {
-    const rt = this.current;
-    return {
-      backends: [...rt.backends.values()].map((b) => [b, b.checkpoint()] as const),
-      frontends: [...rt.frontends.values()].map((f) => [f, f.config, f.backend, f.routing, f.sniRoutes] as const),
-    };
-  }
-
-  /** Put the running runtime's backends and frontends back as they were at the checkpoint. */
-  private restore(c: ReturnType<Switchyard['checkpoint']>): void {
-    for (const [f, config, backend, routing, sniRoutes] of c.frontends) {
-      f.config = config;
-      f.backend = backend;
-      f.routing = routing;
-      f.sniRoutes = sniRoutes;
-    }
-    for (const [b, state] of c.backends) b.restore(state);
   }
 
   /** PUT /api/backends/NAME/strategy; in turn with reloads, so a rollback cannot undo it. */
@@ -277,10 +275,23 @@ export class Switchyard implements StatsHost {
   private async setStrategyNow(backendName: string, strategy: string): Promise<void> {
     const backend = this.current.backends.get(backendName);
     if (!backend) throw new Error(`unknown backend "${backendName}"`);
+    if (isStrategyPath(strategy)) this.checkAdminModulePath(strategy);
     const factory = await loadStrategyFactory(strategy, this.current.config.source);
     backend.setStrategy(strategy, factory);
     this.hooks.strategyChanged?.(backendName, strategy);
     this.logger.info({ backend: backendName, strategy }, 'strategy changed');
+  }
+
+  /**
+   * An admin request may name a module only inside the config file's folder (or the working
+   * directory when there is no file), symlinks resolved: the admin API must not become a way
+   * to run any file on the machine.
+   */
+  private checkAdminModulePath(path: string): void {
+    const source = this.current.config.source;
+    const root = realpathOr(source === null ? process.cwd() : dirname(source));
+    const file = realpathOr(resolveModulePath(path, source));
+    if (!file.startsWith(root + sep)) throw new Error(`an admin request can load modules only from the config's folder ${root}: ${path} is outside it`);
   }
 
   private record(ok: boolean, errors: string[]): ReloadResult {
@@ -291,38 +302,27 @@ export class Switchyard implements StatsHost {
     return result;
   }
 
-  /**
-   * Watch the config file's folder, not the file: editors, `sed -i`, Ansible and Kubernetes
-   * ConfigMaps replace a file (write a new one, rename it over; ConfigMaps swap a `..data`
-   * symlink) as often as they write it in place, and a watch on the file stays on the old inode,
-   * deaf to every later edit (inotify). Events are debounced, and a reload happens only when the
-   * text differs from what the last reload read, so a save that fires several events, or a
-   * POST /api/reload that already applied it, reloads once.
-   */
-  private watchFile(file: string): void {
-    const name = basename(file);
-    try {
-      this.watcher = watch(dirname(file), (_event, changed) => {
-        if (changed !== null && changed !== name && !changed.startsWith('..')) return;
-        if (this.watchTimer) clearTimeout(this.watchTimer);
-        this.watchTimer = setTimeout(() => void this.reloadIfChanged(file), 200);
-        this.watchTimer.unref();
-      });
-      this.watcher.unref();
-      this.watcher.on('error', (error) => this.logger.warn({ err: error, file }, 'config file watch failed; SIGHUP still reloads'));
-    } catch (error) {
-      this.logger.warn({ err: error, file }, 'cannot watch the config file; SIGHUP still reloads');
-    }
+  /** Watch the config file and the user modules the running generation uses. */
+  private watchFiles(runtime: Runtime): void {
+    if (this.watcher === null || this.configFile === null) return;
+    this.watcher.set([this.configFile, ...runtime.userFiles]);
   }
 
-  private async reloadIfChanged(file: string): Promise<void> {
+  /**
+   * A watched file changed: reload when the config text differs from what the last reload
+   * read, or a module file differs from what its loaded version was built from (so a save
+   * that fires several events, or a POST /api/reload that already applied it, reloads once).
+   */
+  private async reloadIfChanged(): Promise<void> {
+    const file = this.configFile;
+    if (file === null) return;
     let text: string;
     try {
       text = await readFile(file, 'utf8');
     } catch {
       return; // between an unlink and a rename: the next event brings the new file
     }
-    if (text !== this.seenText) await this.reload();
+    if (text !== this.seenText || this.current.userFiles.some(fileChanged)) await this.reload();
   }
 
   private trimPools(): void {
@@ -338,7 +338,6 @@ export class Switchyard implements StatsHost {
     if (this.stopped) return;
     this.stopped = true;
     this.watcher?.close();
-    if (this.watchTimer) clearTimeout(this.watchTimer);
     if (this.poolTimer) clearInterval(this.poolTimer);
     // Leave Consul and drain at once: new clients go elsewhere while in-flight requests finish.
     const leaving = this.components.map((c) => c.leave?.().catch((error: unknown) => this.logger.warn({ err: error }, 'leaving failed')));
@@ -355,6 +354,15 @@ export class Switchyard implements StatsHost {
     for (const b of this.current.backends.values()) for (const s of b.servers) s.closeIdle();
     modelEvents.off('server-state', this.onServerState);
     modelEvents.off('strategy-error', this.onStrategyError);
+    userCodeEvents.off('error', this.onUserCodeError);
+  }
+}
+
+function realpathOr(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
   }
 }
 

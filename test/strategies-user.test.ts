@@ -2,11 +2,11 @@
 // one can fail (throws, returns nothing, returns a server that may not take traffic) contained
 // by the Backend: the request goes to the round-robin fallback, the error is counted and emitted.
 import t from 'tap';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { loadStrategyFactory } from '../src/strategies/registry.js';
 import { loadConfigFile } from '../src/config/load.js';
 import { buildRuntime } from '../src/model/runtime.js';
@@ -88,17 +88,8 @@ t.test('a .ts strategy: loaded where the runtime can import TypeScript, a clear 
   t.equal(b.pick(req())!.name, 's3', 'the .ts strategy picks');
   t.equal(b.strategyErrors, 0);
   // Without a loader Node 20 cannot import .ts. Shown with plain node in a child process (the
-  // test process has tap's loader): the registry and what it imports, transpiled to .js.
-  const plainDir = mkdtempSync(join(tmpdir(), 'switchyard-plain-'));
-  const ts = (await import('typescript')).default;
-  for (const file of ['errors.ts', ...readdirSync('src/strategies').map((f) => `strategies/${f}`)]) {
-    const out = join(plainDir, file.replace(/\.ts$/, '.js'));
-    mkdirSync(dirname(out), { recursive: true });
-    const js = ts.transpileModule(readFileSync(join('src', file), 'utf8'), { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } });
-    writeFileSync(out, js.outputText);
-  }
-  writeFileSync(join(plainDir, 'package.json'), '{"type":"module"}');
-  const script = `import { loadStrategyFactory } from ${JSON.stringify(pathToFileURL(join(plainDir, 'strategies/registry.js')).href)};
+  // test process has tap's loader), through the built registry (dist/, made by tsc before tap).
+  const script = `import { loadStrategyFactory } from ${JSON.stringify(pathToFileURL(resolve('dist/strategies/registry.js')).href)};
     loadStrategyFactory(${JSON.stringify(typed)}, ${JSON.stringify(configFile)}).then(
       () => console.log(JSON.stringify({ loaded: true })),
       (e) => console.log(JSON.stringify({ code: e.code, message: e.message })));`;

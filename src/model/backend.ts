@@ -9,6 +9,8 @@ import { Server } from './server.js';
 import { BackendOverload } from '../overload/backend-overload.js';
 import { LIMIT_MAXCONN, NO_SERVER } from '../overload/refusals.js';
 import { SlowStart } from '../overload/slow-start.js';
+import { noteUserCodeError } from '../usercode/ledger.js';
+import type { UserStrategy } from '../usercode/strategy-guard.js';
 
 /** Passive health: the proxy core reports what real traffic saw (src/health implements it). */
 export interface TrafficObserver {
@@ -32,17 +34,18 @@ export interface ServerSpec {
   readonly maxconn: number;
 }
 
-/** What apply() changes on a backend, kept so that a reload that fails can put it back. */
-export interface BackendCheckpoint {
+/**
+ * A reload's change to one backend, built beside the running one (new strategy instance, new
+ * sticky table) without touching it; commit() applies it in the swap step, synchronously.
+ */
+export interface BackendChange {
   readonly config: BackendConfig;
-  readonly strategy: Strategy<Server>;
-  readonly strategyName: string;
-  readonly strategyOptions: Readonly<Record<string, unknown>>;
-  readonly guarded: boolean;
-  readonly sticky: StickyTable<Server> | null;
+  readonly factory: StrategyFactory;
+  /** The new strategy instance, or null: the running one stays (its state with it). */
+  readonly strategy: Strategy<Server> | null;
+  /** The new sticky table (null: no stickiness), or undefined: the running one stays. */
+  readonly sticky: StickyTable<Server> | null | undefined;
   readonly stickyKey: string;
-  readonly staticSpecs: ServerSpec[];
-  readonly discovered: ServerSpec[];
 }
 
 /**
@@ -63,6 +66,8 @@ export class Backend {
   strategyName: string;
   private strategyOptions: Readonly<Record<string, unknown>>;
   private strategy: Strategy<Server>;
+  /** The factory the running strategy came from: a user module's new version is a new factory. */
+  private factory: StrategyFactory;
   /** User strategies are untrusted: their picks are checked and errors contained. */
   private guarded: boolean;
   private readonly fallback: Strategy<Server> = roundRobin() as Strategy<Server>;
@@ -103,6 +108,7 @@ export class Backend {
     this.strategyName = config.strategy;
     this.strategyOptions = config.strategyOptions;
     this.strategy = factory(config.strategyOptions) as Strategy<Server>;
+    this.factory = factory;
     this.guarded = !isBuiltinStrategy(config.strategy);
     this.sticky = config.sticky ? createStickyTable<Server>(config.sticky) : null;
     this.stickyKey = JSON.stringify(config.sticky);
@@ -114,21 +120,38 @@ export class Backend {
   }
 
   /**
-   * Apply a new config to this backend (reload): keeps servers by id, swaps the strategy when the
-   * config names another one than is running. The file wins: a strategy set through the admin API
-   * lasts until the next reload, as HAProxy's runtime changes do. An unchanged strategy keeps its
-   * instance and its state (round-robin position, ip-hash table).
+   * Build a new config's change to this backend (reload), touching nothing: servers are kept
+   * by id at commit; the strategy is new when the config names another one than is running,
+   * other options, or a new version of its module. The file wins: a
+   * strategy set through the admin API lasts until the next reload, as HAProxy's runtime
+   * changes do. An unchanged strategy keeps its instance and its state (round-robin position,
+   * ip-hash table); an unchanged sticky setting keeps its table and bindings. A user factory
+   * that throws or runs out of its time budget throws here, before anything changed.
    */
-  apply(config: BackendConfig, factory: StrategyFactory): void {
-    const strategyChanged = config.strategy !== this.strategyName ||
+  prepare(config: BackendConfig, factory: StrategyFactory): BackendChange {
+    const strategyChanged = config.strategy !== this.strategyName || moduleVersion(factory) !== moduleVersion(this.factory) ||
       JSON.stringify(config.strategyOptions) !== JSON.stringify(this.strategyOptions);
+    const strategy = strategyChanged ? factory(config.strategyOptions) as Strategy<Server> : null;
+    const stickyKey = JSON.stringify(config.sticky);
+    const sticky = stickyKey === this.stickyKey ? undefined : config.sticky ? createStickyTable<Server>(config.sticky) : null;
+    return { config, factory, strategy, sticky, stickyKey };
+  }
+
+  /** The swap step for this backend: synchronous, cannot fail half-way. */
+  commit(change: BackendChange): void {
+    const config = change.config;
     this.config = config;
     this.mode = config.mode;
-    if (strategyChanged) this.setStrategy(config.strategy, factory, config.strategyOptions);
-    const key = JSON.stringify(config.sticky);
-    if (key !== this.stickyKey) {
-      this.sticky = config.sticky ? createStickyTable<Server>(config.sticky) : null;
-      this.stickyKey = key;
+    if (change.strategy !== null) {
+      this.strategy = change.strategy;
+      this.factory = change.factory;
+      this.strategyName = config.strategy;
+      this.strategyOptions = config.strategyOptions;
+      this.guarded = !isBuiltinStrategy(config.strategy);
+    }
+    if (change.sticky !== undefined) {
+      this.sticky = change.sticky;
+      this.stickyKey = change.stickyKey;
     }
     this.staticSpecs = staticSpecs(config);
     if (!config.discovery) this.discovered = [];
@@ -137,8 +160,13 @@ export class Backend {
     this.rebuildServers();
   }
 
+  /** prepare() and commit() in one step (tests, tools). */
+  apply(config: BackendConfig, factory: StrategyFactory): void {
+    this.commit(this.prepare(config, factory));
+  }
+
   /**
-   * Swap the strategy (admin API or reload). The new one starts from the current eligible set;
+   * Swap the strategy (admin API). The new one starts from the current eligible set;
    * in-flight connections are not touched (`server.active` is the backend's, not the strategy's).
    * Without options, the config's `strategy_options` go with the config's strategy.
    */
@@ -148,39 +176,9 @@ export class Backend {
     this.guarded = !isBuiltinStrategy(name);
     this.updateStrategy(next, this.eligible);
     this.strategy = next;
+    this.factory = factory;
     this.strategyName = name;
     this.strategyOptions = opts;
-  }
-
-  /** The state apply() changes, before a reload starts changing it. */
-  checkpoint(): BackendCheckpoint {
-    return {
-      config: this.config, strategy: this.strategy, strategyName: this.strategyName, strategyOptions: this.strategyOptions,
-      guarded: this.guarded, sticky: this.sticky, stickyKey: this.stickyKey, staticSpecs: this.staticSpecs, discovered: this.discovered,
-    };
-  }
-
-  /**
-   * A reload failed after apply() ran: the same strategy instance (its state and an admin API
-   * choice included), the same sticky table (its bindings), and the same server objects again
-   * (the ones apply() removed come back from `removed`).
-   */
-  restore(c: BackendCheckpoint): void {
-    this.config = c.config;
-    this.mode = c.config.mode;
-    this.strategy = c.strategy;
-    this.strategyName = c.strategyName;
-    this.strategyOptions = c.strategyOptions;
-    this.guarded = c.guarded;
-    this.sticky = c.sticky;
-    this.stickyKey = c.stickyKey;
-    this.staticSpecs = c.staticSpecs;
-    // apply() drops discovered servers when the new config has no discovery; a snapshot that
-    // arrived meanwhile is newer than the checkpoint and stays.
-    if (this.discovered.length === 0 && c.config.discovery) this.discovered = c.discovered;
-    this.overload.configure(c.config);
-    this.slowStart.configure(c.config.slowStart);
-    this.rebuildServers();
   }
 
   /** A user strategy's update() may throw: count it and keep serving through the fallback. */
@@ -402,6 +400,8 @@ export class Backend {
   /** A user strategy failed: counted (stats, metrics) and emitted (switchyard logs it). */
   private strategyFailed(error: unknown): void {
     this.strategyErrors++;
+    const userModule = (this.strategy as Partial<UserStrategy<Server>>).userModule;
+    if (userModule !== undefined) noteUserCodeError(userModule, error);
     modelEvents.emit('strategy-error', { backend: this.name, error });
   }
 
@@ -414,6 +414,11 @@ export class Backend {
     this.overload.retire();
     this.slowStart.stop();
   }
+}
+
+/** The version of the user module a factory runs (undefined: a built-in). */
+function moduleVersion(factory: StrategyFactory): string | undefined {
+  return (factory as { module?: { version?: string } }).module?.version;
 }
 
 /** Down only because real traffic failed (ejected / connect failed), not by admin or checks. */

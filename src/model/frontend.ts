@@ -8,19 +8,21 @@ import { TlsCounters } from './tls-counters.js';
 import type { SniRoutes } from './sni-routes.js';
 
 /**
- * A frontend: a listening address routed to one backend. The object lives across reloads
- * (kept by name); a reload swaps `config` and `backend` in one assignment each, so a request
- * that already holds its backend finishes on it while the next one sees the new one.
+ * A frontend of one config generation: a listening address routed to its backend. Each reload
+ * builds a new Frontend beside the running one (build-and-swap); what must outlive the swap —
+ * counters, connections per source, the denied count, TLS counters, rate-limit buckets — is carried over from the previous one
+ * of the same name, so a listener that gets the new object in one assignment loses nothing,
+ * and a request that already holds the old one finishes on it.
  */
 export class Frontend {
   readonly name: string;
-  readonly counters = new Counters();
+  readonly counters: Counters;
   /** Connections refused because of maxconn / maxconn per source. */
   denied = 0;
   /** Current connections per client address, kept only when maxconnPerSource is set. */
-  readonly perSource = new Map<string, number>();
-  /** Handshakes, versions, failures by reason (TLS and SNI-routing frontends). */
-  readonly tls = new TlsCounters();
+  readonly perSource: Map<string, number>;
+  /** Handshakes, versions, failures by reason (TLS and SNI-routing frontends); carried over like counters. */
+  readonly tls: TlsCounters;
   /** TCP SNI routing: backends by server name (set with the runtime); null: off. */
   sniRoutes: SniRoutes | null = null;
 
@@ -34,8 +36,24 @@ export class Frontend {
     public backend: Backend,
     /** Routes, rules and the default backend of this generation, swapped in one assignment. */
     public routing: Routing,
+    /** The frontend of the same name in the running generation, whose state this one continues. */
+    private previous: Frontend | null = null,
   ) {
     this.name = config.name;
+    this.counters = previous?.counters ?? new Counters();
+    this.perSource = previous?.perSource ?? new Map<string, number>();
+    this.tls = previous?.tls ?? new TlsCounters();
+  }
+
+  /** The swap step: take over what the previous generation's frontend counted until now. */
+  inherit(): void {
+    const previous = this.previous;
+    if (previous === null) return;
+    this.denied = previous.denied;
+    // The rate limiter's buckets too: rateLimiter() keeps them when the settings are the same.
+    this.limiter = previous.limiter;
+    this.limiterConfig = previous.limiterConfig;
+    this.previous = null;
   }
 
   /** Per client address request rate (`rate_limit.requests_per_second`); null when not limited. */

@@ -1,6 +1,9 @@
-import { isAbsolute, resolve, dirname } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { isAbsolute } from 'node:path';
 import { ErrorCodes, SwitchyardError } from '../errors.js';
+import { BudgetExceeded, withinBudget } from '../usercode/budget.js';
+import { noteLoaded } from '../usercode/ledger.js';
+import { loadUserModule, resolveModulePath, type LoadedModule } from '../usercode/loader.js';
+import { GuardedStrategy, dryRunStrategy } from '../usercode/strategy-guard.js';
 import type { Strategy, StrategyFactory } from './strategy.js';
 import { roundRobin } from './round-robin.js';
 import { leastConnections } from './least-connections.js';
@@ -34,10 +37,19 @@ function loadError(message: string): SwitchyardError {
   return new SwitchyardError(ErrorCodes.STRATEGY_LOAD, message);
 }
 
+/** A factory made from a user module: which module version it runs (watched, shown in stats). */
+export interface UserStrategyFactory extends StrategyFactory {
+  readonly module: LoadedModule;
+}
+
+/** One factory per module version: a reload that finds the files unchanged gets the same one. */
+const factories = new WeakMap<LoadedModule, UserStrategyFactory>();
+
 /**
- * Resolve a strategy to its factory. User modules are imported once (cold path, at config
- * load) and must export a factory as `default` or `createStrategy`. Every failure is a
- * SY_ERR_STRATEGY_LOAD error naming the module, so the config that names it is rejected.
+ * Resolve a strategy to its factory. User modules are loaded by src/usercode/loader.ts (a new
+ * version when the file changed, freed when unused) and must export a factory as `default`
+ * or `createStrategy`. Every failure is a SY_ERR_STRATEGY_LOAD error naming the module, so
+ * the config that names it is rejected.
  */
 export async function loadStrategyFactory(name: string, configFile: string | null): Promise<StrategyFactory> {
   const builtin = builtins.get(name);
@@ -45,18 +57,22 @@ export async function loadStrategyFactory(name: string, configFile: string | nul
   if (!isStrategyPath(name)) {
     throw loadError(`unknown strategy "${name}" (built-ins: ${builtinStrategyNames().join(', ')}; or a module path starting with ./ or /)`);
   }
-  const file = resolve(configFile ? dirname(configFile) : process.cwd(), name);
-  let mod: Record<string, unknown>;
+  const file = resolveModulePath(name, configFile);
+  let mod: LoadedModule;
   try {
-    mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+    mod = await loadUserModule(file);
   } catch (error) {
     throw importError(file, error);
   }
-  const factory = (mod.default ?? mod.createStrategy) as unknown;
-  if (typeof factory !== 'function') {
+  const known = factories.get(mod);
+  if (known) return known;
+  const exported = (mod.exports.default ?? mod.exports.createStrategy) as unknown;
+  if (typeof exported !== 'function') {
     throw loadError(`strategy module ${file} exports no factory (export default or createStrategy)`);
   }
-  return checkedFactory(file, factory as (options: Readonly<Record<string, unknown>>) => unknown);
+  const factory = Object.assign(checkedFactory(mod, exported as (options: Readonly<Record<string, unknown>>) => unknown), { module: mod });
+  factories.set(mod, factory);
+  return factory;
 }
 
 function importError(file: string, error: unknown): SwitchyardError {
@@ -75,14 +91,18 @@ function importError(file: string, error: unknown): SwitchyardError {
 /**
  * What a user factory makes is checked once, where it is made (cold path): a factory that
  * throws or returns something without update() and pick() is a load error naming the module,
- * not a mystery on the first request.
+ * not a mystery on the first request. The factory and a dry run of a throwaway instance run
+ * within the time budget: an endless loop is a load error too, and the running version stays.
+ * What serves is the guard around the instance (views in, servers out: strategy-guard.ts).
  */
-function checkedFactory(file: string, factory: (options: Readonly<Record<string, unknown>>) => unknown): StrategyFactory {
-  return (options) => {
+function checkedFactory(mod: LoadedModule, factory: (options: Readonly<Record<string, unknown>>) => unknown): StrategyFactory {
+  const file = mod.file;
+  const make = (options: Readonly<Record<string, unknown>>): Strategy => {
     let made: unknown;
     try {
-      made = factory(options);
+      made = withinBudget(`strategy module ${file}: the factory`, () => factory(options));
     } catch (error) {
+      if (error instanceof BudgetExceeded) throw loadError(error.message);
       throw loadError(`strategy module ${file}: the factory threw: ${(error as Error)?.message ?? String(error)}`);
     }
     const s = made as Partial<Record<keyof Strategy, unknown>> | null;
@@ -95,5 +115,15 @@ function checkedFactory(file: string, factory: (options: Readonly<Record<string,
       : null;
     if (bad !== null) throw loadError(`strategy module ${file}: the factory ${bad} (expected { update(eligible), pick(ctx) })`);
     return made as Strategy;
+  };
+  return (options) => {
+    const strategy = make(options);
+    try {
+      dryRunStrategy(file, () => make(options));
+    } catch (error) {
+      throw loadError(`refused: ${(error as Error).message}`);
+    }
+    // Recorded once the version passed its dry run: a refused one never shows as serving.
+    return new GuardedStrategy(strategy, noteLoaded('strategy', file, mod.version, mod.loadedAt));
   };
 }
