@@ -7,6 +7,7 @@ import { COLUMNS, cell, type Column, type PromSpec } from './columns.js';
 import type { RateSource, Row, RowKind } from './row.js';
 import { buildRows } from './snapshot.js';
 import { registerTlsMetrics } from './tls-stats.js';
+import { userModuleRecords } from '../usercode/ledger.js';
 
 // `/metrics`: prom-client with its own Registry. Every switchyard family is a collector whose
 // get() reads the model at scrape time (the column table says which column feeds which
@@ -242,6 +243,10 @@ export class StatsMetrics {
     new Counter({
       name: 'switchyard_uncaught_exceptions_total', help: 'Exceptions nothing caught, logged and survived (this process and its workers).', registers,
       collect(this: Counter) { this.reset(); this.inc(host.uncaughtExceptions()); },
+    });
+    new Counter({
+      name: 'switchyard_user_code_errors_total', help: 'Failures of user code while serving, per module (threw, or answered what cannot be used); the request fell back.', labelNames: ['module', 'kind'], registers,
+      collect(this: Counter) { this.reset(); for (const m of userModuleRecords()) this.inc({ module: m.file, kind: m.kind }, m.errors); },
     });
     new Gauge({
       name: 'switchyard_backend_eligible_servers', help: 'Servers that may take new traffic now.', labelNames: ['backend'], registers,

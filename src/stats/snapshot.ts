@@ -7,6 +7,7 @@ import type { Backend } from '../model/backend.js';
 import type { Frontend } from '../model/frontend.js';
 import { refusalCounts } from '../overload/refusals.js';
 import { tlsJson, type TlsJson } from './tls-stats.js';
+import { userModuleRecords, type UserModuleRecord } from '../usercode/ledger.js';
 
 // Rows in HAProxy's order (every FRONTEND row, then per backend its servers then its BACKEND
 // row), and the three renderings that read them through the column table: CSV, JSON and (in
@@ -112,6 +113,8 @@ export interface StatsJson {
     servers: JsonServer[];
     overload: BackendOverloadJson;
   }[];
+  /** User modules (strategies, routers, hooks): version serving, loads, failures while serving. */
+  userCode: UserModuleRecord[];
 }
 
 /** Frontend `rate_limit` and what it refused (docs/overload.md). */
@@ -184,6 +187,7 @@ export function renderJson(host: StatsHost, rows: readonly Row[], admin: boolean
     admin,
     frontends: [],
     backends: [],
+    userCode: userModuleRecords().map((m) => ({ ...m })),
   };
   let servers: JsonServer[] = [];
   for (const row of rows) {
