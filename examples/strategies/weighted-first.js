@@ -17,9 +17,9 @@
 //   - honour ctx.avoid (a server that just failed for this request) when another one exists;
 //   - never pick a weight-0 server.
 
-/** @typedef {import('../../src/strategies/strategy.js').StrategyServer} StrategyServer */
-/** @typedef {import('../../src/strategies/strategy.js').PickContext} PickContext */
-/** @typedef {import('../../src/strategies/strategy.js').Strategy} Strategy */
+/** @typedef {import('switchyard').StrategyServer} StrategyServer */
+/** @typedef {import('switchyard').PickContext} PickContext */
+/** @typedef {import('switchyard').Strategy} Strategy */
 
 /**
  * @param {Readonly<Record<string, unknown>>} [options] `perWeight`: connections per weight unit
