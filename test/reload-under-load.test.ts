@@ -1,7 +1,7 @@
 // A reload under load: autocannon keeps a modest, bounded stream of keep-alive requests going
 // (a correctness test, not a benchmark: 4 connections, a fixed number of requests) while the
-// config file and a user strategy module are changed and reloaded several times, by the file
-// watch and by the admin API. Zero failed requests: no error, no timeout, no non-2xx answer, and
+// config file (routes, weights, backends) and a user strategy module are changed and reloaded
+// several times, by the file watch and by reload() (what SIGHUP and POST /api/reload call). Zero failed requests: no error, no timeout, no non-2xx answer, and
 // the versions really changed (both pinned servers served).
 import t from 'tap';
 import autocannon from 'autocannon';
@@ -18,11 +18,14 @@ const pin = (name: string) => `export default function createStrategy() {
 }
 `;
 
-function yaml(s: TestHttpServer[], weights: number[], extra: string): string {
+function yaml(s: TestHttpServer[], weights: number[], extra: string, routes = ''): string {
   return `stats: { bind: 127.0.0.1:0 }
 frontends:
-  web: { mode: http, bind: 127.0.0.1:0, backend: api }
-backends:
+  web:
+    mode: http
+    bind: 127.0.0.1:0
+    default_backend: api
+${routes}backends:
   api:
     mode: http
     strategy: ./pin.js
@@ -57,7 +60,14 @@ t.test('reloads that change the config and a module under load: zero failed requ
   for (let i = 0; i < 6; i++) {
     changes.push(async () => {
       writeFileSync(join(dir, 'pin.js'), pin(i % 2 === 0 ? 'b' : 'a'));
-      writeFileSync(file, yaml(servers, [1 + (i % 3), 1, 2], i % 2 === 0 ? '  spare: { mode: http, health: { type: none }, servers: [ { name: x, address: 127.0.0.1:9 } ] }\n' : ''));
+      // Routes change too: a route to `other` for a path no request takes, then a host route
+      // to `api` that every request matches (autocannon's Host is 127.0.0.1), then none.
+      const routes = [
+        '    routes:\n      - { name: unused, match: { path_prefix: /never/ }, backend: other }\n',
+        '    routes:\n      - { name: all, match: { host: 127.0.0.1 }, backend: api, request_headers: { set: { x-route: all } } }\n',
+        '',
+      ][i % 3]!;
+      writeFileSync(file, yaml(servers, [1 + (i % 3), 1, 2], i % 2 === 0 ? '  spare: { mode: http, health: { type: none }, servers: [ { name: x, address: 127.0.0.1:9 } ] }\n' : '', routes));
       if (i % 2 === 0) {
         const r = await sy.reload();
         if (!r.ok) throw new Error(`reload ${i}: ${r.errors.join('; ')}`);
@@ -88,4 +98,6 @@ t.test('reloads that change the config and a module under load: zero failed requ
   t.equal(result['2xx'], total, `all ${total} requests answered 200`);
   t.ok(servers[0]!.seen.length > 0 && servers[1]!.seen.length > 0, `both module versions served (a: ${servers[0]!.seen.length}, b: ${servers[1]!.seen.length})`);
   t.ok(sy.runtime().generation >= 7, `six reloads applied (generation ${sy.runtime().generation})`);
+  t.ok([...servers[0]!.seen, ...servers[1]!.seen].some((r) => r.headers['x-route'] === 'all'), 'the route added by a reload served requests');
+  t.equal(servers[2]!.seen.length, 0, 'the route that matches nothing took nothing');
 });

@@ -138,6 +138,10 @@ export abstract class HttpResponder extends HttpExchange {
       extra = `Set-Cookie: ${this.stickyCookieName}=${this.ctx.setStickyCookie}; Path=/; HttpOnly; SameSite=Lax\r\n`;
     }
     const routed = this.routed;
+    if (routed !== null) {
+      const hooks = this.frontend.routing.hooks; // the request's generation (frontends are per generation)
+      if (hooks !== null && hooks.hasResponseHook) hooks.onResponse(routed, head, buf, server.name);
+    }
     if (routed !== null && (routed.plan !== null || routed.responseEdits !== null)) extra += routedResponseLines(head, buf, routed, this.backend!, server);
     if (!this.keepAlive) extra += CONNECTION_CLOSE;
     else if (head.soleKeepAliveLine !== -1) head.keepLine(head.soleKeepAliveLine); // ours too

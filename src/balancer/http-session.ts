@@ -171,6 +171,8 @@ export class HttpSession extends HttpResponder implements UpstreamOwner, SocketR
       routed = this.view ??= new RequestView(this.clientIp);
       routed.begin(head, buf);
       routing.decide(routed);
+      // User hooks (src/usercode): after the decision, before the request is sent.
+      if (routing.hooks !== null && routed.backend !== null) routing.hooks.onRequest(routed);
       backend = routed.backend ?? backend;
     }
     this.routed = routed;

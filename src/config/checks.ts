@@ -77,6 +77,14 @@ export function crossCheck(raw: unknown, file: string | null): CheckIssue[] {
       });
     }
     checkFrontendTls(name, fe, backends, add);
+    for (const key of ['router', 'hooks'] as const) {
+      const path = fe[key];
+      if (typeof path !== 'string') continue;
+      if (modeOf(fe) === 'tcp') add(['frontends', name, key], `${key} needs mode http (this frontend is mode tcp)`);
+      else if (!isStrategyPath(path)) add(['frontends', name, key], `a module path starting with ./ or / is expected: "${path}"`);
+      else if (!STRATEGY_FILE.test(path)) add(['frontends', name, key], `a ${key} module must be a .js, .mjs, .cjs or .ts file: "${path}"`);
+      else if (!existsSync(resolveStrategyPath(path, file))) add(['frontends', name, key], `${key} module not found: ${resolveStrategyPath(path, file)}`);
+    }
     const at = parseHostPort(fe.bind, true);
     if (typeof at === 'string' || at.port === 0) continue;
     const clash = bound.find((b) => b.at.port === at.port && (b.at.host === at.host || WILDCARDS.has(b.at.host) || WILDCARDS.has(at.host)));

@@ -133,12 +133,12 @@ function build(raw: RawConfig, file: string | null, tls: TlsLoad): Config {
     workers: raw.workers,
     shutdownTimeoutMs: raw.shutdown_timeout,
     logging: raw.logging,
-    frontends: Object.entries(raw.frontends).map(([name, fe]) => frontend(name, fe, tls)),
+    frontends: Object.entries(raw.frontends).map(([name, fe]) => frontend(name, fe, tls, file)),
     backends: Object.entries(raw.backends).map(([name, be]) => backend(name, be, file, tls)),
   };
 }
 
-function frontend(name: string, fe: RawFrontend, tls: TlsLoad): FrontendConfig {
+function frontend(name: string, fe: RawFrontend, tls: TlsLoad, file: string | null): FrontendConfig {
   const redirect = fe.redirect_https;
   return {
     name,
@@ -161,6 +161,9 @@ function frontend(name: string, fe: RawFrontend, tls: TlsLoad): FrontendConfig {
     tls: tls.frontends.get(name) ?? null,
     redirectHttps: redirect === undefined || redirect === false ? null : redirect === true ? { status: 301, port: null } : { status: redirect.status, port: redirect.port },
     sniRoutes: fe.sni_routes === undefined ? null : Object.fromEntries(Object.entries(fe.sni_routes).map(([k, v]) => [k.toLowerCase(), v])),
+    // Module paths are stored absolute, as strategies are.
+    router: fe.router === undefined ? null : resolveStrategyPath(fe.router, file),
+    hooks: fe.hooks === undefined ? null : resolveStrategyPath(fe.hooks, file),
   };
 }
 

@@ -254,6 +254,9 @@ const frontendSchema = z.strictObject({
   ], { error: 'expected true, or { status: 301|302|307|308, port }' })),
   // TCP frontends: route TLS connections by the ClientHello's SNI without decrypting.
   sni_routes: nullMeansAbsent(z.record(z.string(), name)),
+  // User code (docs/programming.md): module paths relative to the config file; HTTP only (checks.ts).
+  router: z.string().min(1).optional(),
+  hooks: z.string().min(1).optional(),
 });
 
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/; // RFC 6265 cookie-name = token

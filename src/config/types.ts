@@ -66,6 +66,10 @@ export interface FrontendConfig {
   readonly limits: HttpLimits;
   /** Routes, header rules, request ids (HTTP frontends; empty for TCP). */
   readonly routing: FrontendRoutingConfig;
+  /** User router module, absolute path (docs/programming.md); null/absent: none. */
+  readonly router?: string | null;
+  /** User hooks module, absolute path; null/absent: none. */
+  readonly hooks?: string | null;
   /** Per client address limits (docs/overload.md); null: none. */
   readonly rateLimit: RateLimitConfig | null;
   /** TLS termination; null: plain TCP / HTTP. */

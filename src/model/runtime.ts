@@ -5,6 +5,7 @@ import { Backend, type BackendChange } from './backend.js';
 import { Frontend } from './frontend.js';
 import { compileRouting } from '../routing/routing.js';
 import { SniRoutes } from './sni-routes.js';
+import { loadFrontendCode } from '../usercode/frontend-code.js';
 
 /**
  * The runtime model built from one validated config: frontends and backends by name, and the
@@ -74,7 +75,12 @@ export async function planRuntime(config: Config, previous: Runtime | null): Pro
   for (const f of config.frontends) {
     const old = previous?.frontends.get(f.name) ?? null;
     // Route hit counters are carried over by route name (shared, never mutated by the build).
-    const routing = compileRouting(f, backends, old?.routing ?? null);
+    let routing = compileRouting(f, backends, old?.routing ?? null);
+    if (f.router || f.hooks) {
+      const code = await loadFrontendCode(f, backends);
+      for (const file of code.files) userFiles.add(file);
+      routing = routing.withUserCode(code.router, code.hooks);
+    }
     const frontend = new Frontend(f, backends.get(f.backend)!, routing, old);
     frontend.sniRoutes = f.sniRoutes === null ? null : new SniRoutes(f.sniRoutes, backends);
     frontends.set(f.name, frontend);

@@ -52,6 +52,8 @@ export class RequestView {
   /** Header changes asked for by user code for this request (src/usercode); null: none. */
   edits: HeaderEdits | null = null;
   responseEdits: HeaderEdits | null = null;
+  /** What user hooks keep of the request for onResponse (src/usercode); null: nothing. */
+  user: unknown = null;
 
   constructor(clientIp: string) {
     this.clientIp = clientIp;
@@ -78,6 +80,7 @@ export class RequestView {
     this.requestIdSent = false;
     this.edits = null;
     this.responseEdits = null;
+    this.user = null;
   }
 
   /** Values used after the decision (response rules, user hooks) made while the bytes are there. */

@@ -3,6 +3,7 @@ import type { FrontendRoutingConfig } from '../config/routing-types.js';
 import type { Backend } from '../model/backend.js';
 import { denyResponses, redirectResponse, simpleResponse } from './answers.js';
 import type { RequestView } from './request-view.js';
+import type { HttpHead } from '../balancer/http-head.js';
 import { ACTION_BACKEND, ACTION_DENY, ACTION_REDIRECT, CompiledRoute, RouteStats } from './route.js';
 import { ExchangePlan, mergeRules, PathRewrite } from './rules.js';
 
@@ -29,6 +30,10 @@ export interface RouterSlot {
 export interface HooksSlot {
   readonly hasRequestHook: boolean;
   readonly hasResponseHook: boolean;
+  /** After decide(), before the request is sent; may answer (view.backend = null). */
+  onRequest(view: RequestView): void;
+  /** On the server's response head, before it is sent on. */
+  onResponse(view: RequestView, head: HttpHead, buf: Buffer, server: string): void;
 }
 
 /** Routes whose host conditions cannot be indexed (wildcards, none) go in every bucket. */

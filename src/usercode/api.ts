@@ -30,9 +30,9 @@ export interface RequestView {
   readonly backend: string | null;
   /** The server that answered: set in onResponse, null before. */
   readonly server: string | null;
-  /** A header's value (case-insensitive name; several values joined by `, `), undefined when absent. */
+  /** A header's first value (case-insensitive name), undefined when absent; headers() has them all. */
   header(name: string): string | undefined;
-  /** A copy of the request headers, names in lower case. */
+  /** A copy of the request headers, names in lower case (several lines of one name joined by `, `). */
   headers(): Record<string, string>;
   /** A query parameter's first value (decoded), undefined when absent. */
   queryParam(name: string): string | undefined;
