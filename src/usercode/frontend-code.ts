@@ -6,6 +6,7 @@ import { checkHeader, HeaderEdits } from '../routing/header-edits.js';
 import type { RequestView as CoreView } from '../routing/request-view.js';
 import type { HooksSlot, RouterSlot, Routing } from '../routing/routing.js';
 import type { DirectAnswer } from './api.js';
+import { ErrorCodes, SwitchyardError } from '../errors.js';
 import { withinBudget } from './budget.js';
 import { noteLoaded, noteUserCodeError, type UserCodeKind, type UserModuleRecord } from './ledger.js';
 import { loadUserModule, type LoadedModule } from './loader.js';
@@ -292,7 +293,7 @@ export async function loadFrontendCode(f: FrontendConfig, backends: ReadonlyMap<
     try {
       router = await loadRouter(f.router, f, backends);
     } catch (error) {
-      throw new Error(`frontends.${f.name}.router: ${(error as Error).message}`);
+      throw new SwitchyardError(ErrorCodes.USER_CODE_LOAD, `frontends.${f.name}.router: ${(error as Error).message}`);
     }
     files.push(...router.files);
   }
@@ -300,7 +301,7 @@ export async function loadFrontendCode(f: FrontendConfig, backends: ReadonlyMap<
     try {
       hooks = await loadHooks(f.hooks, f);
     } catch (error) {
-      throw new Error(`frontends.${f.name}.hooks: ${(error as Error).message}`);
+      throw new SwitchyardError(ErrorCodes.USER_CODE_LOAD, `frontends.${f.name}.hooks: ${(error as Error).message}`);
     }
     files.push(...hooks.files);
   }
