@@ -161,9 +161,9 @@ function frontend(name: string, fe: RawFrontend, tls: TlsLoad, file: string | nu
     tls: tls.frontends.get(name) ?? null,
     redirectHttps: redirect === undefined || redirect === false ? null : redirect === true ? { status: 301, port: null } : { status: redirect.status, port: redirect.port },
     sniRoutes: fe.sni_routes === undefined ? null : Object.fromEntries(Object.entries(fe.sni_routes).map(([k, v]) => [k.toLowerCase(), v])),
-    // Module paths are stored absolute, as strategies are.
-    router: fe.router === undefined ? null : resolveStrategyPath(fe.router, file),
-    hooks: fe.hooks === undefined ? null : resolveStrategyPath(fe.hooks, file),
+    // Module paths are stored absolute, as strategies are; the keys only when set.
+    ...(fe.router === undefined ? {} : { router: resolveStrategyPath(fe.router, file) }),
+    ...(fe.hooks === undefined ? {} : { hooks: resolveStrategyPath(fe.hooks, file) }),
   };
 }
 
