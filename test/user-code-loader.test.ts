@@ -71,3 +71,11 @@ t.test('failures name the file', async (t) => {
   await t.rejects(loadUserModule(write('throws.js', 'throw new Error("at load")')), /throws\.js: at load/);
   await t.rejects(loadUserModule(join(dir, 'missing.js')), /ENOENT.*missing\.js/);
 });
+
+t.test('top-level await in the module the config names', async (t) => {
+  const m = await loadUserModule(write('tla.js', `const v = await new Promise((r) => setTimeout(() => r(7), 20));\nexport const value = v;\nexport function f() { return value * 2; }`));
+  t.equal(m.exports.value, 7);
+  t.equal((m.exports.f as () => number)(), 14);
+  write('tla-dep.js', 'export const x = await 1;');
+  await t.rejects(loadUserModule(write('tla-root.js', `import { x } from './tla-dep.js'; export default x;`)), /top-level await is supported in the module the config names/);
+});

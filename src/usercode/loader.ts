@@ -98,7 +98,7 @@ export function moduleChanged(file: string): boolean {
 export async function loadUserModule(file: string, budgetMs?: number): Promise<LoadedModule> {
   const cached = latest.get(file);
   if (cached !== undefined && !moduleChanged(file)) return cached.module;
-  const entry = TYPESCRIPT_MODULE.test(file) ? await importVersion(file) : evaluateVersion(file, budgetMs);
+  const entry = TYPESCRIPT_MODULE.test(file) ? await importVersion(file) : await evaluateVersion(file, budgetMs);
   latest.set(file, entry);
   for (const [path, text] of entry.sources) seenText.set(path, text);
   return entry.module;
@@ -110,7 +110,8 @@ function versionOf(sources: ReadonlyMap<string, string>): string {
   return h.digest('hex').slice(0, 12);
 }
 
-function evaluateVersion(root: string, budgetMs?: number): CacheEntry {
+async function evaluateVersion(root: string, budgetMs?: number): Promise<CacheEntry> {
+  let pending: Promise<unknown> | null = null;
   const sources = new Map<string, string>();
   const graph = new Map<string, { exports: unknown }>();
   const esmExports = new WeakSet<object>();
@@ -145,14 +146,27 @@ function evaluateVersion(root: string, budgetMs?: number): CacheEntry {
     };
     const defaultOf = (m: unknown): unknown => (m !== null && typeof m === 'object' && esmExports.has(m) ? (m as Record<string, unknown>).default : m);
     const meta = Object.freeze({ url: pathToFileURL(path).href, filename: path, dirname: dirname(path) });
-    const fn = vm.compileFunction(`${esm ? '"use strict";' : ''}${body}`, PARAMS, { filename: path }) as (...args: unknown[]) => void;
-    fn(exportsObject, importFrom, defaultOf, meta, record, exportsObject, importFrom, path, dirname(path));
+    let fn: (...args: unknown[]) => unknown;
+    try {
+      fn = vm.compileFunction(`${esm ? '"use strict";' : ''}${body}`, PARAMS, { filename: path }) as typeof fn;
+    } catch (error) {
+      // Top-level await (an ES module may wait at load): the body runs as an async function,
+      // on the same first line so that line numbers stay. Only in the module the config names:
+      // what it imports is evaluated synchronously, in place.
+      if (!(esm && error instanceof SyntaxError && /\bawait\b/.test(error.message))) throw error;
+      if (path !== root) throw new Error(`${path}: top-level await is supported in the module the config names, not in modules it imports`);
+      fn = vm.compileFunction(`"use strict";return (async () => {${body}\n})();`, PARAMS, { filename: path }) as typeof fn;
+    }
+    const done = fn(exportsObject, importFrom, defaultOf, meta, record, exportsObject, importFrom, path, dirname(path));
+    if (path === root && done instanceof Promise) pending = done;
     return record.exports;
   };
 
   let exports: unknown;
   try {
     exports = withinBudget(`evaluating ${root}`, () => evaluate(root), budgetMs);
+    // The budget covers the synchronous part; what a top-level await waits for is the module's own business.
+    if (pending !== null) await pending;
   } catch (error) {
     throw withFile(root, error);
   }
