@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { loadConfigFile } from './config/load.js';
 import { demoConfig } from './config/demo.js';
 import { summarizeConfig } from './config/summary.js';
+import { formatRouteTables, routeWarnings } from './config/route-table.js';
 import type { Config } from './config/types.js';
 import { ConfigError, SwitchyardError, formatIssue } from './errors.js';
 import { log } from './log.js';
@@ -45,7 +46,9 @@ async function check(file: string): Promise<number> {
     // Build the model too (no listener opens): loads user strategy modules and runs their
     // factories, so a missing export or a factory that throws fails here, not at start.
     await buildRuntime(config, null);
-    process.stdout.write(`${summarizeConfig(config)}\n`);
+    process.stdout.write(`${summarizeConfig(config)}\n${formatRouteTables(config)}`);
+    // Warnings, not errors: a shadowed route is legal, just never used (exit stays 0).
+    for (const w of routeWarnings(config)) process.stderr.write(`warning: ${w.path}: ${w.message}\n`);
     return 0;
   } catch (error) {
     printConfigErrors(error);

@@ -2,6 +2,7 @@ import type { Config } from '../config/types.js';
 import type { ServerSpec } from '../model/backend.js';
 import type { AdminState } from '../model/server.js';
 import type { CounterSnapshot } from '../model/counters.js';
+import type { RouteHitsReport } from '../routing/route-stats.js';
 
 // What the primary and its workers say to each other over the cluster IPC channel. The primary
 // owns everything that must happen once (health checks, the Consul watch, the stats listener,
@@ -33,6 +34,8 @@ export interface WorkerCounters {
   readonly tls?: Record<string, number[]>;
   /** Uncaught exceptions in the worker so far (src/uncaught.ts). */
   readonly uncaught?: number;
+  /** Hits per route, per frontend with routes (src/routing/route-stats.ts). */
+  readonly routes?: RouteHitsReport;
 }
 
 export type WorkerMessage =

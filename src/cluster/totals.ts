@@ -2,6 +2,7 @@ import { Counters, combineInto, snapshotCounters, type CounterSnapshot } from '.
 import type { Runtime } from '../model/runtime.js';
 import { combineTls, snapshotTls, TlsCounters, type TlsSnapshot } from '../model/tls-counters.js';
 import type { WorkerCounters } from './messages.js';
+import { addRouteHits, applyRouteHits, type RouteHitsReport } from '../routing/route-stats.js';
 
 // The totals over workers that the primary's stats show (page, CSV, JSON, /metrics). Each
 // worker reports its absolute counters every second; the totals are their sums (maxima for
@@ -67,6 +68,7 @@ export class WorkerTotals {
   private readonly retired: Table = emptyTable();
   private retiredUncaught = 0;
   private readonly retiredTls: Record<string, TlsSnapshot> = {};
+  private retiredRoutes: RouteHitsReport = {};
 
   /** Uncaught exceptions over workers, dead ones included. */
   uncaught(): number {
@@ -85,6 +87,7 @@ export class WorkerTotals {
     this.live.delete(workerId);
     if (last === undefined) return;
     this.retiredUncaught += last.uncaught ?? 0;
+    this.retiredRoutes = addRouteHits(this.retiredRoutes, last.routes);
     const r = this.retired;
     for (const [name, s] of Object.entries(last.frontends)) r.frontends[name] = retire(r.frontends[name], s);
     for (const [name, s] of Object.entries(last.tls ?? {})) {
@@ -107,6 +110,7 @@ export class WorkerTotals {
       combine(f.counters, tables.map((t) => t.frontends[name]));
       combineTls(f.tls, [...this.live.values()].map((t) => t.tls?.[name]).concat([this.retiredTls[name]]));
     }
+    applyRouteHits(runtime, [...this.live.values()].map((t) => t.routes).concat(this.retiredRoutes));
     for (const [name, b] of runtime.backends) {
       combine(b.counters, tables.map((t) => t.backends[name]));
       for (const s of b.servers) {

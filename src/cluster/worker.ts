@@ -1,6 +1,7 @@
 import type { Runtime } from '../model/runtime.js';
 import { snapshotCounters } from '../model/counters.js';
 import { snapshotTls } from '../model/tls-counters.js';
+import { collectRouteHits } from '../routing/route-stats.js';
 import { log } from '../log.js';
 import { startSwitchyard, type Switchyard } from '../switchyard.js';
 import { buildWorkerComponents } from '../components.js';
@@ -32,7 +33,7 @@ export function collectCounters(runtime: Runtime): WorkerCounters {
   }
   const tls: Record<string, number[]> = {};
   for (const [name, f] of runtime.frontends) if (f.config.tls !== null || f.config.sniRoutes !== null) tls[name] = snapshotTls(f.tls);
-  return { frontends, backends, servers, tls, uncaught: uncaughtCount() };
+  return { frontends, backends, servers, tls, uncaught: uncaughtCount(), routes: collectRouteHits(runtime) };
 }
 
 /**

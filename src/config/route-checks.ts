@@ -42,6 +42,7 @@ export function checkRouting(name: string, fe: Obj, backends: Obj | null, add: A
   fe.routes.forEach((route: unknown, i) => {
     if (!isObj(route)) return;
     const routeName = typeof route.name === 'string' ? route.name : `routes[${i}]`;
+    if (routeName === 'default') add(at('routes', i, 'name'), '"default" names the default backend in stats; choose another route name');
     const first = names.get(routeName);
     if (first !== undefined) add(at('routes', i, 'name'), `duplicate route name "${routeName}" (also routes[${first}])`);
     else names.set(routeName, i);

@@ -8,6 +8,7 @@ import type { RateSource, Row, RowKind } from './row.js';
 import { buildRows } from './snapshot.js';
 import { registerTlsMetrics } from './tls-stats.js';
 import { userModuleRecords } from '../usercode/ledger.js';
+import { routesJson } from '../routing/route-stats.js';
 
 // `/metrics`: prom-client with its own Registry. Every switchyard family is a collector whose
 // get() reads the model at scrape time (the column table says which column feeds which
@@ -247,6 +248,16 @@ export class StatsMetrics {
     new Counter({
       name: 'switchyard_user_code_errors_total', help: 'Failures of user code while serving, per module (threw, or answered what cannot be used); the request fell back.', labelNames: ['module', 'kind'], registers,
       collect(this: Counter) { this.reset(); for (const m of userModuleRecords()) this.inc({ module: m.file, kind: m.kind }, m.errors); },
+    });
+    new Counter({
+      name: 'switchyard_route_hits_total', help: 'Requests a route decided (route="default": no route matched, sent to the default backend).',
+      labelNames: ['frontend', 'route', 'action', 'backend'], registers,
+      collect(this: Counter) {
+        this.reset();
+        for (const f of host.runtime().frontends.values()) {
+          for (const r of routesJson(f)) this.inc({ frontend: f.name, route: r.name, action: r.action.split(' ')[0]!, backend: r.backend ?? '' }, r.hits);
+        }
+      },
     });
     new Gauge({
       name: 'switchyard_backend_eligible_servers', help: 'Servers that may take new traffic now.', labelNames: ['backend'], registers,

@@ -158,6 +158,20 @@ export const PAGE_RENDER = String.raw`
       ') stays.<ul>' + r.errors.map(function (e) { return '<li>' + esc(e) + '</li>'; }).join('') + '</ul></div>';
   }
 
+  /** A frontend's routes in order (first match wins) with their hits, under its row. */
+  function renderRoutes(f) {
+    if (!f.routes || !f.routes.length) return '';
+    var total = 0, i;
+    for (i = 0; i < f.routes.length; i++) total += f.routes[i].hits;
+    var rows = f.routes.map(function (r) {
+      var share = total ? Math.round(r.hits * 100 / total) : 0;
+      return '<tr data-key="' + esc(f.name + '/' + r.name) + '" data-route="' + esc(r.name) + '">' + td('Route', '<b>' + esc(r.name) + '</b>', 'l') + td('Match', esc(r.match), 'l') +
+        td('Action', esc(r.action), 'l') + td('Hits', num(r.hits) + sub(share + '%')) + '</tr>';
+    }).join('');
+    return '<tr class="routes" data-key="' + esc(f.name) + '/routes"><td colspan="9" class="wide"><table class="inner" aria-label="routes of ' + esc(f.name) + '"><thead><tr>' +
+      '<th class="l">Route</th><th class="l">Match</th><th class="l">Action</th><th>Hits</th></tr></thead><tbody>' + rows + '</tbody></table></td></tr>';
+  }
+
   function renderFrontends(s) {
     if (!s.frontends.length) return '';
     var rows = s.frontends.map(function (f) {
@@ -170,7 +184,7 @@ export const PAGE_RENDER = String.raw`
         td(http ? 'Requests/s' : 'Sessions/s', num(http ? st.req_rate : st.rate) + sub('max ' + num(http ? st.req_rate_max : st.rate_max))) +
         td('Bytes in / out', bytes(st.bin) + sub(bytes(st.bout) + ' out')) +
         td('Responses', codes(st), 'l') +
-        td('Req. errors / denied', errors(st.ereq, st.dreq) + rateNote(f.overload)) + '</tr>';
+        td('Req. errors / denied', errors(st.ereq, st.dreq) + rateNote(f.overload)) + '</tr>' + renderRoutes(f);
     }).join('');
     return '<section class="card" id="frontends-card"><div class="head"><h2>Frontends</h2><span class="kv">' + s.frontends.length + ' listening</span></div>' +
       '<div class="scroll"><table class="rt"><thead><tr><th class="l">Frontend</th><th class="l">Mode</th><th class="l">Status</th>' +

@@ -57,6 +57,7 @@ th{font-weight:600;color:var(--muted);font-size:12px;background:#f6f8fa;border-b
 th.l,td.l{text-align:left}
 tbody tr:last-child td{border-bottom:0}
 @media (hover:hover){tbody tr:hover td{background:rgba(9,105,218,.04)}}
+tr.routes>td{padding:0 8px 10px 28px;text-align:left}table.inner{width:auto;min-width:60%;font-size:12.5px}table.inner th,table.inner td{padding:3px 10px;border-bottom:1px solid var(--soft)}table.inner th{color:var(--muted);font-weight:600}
 td.name{border-left:4px solid transparent}
 tr[data-state="UP"] td.name{border-left-color:var(--upbar)}
 tr[data-state="DOWN"] td{background:#fff5f5}tr[data-state="DOWN"] td.name{border-left-color:var(--downbar)}

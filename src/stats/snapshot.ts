@@ -8,6 +8,7 @@ import type { Frontend } from '../model/frontend.js';
 import { refusalCounts } from '../overload/refusals.js';
 import { tlsJson, type TlsJson } from './tls-stats.js';
 import { userModuleRecords, type UserModuleRecord } from '../usercode/ledger.js';
+import { routesJson, type RouteHitsJson } from '../routing/route-stats.js';
 
 // Rows in HAProxy's order (every FRONTEND row, then per backend its servers then its BACKEND
 // row), and the three renderings that read them through the column table: CSV, JSON and (in
@@ -97,7 +98,7 @@ export interface StatsJson {
   workers: { count: number; pids: readonly number[]; restarts: number } | null;
   lastReload: { ok: boolean; at: number; errors: readonly string[]; generation: number } | null;
   admin: boolean;
-  frontends: { name: string; mode: string; bind: string; backend: string; status: string; stats: Record<string, number | string>; overload: FrontendOverloadJson; tls: TlsJson | null }[];
+  frontends: { name: string; mode: string; bind: string; backend: string; status: string; stats: Record<string, number | string>; overload: FrontendOverloadJson; tls: TlsJson | null; routes: RouteHitsJson[] }[];
   backends: {
     name: string;
     mode: string;
@@ -194,7 +195,7 @@ export function renderJson(host: StatsHost, rows: readonly Row[], admin: boolean
     const stats = rowObject(row);
     if (row.kind === 'frontend') {
       const f = row.frontend;
-      out.frontends.push({ name: f.name, mode: f.config.mode, bind: `${f.config.bind.host}:${f.config.bind.port}`, backend: f.backend.name, status: 'OPEN', stats, overload: frontendOverload(f), tls: tlsJson(f, now) });
+      out.frontends.push({ name: f.name, mode: f.config.mode, bind: `${f.config.bind.host}:${f.config.bind.port}`, backend: f.backend.name, status: 'OPEN', stats, overload: frontendOverload(f), tls: tlsJson(f, now), routes: routesJson(f) });
     } else if (row.kind === 'server') {
       const s = row.server;
       const h = row.backend.config.health;
