@@ -31,8 +31,18 @@ export class RequestView {
   private queryValue: string | null = null;
   private hostValue: string | null = null;
   private authorityValue: string | null = null;
-  /** Where the path starts in the target (past scheme://authority for absolute-form). */
-  private pathStart = 0;
+  /**
+   * Byte positions in `buf`, found on first use (-1 until then): the path (without query), the
+   * host name (without port) and the whole Host value. Routes compare bytes there, so that
+   * matching makes no string unless a condition needs one (a regex, a header value).
+   */
+  pathStart = -1;
+  pathEnd = -1;
+  hostStart = -1;
+  hostNameEnd = -1;
+  hostEnd = -1;
+  /** The path has `%` or `/.`: routes match the normalised string (matchPath), not the bytes. */
+  pathNeedsNormalizing = false;
   // --- the decision
   /** The route that matched; null: the default backend (or a user router's choice). */
   route: CompiledRoute | null = null;
@@ -70,6 +80,7 @@ export class RequestView {
     this.hostValue = null;
     this.authorityValue = null;
     this.pathStart = -1;
+    this.hostStart = -1;
     this.route = null;
     this.backend = null;
     this.plan = null;
@@ -92,8 +103,9 @@ export class RequestView {
     this.buf = EMPTY;
   }
 
-  private findPathStart(): number {
-    if (this.pathStart !== -1) return this.pathStart;
+  /** Find the path's bytes (pathStart..pathEnd) and whether it needs normalising. */
+  locatePath(): void {
+    if (this.pathStart !== -1) return;
     const head = this.head!;
     const buf = this.buf;
     let p = head.targetStart;
@@ -103,20 +115,50 @@ export class RequestView {
       p = buf.indexOf(SLASH, p) + 2;
       while (p < end && buf[p] !== SLASH && buf[p] !== QUESTION) p++;
     }
+    let q = p;
+    let odd = false;
+    while (q < end) {
+      const c = buf[q]!;
+      if (c === QUESTION) break;
+      if (c === 37 /* % */ || (c === 46 /* . */ && buf[q - 1] === SLASH)) odd = true;
+      q++;
+    }
     this.pathStart = p;
-    return p;
+    this.pathEnd = q;
+    this.pathNeedsNormalizing = odd;
+  }
+
+  /** Find the Host value's bytes: hostStart..hostNameEnd the name, ..hostEnd with the port. */
+  locateHost(): void {
+    if (this.hostStart !== -1) return;
+    const head = this.head!;
+    if (head.hostCount === 0) {
+      this.hostStart = this.hostNameEnd = this.hostEnd = 0;
+      return;
+    }
+    const buf = this.buf;
+    const s = head.hostStart;
+    const e = head.hostEnd;
+    let n = e;
+    // host:port, [v6]:port — the port is what follows the last colon after any `]`.
+    for (let i = e - 1; i >= s; i--) {
+      const c = buf[i]!;
+      if (c === 58 /* : */) {
+        n = i;
+        break;
+      }
+      if (c < 48 || c > 57) break;
+    }
+    this.hostStart = s;
+    this.hostNameEnd = n;
+    this.hostEnd = e;
   }
 
   /** The path as sent (no query), `/` for an absolute-form target without one. */
   get path(): string {
     if (this.pathValue !== null) return this.pathValue;
-    const head = this.head!;
-    const buf = this.buf;
-    const start = this.findPathStart();
-    const end = head.targetEnd;
-    let q = start;
-    while (q < end && buf[q] !== QUESTION) q++;
-    this.pathValue = q === start ? '/' : latin1(buf, start, q);
+    this.locatePath();
+    this.pathValue = this.pathEnd === this.pathStart ? '/' : latin1(this.buf, this.pathStart, this.pathEnd);
     return this.pathValue;
   }
 
@@ -136,20 +178,17 @@ export class RequestView {
   /** The query string without `?`; '' when there is none. */
   get query(): string {
     if (this.queryValue !== null) return this.queryValue;
-    const head = this.head!;
-    const buf = this.buf;
-    const q = buf.indexOf(QUESTION, this.findPathStart());
-    this.queryValue = q === -1 || q >= head.targetEnd ? '' : latin1(buf, q + 1, head.targetEnd);
+    this.locatePath();
+    const end = this.head!.targetEnd;
+    this.queryValue = this.pathEnd >= end ? '' : latin1(this.buf, this.pathEnd + 1, end);
     return this.queryValue;
   }
 
   /** The Host value lowercased, without a port (`[::1]` keeps its brackets). */
   get host(): string {
     if (this.hostValue !== null) return this.hostValue;
-    const a = this.authority;
-    let colon = a.lastIndexOf(':');
-    if (colon !== -1 && a.indexOf(']', colon) !== -1) colon = -1;
-    this.hostValue = colon === -1 ? a : a.slice(0, colon);
+    this.locateHost();
+    this.hostValue = this.hostNameEnd === this.hostStart ? '' : latin1(this.buf, this.hostStart, this.hostNameEnd).toLowerCase();
     return this.hostValue;
   }
 
@@ -177,6 +216,67 @@ export class RequestView {
       if (head.nameEnd[i]! - start === n && eqLowerAt(buf, start, lower, n)) return i;
     }
     return -1;
+  }
+
+  /** Header line `i`'s value equals `value` (bytes, case-sensitive, OWS trimmed): no string made. */
+  lineValueIs(i: number, value: Buffer): boolean {
+    const head = this.head!;
+    const buf = this.buf;
+    let s = head.nameEnd[i]! + 1;
+    let e = head.lineEnd[i]! - 2;
+    while (s < e && (buf[s] === 32 || buf[s] === 9)) s++;
+    while (e > s && (buf[e - 1] === 32 || buf[e - 1] === 9)) e--;
+    if (e - s !== value.length) return false;
+    for (let k = 0; k < value.length; k++) if (buf[s + k] !== value[k]) return false;
+    return true;
+  }
+
+  /**
+   * Where the first query parameter named `name` (bytes) has its value: sets queryValueStart /
+   * queryValueEnd and returns true, or false when absent. No string made.
+   */
+  findQueryParam(name: Buffer): boolean {
+    this.locatePath();
+    const buf = this.buf;
+    const end = this.head!.targetEnd;
+    let p = this.pathEnd + 1;
+    const n = name.length;
+    while (p < end) {
+      let amp = p;
+      while (amp < end && buf[amp] !== 38 /* & */) amp++;
+      let k = 0;
+      while (k < n && p + k < amp && buf[p + k] === name[k]) k++;
+      if (k === n && (p + n === amp || buf[p + n] === 61 /* = */)) {
+        this.queryValueStart = p + n === amp ? amp : p + n + 1;
+        this.queryValueEnd = amp;
+        return true;
+      }
+      p = amp + 1;
+    }
+    return false;
+  }
+
+  /** Set by findQueryParam. */
+  queryValueStart = 0;
+  queryValueEnd = 0;
+
+  /** The value findQueryParam found equals `value` (percent-decoded when it needs it). */
+  queryValueIs(value: string, bytes: Buffer): boolean {
+    const buf = this.buf;
+    const s = this.queryValueStart;
+    const e = this.queryValueEnd;
+    for (let k = s; k < e; k++) {
+      const c = buf[k]!;
+      if (c === 37 || c === 43) return decodeQueryValue(latin1(buf, s, e)) === value; // % or +
+    }
+    if (e - s !== bytes.length) return false;
+    for (let k = 0; k < bytes.length; k++) if (buf[s + k] !== bytes[k]) return false;
+    return true;
+  }
+
+  /** The value findQueryParam found, decoded. */
+  queryValueString(): string {
+    return decodeQueryValue(latin1(this.buf, this.queryValueStart, this.queryValueEnd));
   }
 
   /** The value of header line `i`, trimmed. */

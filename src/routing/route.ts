@@ -39,16 +39,36 @@ interface CompiledValueMatch {
   readonly lower: Buffer;
   readonly kind: number;
   readonly value: string;
+  /** `value` as bytes (equals compares bytes in the head). */
+  readonly valueBytes: Buffer;
   readonly regex: RegExp | null;
 }
 
 /** A host condition: exact (`api.example.com`), suffix (`*.example.com`), with or without a port. */
-interface HostPattern {
+export interface HostPattern {
   /** Exact name, or the suffix with its dot (`.example.com`). */
   readonly text: string;
+  /** The same as lowercase bytes. */
+  readonly bytes: Buffer;
   readonly wildcard: boolean;
   /** Compare with the port (the pattern gave one). */
   readonly withPort: boolean;
+}
+
+/** buf[start..start+b.length) equals the lowercase bytes `b`, ASCII case-insensitively. */
+export function bytesEqualLower(buf: Buffer, start: number, b: Buffer): boolean {
+  for (let i = 0; i < b.length; i++) {
+    let c = buf[start + i]!;
+    if (c >= 65 && c <= 90) c += 32;
+    if (c !== b[i]) return false;
+  }
+  return true;
+}
+
+/** buf[start..start+b.length) equals `b` exactly (paths are case-sensitive). */
+function bytesEqual(buf: Buffer, start: number, b: Buffer): boolean {
+  for (let i = 0; i < b.length; i++) if (buf[start + i] !== b[i]) return false;
+  return true;
 }
 
 function compileValues(list: readonly ValueMatch[]): CompiledValueMatch[] | null {
@@ -58,6 +78,7 @@ function compileValues(list: readonly ValueMatch[]): CompiledValueMatch[] | null
     lower: Buffer.from(m.name, 'latin1'),
     kind: m.kind === 'present' ? VALUE_PRESENT : m.kind === 'absent' ? VALUE_ABSENT : m.kind === 'equals' ? VALUE_EQUALS : VALUE_REGEX,
     value: m.kind === 'equals' || m.kind === 'regex' ? m.value : '',
+    valueBytes: Buffer.from(m.kind === 'equals' ? m.value : '', 'latin1'),
     regex: m.kind === 'regex' ? new RegExp(m.value) : null,
   }));
 }
@@ -75,6 +96,7 @@ export class CompiledRoute {
   readonly exactHosts: readonly string[];
   private readonly pathKind: number;
   private readonly pathText: string;
+  private readonly pathBytes: Buffer;
   private readonly pathRegex: RegExp | null;
   private readonly methods: readonly string[] | null;
   private readonly headers: readonly CompiledValueMatch[] | null;
@@ -104,7 +126,8 @@ export class CompiledRoute {
     this.hosts = m.hosts === null ? null : m.hosts.map((h) => {
       const wildcard = h.startsWith('*.');
       const withPort = /:\d+$/.test(h);
-      return { text: wildcard ? h.slice(1) : h, wildcard, withPort };
+      const text = wildcard ? h.slice(1) : h;
+      return { text, bytes: Buffer.from(text, 'latin1'), wildcard, withPort };
     });
     this.exactHosts = this.hosts === null ? [] : this.hosts.filter((h) => !h.wildcard).map((h) => (h.withPort ? h.text.slice(0, h.text.lastIndexOf(':')) : h.text));
     if (m.path !== null) {
@@ -118,6 +141,7 @@ export class CompiledRoute {
       this.pathKind = m.pathRegex !== null ? PATH_REGEX : PATH_ANY;
       this.pathText = '';
     }
+    this.pathBytes = Buffer.from(this.pathText, 'latin1');
     this.pathRegex = m.pathRegex === null ? null : new RegExp(m.pathRegex);
     this.methods = m.methods;
     this.headers = compileValues(m.headers);
@@ -126,27 +150,11 @@ export class CompiledRoute {
     this.notSource = m.notSource === null ? null : new CidrList(m.notSource);
   }
 
-  /** Does the request match every condition? */
-  matches(v: RequestView): boolean {
+  /** Does the request match every condition? `hostChecked`: the table's lookup proved the host. */
+  matches(v: RequestView, hostChecked: boolean): boolean {
     if (this.methods !== null && !this.methods.includes(v.method)) return false;
-    if (this.hosts !== null && !this.matchHost(v)) return false;
-    switch (this.pathKind) {
-      case PATH_EXACT:
-        if (v.matchPath !== this.pathText) return false;
-        break;
-      case PATH_PREFIX: {
-        const p = v.matchPath;
-        const t = this.pathText;
-        // `/` matches everything; otherwise the prefix must end at a segment boundary.
-        if (!p.startsWith(t) || (p.length > t.length && t.length > 1 && p.charCodeAt(t.length) !== 47)) return false;
-        break;
-      }
-      case PATH_REGEX:
-        if (!this.pathRegex!.test(v.matchPath)) return false;
-        break;
-      default:
-        break;
-    }
+    if (this.hosts !== null && !hostChecked && !this.matchHost(v)) return false;
+    if (this.pathKind !== PATH_ANY && !this.matchPath(v)) return false;
     if (this.headers !== null && !this.matchHeaders(v)) return false;
     if (this.query !== null && !this.matchQuery(v)) return false;
     if (this.source !== null || this.notSource !== null) {
@@ -158,13 +166,40 @@ export class CompiledRoute {
     return true;
   }
 
-  /** Host without port unless the pattern has one (RFC 9110 §7.2: Host is host[:port]). */
+  /**
+   * Paths are compared as bytes in the request head (no string made), except a path that
+   * needs normalising (`%`, `/.`: RequestView.matchPath) and regexes, which need a string.
+   */
+  private matchPath(v: RequestView): boolean {
+    if (this.pathKind === PATH_REGEX) return this.pathRegex!.test(v.matchPath);
+    v.locatePath();
+    if (v.pathNeedsNormalizing) {
+      const p = v.matchPath;
+      const t = this.pathText;
+      if (this.pathKind === PATH_EXACT) return p === t;
+      // `/` matches everything; otherwise the prefix must end at a segment boundary.
+      return p.startsWith(t) && (p.length === t.length || t.length === 1 || p.charCodeAt(t.length) === 47);
+    }
+    const buf = v.buf;
+    const start = v.pathStart;
+    const n = v.pathEnd - start;
+    const t = this.pathBytes;
+    if (n === 0) return t.length === 1; // absolute-form without a path: `/`
+    if (this.pathKind === PATH_EXACT) return n === t.length && bytesEqual(buf, start, t);
+    return n >= t.length && bytesEqual(buf, start, t) && (n === t.length || t.length === 1 || buf[start + t.length] === 47);
+  }
+
+  /** Host without port unless the pattern has one (RFC 9110 §7.2: Host is host[:port]); bytes. */
   matchHost(v: RequestView): boolean {
+    v.locateHost();
+    const buf = v.buf;
     const hosts = this.hosts!;
     for (let i = 0; i < hosts.length; i++) {
       const h = hosts[i]!;
-      const value = h.withPort ? v.authority : v.host;
-      if (h.wildcard ? value.length > h.text.length && value.endsWith(h.text) : value === h.text) return true;
+      const end = h.withPort ? v.hostEnd : v.hostNameEnd;
+      const n = end - v.hostStart;
+      const b = h.bytes;
+      if (h.wildcard ? n > b.length && bytesEqualLower(buf, end - b.length, b) : n === b.length && bytesEqualLower(buf, v.hostStart, b)) return true;
     }
     return false;
   }
@@ -183,8 +218,7 @@ export class CompiledRoute {
       if (m.kind === VALUE_PRESENT) continue;
       let ok = false;
       while (i !== -1) {
-        const value = v.lineValue(i);
-        if (m.kind === VALUE_EQUALS ? value === m.value : m.regex!.test(value)) {
+        if (m.kind === VALUE_EQUALS ? v.lineValueIs(i, m.valueBytes) : m.regex!.test(v.lineValue(i))) {
           ok = true;
           break;
         }
@@ -199,19 +233,19 @@ export class CompiledRoute {
     const list = this.query!;
     for (let k = 0; k < list.length; k++) {
       const m = list[k]!;
-      const value = v.queryParam(m.name);
+      const found = v.findQueryParam(m.lower);
       switch (m.kind) {
         case VALUE_PRESENT:
-          if (value === null) return false;
+          if (!found) return false;
           break;
         case VALUE_ABSENT:
-          if (value !== null) return false;
+          if (found) return false;
           break;
         case VALUE_EQUALS:
-          if (value !== m.value) return false;
+          if (!found || !v.queryValueIs(m.value, m.valueBytes)) return false;
           break;
         default:
-          if (value === null || !m.regex!.test(value)) return false;
+          if (!found || !m.regex!.test(v.queryValueString())) return false;
       }
     }
     return true;

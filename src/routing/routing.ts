@@ -4,7 +4,7 @@ import type { Backend } from '../model/backend.js';
 import { denyResponses, redirectResponse, simpleResponse } from './answers.js';
 import type { RequestView } from './request-view.js';
 import type { HttpHead } from '../balancer/http-head.js';
-import { ACTION_BACKEND, ACTION_DENY, ACTION_REDIRECT, CompiledRoute, RouteStats } from './route.js';
+import { ACTION_BACKEND, ACTION_DENY, ACTION_REDIRECT, bytesEqualLower, CompiledRoute, RouteStats } from './route.js';
 import { ExchangePlan, mergeRules, PathRewrite } from './rules.js';
 
 // A frontend's routing for one config generation: ONE immutable object, built beside the
@@ -36,22 +36,93 @@ export interface HooksSlot {
   onResponse(view: RequestView, head: HttpHead, buf: Buffer, server: string): void;
 }
 
-/** Routes whose host conditions cannot be indexed (wildcards, none) go in every bucket. */
+/**
+ * Routes indexed by exact host: candidates for a request are the routes that can match its
+ * host, in order. Routes whose host conditions cannot be indexed (no host, a wildcard, a
+ * port) go into every bucket and into `rest` (any other host). The lookup hashes the Host
+ * bytes in the head (lowercased, port dropped) into an open-addressing table: no string made.
+ */
 export class RouteTable {
+  private readonly keys: (Buffer | null)[];
+  private readonly buckets: (readonly CompiledRoute[])[];
+  /** Per bucket, per route: 1 when the bucket's host alone satisfies the route's host condition. */
+  private readonly checked: Uint8Array[];
+  private readonly restChecked: Uint8Array;
+  /** What the last `candidates` call found: the flags of the bucket returned. */
+  hostChecked: Uint8Array;
+  private readonly mask: number;
+  readonly size: number;
+
   constructor(
-    /** Candidate routes for a request whose host (no port) is the key, in order. */
-    readonly byHost: ReadonlyMap<string, readonly CompiledRoute[]>,
+    byHost: ReadonlyMap<string, readonly CompiledRoute[]>,
     /** Candidates for any other host. */
     readonly rest: readonly CompiledRoute[],
-  ) {}
+  ) {
+    let cap = 8;
+    while (cap < byHost.size * 2) cap *= 2;
+    this.keys = new Array<Buffer | null>(cap).fill(null);
+    this.buckets = new Array<readonly CompiledRoute[]>(cap).fill(rest);
+    const none = new Uint8Array(rest.length);
+    this.restChecked = none;
+    this.checked = new Array<Uint8Array>(cap).fill(none);
+    this.hostChecked = none;
+    this.mask = cap - 1;
+    this.size = byHost.size;
+    for (const [host, routes] of byHost) {
+      const key = Buffer.from(host, 'latin1');
+      let i = hashLower(key, 0, key.length) & this.mask;
+      while (this.keys[i] !== null) i = (i + 1) & this.mask;
+      this.keys[i] = key;
+      this.buckets[i] = routes;
+      // The lookup compared the Host bytes with this key: a route listing this exact host
+      // (no port) needs no second host check.
+      this.checked[i] = Uint8Array.from(routes, (r) => (r.hosts !== null && r.hosts.some((h) => !h.wildcard && !h.withPort && h.text === host) ? 1 : 0));
+    }
+  }
 
   static build(routes: readonly CompiledRoute[]): RouteTable {
     const hosts = new Set<string>();
     for (const r of routes) for (const h of r.exactHosts) hosts.add(h);
+    const unindexed = (r: CompiledRoute) => r.hosts === null || r.exactHosts.length < r.hosts.length;
     const byHost = new Map<string, CompiledRoute[]>();
-    for (const h of hosts) byHost.set(h, routes.filter((r) => r.hosts === null || r.exactHosts.length < r.hosts.length || r.exactHosts.includes(h)));
-    return new RouteTable(byHost, routes.filter((r) => r.hosts === null || r.exactHosts.length < r.hosts.length));
+    for (const h of hosts) byHost.set(h, routes.filter((r) => unindexed(r) || r.exactHosts.includes(h)));
+    return new RouteTable(byHost, routes.filter(unindexed));
   }
+
+  /** The candidates for the request's host. */
+  candidates(v: RequestView): readonly CompiledRoute[] {
+    if (this.size === 0) {
+      this.hostChecked = this.restChecked;
+      return this.rest;
+    }
+    v.locateHost();
+    const buf = v.buf;
+    const start = v.hostStart;
+    const n = v.hostNameEnd - start;
+    let i = hashLower(buf, start, v.hostNameEnd) & this.mask;
+    for (;;) {
+      const key = this.keys[i];
+      if (key === null) break;
+      if (key!.length === n && bytesEqualLower(buf, start, key!)) {
+        this.hostChecked = this.checked[i]!;
+        return this.buckets[i]!;
+      }
+      i = (i + 1) & this.mask;
+    }
+    this.hostChecked = this.restChecked;
+    return this.rest;
+  }
+}
+
+/** FNV-1a over ASCII-lowercased bytes. */
+function hashLower(buf: Buffer, start: number, end: number): number {
+  let h = 0x811c9dc5;
+  for (let i = start; i < end; i++) {
+    let c = buf[i]!;
+    if (c >= 65 && c <= 90) c += 32;
+    h = Math.imul(h ^ c, 0x01000193);
+  }
+  return h >>> 0;
 }
 
 export class Routing {
@@ -103,10 +174,11 @@ export class Routing {
     if (table !== null) {
       // Routes on exact hosts are indexed: a table of 50 host+path routes tests only the
       // routes that can match this host (bench/micro-routing.js).
-      const candidates = table.byHost.size > 0 ? (table.byHost.get(v.host) ?? table.rest) : table.rest;
+      const candidates = table.candidates(v);
+      const hostChecked = table.hostChecked;
       for (let i = 0; i < candidates.length; i++) {
         const r = candidates[i]!;
-        if (!r.matches(v)) continue;
+        if (!r.matches(v, hostChecked[i] === 1)) continue;
         r.stats.hits++;
         v.route = r;
         if (r.action === ACTION_BACKEND) {
