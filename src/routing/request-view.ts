@@ -4,7 +4,8 @@ import { latin1 } from '../balancer/latin1.js';
 import { parseAddress, type ParsedAddress } from './cidr.js';
 import type { CompiledRoute } from './route.js';
 import type { ExchangePlan } from './rules.js';
-import { HeaderEdits } from './header-edits.js';
+import type { HooksSlot } from './routing.js';
+import { checkHeader, HeaderEdits } from './header-edits.js';
 
 // The request as routing (and user code, src/usercode) sees it: one object per client
 // connection, reset for each request, reading the parsed head in place. Nothing is made until
@@ -50,8 +51,11 @@ export class RequestView {
   backend: Backend | null = null;
   /** Header and path rules for this exchange; null: forward the head as it came. */
   plan: ExchangePlan | null = null;
-  /** A complete response to send instead of forwarding (redirect, deny, a user answer). */
+  /** A complete response to send instead of forwarding (user code builds it); null: none. */
   answer: Buffer | null = null;
+  /** A user answer (respond): its body and extra header lines; null: none. */
+  answerBody: string | null = null;
+  answerLines = '';
   answerStatus = 0;
   /** Why the request was answered here, for the access log. */
   answerWhy = '';
@@ -85,6 +89,8 @@ export class RequestView {
     this.backend = null;
     this.plan = null;
     this.answer = null;
+    this.answerBody = null;
+    this.answerLines = '';
     this.answerStatus = 0;
     this.answerWhy = '';
     this.requestId = '';
@@ -322,9 +328,33 @@ export class RequestView {
     return null;
   }
 
+  /**
+   * Answer the request here instead of forwarding it (user code: a router or an onRequest
+   * hook). `headers` are checked like any header edit; the proxy adds framing and connection
+   * fields. The session sends it when the decision is over.
+   */
+  respond(status: number, body = '', headers: Readonly<Record<string, string>> = {}): void {
+    if (!Number.isInteger(status) || status < 200 || status > 599) throw new RangeError(`status must be an integer from 200 to 599, got ${status}`);
+    let lines = '';
+    for (const [name, value] of Object.entries(headers)) {
+      checkHeader(name, String(value));
+      lines += `${name}: ${String(value).trim()}\r\n`;
+    }
+    this.answerStatus = status;
+    this.answerBody = String(body);
+    this.answerLines = lines;
+    this.answerWhy = 'answered by user code';
+    this.backend = null;
+  }
+
   /** Header changes for the request (user code); applied with the header rules. */
   requestEdits(): HeaderEdits {
     return (this.edits ??= new HeaderEdits());
+  }
+
+  /** Header changes for the response (user code's onResponse); applied with the response rules. */
+  responseHeaderEdits(): HeaderEdits {
+    return (this.responseEdits ??= new HeaderEdits());
   }
 }
 
@@ -366,4 +396,49 @@ export function normalizePath(path: string): string {
     } else out.push(s);
   }
   return `/${out.join('/')}`;
+}
+
+/**
+ * The response head as hooks see it (src/usercode onResponse): status and headers read in
+ * place while the head is being forwarded, changes through the exchange's responseEdits.
+ */
+export class ResponseView {
+  head: HttpHead | null = null;
+  buf: Buffer = EMPTY;
+  status = 0;
+
+  begin(head: HttpHead, buf: Buffer): void {
+    this.head = head;
+    this.buf = buf;
+    this.status = head.status;
+  }
+
+  /** The first value of a header (any case in `name`), or null. */
+  header(name: string): string | null {
+    const head = this.head!;
+    const lower = name.toLowerCase();
+    for (let i = 0; i < head.count; i++) {
+      if (head.drop[i] === 1) continue;
+      if (latin1(this.buf, head.lineStart[i]!, head.nameEnd[i]!).toLowerCase() === lower) return trimmedValue(this.buf, head, i);
+    }
+    return null;
+  }
+
+  /** Every header as [name, value] pairs in order (hop-by-hop ones excluded), names lowercased. */
+  headers(): [string, string][] {
+    const head = this.head!;
+    const out: [string, string][] = [];
+    for (let i = 0; i < head.count; i++) {
+      if (head.drop[i] === 0) out.push([latin1(this.buf, head.lineStart[i]!, head.nameEnd[i]!).toLowerCase(), trimmedValue(this.buf, head, i)]);
+    }
+    return out;
+  }
+}
+
+function trimmedValue(buf: Buffer, head: HttpHead, i: number): string {
+  let s = head.nameEnd[i]! + 1;
+  let e = head.lineEnd[i]! - 2;
+  while (s < e && (buf[s] === 32 || buf[s] === 9)) s++;
+  while (e > s && (buf[e - 1] === 32 || buf[e - 1] === 9)) e--;
+  return latin1(buf, s, e);
 }

@@ -26,7 +26,11 @@ export interface RouterSlot {
   route(view: RequestView, routing: Routing): Backend | null | undefined;
 }
 
-/** User hooks (src/usercode); called by the session when present. */
+/**
+ * User hooks (src/usercode), called by the session when present: `onRequest` after the
+ * decision (it may edit headers through view.requestEdits() or answer with view.respond()),
+ * `onResponse` when the response head arrives. The slot contains its own failures.
+ */
 export interface HooksSlot {
   readonly hasRequestHook: boolean;
   readonly hasResponseHook: boolean;
@@ -203,6 +207,7 @@ const NO_ROUTING: FrontendRoutingConfig = { routes: [], requestHeaders: null, re
 export function answerBytes(v: RequestView, close: boolean): Buffer {
   const r = v.route;
   if (v.answer !== null) return v.answer;
+  if (v.answerBody !== null) return simpleResponse(v.answerStatus, v.answerBody, close, v.answerLines);
   if (r !== null && r.action === ACTION_DENY) return close ? r.denyClose! : r.denyKeepAlive!;
   if (r !== null && r.action === ACTION_REDIRECT && r.config.action.type === 'redirect') return redirectResponse(r.config.action, v, close);
   return simpleResponse(500, 'no answer\n', close);
