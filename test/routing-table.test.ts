@@ -52,6 +52,25 @@ backends:\n  b: { servers: [ { address: 127.0.0.1:1 } ] }\n`);
   t.equal(decide(routing, 'GET / HTTP/1.0\r\n\r\n'), 'default:b', 'no Host at all');
 });
 
+t.test('methods: common ones by bit, others by name; header and query names cached per request', async (t) => {
+  const routing = await routingOf(`frontends:\n  web:\n    bind: 127.0.0.1:0\n    default_backend: b\n    routes:
+      - { name: purge, match: { method: PURGE }, backend: b }
+      - { name: write, match: { method: [POST, PATCH] }, backend: b }
+      - { name: canary-2, match: { header: { x-canary: "2" } }, backend: b }
+      - { name: canary-1, match: { header: { X-Canary: "1" }, query: { v: "1" } }, backend: b }
+      - { name: v2, match: { query: { v: "2" } }, backend: b }
+backends:\n  b: { servers: [ { address: 127.0.0.1:1 } ] }\n`);
+  const req = (method: string, target = '/', extra = '') => decide(routing, `${method} ${target} HTTP/1.1\r\nHost: h\r\n${extra}\r\n`);
+  t.equal(req('PURGE'), 'purge');
+  t.equal(req('PATCH'), 'write');
+  t.equal(req('POST'), 'write');
+  t.equal(req('GET'), 'default:b');
+  t.equal(req('PURGEX'), 'default:b');
+  t.equal(req('GET', '/?v=1', 'X-Canary: 1\r\n'), 'canary-1');
+  t.equal(req('GET', '/?v=2', 'X-Canary: 1\r\n'), 'v2');
+  t.equal(req('GET', '/?v=1', 'X-Canary: 3\r\nx-canary: 2\r\n'), 'canary-2', 'a second line of the name');
+});
+
 t.test('the anchor-bench config: the bench request matches only the last of 10 routes', async (t) => {
   const text = readFileSync(join(import.meta.dirname, '..', 'bench', 'anchor-routes-10.yaml'), 'utf8');
   const rt = await buildRuntime(parseConfig(text, null), null);

@@ -2,6 +2,7 @@ import type { Backend } from '../model/backend.js';
 import type { HttpHead } from '../balancer/http-head.js';
 import { latin1 } from '../balancer/latin1.js';
 import { parseAddress, type ParsedAddress } from './cidr.js';
+import { methodBit } from './route.js';
 import type { CompiledRoute } from './route.js';
 import type { ExchangePlan } from './rules.js';
 import type { HooksSlot } from './routing.js';
@@ -27,6 +28,13 @@ export class RequestView {
   head: HttpHead | null = null;
   buf: Buffer = EMPTY;
   method = '';
+  /** route.ts methodBit(method): routes test common methods with one AND. */
+  methodBit = 0;
+  /** One-entry caches: the last header / query name looked up from the start, and what was found. */
+  private lastHeaderName: Buffer | null = null;
+  private lastHeaderIndex = -1;
+  private lastQueryName: Buffer | null = null;
+  private lastQueryFound = false;
   private pathValue: string | null = null;
   private matchPathValue: string | null = null;
   private queryValue: string | null = null;
@@ -78,6 +86,9 @@ export class RequestView {
     this.head = head;
     this.buf = buf;
     this.method = head.method;
+    this.methodBit = methodBit(head.method);
+    this.lastHeaderName = null;
+    this.lastQueryName = null;
     this.pathValue = null;
     this.matchPathValue = null;
     this.queryValue = null;
@@ -214,6 +225,16 @@ export class RequestView {
 
   /** Index of the first header line named `lower` (a lowercase Buffer) at or after `from`, or -1. */
   findHeader(lower: Buffer, from: number): number {
+    if (from === 0) {
+      if (lower === this.lastHeaderName) return this.lastHeaderIndex;
+      this.lastHeaderName = lower;
+      this.lastHeaderIndex = this.scanHeader(lower, 0);
+      return this.lastHeaderIndex;
+    }
+    return this.scanHeader(lower, from);
+  }
+
+  private scanHeader(lower: Buffer, from: number): number {
     const head = this.head!;
     const buf = this.buf;
     const n = lower.length;
@@ -242,6 +263,13 @@ export class RequestView {
    * queryValueEnd and returns true, or false when absent. No string made.
    */
   findQueryParam(name: Buffer): boolean {
+    if (name === this.lastQueryName) return this.lastQueryFound;
+    this.lastQueryName = name;
+    this.lastQueryFound = this.scanQuery(name);
+    return this.lastQueryFound;
+  }
+
+  private scanQuery(name: Buffer): boolean {
     this.locatePath();
     const buf = this.buf;
     const end = this.head!.targetEnd;

@@ -71,11 +71,40 @@ function bytesEqual(buf: Buffer, start: number, b: Buffer): boolean {
   return true;
 }
 
+/**
+ * Header and query names as shared Buffers: routes testing the same name hand the view the same
+ * object, so its one-entry cache (RequestView.findHeader / findQueryParam) answers repeats.
+ */
+const NAMES = new Map<string, Buffer>();
+function nameBytes(name: string): Buffer {
+  let b = NAMES.get(name);
+  if (b === undefined) {
+    b = Buffer.from(name, 'latin1');
+    NAMES.set(name, b);
+  }
+  return b;
+}
+
+/** Bits for the common methods (0: another method, compared as a string). */
+export function methodBit(method: string): number {
+  switch (method) {
+    case 'GET': return 1;
+    case 'HEAD': return 2;
+    case 'POST': return 4;
+    case 'PUT': return 8;
+    case 'DELETE': return 16;
+    case 'PATCH': return 32;
+    case 'OPTIONS': return 64;
+    case 'TRACE': return 128;
+    default: return 0;
+  }
+}
+
 function compileValues(list: readonly ValueMatch[]): CompiledValueMatch[] | null {
   if (list.length === 0) return null;
   return list.map((m) => ({
     name: m.name,
-    lower: Buffer.from(m.name, 'latin1'),
+    lower: nameBytes(m.name),
     kind: m.kind === 'present' ? VALUE_PRESENT : m.kind === 'absent' ? VALUE_ABSENT : m.kind === 'equals' ? VALUE_EQUALS : VALUE_REGEX,
     value: m.kind === 'equals' || m.kind === 'regex' ? m.value : '',
     valueBytes: Buffer.from(m.kind === 'equals' ? m.value : '', 'latin1'),
@@ -99,6 +128,8 @@ export class CompiledRoute {
   private readonly pathBytes: Buffer;
   private readonly pathRegex: RegExp | null;
   private readonly methods: readonly string[] | null;
+  /** methodBit of each method listed, or-ed. */
+  private readonly methodBits: number;
   private readonly headers: readonly CompiledValueMatch[] | null;
   private readonly query: readonly CompiledValueMatch[] | null;
   private readonly source: CidrList | null;
@@ -144,6 +175,7 @@ export class CompiledRoute {
     this.pathBytes = Buffer.from(this.pathText, 'latin1');
     this.pathRegex = m.pathRegex === null ? null : new RegExp(m.pathRegex);
     this.methods = m.methods;
+    this.methodBits = m.methods === null ? 0 : m.methods.reduce((bits, name) => bits | methodBit(name), 0);
     this.headers = compileValues(m.headers);
     this.query = compileValues(m.query);
     this.source = m.source === null ? null : new CidrList(m.source);
@@ -152,7 +184,10 @@ export class CompiledRoute {
 
   /** Does the request match every condition? `hostChecked`: the table's lookup proved the host. */
   matches(v: RequestView, hostChecked: boolean): boolean {
-    if (this.methods !== null && !this.methods.includes(v.method)) return false;
+    if (this.methods !== null) {
+      const bit = v.methodBit;
+      if (bit !== 0 ? (this.methodBits & bit) === 0 : !this.methods.includes(v.method)) return false;
+    }
     if (this.hosts !== null && !hostChecked && !this.matchHost(v)) return false;
     if (this.pathKind !== PATH_ANY && !this.matchPath(v)) return false;
     if (this.headers !== null && !this.matchHeaders(v)) return false;

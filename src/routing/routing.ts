@@ -42,9 +42,13 @@ export interface HooksSlot {
 
 /**
  * Routes indexed by exact host: candidates for a request are the routes that can match its
- * host, in order. Routes whose host conditions cannot be indexed (no host, a wildcard, a
- * port) go into every bucket and into `rest` (any other host). The lookup hashes the Host
- * bytes in the head (lowercased, port dropped) into an open-addressing table: no string made.
+ * host, in order. For each host the routes name exactly, the table keeps the routes that can
+ * match it, decided at compile time as far as the host alone decides: a route on that host or
+ * on a wildcard covering it is in, with its host test already done; a route on another host or
+ * a wildcard that does not cover it is out; a route with no host condition is in. Requests for
+ * any other host get `rest`: routes with no host condition or a wildcard. The lookup hashes
+ * the Host bytes in the head (lowercased, port dropped) into an open-addressing table: no
+ * string made.
  */
 export class RouteTable {
   private readonly keys: (Buffer | null)[];
@@ -56,41 +60,42 @@ export class RouteTable {
   hostChecked: Uint8Array;
   private readonly mask: number;
   readonly size: number;
+  /** Candidates for a host no route names exactly. */
+  readonly rest: readonly CompiledRoute[];
 
-  constructor(
-    byHost: ReadonlyMap<string, readonly CompiledRoute[]>,
-    /** Candidates for any other host. */
-    readonly rest: readonly CompiledRoute[],
-  ) {
+  constructor(routes: readonly CompiledRoute[]) {
+    const hosts = new Set<string>();
+    for (const r of routes) for (const h of r.exactHosts) hosts.add(h);
+    this.rest = routes.filter((r) => r.hosts === null || r.hosts.some((h) => h.wildcard));
+    this.restChecked = Uint8Array.from(this.rest, (r) => (r.hosts === null ? 1 : 0));
     let cap = 8;
-    while (cap < byHost.size * 2) cap *= 2;
+    while (cap < hosts.size * 2) cap *= 2;
     this.keys = new Array<Buffer | null>(cap).fill(null);
-    this.buckets = new Array<readonly CompiledRoute[]>(cap).fill(rest);
-    const none = new Uint8Array(rest.length);
-    this.restChecked = none;
-    this.checked = new Array<Uint8Array>(cap).fill(none);
-    this.hostChecked = none;
+    this.buckets = new Array<readonly CompiledRoute[]>(cap).fill(this.rest);
+    this.checked = new Array<Uint8Array>(cap).fill(this.restChecked);
+    this.hostChecked = this.restChecked;
     this.mask = cap - 1;
-    this.size = byHost.size;
-    for (const [host, routes] of byHost) {
+    this.size = hosts.size;
+    for (const host of hosts) {
+      const bucket: CompiledRoute[] = [];
+      const flags: number[] = [];
+      for (const r of routes) {
+        const verdict = hostVerdict(r, host);
+        if (verdict === HOST_NO) continue;
+        bucket.push(r);
+        flags.push(verdict === HOST_YES ? 1 : 0);
+      }
       const key = Buffer.from(host, 'latin1');
       let i = hashLower(key, 0, key.length) & this.mask;
       while (this.keys[i] !== null) i = (i + 1) & this.mask;
       this.keys[i] = key;
-      this.buckets[i] = routes;
-      // The lookup compared the Host bytes with this key: a route listing this exact host
-      // (no port) needs no second host check.
-      this.checked[i] = Uint8Array.from(routes, (r) => (r.hosts !== null && r.hosts.some((h) => !h.wildcard && !h.withPort && h.text === host) ? 1 : 0));
+      this.buckets[i] = bucket;
+      this.checked[i] = Uint8Array.from(flags);
     }
   }
 
   static build(routes: readonly CompiledRoute[]): RouteTable {
-    const hosts = new Set<string>();
-    for (const r of routes) for (const h of r.exactHosts) hosts.add(h);
-    const unindexed = (r: CompiledRoute) => r.hosts === null || r.exactHosts.length < r.hosts.length;
-    const byHost = new Map<string, CompiledRoute[]>();
-    for (const h of hosts) byHost.set(h, routes.filter((r) => unindexed(r) || r.exactHosts.includes(h)));
-    return new RouteTable(byHost, routes.filter(unindexed));
+    return new RouteTable(routes);
   }
 
   /** The candidates for the request's host. */
@@ -116,6 +121,25 @@ export class RouteTable {
     this.hostChecked = this.restChecked;
     return this.rest;
   }
+}
+
+const HOST_NO = 0;
+const HOST_YES = 1;
+/** Depends on the port: tested per request. */
+const HOST_MAYBE = 2;
+
+/** Can route `r` match a request whose host name (no port) is `host`? */
+function hostVerdict(r: CompiledRoute, host: string): number {
+  if (r.hosts === null) return HOST_YES;
+  let verdict = HOST_NO;
+  for (const h of r.hosts) {
+    const name = h.withPort ? h.text.slice(0, h.text.lastIndexOf(':')) : h.text;
+    const covers = h.wildcard ? host.length > name.length && host.endsWith(name) : host === name;
+    if (!covers) continue;
+    if (!h.withPort) return HOST_YES;
+    verdict = HOST_MAYBE;
+  }
+  return verdict;
 }
 
 /**
