@@ -32,7 +32,7 @@ t.test('hits per route in /api/stats and /metrics, kept across a reload', async 
   const web = await httpServer('web');
   const yaml = (routes: string) => `stats: { bind: 127.0.0.1:0 }\nfrontends:\n  web:\n    bind: 127.0.0.1:0\n${routes}\nbackends:\n  api: { servers: [ { address: ${api.address} } ] }\n  web: { servers: [ { address: ${web.address} } ] }\n`;
   const sy = await start(parseConfig(yaml(ROUTES), null));
-  const stats = await startStats(sy, { bind: { host: '127.0.0.1', port: 0 }, auth: null, read: 'public' }, quietLogger);
+  const stats = await startStats(sy, sy.runtime().config.stats, quietLogger);
   t.teardown(async () => { await stats.close(); await sy.stop(200); await api.close(); await web.close(); });
   const port = sy.frontendAddress('web').port;
   for (const path of ['/api/a', '/api/b', '/api/v0/c', '/gone', '/', '/x']) await (await request(`http://127.0.0.1:${port}${path}`)).body.text();
