@@ -16,6 +16,8 @@ import { userCodeEvents, type UserCodeErrorEvent } from './usercode/ledger.js';
 import { FrontendListener, bindKey } from './balancer/listener.js';
 import { AccessLog } from './balancer/access-log.js';
 import { trimIdle } from './balancer/upstream.js';
+import { describeSessions } from './runtime-api/sessions.js';
+import type { SessionView } from './runtime-api/show.js';
 
 // The composition root: builds the runtime from a config, opens the frontends' listeners,
 // wires health checks, discovery and stats, and owns reload and stop. Reload = build the next
@@ -137,6 +139,14 @@ export class Switchyard implements StatsHost {
 
   workers(): WorkersInfo | null {
     return this.workersInfo?.() ?? null;
+  }
+
+  /** Client sessions open in this process (the runtime API's `show sess`). */
+  sessions(): SessionView[] {
+    const out: SessionView[] = [];
+    const now = Date.now();
+    for (const l of this.listeners.values()) describeSessions(l.frontend.name, l.mode, l.openSessions(), now, out);
+    return out;
   }
 
   frontendAddress(name: string): { host: string; port: number } {

@@ -9,6 +9,7 @@ import { ChunkedScanner } from './chunked.js';
 import { HttpHead } from './http-head.js';
 import { cannedResponse } from './responses.js';
 import { forwardingLines, normalizeIp } from './head-rewrite.js';
+import { carriedOf } from './client-address.js';
 import { coarseNow, track, type Expirable } from './sweeper.js';
 import { describeError, openUpstream, takeIdle, type Upstream, type UpstreamOwner } from './upstream.js';
 import type { HttpSession } from './http-session.js';
@@ -164,7 +165,9 @@ export abstract class HttpExchange implements UpstreamOwner, Expirable, QueueWai
     protected readonly listener: HttpListenerContext,
   ) {
     this.frontend = listener.frontend;
-    this.peerAddress = socket.remoteAddress ?? '';
+    // The client as the PROXY header (accept_proxy) carried it, else the socket's peer: the
+    // address trusted_proxies judges too, as HAProxy's `src` is the carried one.
+    this.peerAddress = carriedOf(socket)?.srcIp ?? socket.remoteAddress ?? '';
     const ip = normalizeIp(this.peerAddress);
     this.clientIp = ip;
     this.proto = listener.secure ? 'https' : 'http';

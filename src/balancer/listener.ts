@@ -4,13 +4,15 @@ import type { Mode } from '../config/types.js';
 import type { Logger } from '../log.js';
 import type { AccessLog } from './access-log.js';
 import { HttpSession, type HttpListenerContext } from './http-session.js';
-import { normalizeIp } from './head-rewrite.js';
 import { TcpSession, type TcpListenerContext } from './tcp-session.js';
 import { acceptWithOnread } from './accept.js';
 import type { TLSSocket } from 'node:tls';
 import { TlsTerminator, type TlsHandshakeOwner } from './tls-terminate.js';
 import { startSniRouting, type SniRoutingOwner } from './sni-route.js';
 import type { Backend } from '../model/backend.js';
+import { clientIpOf } from './client-address.js';
+import { ProxyGate, type ProxyGateOwner } from './proxy-accept.js';
+import type { SocketReader } from './read-buffer.js';
 
 // A frontend's listening socket. The listener outlives reloads while its bind address and mode
 // stay the same: a reload assigns a new `frontend` and only connections accepted (HTTP: requests
@@ -18,7 +20,7 @@ import type { Backend } from '../model/backend.js';
 
 type Session = HttpSession | TcpSession;
 
-export class FrontendListener implements HttpListenerContext, TcpListenerContext, TlsHandshakeOwner, SniRoutingOwner {
+export class FrontendListener implements HttpListenerContext, TcpListenerContext, TlsHandshakeOwner, SniRoutingOwner, ProxyGateOwner {
   readonly mode: Mode;
   readonly bindKey: string;
   /** Terminates TLS (tls-terminate.ts): connections are served once their handshake completes. */
@@ -48,6 +50,9 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
   private lastLimitLog = 0;
   /** HTTP sessions (or their sockets still in a TLS handshake) taken over rate_limit.connections: not counted per address. */
   private readonly uncounted = new Set<Session | Socket>();
+  /** Connections still reading their PROXY header (accept_proxy). */
+  private readonly gates = new Set<ProxyGate>();
+  private lastProxyLog = 0;
 
   constructor(
     public frontend: Frontend,
@@ -106,22 +111,32 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
   }
 
   private accept(socket: Socket): void {
+    if (this.frontend.config.acceptProxy) {
+      // The PROXY header first (proxy-accept.ts); admitProxied() opens the session after it.
+      const gate = new ProxyGate(socket, this);
+      if (gate.waiting) this.gates.add(gate);
+      return;
+    }
+    this.admit(socket);
+  }
+
+  private admit(socket: Socket): Session | null {
     const frontend = this.frontend;
     const { maxconn, maxconnPerSource } = frontend.config;
     if (maxconn > 0 && this.sessions.size + this.handshaking.size >= maxconn) {
       this.deny(socket, `maxconn ${maxconn} reached`);
-      return;
+      return null;
     }
     let overRate = false;
     let ip = '';
     const perAddress = perAddressLimit(frontend);
     if (perAddress > 0) {
       if (!this.countingSources) this.recountSources(frontend.perSource);
-      ip = normalizeIp(socket.remoteAddress ?? '');
+      ip = clientIpOf(socket);
       const n = frontend.perSource.get(ip) ?? 0;
       if (maxconnPerSource > 0 && n >= maxconnPerSource) {
         this.deny(socket, `maxconn_per_source ${maxconnPerSource} reached for ${ip}`);
-        return;
+        return null;
       }
       // rate_limit (docs/overload.md): TCP connections are refused here; an HTTP connection is
       // taken and its first request answered 429 with Retry-After (an HTTP client reads that).
@@ -131,13 +146,13 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
         frontend.counters.connLimited++;
         if (this.mode === 'tcp') {
           this.deny(socket, `rate_limit.connections ${connections} reached for ${ip}`);
-          return;
+          return null;
         }
         overRate = true;
       } else if (this.mode === 'tcp' && limiter !== null && limiter.take(ip, Date.now()) > 0) {
         frontend.counters.rateLimited++;
         this.deny(socket, `rate_limit.requests_per_second ${limiter.config.requestsPerSecond} reached for ${ip}`);
-        return;
+        return null;
       }
       if (!overRate) {
         frontend.perSource.set(ip, n + 1);
@@ -148,24 +163,27 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
     }
     if (perAddress === 0 && this.mode === 'tcp') {
       const limiter = frontend.rateLimiter();
-      if (limiter !== null && limiter.take(normalizeIp(socket.remoteAddress ?? ''), Date.now()) > 0) {
+      const ip = clientIpOf(socket);
+      if (limiter !== null && limiter.take(ip, Date.now()) > 0) {
         frontend.counters.rateLimited++;
-        this.deny(socket, `rate_limit.requests_per_second ${limiter.config.requestsPerSecond} reached for ${socket.remoteAddress}`);
-        return;
+        this.deny(socket, `rate_limit.requests_per_second ${limiter.config.requestsPerSecond} reached for ${ip}`);
+        return null;
       }
     }
     frontend.counters.sessionOpened(Date.now());
+    // TLS and SNI routing take the socket themselves (accept_proxy is refused with them by the
+    // config checks: the header would have to come off before the handshake reads).
     if (this.secure) {
       if (overRate) this.uncounted.add(socket);
       this.startTls(socket, frontend);
-      return;
+      return null;
     }
     if (this.sniRouting) {
       this.handshaking.add(socket);
       startSniRouting(socket, this, frontend, this.onreadClients);
-      return;
+      return null;
     }
-    this.openSession(socket, overRate);
+    return this.openSession(socket, overRate);
   }
 
   private startTls(socket: Socket, frontend: Frontend): void {
@@ -210,7 +228,7 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
     this.sessions.add(session);
   }
 
-  private openSession(socket: Socket, overRate: boolean): void {
+  private openSession(socket: Socket, overRate: boolean): Session {
     // TLS in TCP mode: as with plain TCP, nothing is read before a server takes it.
     if (this.mode === 'tcp' && this.secure) socket.pause();
     const session = this.mode === 'http' ? new HttpSession(socket, this) : new TcpSession(socket, this);
@@ -220,6 +238,33 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
       this.uncounted.add(session);
     }
     if (this.stopping) session.stop();
+    return session;
+  }
+
+  admitProxied(socket: Socket): SocketReader | null {
+    if (this.stopping) {
+      socket.destroy();
+      return null;
+    }
+    return this.admit(socket);
+  }
+
+  proxyRefused(socket: Socket, why: string): void {
+    this.frontend.proxyRefused++;
+    const now = Date.now();
+    if (now - this.lastProxyLog > 1000) {
+      this.lastProxyLog = now;
+      this.logger.warn({ frontend: this.frontend.name, client: socket.remoteAddress }, `connection refused: ${why}`);
+    }
+  }
+
+  gateClosed(gate: ProxyGate): void {
+    this.gates.delete(gate);
+  }
+
+  /** Sessions open now (the runtime API's `show sess`). */
+  openSessions(): Iterable<Session> {
+    return this.sessions;
   }
 
   /**
@@ -230,7 +275,7 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
     map.clear();
     this.counted.clear();
     const count = (socket: Socket): void => {
-      const ip = normalizeIp(socket.remoteAddress ?? '');
+      const ip = clientIpOf(socket);
       map.set(ip, (map.get(ip) ?? 0) + 1);
       this.counted.set(socket, { map, ip });
     };
@@ -296,6 +341,7 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
   async drain(timeoutMs: number): Promise<void> {
     this.stopping = true;
     const closed = this.stopAccepting();
+    for (const g of [...this.gates]) g.stop();
     for (const s of this.sessions) s.stop();
     // Connections still in their handshake carry no request yet: closed now.
     for (const raw of this.handshaking) raw.destroy();

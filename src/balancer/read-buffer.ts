@@ -102,3 +102,12 @@ export function readerOf<T extends SocketReader>(socket: Socket): T {
 function onSocketData(this: ReaderSocket, chunk: Buffer): void {
   this[kReader].onRead(chunk);
 }
+
+/**
+ * Before handing a socket to another reader on the stream path: drop the 'data' listener the
+ * first setReader() added, so the next one does not read every chunk twice (a PROXY protocol
+ * header reader hands its socket to the session: proxy-accept.ts).
+ */
+export function detachReader(socket: Socket): void {
+  socket.off('data', onSocketData);
+}

@@ -4,7 +4,7 @@ import type { Frontend } from '../model/frontend.js';
 import type { Server } from '../model/server.js';
 import type { BalanceContext } from '../strategies/sticky.js';
 import type { AccessLog } from './access-log.js';
-import { normalizeIp } from './head-rewrite.js';
+import { clientIpOf } from './client-address.js';
 import { describeError, openUpstream, type Upstream, type UpstreamOwner } from './upstream.js';
 import { coarseNow, track, untrack, type Expirable } from './sweeper.js';
 import { readerOf, setReader, type SocketReader } from './read-buffer.js';
@@ -60,7 +60,7 @@ export class TcpSession implements UpstreamOwner, SocketReader, Expirable, Queue
   ) {
     this.frontend = listener.frontend;
     this.backend = backend ?? this.frontend.backend;
-    const ip = normalizeIp(socket.remoteAddress ?? '');
+    const ip = clientIpOf(socket);
     this.ctx = { clientIp: ip, avoid: null, stickyCookie: null, setStickyCookie: null };
     this.retriesLeft = this.backend.config.retries;
     setReader(socket, this, listener.onreadClients);

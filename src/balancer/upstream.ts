@@ -4,6 +4,8 @@ import type { BackendConfig } from '../config/types.js';
 import { connectTls } from './upstream-tls.js';
 import { coarseNow } from './sweeper.js';
 import { firstBufferTaken, readOptions, readerOf, setReader, SERVER_READ_BYTES, type SocketReader } from './read-buffer.js';
+import { proxyHeader } from '../proxy-protocol/header.js';
+import { clientEndpoints } from './client-address.js';
 
 // Connections to servers. HTTP mode keeps idle keep-alive connections per server (LIFO, so the
 // warmest socket is reused) in `server.idle`; a connection carries one request at a time and
@@ -21,6 +23,8 @@ export const MAX_IDLE_PER_SERVER = 256;
 
 /** What owns an upstream connection while it carries a request: an HTTP session. */
 export interface UpstreamOwner {
+  /** The client connection this traffic belongs to (its endpoints go in a PROXY header). */
+  readonly socket: Socket;
   onUpstreamConnect(up: Upstream): void;
   /** Returns true when it keeps a reference to `chunk` (see read-buffer.ts). */
   onUpstreamData(up: Upstream, chunk: Buffer): boolean;
@@ -40,6 +44,12 @@ export class Upstream implements SocketReader {
   readonly connectStarted: number;
   /** The address connected to: a reload may move the server (same identity) elsewhere. */
   readonly address: string;
+  /**
+   * With `send_proxy`: the client connection whose endpoints the PROXY header carried. Such a
+   * connection speaks for that client only, so only that client's later requests reuse it
+   * (HAProxy keys reuse of send-proxy connections by the addresses they carry).
+   */
+  proxiedFor: Socket | null = null;
 
   constructor(
     readonly socket: Socket,
@@ -65,7 +75,7 @@ export class Upstream implements SocketReader {
     server.sessions.delete(this.socket);
     // Not pooled when the server moved while this connection was busy: closeIdle() only saw the
     // idle ones, and reusing this would keep sending the server's traffic to its old address.
-    if (server.retired || !server.up || server.idle.length >= MAX_IDLE_PER_SERVER || this.socket.destroyed || this.address !== server.address) {
+    if (server.retired || !server.up || server.idle.length >= MAX_IDLE_PER_SERVER || this.socket.destroyed || this.address !== server.address || (this.proxiedFor !== null && this.proxiedFor.destroyed)) {
       this.socket.destroy();
       return;
     }
@@ -132,6 +142,7 @@ function removeIdle(server: Server, socket: Socket): void {
 /** A pooled idle connection to `server` idle for less than `maxIdleMs`, or null. */
 export function takeIdle(server: Server, owner: UpstreamOwner, maxIdleMs: number): Upstream | null {
   const idle = server.idle;
+  if (server.sendProxy !== 0) return takeIdleProxied(server, owner);
   const now = coarseNow;
   while (idle.length > 0) {
     const socket = idle.pop()!;
@@ -143,6 +154,23 @@ export function takeIdle(server: Server, owner: UpstreamOwner, maxIdleMs: number
       while (idle.length > 0) idle.pop()!.destroy();
       return null;
     }
+    u.owner = owner;
+    u.reused = true;
+    server.sessions.add(socket);
+    return u;
+  }
+  return null;
+}
+
+/** send_proxy: only a connection opened for this same client connection may carry its request. */
+function takeIdleProxied(server: Server, owner: UpstreamOwner): Upstream | null {
+  const idle = server.idle;
+  for (let i = idle.length - 1; i >= 0; i--) {
+    const socket = idle[i]!;
+    const u = upstreamOf(socket);
+    if (u.proxiedFor !== owner.socket) continue;
+    idle.splice(i, 1);
+    if (socket.destroyed || !socket.writable) continue;
     u.owner = owner;
     u.reused = true;
     server.sessions.add(socket);
@@ -166,6 +194,12 @@ export function openUpstream(server: Server, owner: UpstreamOwner, allowHalfOpen
   const u = new Upstream(socket, server, secure);
   u.owner = owner;
   server.sessions.add(socket);
+  // send_proxy: the header goes first, queued until the connection opens (HAProxy send-proxy).
+  // (send_proxy with tls to the servers is refused by the config checks.)
+  if (server.sendProxy !== 0 && !secure) {
+    socket.write(proxyHeader(server.sendProxy, clientEndpoints(owner.socket)));
+    u.proxiedFor = owner.socket;
+  }
   return u;
 }
 

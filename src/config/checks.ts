@@ -48,6 +48,7 @@ export function crossCheck(raw: unknown, file: string | null): CheckIssue[] {
 
   const stats = isObj(raw.stats) ? raw.stats : {};
   if (stats.read === 'private' && !isObj(stats.auth)) add(['stats', 'read'], 'read: private needs stats.auth (username and password)');
+  checkSockets(stats.socket, add);
 
   // Binds: two listeners on one port clash when the hosts are equal or either is a wildcard
   // (Linux refuses 127.0.0.1:80 next to 0.0.0.0:80). Port 0 is ephemeral and never clashes.
@@ -85,6 +86,12 @@ export function crossCheck(raw: unknown, file: string | null): CheckIssue[] {
       else if (!STRATEGY_FILE.test(path)) add(['frontends', name, key], `a ${key} module must be a .js, .mjs, .cjs or .ts file: "${path}"`);
       else if (!existsSync(resolveStrategyPath(path, file))) add(['frontends', name, key], `${key} module not found: ${resolveStrategyPath(path, file)}`);
     }
+    if (Array.isArray(fe.trusted_sources) && fe.trusted_sources.length > 0 && fe.accept_proxy !== true) {
+      add(['frontends', name, 'trusted_sources'], 'trusted_sources limits who may send the PROXY header: it needs accept_proxy: true');
+    }
+    if (fe.accept_proxy === true && (isObj(fe.tls) || isObj(fe.sni_routes))) {
+      add(['frontends', name, 'accept_proxy'], 'accept_proxy is not supported together with tls or sni_routes yet');
+    }
     const at = parseHostPort(fe.bind, true);
     if (typeof at === 'string' || at.port === 0) continue;
     const clash = bound.find((b) => b.at.port === at.port && (b.at.host === at.host || WILDCARDS.has(b.at.host) || WILDCARDS.has(at.host)));
@@ -121,6 +128,30 @@ function checkFrontendTls(name: string, fe: Obj, backends: Obj | null, add: (p: 
     if (!Object.hasOwn(backends, target)) add(['frontends', name, 'sni_routes', sni], `unknown backend "${target}"`);
     else if (isObj(be) && modeOf(be) !== 'tcp') add(['frontends', name, 'sni_routes', sni], `backend "${target}" must be mode tcp`);
   }
+}
+
+/**
+ * Runtime API sockets: a path or a loopback address, not both. The TCP form has no file
+ * permissions to guard it, so only loopback is accepted (HAProxy calls the TCP form dangerous).
+ */
+function checkSockets(value: unknown, add: (p: PathSegment[], m: string) => void): void {
+  const list = value === undefined || value === null ? [] : Array.isArray(value) ? value : [value];
+  const many = Array.isArray(value);
+  list.forEach((s: unknown, i) => {
+    const at: PathSegment[] = many ? ['stats', 'socket', i] : ['stats', 'socket'];
+    if (!isObj(s)) return;
+    if (s.path === undefined && s.address === undefined) add(at, 'expected a path or an address');
+    else if (s.path !== undefined && s.address !== undefined) add(at, 'set path or address, not both');
+    if (s.address !== undefined) {
+      const a = parseHostPort(s.address, true);
+      if (typeof a !== 'string' && !/^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(a.host)) {
+        add([...at, 'address'], `the runtime API listens on loopback only (127.0.0.1 or ::1), got ${a.host}`);
+      }
+    }
+    if ((s.user !== undefined || s.group !== undefined || s.mode !== undefined) && s.address !== undefined && s.path === undefined) {
+      add(at, 'mode, user and group apply to a Unix socket path, not to an address');
+    }
+  });
 }
 
 function checkBackend(name: string, be: Obj, raw: Obj, file: string | null, add: (p: PathSegment[], m: string) => void): void {
@@ -181,6 +212,11 @@ function checkBackend(name: string, be: Obj, raw: Obj, file: string | null, add:
     if (first !== undefined) add(where, `duplicate server name "${serverName}" (also servers[${first}])`);
     else seen.set(serverName, i);
   });
+
+  const proxied = (v: unknown) => v === 'v1' || v === 'v2';
+  if (be.tls !== undefined && be.tls !== null && be.tls !== false && (proxied(be.send_proxy) || servers.some((s) => isObj(s) && proxied(s.send_proxy)))) {
+    add(at('send_proxy'), 'send_proxy is not supported together with tls to the servers yet');
+  }
 
   const hasDiscovery = be.discovery !== undefined && be.discovery !== null;
   if (servers.length === 0 && !hasDiscovery && (be.servers === undefined || be.servers === null || Array.isArray(be.servers))) {

@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { ConfigError, ErrorCodes, SwitchyardError, type ConfigIssue } from '../errors.js';
 import { isBuiltinStrategy } from '../strategies/registry.js';
-import type { BackendConfig, CircuitBreakerConfig, Config, FrontendConfig, HealthConfig, SlowStartConfig } from './types.js';
+import type { BackendConfig, CircuitBreakerConfig, Config, FrontendConfig, HealthConfig, ProxyVersion, SlowStartConfig } from './types.js';
 import { crossCheck, formatHostPort, resolveStrategyPath } from './checks.js';
 import { configSchema, DEFAULT_EXPECT, type RawBackend, type RawConfig, type RawFrontend } from './schema.js';
 import { normalizeRateLimit } from './rate-limit-schema.js';
@@ -115,6 +115,15 @@ function build(raw: RawConfig, file: string | null, tls: TlsLoad): Config {
       auth: raw.stats.auth === undefined ? null : { username: raw.stats.auth.username, password: raw.stats.auth.password },
       read: raw.stats.auth?.read ?? raw.stats.read ?? 'public',
       allowedHosts: raw.stats.allowed_hosts.map((h) => h.toLowerCase()),
+      sockets: raw.stats.socket.map((s) => ({
+        path: s.path === undefined ? null : resolve(file === null ? process.cwd() : dirname(resolve(file)), s.path),
+        address: s.address ?? null,
+        mode: typeof s.mode === 'number' ? s.mode : parseInt(s.mode, 8),
+        user: s.user === undefined ? null : String(s.user),
+        group: s.group === undefined ? null : String(s.group),
+        level: s.level,
+        timeoutMs: s.timeout,
+      })),
     },
     consul: consul === undefined ? null : {
       address: consul.address.replace(/\/+$/, ''),
@@ -164,6 +173,8 @@ function frontend(name: string, fe: RawFrontend, tls: TlsLoad, file: string | nu
     // Module paths are stored absolute, as strategies are; the keys only when set.
     ...(fe.router === undefined ? {} : { router: resolveStrategyPath(fe.router, file) }),
     ...(fe.hooks === undefined ? {} : { hooks: resolveStrategyPath(fe.hooks, file) }),
+    acceptProxy: fe.accept_proxy,
+    trustedSources: fe.trusted_sources,
   };
 }
 
@@ -176,7 +187,7 @@ function backend(name: string, be: RawBackend, file: string | null, tls: TlsLoad
     strategy: isBuiltinStrategy(be.strategy) ? be.strategy : resolveStrategyPath(be.strategy, file),
     strategyOptions: be.strategy_options,
     sticky: sticky === undefined ? null : sticky.type === 'cookie' ? { type: 'cookie', name: sticky.name } : { type: 'source', ttlMs: sticky.ttl, size: sticky.size },
-    health: health(be.health),
+    health: health(be.health, be.check_send_proxy),
     passive: {
       consecutiveFailures: be.passive.consecutive_failures,
       baseEjectionMs: be.passive.base_ejection,
@@ -198,6 +209,7 @@ function backend(name: string, be: RawBackend, file: string | null, tls: TlsLoad
       weight: s.weight,
       backup: s.backup,
       maxconn: s.maxconn,
+      sendProxy: s.send_proxy === undefined ? null : proxyVersion(s.send_proxy),
     })),
     discovery: be.discovery === undefined ? null : { consul: { ...be.discovery.consul } },
     requestHeaders: be.request_headers ?? null,
@@ -209,6 +221,7 @@ function backend(name: string, be: RawBackend, file: string | null, tls: TlsLoad
     slowStart: slowStart(be.slow_start),
     circuitBreaker: circuitBreaker(be.circuit_breaker),
     tls: tls.backends.get(name) ?? null,
+    sendProxy: proxyVersion(be.send_proxy),
   };
 }
 
@@ -233,9 +246,14 @@ function circuitBreaker(c: RawBackend['circuit_breaker']): CircuitBreakerConfig 
  * HAProxy's defaults: `fastinter` and `downinter` default to `inter`; the check timeout to
  * 2s, but never longer than the interval (a check must end before the next one starts).
  */
-function health(h: RawBackend['health']): HealthConfig {
+function proxyVersion(v: 'v1' | 'v2' | 'none'): ProxyVersion {
+  return v === 'v1' ? 1 : v === 'v2' ? 2 : 0;
+}
+
+function health(h: RawBackend['health'], checkSendProxy: boolean | undefined): HealthConfig {
+  const sendProxy = checkSendProxy ?? 'auto';
   if (h === undefined) {
-    return { type: 'none', method: 'GET', path: '/', host: null, expect: DEFAULT_EXPECT, body: null, intervalMs: 10_000, fastIntervalMs: 10_000, downIntervalMs: 10_000, timeoutMs: 2_000, rise: 2, fall: 3, onMarkedDown: 'none' };
+    return { type: 'none', method: 'GET', path: '/', host: null, expect: DEFAULT_EXPECT, body: null, intervalMs: 10_000, fastIntervalMs: 10_000, downIntervalMs: 10_000, timeoutMs: 2_000, rise: 2, fall: 3, onMarkedDown: 'none', sendProxy };
   }
   return {
     type: h.type,
@@ -251,6 +269,7 @@ function health(h: RawBackend['health']): HealthConfig {
     rise: h.rise,
     fall: h.fall,
     onMarkedDown: h.on_marked_down,
+    sendProxy,
   };
 }
 

@@ -4,6 +4,7 @@ import type { HostPort, StatusRanges } from './types.js';
 import { DURATION_MESSAGE, parseDuration } from './duration.js';
 import { headerRulesSchema, requestIdSchema, routesSchema } from './routes-schema.js';
 import { rateLimitSchema } from './rate-limit-schema.js';
+import { parseCidr } from './cidr.js';
 
 // The raw shape of a config file (snake_case keys, names as map keys), checked by zod. Leaf
 // values are converted here (durations to ms, addresses split, `expect` to ranges) so that a
@@ -148,6 +149,24 @@ export const RETRY_STATUSES = [401, 403, 404, 408, 425, 500, 501, 502, 503, 504]
 const retryOn = z.array(z.union([z.enum(RETRY_KEYWORDS), z.number().int().refine((n) => (RETRY_STATUSES as readonly number[]).includes(n), {
   error: `expected one of ${RETRY_KEYWORDS.join(', ')} or a status among ${RETRY_STATUSES.join(' ')}`,
 })], { error: `expected one of ${RETRY_KEYWORDS.join(', ')} or a status among ${RETRY_STATUSES.join(' ')}` })).default(['conn-failure']);
+const cidrList = z.array(z.unknown().transform((v, ctx): string => {
+  const parsed = parseCidr(v);
+  return typeof parsed === 'string' ? fail(ctx, parsed, v) : (v as string);
+}));
+
+/** `send_proxy: v1 | v2 | none` (HAProxy `send-proxy` / `send-proxy-v2`). */
+const proxyVersion = z.enum(['v1', 'v2', 'none']);
+
+/** A runtime API socket: a path, or `{ path | address, mode, user, group, level, timeout }`. */
+const runtimeSocket = z.preprocess((v) => (typeof v === 'string' ? { path: v } : v), z.strictObject({
+  path: z.string().min(1).optional(),
+  address: address(true).optional(),
+  mode: z.union([z.number().int().min(0).max(0o777), z.string().regex(/^0?[0-7]{3}$/, { error: 'expected an octal file mode like "0600"' })]).default('0600'),
+  user: z.union([name, z.number().int().min(0)]).optional(),
+  group: z.union([name, z.number().int().min(0)]).optional(),
+  level: z.enum(['user', 'operator', 'admin']).default('admin'),
+  timeout: duration(10_000),
+}));
 
 // ---- sections ------------------------------------------------------------------------------
 
@@ -158,6 +177,8 @@ const statsSchema = block(z.strictObject({
   read: z.enum(['public', 'private']).optional(),
   // Host names (with or without a port) the listener answers to; empty: any (DNS rebinding guard).
   allowed_hosts: z.array(z.string().min(1).regex(/^[^\s/@]+$/, { error: 'expected a host name, optionally with :port' })).default([]),
+  // One socket or a list (HAProxy allows several `stats socket` lines, each with its level).
+  socket: z.preprocess((v) => (v === null || v === undefined ? [] : Array.isArray(v) ? v : [v]), z.array(runtimeSocket)),
 }));
 
 const consulSchema = optionalBlock(z.strictObject({
@@ -257,6 +278,8 @@ const frontendSchema = z.strictObject({
   // User code (docs/programming.md): module paths relative to the config file; HTTP only (checks.ts).
   router: z.string().min(1).optional(),
   hooks: z.string().min(1).optional(),
+  accept_proxy: z.boolean().default(false),
+  trusted_sources: cidrList.default([]),
 });
 
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/; // RFC 6265 cookie-name = token
@@ -295,6 +318,7 @@ const serverSchema = z.strictObject({
   weight: int(0, 256).default(1),
   backup: z.boolean().default(false),
   maxconn: int(0).default(0),
+  send_proxy: proxyVersion.optional(),
 });
 
 const backendSchema = z.strictObject({
@@ -350,6 +374,8 @@ const backendSchema = z.strictObject({
   })),
   // TLS to the servers (and their health checks); `tls: {}` verifies against the system CAs.
   tls: z.preprocess((v) => (v === true ? {} : v === null || v === false ? undefined : v), backendTlsSchema.optional()),
+  send_proxy: proxyVersion.default('none'),
+  check_send_proxy: z.boolean().optional(),
 });
 
 export const configSchema = z.strictObject({

@@ -21,6 +21,26 @@ export interface StatsConfig {
    * any. Guards against DNS rebinding (a hostile name resolving to this listener).
    */
   readonly allowedHosts: readonly string[];
+  /** Runtime API sockets (`stats.socket`, HAProxy's `stats socket`); empty: none. */
+  readonly sockets: readonly RuntimeSocketConfig[];
+}
+
+/** HAProxy's CLI levels: what a runtime API socket may do (docs/runtime-api.md). */
+export type RuntimeApiLevel = 'user' | 'operator' | 'admin';
+
+export interface RuntimeSocketConfig {
+  /** A Unix socket path; null when `address` is set. */
+  readonly path: string | null;
+  /** A loopback TCP address instead of a path (HAProxy `stats socket ipv4@127.0.0.1:9999`). */
+  readonly address: HostPort | null;
+  /** File mode of the Unix socket, e.g. 0o600. */
+  readonly mode: number;
+  /** Owner and group of the Unix socket (names or numeric ids); null: the process's own. */
+  readonly user: string | null;
+  readonly group: string | null;
+  readonly level: RuntimeApiLevel;
+  /** Idle time allowed between commands in interactive (`prompt`) mode (HAProxy `stats timeout`). */
+  readonly timeoutMs: number;
 }
 
 export interface ConsulRegisterConfig {
@@ -83,6 +103,10 @@ export interface FrontendConfig {
    * other peer they are replaced. Empty (default): trust nobody.
    */
   readonly trustedProxies: readonly string[];
+  /** Every connection starts with a PROXY protocol v1 or v2 header (HAProxy `accept-proxy`). */
+  readonly acceptProxy: boolean;
+  /** CIDRs allowed to send the PROXY header; empty: any peer. */
+  readonly trustedSources: readonly string[];
 }
 
 /** Per client address: a token bucket of `burst` refilled at `requestsPerSecond`; concurrent connections. 0 = not applied. */
@@ -166,7 +190,15 @@ export interface HealthConfig {
   readonly fall: number;
   /** `shutdown_sessions`: close a server's connections when it goes DOWN. */
   readonly onMarkedDown: 'none' | 'shutdown_sessions';
+  /**
+   * PROXY header on check connections (`check_send_proxy`): 'auto' when the server sends one
+   * on its traffic (HAProxy's default), true always (v1 unless the server says v2), false never.
+   */
+  readonly sendProxy: 'auto' | boolean;
 }
+
+/** PROXY protocol version sent to servers: 0 none, 1 text (v1), 2 binary (v2). */
+export type ProxyVersion = 0 | 1 | 2;
 
 export interface PassiveHealthConfig {
   /** Consecutive connect failures or 5xx responses that eject a server; 0 disables. */
@@ -188,6 +220,8 @@ export interface ServerConfig {
   readonly backup: boolean;
   /** 0 = unlimited */
   readonly maxconn: number;
+  /** PROXY protocol to this server; null: the backend's `send_proxy`. */
+  readonly sendProxy: ProxyVersion | null;
 }
 
 export interface ConsulDiscoveryConfig {
@@ -232,6 +266,8 @@ export interface BackendConfig {
   readonly circuitBreaker: CircuitBreakerConfig | null;
   /** TLS to the servers and their health checks; null: plain. */
   readonly tls: BackendTlsConfig | null;
+  /** PROXY protocol header on every connection to its servers (`send_proxy: v1|v2`). */
+  readonly sendProxy: ProxyVersion;
 }
 
 export interface SlowStartConfig {

@@ -131,6 +131,14 @@ export class HealthChecker implements RuntimeComponent {
       const key = healthKey(health, backend.config.tls);
       const started: CheckLoop[] = [];
       for (const server of backend.servers) {
+        // `disable health` (runtime API): unchecked, hence UP by checks, until `enable health`.
+        if (server.checkDisabled) {
+          if (server.checkDown) {
+            server.checkDown = false;
+            server.noteChange('health check disabled');
+          }
+          continue;
+        }
         const loop = this.loops.get(server);
         if (loop !== undefined && loop.key === key) continue;
         if (loop !== undefined) loop.stop();
@@ -152,7 +160,7 @@ export class HealthChecker implements RuntimeComponent {
       }
     }
     for (const [server, loop] of this.loops) {
-      if (loop.backend === backend && (!current.has(server) || health.type === 'none' || !this.active)) {
+      if (loop.backend === backend && (!current.has(server) || health.type === 'none' || !this.active || server.checkDisabled)) {
         loop.stop();
         this.loops.delete(server);
       }

@@ -1,8 +1,9 @@
 import { connect, isIP, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import { Client } from 'undici';
+import { Client, type buildConnector } from 'undici';
 import type { BackendTlsConfig, HealthConfig, StatusRanges } from '../config/types.js';
+import { checkProxyHeader } from '../proxy-protocol/header.js';
 
 // One active check of one server: a TCP connect or an HTTP request, bounded by `timeout`.
 // Results carry HAProxy's check codes (the `check_status` column of `show stat`) and a short
@@ -23,6 +24,18 @@ export interface ProbeTarget {
   readonly port: number;
   /** host:port (the server's address; an IPv6 host is not bracketed here). */
   readonly address: string;
+  /** PROXY protocol version its traffic carries (0 none): checks follow it (check_send_proxy). */
+  readonly sendProxy?: number;
+}
+
+/**
+ * The PROXY header a check sends, or null (HAProxy: checks send one when the server's traffic
+ * does, or always with `check-send-proxy`; it speaks for the balancer: UNKNOWN / LOCAL).
+ */
+function checkHeader(target: ProbeTarget, health: HealthConfig): Buffer | null {
+  const own = target.sendProxy === 1 || target.sendProxy === 2 ? target.sendProxy : 0;
+  const version = health.sendProxy === 'auto' ? own : health.sendProxy ? own || 1 : 0;
+  return version === 0 ? null : checkProxyHeader(version);
 }
 
 /** A running probe: `done` always resolves (never rejects); `cancel()` aborts it quietly. */
@@ -89,6 +102,8 @@ function tcpProbe(target: ProbeTarget, health: HealthConfig): Probe {
   };
   socket = connect({ host: target.host, port: target.port });
   socket.setNoDelay(true);
+  const header = checkHeader(target, health);
+  if (header !== null) socket.write(header);
   socket.once('connect', () => finish(true, 'L4OK', 'connected'));
   socket.once('error', (error) => finish(false, 'L4CON', describeConnectError(error)));
   timer = setTimeout(() => finish(false, 'L4TOUT', `timeout after ${formatDuration(health.timeoutMs)}`), health.timeoutMs);
@@ -113,7 +128,16 @@ function tlsProbe(target: ProbeTarget, health: HealthConfig, tls: BackendTlsConf
     settle = () => {};
   };
   const timer = setTimeout(() => finish(false, connected ? 'L6TOUT' : 'L4TOUT', `timeout after ${formatDuration(health.timeoutMs)}`), health.timeoutMs);
-  socket = tlsConnect({ host: target.host, port: target.port, ...probeTlsOptions(tls, target.host) });
+  const header = checkHeader(target, health);
+  if (header === null) {
+    socket = tlsConnect({ host: target.host, port: target.port, ...probeTlsOptions(tls, target.host) });
+  } else {
+    // check_send_proxy: the PROXY header goes first, in clear, then TLS on the same connection.
+    const plain = connect({ host: target.host, port: target.port });
+    plain.write(header);
+    plain.once('connect', () => { connected = true; });
+    socket = tlsConnect({ socket: plain, ...probeTlsOptions(tls, target.host) });
+  }
   socket.once('connect', () => { connected = true; });
   socket.once('secureConnect', () => finish(true, 'L6OK', `TLS ${socket?.getProtocol() ?? ''} handshake ok`.replace('  ', ' ')));
   socket.once('error', (error) => (connected ? finish(false, 'L6RSP', describeTlsError(error)) : finish(false, 'L4CON', describeConnectError(error))));
@@ -150,8 +174,10 @@ function httpProbe(target: ProbeTarget, health: HealthConfig, tls: BackendTlsCon
   const host = target.host.includes(':') ? `[${target.host}]` : target.host;
   // A fresh connection per check with `Connection: close`, as HAProxy does: a pooled socket
   // would keep answering after the server stopped accepting new connections.
+  const header = checkHeader(target, health);
   const client = new Client(`${tls === null ? 'http' : 'https'}://${host}:${target.port}`, {
-    connect: tls === null ? { timeout: health.timeoutMs + 1000 } : { timeout: health.timeoutMs + 1000, ...probeTlsOptions(tls, target.host) },
+    connect: header !== null ? proxiedConnector(target, header, tls)
+      : tls === null ? { timeout: health.timeoutMs + 1000 } : { timeout: health.timeoutMs + 1000, ...probeTlsOptions(tls, target.host) },
     headersTimeout: health.timeoutMs + 1000,
     bodyTimeout: health.timeoutMs + 1000,
     pipelining: 1,
@@ -213,6 +239,40 @@ function httpProbe(target: ProbeTarget, health: HealthConfig, tls: BackendTlsCon
   return {
     done,
     cancel: () => finish(false, 'L4CON', 'cancelled'),
+  };
+}
+
+/** An undici connector that sends the PROXY header first on the check's connection. */
+function proxiedConnector(target: ProbeTarget, header: Buffer, tls: BackendTlsConfig | null): buildConnector.connector {
+  return (_options, callback): void => {
+    const socket = connect({ host: target.host, port: target.port });
+    socket.setNoDelay(true);
+    socket.write(header);
+    let settled = false;
+    socket.once('connect', () => {
+      if (settled) return;
+      if (tls === null) {
+        settled = true;
+        callback(null, socket);
+        return;
+      }
+      const secure = tlsConnect({ socket, ...probeTlsOptions(tls, target.host) });
+      secure.once('secureConnect', () => {
+        if (settled) return;
+        settled = true;
+        callback(null, secure);
+      });
+      secure.once('error', (error) => {
+        if (settled) return;
+        settled = true;
+        callback(error, null);
+      });
+    });
+    socket.once('error', (error) => {
+      if (settled) return;
+      settled = true;
+      callback(error, null);
+    });
   };
 }
 

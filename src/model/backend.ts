@@ -11,6 +11,8 @@ import { LIMIT_MAXCONN, NO_SERVER } from '../overload/refusals.js';
 import { SlowStart } from '../overload/slow-start.js';
 import { noteUserCodeError } from '../usercode/ledger.js';
 import type { UserStrategy } from '../usercode/strategy-guard.js';
+import { RUNTIME_ID_PREFIX, RuntimeEdits } from './runtime-edits.js';
+import type { ProxyVersion } from '../config/types.js';
 
 /** Passive health: the proxy core reports what real traffic saw (src/health implements it). */
 export interface TrafficObserver {
@@ -32,6 +34,8 @@ export interface ServerSpec {
   readonly weight: number;
   readonly backup: boolean;
   readonly maxconn: number;
+  /** PROXY protocol to this server; null or absent: the backend's `send_proxy`. */
+  readonly sendProxy?: ProxyVersion | null;
 }
 
 /**
@@ -100,6 +104,8 @@ export class Backend {
   private readonly slowStart = new SlowStart(() => this.rampTick());
   /** The first rebuild is done: servers added later ramp up (slow start never applies at start, as in HAProxy). */
   private built = false;
+  /** Changes made through the runtime API (runtime-edits.ts); a reload clears them. */
+  readonly edits = new RuntimeEdits();
 
   constructor(config: BackendConfig, factory: StrategyFactory) {
     this.name = config.name;
@@ -157,6 +163,7 @@ export class Backend {
     if (!config.discovery) this.discovered = [];
     this.overload.configure(config);
     this.slowStart.configure(config.slowStart);
+    this.edits.clear();
     this.rebuildServers();
   }
 
@@ -214,11 +221,16 @@ export class Backend {
     return undefined;
   }
 
+  /** After a runtime API edit (this.edits): rebuild the server list with it. */
+  applyEdits(): void {
+    this.rebuildServers();
+  }
+
   /** Merge static and discovered specs into servers, reusing existing Server objects by id. */
   private rebuildServers(): void {
     const next: Server[] = [];
     const seen = new Set<string>();
-    for (const spec of [...this.staticSpecs, ...this.discovered]) {
+    for (const spec of this.edits.apply([...this.staticSpecs, ...this.discovered])) {
       if (seen.has(spec.id)) continue;
       seen.add(spec.id);
       let server = this.byId.get(spec.id) ?? this.removed.get(spec.id);
@@ -235,9 +247,15 @@ export class Backend {
         server.maxconn = spec.maxconn;
         server.retired = false;
       } else {
-        const source = this.staticSpecs.includes(spec) ? 'static' : 'consul';
+        const source = spec.id.startsWith('static:') ? 'static' : spec.id.startsWith(RUNTIME_ID_PREFIX) ? 'runtime' : 'consul';
         server = new Server(this, { ...spec, source });
         if (this.built) server.rampSince = Date.now();
+      }
+      if (this.edits.overrides.get(spec.id)?.weight === undefined) server.initialWeight = spec.weight;
+      const sendProxy = spec.sendProxy ?? this.config.sendProxy ?? 0;
+      if (server.sendProxy !== sendProxy) {
+        server.sendProxy = sendProxy;
+        server.closeIdle();
       }
       next.push(server);
     }
@@ -435,5 +453,6 @@ function staticSpecs(config: BackendConfig): ServerSpec[] {
     weight: s.weight,
     backup: s.backup,
     maxconn: s.maxconn,
+    sendProxy: s.sendProxy,
   }));
 }

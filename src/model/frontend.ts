@@ -29,6 +29,8 @@ export class Frontend {
   /** The rate_limit settings `limiter` was built for (a reload that keeps them keeps the buckets). */
   private limiterConfig: RateLimitConfig | null = null;
   private limiter: RateLimiter | null = null;
+  /** Connections refused for a bad, missing, slow or untrusted PROXY header (accept_proxy). */
+  proxyRefused = 0;
 
   constructor(
     public config: FrontendConfig,

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import { createHash } from 'node:crypto';
 import type { StrategyServer } from '../strategies/strategy.js';
+import type { ProxyVersion } from '../config/types.js';
 import { Counters } from './counters.js';
 import { modelEvents } from './events.js';
 import type { BackendOverload } from '../overload/backend-overload.js';
@@ -8,7 +9,7 @@ import { WaitList } from '../overload/wait-list.js';
 
 export type ServerState = 'UP' | 'DOWN' | 'MAINT' | 'DRAIN';
 export type AdminState = 'ready' | 'drain' | 'maint';
-export type ServerSource = 'static' | 'consul';
+export type ServerSource = 'static' | 'consul' | 'runtime';
 
 /** What an active health check last saw; written by src/health, read by stats. */
 export class CheckStatus {
@@ -81,6 +82,12 @@ export class Server implements StrategyServer {
   stateSince = Date.now();
   /** Why the last state change happened. */
   stateReason = '';
+  /** PROXY protocol version sent on its connections (0: none); set by the backend. */
+  sendProxy: ProxyVersion = 0;
+  /** Active checks stopped by the runtime API (`disable health`): unchecked, so UP by checks. */
+  checkDisabled = false;
+  /** The weight its config or discovery gave it (HAProxy `iweight`; `weight N%` is relative to it). */
+  initialWeight = 0;
 
   /** Sticky requests waiting for a slot on this server (its own queue, HAProxy's server pendconns). */
   readonly waiting: WaitList;
@@ -99,6 +106,7 @@ export class Server implements StrategyServer {
     this.address = `${init.host}:${init.port}`;
     this.weight = init.weight;
     this.effectiveWeight = init.weight;
+    this.initialWeight = init.weight;
     this.backup = init.backup;
     this.maxconn = init.maxconn;
     this.source = init.source;

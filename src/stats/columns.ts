@@ -289,7 +289,9 @@ export const COLUMNS: readonly Column[] = [
   col('conn_rate_max', { fe: (r) => r.rates.rateMax }),
   col('conn_tot', { fe: (r) => r.counters.stot }),
   col('intercepted', { fe: zero }),
-  col('dcon', { fe: zero }),
+  // Connections refused before any request: a bad, missing, slow or untrusted PROXY header.
+  col('dcon', { fe: (r) => r.frontend.proxyRefused },
+    { name: 'connections_denied_total', type: 'counter', help: 'Connections refused at accept: bad, missing, slow or untrusted PROXY protocol header.', kinds: ['frontend'] }),
   col('dses', { fe: zero }),
   col('wrew', all(zero)),
   col('connect'),

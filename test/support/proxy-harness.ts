@@ -17,6 +17,7 @@ export function frontendConfig(name: string, mode: Mode, backend: string, over: 
     routing: { routes: [], requestHeaders: null, responseHeaders: null, requestId: null },
     limits: { maxRequestLine: 8192, maxHeaderBytes: 32768, maxHeaders: 100, obsFold: 'reject' },
     tls: null, redirectHttps: null, sniRoutes: null,
+    acceptProxy: false, trustedSources: [],
     ...over,
   };
 }
@@ -38,6 +39,7 @@ export function backendConfig(name: string, mode: Mode, addresses: readonly stri
     requestHeaders: null, responseHeaders: null,
     maxQueue: 0, queueTimeoutMs: 2000, redispatch: true, slowStart: null, circuitBreaker: null,
     tls: null,
+    sendProxy: 0,
     ...over,
   };
 }
@@ -45,7 +47,7 @@ export function backendConfig(name: string, mode: Mode, addresses: readonly stri
 export function config(frontends: FrontendConfig[], backends: BackendConfig[], over: Partial<Config> = {}): Config {
   return {
     source: null,
-    stats: { bind: { host: '127.0.0.1', port: 0 }, auth: null, read: 'public', allowedHosts: [] },
+    stats: { bind: { host: '127.0.0.1', port: 0 }, auth: null, read: 'public', allowedHosts: [], sockets: [] },
     consul: null, workers: 1, shutdownTimeoutMs: 5000,
     logging: { level: 'silent', access: { enabled: false, sample: 1 } },
     frontends, backends, ...over,

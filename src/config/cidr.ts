@@ -1,0 +1,95 @@
+import { isIPv4, isIPv6 } from 'node:net';
+
+// Address ranges in CIDR notation (`10.0.0.0/8`, `fd00::/8`, or a bare address meaning /32 or
+// /128), parsed once into bytes and matched without allocating. Used where a config key lists
+// who may do something (`trusted_sources` for the PROXY protocol). It lives in config/ because
+// the loader validates the same text; the runtime compiles a list once per config generation.
+
+export interface CidrRange {
+  /** 4 or 16 bytes, already masked. */
+  readonly bytes: Uint8Array;
+  readonly prefix: number;
+}
+
+/** Parse `addr/prefix` or a bare address; returns an error message on anything else. */
+export function parseCidr(text: unknown): CidrRange | string {
+  if (typeof text !== 'string') return 'expected an address range like 10.0.0.0/8';
+  const slash = text.indexOf('/');
+  const addr = slash < 0 ? text : text.slice(0, slash);
+  const bytes = ipBytes(addr);
+  if (bytes === null) return `expected an address range like 10.0.0.0/8, got "${text}"`;
+  const max = bytes.length * 8;
+  let prefix = max;
+  if (slash >= 0) {
+    const p = text.slice(slash + 1);
+    if (!/^\d{1,3}$/.test(p) || Number(p) > max) return `prefix length must be 0 to ${max} in "${text}"`;
+    prefix = Number(p);
+  }
+  for (let i = 0; i < bytes.length; i++) {
+    const keep = Math.max(0, Math.min(8, prefix - i * 8));
+    bytes[i]! &= (0xff << (8 - keep)) & 0xff;
+  }
+  return { bytes, prefix };
+}
+
+/** An IPv4 or IPv6 address as bytes; IPv4-mapped IPv6 (`::ffff:1.2.3.4`) becomes 4 bytes. */
+export function ipBytes(addr: string): Uint8Array | null {
+  if (isIPv4(addr)) return Uint8Array.from(addr.split('.').map(Number));
+  if (!isIPv6(addr)) return null;
+  const zone = addr.indexOf('%');
+  const text = zone < 0 ? addr : addr.slice(0, zone);
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(text);
+  if (mapped !== null) return ipBytes(mapped[1]!);
+  let head = text;
+  let tail = '';
+  const gap = text.indexOf('::');
+  if (gap >= 0) {
+    head = text.slice(0, gap);
+    tail = text.slice(gap + 2);
+  }
+  const words = (s: string): number[] => {
+    if (s === '') return [];
+    const out: number[] = [];
+    for (const part of s.split(':')) {
+      if (part.includes('.')) {
+        const v4 = ipBytes(part);
+        if (v4 === null || v4.length !== 4) return [NaN];
+        out.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
+      } else out.push(parseInt(part, 16));
+    }
+    return out;
+  };
+  const h = words(head);
+  const t = words(tail);
+  const fill = 8 - h.length - t.length;
+  if (fill < 0 || (gap < 0 && fill !== 0)) return null;
+  const all = [...h, ...new Array<number>(fill).fill(0), ...t];
+  const bytes = new Uint8Array(16);
+  for (let i = 0; i < 8; i++) {
+    const w = all[i]!;
+    if (!(w >= 0 && w <= 0xffff)) return null;
+    bytes[i * 2] = w >> 8;
+    bytes[i * 2 + 1] = w & 0xff;
+  }
+  return bytes;
+}
+
+/** Does `addr` (as text) fall in one of `ranges`? An empty list matches nothing. */
+export function inRanges(ranges: readonly CidrRange[], addr: string): boolean {
+  const bytes = ipBytes(addr);
+  if (bytes === null) return false;
+  for (const r of ranges) {
+    if (r.bytes.length !== bytes.length) continue;
+    let ok = true;
+    let bits = r.prefix;
+    for (let i = 0; bits > 0; i++, bits -= 8) {
+      const mask = bits >= 8 ? 0xff : (0xff << (8 - bits)) & 0xff;
+      if ((bytes[i]! & mask) !== r.bytes[i]) {
+        ok = false;
+        break;
+      }
+    }
+    if (ok) return true;
+  }
+  return false;
+}
