@@ -42,7 +42,7 @@ t.test('the contract example parses with the right normalised values', async (t)
   t.teardown(() => { delete process.env.SWITCHYARD_ADMIN_PASSWORD; delete process.env.CONSUL_HTTP_TOKEN; });
   const config = await loadConfigFile(fixture('contract.yaml'));
   t.equal(config.source, fixture('contract.yaml'));
-  t.same(config.stats, { bind: { host: '0.0.0.0', port: 11099 }, auth: { username: 'admin', password: 'hunter2' }, read: 'public', allowedHosts: [] });
+  t.same(config.stats, { bind: { host: '0.0.0.0', port: 11099 }, auth: { username: 'admin', password: 'hunter2' }, read: 'public', allowedHosts: [], sockets: [] });
   t.equal(config.consul?.address, 'http://127.0.0.1:8500');
   t.equal(config.consul?.token, 'consul-token');
   t.equal(config.consul?.waitMs, 30_000);
@@ -62,6 +62,7 @@ t.test('the contract example parses with the right normalised values', async (t)
     rateLimit: null,
     tls: null, redirectHttps: null, sniRoutes: null,
     trustedProxies: [],
+    acceptProxy: false, trustedSources: [],
   });
 
   t.equal(config.backends.length, 1);
@@ -74,14 +75,14 @@ t.test('the contract example parses with the right normalised values', async (t)
   t.same(be.health, {
     type: 'http', method: 'GET', path: '/health', host: null, expect: [[200, 200]], body: null,
     intervalMs: 10_000, fastIntervalMs: 10_000, downIntervalMs: 10_000, timeoutMs: 2_000,
-    rise: 2, fall: 3, onMarkedDown: 'none',
+    rise: 2, fall: 3, onMarkedDown: 'none', sendProxy: 'auto',
   });
   t.same(be.passive, { consecutiveFailures: 5, baseEjectionMs: 30_000, maxEjectionMs: 300_000, maxEjectedPercent: 50 });
   t.same(be.timeouts, { connectMs: 5_000, serverMs: 30_000, serverKeepAliveMs: 4_000 });
   t.equal(be.retries, 2);
   t.same(be.servers, [
-    { name: 's1', address: { host: '127.0.0.1', port: 9001 }, weight: 1, backup: false, maxconn: 0 },
-    { name: '127.0.0.1:9002', address: { host: '127.0.0.1', port: 9002 }, weight: 2, backup: true, maxconn: 0 },
+    { name: 's1', address: { host: '127.0.0.1', port: 9001 }, weight: 1, backup: false, maxconn: 0, sendProxy: null },
+    { name: '127.0.0.1:9002', address: { host: '127.0.0.1', port: 9002 }, weight: 2, backup: true, maxconn: 0, sendProxy: null },
   ]);
   t.same(be.discovery, { consul: { service: 'mcp-files', tag: 'v1', passing: true, dc: 'dc1' } });
   t.equal(summarizeConfig(config), 'ok: 1 frontend (http 1, tcp 0), 1 backend, 2 servers, 1 backend from consul, stats on 0.0.0.0:11099');
@@ -100,7 +101,7 @@ t.test('the output is deep-frozen', async (t) => {
 t.test('defaults for a minimal config', async (t) => {
   const config = parseConfig(base(), 'relative/switchyard.yaml');
   t.equal(config.source, resolve('relative/switchyard.yaml'));
-  t.same(config.stats, { bind: { host: '0.0.0.0', port: 11099 }, auth: null, read: 'public', allowedHosts: [] });
+  t.same(config.stats, { bind: { host: '0.0.0.0', port: 11099 }, auth: null, read: 'public', allowedHosts: [], sockets: [] });
   t.equal(config.consul, null);
   const be = config.backends[0]!;
   t.equal(be.mode, 'http');
@@ -126,7 +127,7 @@ t.test('JSON input, bind forms, IPv6, user strategy resolved against the config 
   t.equal(api!.servers[1]!.weight, 0);
   t.same(pg!.sticky, { type: 'source', ttlMs: 30 * 60_000, size: 100_000 });
   t.equal(pg!.health.type, 'tcp', 'a health block without type is a tcp check');
-  t.same(pg!.servers[0], { name: 'primary', address: { host: '::1', port: 15432 }, weight: 1, backup: false, maxconn: 10 });
+  t.same(pg!.servers[0], { name: 'primary', address: { host: '::1', port: 15432 }, weight: 1, backup: false, maxconn: 10, sendProxy: null });
   t.equal(summarizeConfig(config), 'ok: 2 frontends (http 1, tcp 1), 2 backends, 3 servers, stats on 127.0.0.1:11099');
 
   const bare = parseConfig(base().replace('127.0.0.1:0', '8081'), null);
@@ -144,7 +145,7 @@ t.test('every error in a file at once, each with its path and line', async (t) =
     'frontends.raw.mode: mode tcp does not match backend "api" (mode http) @11',
     'frontends.raw.bind: 0.0.0.0:11101 clashes with frontend "files" on 0.0.0.0:11101 @12',
     `backends.api.strategy: strategy module not found: ${fixture('strategies/missing.js')} @16`,
-    'backends.api.healthcheck: unknown key "healthcheck" (known keys: mode, strategy, strategy_options, sticky, health, passive, timeouts, retries, retry_on, servers, discovery, request_headers, response_headers, max_queue, redispatch, slow_start, circuit_breaker, tls) @17',
+    'backends.api.healthcheck: unknown key "healthcheck" (known keys: mode, strategy, strategy_options, sticky, health, passive, timeouts, retries, retry_on, servers, discovery, request_headers, response_headers, max_queue, redispatch, slow_start, circuit_breaker, tls, send_proxy, check_send_proxy) @17',
     'backends.api.servers[1].address: expected host:port @20',
     'backends.api.servers[2].weight: must be at most 256 @21',
     'backends.api.servers[2].name: duplicate server name "s1" (also servers[0]) @21',
@@ -156,7 +157,7 @@ t.test('every error in a file at once, each with its path and line', async (t) =
 t.test('error shapes: one mistake each, exact path and line', async (t) => {
   const cases: [string, string, string][] = [
     // [yaml, path, message (substring)]
-    [base('        extra: 1'), 'backends.api.servers[0].extra', 'unknown key "extra" (known keys: name, address, weight, backup, maxconn)'],
+    [base('        extra: 1'), 'backends.api.servers[0].extra', 'unknown key "extra" (known keys: name, address, weight, backup, maxconn, send_proxy)'],
     [base('    extra: 1'), 'backends.api.extra', 'unknown key "extra" (known keys: mode, strategy, strategy_options'],
     [base().replace('backend: api', 'backend: api, bakend: x'), 'frontends.web.bakend', 'did you mean "backend"?'],
     [base('workers: 0'), 'workers', 'expected an integer of at least 1, or "auto"'],
@@ -296,7 +297,7 @@ workers: 4
     register: { name: 'switchyard', id: 'sy-1', address: null, port: 8080, tags: ['lb', 'edge'], checkIntervalMs: 10_000 },
   });
   t.same(c.logging, { level: 'debug', access: { enabled: true, sample: 1 } });
-  t.same(c.stats, { bind: { host: '::', port: 9000 }, auth: { username: 'u', password: 'p' }, read: 'private', allowedHosts: [] });
+  t.same(c.stats, { bind: { host: '::', port: 9000 }, auth: { username: 'u', password: 'p' }, read: 'private', allowedHosts: [], sockets: [] });
   t.equal(c.shutdownTimeoutMs, 1500);
   t.equal(c.workers, 4);
   const c2 = parseConfig(base(`consul:\nlogging: { access: { enabled: true, sample: 0.25 } }`), null);
@@ -342,7 +343,7 @@ t.test('normalizeConfig takes the raw shape from code and validates it the same 
 t.test('demo config', async (t) => {
   const c = demoConfig({ http: 11101, tcp: 11100, stats: 11099, echo: [11111, 11112, 11113] });
   t.equal(c.source, null);
-  t.same(c.stats, { bind: { host: '127.0.0.1', port: 11099 }, auth: null, read: 'public', allowedHosts: [] });
+  t.same(c.stats, { bind: { host: '127.0.0.1', port: 11099 }, auth: null, read: 'public', allowedHosts: [], sockets: [] });
   t.same(c.frontends.map((f) => [f.name, f.mode, `${f.bind.host}:${f.bind.port}`, f.backend]), [
     ['demo-http', 'http', '127.0.0.1:11101', 'demo-http'],
     ['demo-tcp', 'tcp', '127.0.0.1:11100', 'demo-tcp'],

@@ -136,9 +136,9 @@ function checkFrontendTls(name: string, fe: Obj, backends: Obj | null, add: (p: 
  */
 function checkSockets(value: unknown, add: (p: PathSegment[], m: string) => void): void {
   const list = value === undefined || value === null ? [] : Array.isArray(value) ? value : [value];
-  const many = Array.isArray(value);
   list.forEach((s: unknown, i) => {
-    const at: PathSegment[] = many ? ['stats', 'socket', i] : ['stats', 'socket'];
+    // A single socket is the list of one (the schema reports `stats.socket[0]...` too).
+    const at: PathSegment[] = ['stats', 'socket', i];
     if (!isObj(s)) return;
     if (s.path === undefined && s.address === undefined) add(at, 'expected a path or an address');
     else if (s.path !== undefined && s.address !== undefined) add(at, 'set path or address, not both');
