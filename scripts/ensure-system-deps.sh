@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests drive for real, when missing: chromium (stats page
-# browser test), haproxy (CSV header fixture check), buildah + podman + debootstrap (the
-# container test), openssl + curl (TLS tests). Runs as root on a Debian machine; elsewhere it says what is missing.
+# browser test), haproxy (CSV header fixture check; the PROXY protocol peer on both sides),
+# socat (drives the runtime API socket), buildah + podman + debootstrap (the container test),
+# openssl + curl (TLS tests). Runs as root on a Debian machine; elsewhere it says what is missing.
 set -u
 need=()
 command -v chromium >/dev/null || need+=(chromium)

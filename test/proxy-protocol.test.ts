@@ -211,3 +211,35 @@ t.test('check_send_proxy: health checks send PROXY UNKNOWN (v1) / LOCAL (v2)', a
   await waitFor('a check with a PROXY header', () => (srv.headers.length > 0 ? true : undefined));
   t.equal(srv.headers[0], null, 'a v2 LOCAL header: the check speaks for the balancer');
 });
+
+t.test('the stream-reads fallback (SWITCHYARD_STREAM_READS=1) hands the socket over just as well', async (t) => {
+  const app = await httpServer('app', (req, res) => res.end(String(req.headers['x-forwarded-for'])));
+  const srv = await proxyAwareServer('tcp');
+  process.env.SWITCHYARD_STREAM_READS = '1';
+  let sy;
+  try {
+    sy = await start(config(
+      [proxiedFrontend(), frontendConfig('db', 'tcp', 'pg', { acceptProxy: true, trustedSources: [] })],
+      [backendConfig('app', 'http', [app.address]), backendConfig('pg', 'tcp', [srv.address], { sendProxy: 1 })],
+    ));
+  } finally {
+    delete process.env.SWITCHYARD_STREAM_READS;
+  }
+  t.teardown(async () => { await sy.stop(100); await app.close(); await srv.close(); });
+  const header = Buffer.from('PROXY TCP4 198.51.100.77 10.0.0.1 1 2\r\n');
+  const r = await converse(sy.frontendAddress('edge').port, [header.subarray(0, 10), header.subarray(10), GET], 5);
+  t.match(r.data, /\r\n\r\n198\.51\.100\.77$/, 'HTTP: one request, read once');
+  const echoed = await new Promise<string>((resolve) => {
+    const s = connect({ port: sy.frontendAddress('db').port, host: '127.0.0.1' });
+    let out = '';
+    s.on('data', (d) => {
+      out += d;
+      if (out.length >= 6) s.end();
+    });
+    s.on('close', () => resolve(out));
+    s.write(Buffer.concat([proxyHeader(2, { srcIp: '192.0.2.5', srcPort: 9, dstIp: '192.0.2.1', dstPort: 1 }), Buffer.from('abc')]));
+    setTimeout(() => s.write('def'), 20);
+  });
+  t.equal(echoed, 'abcdef', 'TCP: bytes after the header, not doubled');
+  t.equal(srv.headers[0]?.srcIp, '192.0.2.5');
+});
