@@ -289,8 +289,10 @@ t.test('a drain under load through socat fails no request', async (t) => {
   await load;
   t.equal(failures, 0, 'no request failed');
   t.equal(seen.length, 600);
-  // In-flight requests at the switch may still finish on A; later ones never go there.
-  t.equal(seen.slice(drained + 8).filter((x) => x === 'A').length, 0, 'after the drain, new requests go to B only');
+  // Each of the 4 workers may have had one request on A in flight at the switch; every request
+  // picked after it went to B.
+  t.ok(seen.slice(drained).filter((x) => x === 'A').length <= 4, 'after the drain, new requests go to B only');
+  t.ok(seen.slice(drained).filter((x) => x === 'B').length >= seen.length - drained - 4);
   t.ok(seen.slice(0, drained).includes('A'), 'A served before the drain');
 });
 
