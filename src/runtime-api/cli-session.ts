@@ -98,11 +98,6 @@ export class CliSession {
     const commands = splitCommands(line);
     for (const words of commands) {
       if (this.closed) return false;
-      if (words.length === 0) {
-        // An empty command: HAProxy answers with the bare end-of-output marker.
-        this.write(this.interactive ? '\n> ' : '\n');
-        continue;
-      }
       if (words[0] === 'prompt' && words.length === 1) {
         this.interactive = !this.interactive;
         this.write(this.interactive ? '\n> ' : '\n');

@@ -210,14 +210,17 @@ function serverStateLine(beId: number, backend: Backend, sid: number, s: Server,
   // srv_op_state: 0 stopped, 2 running (DRAIN is running, drained by its admin state).
   const op = state === 'UP' || state === 'DRAIN' ? 2 : 0;
   const admin = (s.admin === 'maint' ? 0x01 : 0) | (s.admin === 'drain' ? 0x08 : 0);
-  const checked = backend.config.health.type !== 'none' && !s.checkDisabled;
-  const checkStatus = checked ? CHECK_STATUS[s.check.code] ?? 0 : 0;
-  const checkResult = !checked || s.check.at === 0 ? 0 : s.check.code === '' ? 0 : s.checkDown ? 2 : 3;
+  const configured = backend.config.health.type !== 'none';
+  const running = configured && !s.checkDisabled;
+  // Unchecked servers read as HAProxy 2.6 prints them: status INI (1), health at `rise`.
+  const checkStatus = configured ? CHECK_STATUS[s.check.code] ?? 0 : 1;
+  const checkHealth = configured ? s.check.health : backend.config.health.rise;
+  const checkResult = !running || s.check.at === 0 || s.check.code === '' ? 0 : s.checkDown ? 2 : 3;
   // CHK_ST_CONFIGURED 0x02 | CHK_ST_ENABLED 0x04 | CHK_ST_PAUSED 0x08 (maintenance)
   const checkState = backend.config.health.type === 'none' ? 0 : 0x02 | (s.checkDisabled ? 0 : 0x04) | (s.admin === 'maint' ? 0x08 : 0);
   const ip = isIP(s.host) !== 0;
   return `${beId} ${backend.name} ${sid} ${s.name} ${ip ? s.host : '-'} ${op} ${admin} ${s.weight} ${s.initialWeight} ${Math.floor((now - s.stateSince) / 1000)} ` +
-    `${checkStatus} ${checkResult} ${s.check.health} ${checkState} 0 0 0 ${ip ? '-' : s.host} ${s.port} - 0 0 - - 0\n`;
+    `${checkStatus} ${checkResult} ${checkHealth} ${checkState} 0 0 0 ${ip ? '-' : s.host} ${s.port} - 0 0 - - 0\n`;
 }
 
 export function showServersState(host: ShowHost, args: readonly string[]): string {
