@@ -63,4 +63,6 @@ t.test('accept_proxy, trusted_sources, send_proxy, check_send_proxy', async (t) 
   t.match(errors(base('', ', trusted_sources: [10.0.0.0/8]')), ['frontends.web.trusted_sources: trusted_sources limits who may send the PROXY header: it needs accept_proxy: true']);
   t.match(errors(base('', '', '    send_proxy: v3')), [/^backends\.api\.send_proxy: expected one of v1, v2, none/]);
   t.match(errors(base('', ', accept_proxy: yes please')), [/^frontends\.web\.accept_proxy: /]);
+  t.match(errors(base('', '', '    send_proxy: v1\n    tls: {}')), ['backends.api.send_proxy: send_proxy is not supported together with tls to the servers yet']);
+  t.match(errors(base('', ', mode: tcp, accept_proxy: true, sni_routes: { a.example.com: api }', '    mode: tcp')), ['frontends.web.accept_proxy: accept_proxy is not supported together with tls or sni_routes yet']);
 });
