@@ -50,9 +50,10 @@ class Listener implements RuntimeApiListener {
     for (const config of configs) {
       const server = createServer((socket) => this.accept(socket, config));
       server.on('error', (error) => this.log.error({ err: error }, 'runtime API socket error'));
+      // Tracked before it listens: a failure after (chmod, chown) still closes it in stop().
+      this.servers.push({ server, config });
       if (config.path !== null) await listenUnix(server, config);
       else await listenTcp(server, config);
-      this.servers.push({ server, config });
       this.log.info({ socket: config.path ?? `${config.address!.host}:${config.address!.port}`, level: config.level }, 'runtime API listening');
     }
   }
@@ -77,6 +78,10 @@ class Listener implements RuntimeApiListener {
   async stop(): Promise<void> {
     for (const s of this.sockets) s.destroy();
     await Promise.all(this.servers.map(({ server, config }) => new Promise<void>((resolve) => {
+      if (!server.listening) {
+        resolve();
+        return;
+      }
       server.close(() => resolve());
       if (config.path !== null) void unlink(config.path).catch(() => {});
     })));
