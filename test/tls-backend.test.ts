@@ -151,3 +151,29 @@ t.test('health checks use the backend TLS settings: L6OK, https, and a refused c
   r = await startProbe(target, { ...baseHealth, type: 'http' }, bad).done;
   t.equal(r.ok, false);
 });
+
+t.test('pooled connections: reused across a reload with the same TLS settings, replaced when they change', async (t) => {
+  let connections = 0;
+  const server: HttpsServer = createHttpsServer({ cert: srvCert.cert, key: srvCert.key }, (_req, res) => res.end('pooled'));
+  server.keepAliveTimeout = 60_000;
+  server.on('secureConnection', () => { connections++; });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
+  const address = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const { sy, url } = await proxy(t, load({ ca: ca.caFile, servername: 'srv.test' }, [address]));
+  const get = async () => {
+    const res = await request(url);
+    t.equal(await res.body.text(), 'pooled');
+  };
+  await get();
+  await get();
+  t.equal(connections, 1, 'keep-alive to the server');
+  // The same settings, read again by a reload: the pooled connection stays in use.
+  t.equal((await sy.apply(load({ ca: ca.caFile, servername: 'srv.test' }, [address]))).ok, true);
+  await get();
+  t.equal(connections, 1);
+  // Other settings (no verification now): that connection was made under the old ones.
+  t.equal((await sy.apply(load({ verify: false }, [address]))).ok, true);
+  await get();
+  t.equal(connections, 2, 'a new connection under the new settings');
+});

@@ -219,3 +219,38 @@ t.test('handshakes in progress count toward maxconn and are closed at once by a 
   await Promise.all(closed);
   t.equal(frontend.counters.scur, 0, 'the stop closed them without waiting for the shutdown timeout');
 });
+
+t.test('rate_limit.connections on a TLS frontend: the connection over the count gets its 429 after the handshake', async (t) => {
+  const { port, sy } = await proxy(t, { rate_limit: { connections: 1 } });
+  const open = (): Promise<TLSSocket> => new Promise((resolve, reject) => {
+    const s = tlsConnect({ port, host: '127.0.0.1', ca: ca.caPem, servername: 'a.test' }, () => resolve(s));
+    s.on('error', reject);
+  });
+  // One response, read up to its Content-Length.
+  const ask = (s: TLSSocket) => new Promise<string>((resolve) => {
+    let got = '';
+    const onData = (d: Buffer) => {
+      got += d.toString('latin1');
+      const end = got.indexOf('\r\n\r\n');
+      const length = /content-length: (\d+)\r\n/i.exec(got);
+      if (end !== -1 && length !== null && got.length >= end + 4 + Number(length[1])) {
+        s.off('data', onData);
+        resolve(got);
+      }
+    };
+    s.on('data', onData);
+    s.write('GET / HTTP/1.1\r\nHost: a.test\r\n\r\n');
+  });
+  const first = await open();
+  t.match(await ask(first), /^HTTP\/1\.1 200/);
+  const second = await open();
+  t.match(await ask(second), /^HTTP\/1\.1 429/, 'over the count: answered 429, never forwarded');
+  second.destroy();
+  first.destroy();
+  const frontend = sy.runtime().frontends.get('web')!;
+  await until('both released', () => frontend.counters.scur === 0);
+  t.equal(frontend.perSource.size, 0, 'no address left counted');
+  const third = await open();
+  t.match(await ask(third), /^HTTP\/1\.1 200/, 'the address counts one connection again');
+  third.destroy();
+});

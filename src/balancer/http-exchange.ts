@@ -215,7 +215,7 @@ export abstract class HttpExchange implements UpstreamOwner, Expirable, QueueWai
     const held = this.held;
     if (held === null) this.countToServer(this.requestOut!.length);
     else for (let i = 0; i < held.length; i++) server.counters.bin += held[i]!.length; // queued: the backend counted them
-    const idle = takeIdle(server, this, backend.config.timeouts.serverKeepAliveMs);
+    const idle = takeIdle(server, this, backend.config.timeouts.serverKeepAliveMs, backend.config.tls);
     if (idle !== null) {
       // The common case: a warm pooled connection, the head goes out now.
       this.upstream = idle;
@@ -505,7 +505,7 @@ export abstract class HttpExchange implements UpstreamOwner, Expirable, QueueWai
     let bytes = 0;
     for (let i = 0; i < this.held.length; i++) bytes += this.held[i]!.length;
     this.countToServer(bytes);
-    const idle = takeIdle(server, this, backend.config.timeouts.serverKeepAliveMs);
+    const idle = takeIdle(server, this, backend.config.timeouts.serverKeepAliveMs, backend.config.tls);
     if (idle !== null) {
       this.upstream = idle;
       this.flushHeld(idle);

@@ -1,7 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import type { Server } from '../model/server.js';
-import type { BackendConfig } from '../config/types.js';
-import { connectTls } from './upstream-tls.js';
+import type { BackendConfig, BackendTlsConfig } from '../config/types.js';
+import { connectTls, sameTls } from './upstream-tls.js';
 import { coarseNow } from './sweeper.js';
 import { firstBufferTaken, readOptions, readerOf, setReader, SERVER_READ_BYTES, type SocketReader } from './read-buffer.js';
 import { proxyHeader } from '../proxy-protocol/header.js';
@@ -50,6 +50,8 @@ export class Upstream implements SocketReader {
    * (HAProxy keys reuse of send-proxy connections by the addresses they carry).
    */
   proxiedFor: Socket | null = null;
+  /** The backend's TLS settings this connection was made with (null: plain). */
+  tls: BackendTlsConfig | null = null;
 
   constructor(
     readonly socket: Socket,
@@ -139,8 +141,12 @@ function removeIdle(server: Server, socket: Socket): void {
   if (i !== -1) idle.splice(i, 1);
 }
 
-/** A pooled idle connection to `server` idle for less than `maxIdleMs`, or null. */
-export function takeIdle(server: Server, owner: UpstreamOwner, maxIdleMs: number): Upstream | null {
+/**
+ * A pooled idle connection to `server` idle for less than `maxIdleMs`, or null. `tls`: the
+ * backend's current TLS settings; a connection made under other ones (a reload turned TLS on
+ * or off, or changed its CA...) is closed instead of reused.
+ */
+export function takeIdle(server: Server, owner: UpstreamOwner, maxIdleMs: number, tls: BackendTlsConfig | null = null): Upstream | null {
   const idle = server.idle;
   if (server.sendProxy !== 0) return takeIdleProxied(server, owner);
   const now = coarseNow;
@@ -153,6 +159,13 @@ export function takeIdle(server: Server, owner: UpstreamOwner, maxIdleMs: number
       socket.destroy();
       while (idle.length > 0) idle.pop()!.destroy();
       return null;
+    }
+    if (u.tls !== tls) {
+      if (!sameTls(u.tls, tls)) {
+        socket.destroy();
+        continue;
+      }
+      u.tls = tls; // equal settings of a newer config generation: compared once
     }
     u.owner = owner;
     u.reused = true;
@@ -192,6 +205,7 @@ export function openUpstream(server: Server, owner: UpstreamOwner, allowHalfOpen
     throw new Error(`this Node.js (${process.version}) does not take net.connect's onread buffer at creation; switchyard needs it`);
   }
   const u = new Upstream(socket, server, secure);
+  u.tls = secure ? backend.tls : null;
   u.owner = owner;
   server.sessions.add(socket);
   // send_proxy: the header goes first, queued until the connection opens (HAProxy send-proxy).
