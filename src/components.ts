@@ -7,6 +7,7 @@ import { ConsulRegistration } from './discovery/register.js';
 import { startStats } from './stats/listener.js';
 import { startRuntimeApi } from './runtime-api/listener.js';
 import { readFileSync } from 'node:fs';
+import { TlsFileWatch } from './tls-file-watch.js';
 
 // The components that run beside the proxy core, built once at start: health checks,
 // Consul discovery, the stats listener and self-registration. Each follows the runtime through
@@ -18,6 +19,8 @@ export async function buildComponents(sy: Switchyard): Promise<RuntimeComponent[
   const components: RuntimeComponent[] = [
     new HealthChecker({ log: log.child({ component: 'health' }) }),
     new ConsulDiscovery(config.consul, log.child({ component: 'discovery' })),
+    // Renewed certificate files reload the config (a config file of its own only: not the demo).
+    new TlsFileWatch(() => sy.reload(), log.child({ component: 'tls' })),
   ];
   // Started here (not lazily) so a taken stats port fails the start with a clear error.
   const stats = await startStats(sy, config.stats, log.child({ component: 'stats' }));

@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { pino } from 'pino';
 import { loadConfigFile } from '../src/config/load.js';
 import { startSwitchyard } from '../src/switchyard.js';
+import { TlsFileWatch } from '../src/tls-file-watch.js';
 import { makeCa } from './support/tls-certs.js';
 
 const ca = makeCa();
@@ -110,4 +111,47 @@ backends:
   t.equal(downloadCert, fingerprintOf(first.cert), 'on the connection made with the old certificate');
   t.match(head, /^HTTP\/1\.1 200/);
   download.end();
+});
+
+t.test('renewed certificate files are picked up without a signal (the folder is watched)', async (t) => {
+  const dir = join(ca.dir, 'watched');
+  const { mkdirSync, renameSync } = await import('node:fs');
+  mkdirSync(dir);
+  copyFileSync(first.certFile, join(dir, 'site.pem'));
+  copyFileSync(first.keyFile, join(dir, 'site.key'));
+  const file = join(ca.dir, 'watched.yaml');
+  writeFileSync(file, `stats: { bind: 127.0.0.1:0 }
+frontends:
+  web: { bind: 127.0.0.1:0, backend: api, tls: { certificates: [ { cert: watched/site.pem, key: watched/site.key } ] } }
+backends:
+  api: { servers: [ { address: 127.0.0.1:9 } ] }
+`);
+  const logger = pino({ level: 'silent' });
+  const sy = await startSwitchyard({
+    config: await loadConfigFile(file), loadConfig: loadConfigFile, watch: false, logger,
+    components: async (s) => [new TlsFileWatch(() => s.reload(), logger)],
+  });
+  t.teardown(() => sy.stop(200));
+  const port = sy.frontendAddress('web').port;
+  const presented = () => new Promise<string>((resolve, reject) => {
+    const s = tlsConnect({ port, host: '127.0.0.1', ca: ca.caPem, servername: 'dl.test' }, () => {
+      resolve(s.getPeerCertificate().fingerprint256);
+      s.end();
+    });
+    s.on('error', reject);
+  });
+  const before = await presented();
+  // As certbot does: new files written beside, then renamed over the live ones (key first).
+  copyFileSync(second.keyFile, join(dir, 'site.key.new'));
+  copyFileSync(second.certFile, join(dir, 'site.pem.new'));
+  renameSync(join(dir, 'site.key.new'), join(dir, 'site.key'));
+  renameSync(join(dir, 'site.pem.new'), join(dir, 'site.pem'));
+  const deadline = Date.now() + 20_000;
+  let now = before;
+  while (now === before && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+    now = await presented();
+  }
+  t.not(now, before, 'new handshakes get the renewed certificate');
+  t.equal(sy.lastReload()?.ok, true);
 });
