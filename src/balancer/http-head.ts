@@ -116,10 +116,13 @@ export class HttpHead {
   constructor(readonly limits: ParserLimits) {
     this.unfold = limits.obsFold === 'unfold';
     const n = limits.maxHeaders + 1;
-    this.lineStart = new Int32Array(n);
-    this.nameEnd = new Int32Array(n);
-    this.lineEnd = new Int32Array(n);
-    this.drop = new Uint8Array(n);
+    // One backing store for the four tables: a head is made per connection (two per HTTP
+    // session), and every ArrayBuffer is a separate allocation the GC sweeps (docs/performance.md).
+    const store = new ArrayBuffer(n * 13);
+    this.lineStart = new Int32Array(store, 0, n);
+    this.nameEnd = new Int32Array(store, n * 4, n);
+    this.lineEnd = new Int32Array(store, n * 8, n);
+    this.drop = new Uint8Array(store, n * 12, n);
   }
 
   private reset(buf: Buffer): void {

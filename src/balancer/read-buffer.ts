@@ -29,10 +29,21 @@ export interface SocketReader {
 const kReader = Symbol('switchyard.reader');
 type ReaderSocket = Socket & { [kReader]: SocketReader };
 
+// First read buffers are cut from a shared slab (firstReadBuffer): one allocation per several
+// connections instead of a malloc'd ArrayBuffer per connection, which the GC then sweeps and
+// counts as external memory (V8 starts a full GC about every 64 MB of it: at 5,000 new
+// connections/s with 8 + 16 KiB each, twice a second). Small first buffers are also what an
+// idle connection keeps (docs/performance.md). Reads that fill a buffer grow the next one.
 /** First read buffer of a client connection: a request head fits in most cases. */
-export const CLIENT_READ_BYTES = 8192;
-/** First read buffer of a server connection. */
-export const SERVER_READ_BYTES = 16384;
+export const CLIENT_READ_BYTES = 2048;
+/** First read buffer of a server connection: a small response (head and body) fits. */
+export const SERVER_READ_BYTES = 4096;
+/**
+ * Slab the first buffers are cut from. A slab lives while any buffer cut from it does, so this
+ * bounds what one long-lived connection among short ones can pin (Node's own Buffer pool is
+ * 8 KiB and would be used up every connection or two).
+ */
+const SLAB_BYTES = 32768;
 /**
  * A read that fills its buffer suggests a bulk transfer: the next buffer is 4x larger up to
  * this size (Node's own read size), so large bodies move in few syscalls while idle keep-alive
@@ -41,6 +52,19 @@ export const SERVER_READ_BYTES = 16384;
 export const MAX_READ_BYTES = 65536;
 
 let nextBuffer: Buffer | null = null;
+let slab: Buffer = Buffer.allocUnsafeSlow(SLAB_BYTES);
+let slabUsed = 0;
+
+/** `bytes` (<= SLAB_BYTES) cut from the current slab; a fresh slab when it is used up. */
+function firstReadBuffer(bytes: number): Buffer {
+  if (slabUsed + bytes > SLAB_BYTES) {
+    slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const b = slab.subarray(slabUsed, slabUsed + bytes);
+  slabUsed += bytes;
+  return b;
+}
 
 function takeNextBuffer(): Buffer | null {
   const b = nextBuffer;
@@ -62,7 +86,7 @@ function onSocketRead(this: ReaderSocket, nread: number, buf: Buffer): boolean {
  * Call it immediately before creating the socket: the first buffer is taken during creation.
  */
 export function readOptions(firstBytes: number): OnReadOpts {
-  nextBuffer = Buffer.allocUnsafe(firstBytes);
+  nextBuffer = firstReadBuffer(firstBytes);
   return { buffer: takeNextBuffer as () => Uint8Array, callback: onSocketRead as OnReadOpts['callback'] };
 }
 

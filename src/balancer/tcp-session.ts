@@ -40,6 +40,8 @@ export class TcpSession implements UpstreamOwner, SocketReader, Expirable, Queue
   private bytesIn = 0;
   private bytesOut = 0;
   private clientEnded = false;
+  /** The server sent its FIN (passed on to the client). */
+  private serverEnded = false;
   private closed = false;
   private error = '';
   // --- waiting in the backend's queue (src/overload/wait-list.ts)
@@ -191,11 +193,18 @@ export class TcpSession implements UpstreamOwner, SocketReader, Expirable, Queue
   onClientEnd(): void {
     this.clientEnded = true;
     const up = this.upstream;
-    if (up !== null && up.connected) up.socket.end();
+    if (up === null || !up.connected) return;
+    // Both sides sent their FIN and nothing is left to write to the server: close it now
+    // instead of a graceful shutdown (one syscall and a callback less per connection; the
+    // common end of a short TCP connection, where the server closes first).
+    if (this.serverEnded && up.socket.writableLength === 0) this.finish(false);
+    else up.socket.end();
   }
 
   onUpstreamEnd(up: Upstream): void {
-    if (up === this.upstream) this.socket.end();
+    if (up !== this.upstream) return;
+    this.serverEnded = true;
+    this.socket.end();
   }
 
   onUpstreamClose(up: Upstream, error: Error | null): void {
@@ -281,7 +290,9 @@ export class TcpSession implements UpstreamOwner, SocketReader, Expirable, Queue
     if (up !== null) up.destroy();
     this.releaseServer();
     if (abort) this.socket.destroy();
-    else this.socket.end();
+    // Ending a socket twice makes Node build an ERR_STREAM_ALREADY_FINISHED error (a stack
+    // trace per connection).
+    else if (!this.socket.writableEnded) this.socket.end();
   }
 
   expire(now: number): void {
