@@ -5,11 +5,16 @@
 //   cpu_vs_pipe  pipe CPU/request ÷ switchyard CPU/request: catches a proxy that got more
 //                expensive even when the load client is the bottleneck
 //   rps_vs_pipe  switchyard requests/s ÷ pipe requests/s: catches stalls and lost concurrency
+// and the same two with every request on a new connection (`new_connections` in floors.json:
+// accept, server connect and close per request, where a Node proxy spends most; the pipe and
+// the backend close too, so the ratio is still like for like).
 //
 //   node bench/guard.js                      measure, compare with the floors, exit 1 below one
 //   node bench/guard.js --calibrate          measure (5 rounds) and write floors.json: the
 //                                            measured medians times --margin (default 0.75)
 //   options: --rounds N --seconds S --connections C --workers N|auto --client-workers N
+//            --no-new-connections (keep-alive figures only), --new-connections-only (with
+//            --calibrate: sets the new_connections floors and keeps the others)
 // A floor that is missing (null) fails the guard with the command that sets it.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -28,35 +33,52 @@ const { values } = parseArgs({ options: {
   connections: { type: 'string', default: '64' },
   workers: { type: 'string', default: '1' },
   'client-workers': { type: 'string', default: '0' },
+  'new-connections': { type: 'boolean', default: true },
+  'new-connections-only': { type: 'boolean', default: false },
 } });
 
-const r = await compare({
+const settings = {
   rounds: Number(values.rounds ?? (values.calibrate ? 5 : 3)),
   seconds: Number(values.seconds),
   connections: Number(values.connections),
   workers: values.workers === 'auto' ? 'auto' : Number(values.workers),
   clientWorkers: Number(values['client-workers']),
-});
+};
+// Two passes: keep-alive, then a new connection per request. Each has its own pipe figures.
+const passes = [];
+if (!values['new-connections-only']) passes.push({ label: 'keep-alive', section: null, r: await compare(settings) });
+if (values['new-connections'] || values['new-connections-only']) passes.push({ label: 'new connections', section: 'new_connections', r: await compare({ ...settings, close: true }) });
 
 const fmt = (v, digits = 3) => (v === null || v === undefined ? 'n/a' : v.toFixed(digits));
-console.log(`bench:guard direct ${fmt(r.direct, 0)} req/s; bare pipe ${fmt(r.pipe.rps, 0)} req/s, ${fmt(r.pipe.cpuUs, 1)} µs CPU/request`);
-for (const mode of MODES) {
-  const m = r[mode];
-  console.log(`bench:guard switchyard ${mode}: ${fmt(m.rps, 0)} req/s (${fmt(m.ratio)} x direct, ${fmt(m.vsPipe)} x pipe), ${fmt(m.cpuUs, 1)} µs CPU/request (pipe/switchyard ${fmt(m.cpuVsPipe)})`);
+for (const { label, r } of passes) {
+  console.log(`bench:guard [${label}] direct ${fmt(r.direct, 0)} req/s; bare pipe ${fmt(r.pipe.rps, 0)} req/s, ${fmt(r.pipe.cpuUs, 1)} µs CPU/request`);
+  for (const mode of MODES) {
+    const m = r[mode];
+    console.log(`bench:guard [${label}] switchyard ${mode}: ${fmt(m.rps, 0)} req/s (${fmt(m.ratio)} x direct, ${fmt(m.vsPipe)} x pipe), ${fmt(m.cpuUs, 1)} µs CPU/request (pipe/switchyard ${fmt(m.cpuVsPipe)})`);
+  }
 }
-console.log(`bench:guard (${r.rounds} rounds of ${r.seconds}s, ${r.connections} connections, workers: ${r.workers}, client workers: ${r.clientWorkers}, Node ${r.node})`);
+const r0 = passes[0].r;
+console.log(`bench:guard (${r0.rounds} rounds of ${r0.seconds}s, ${r0.connections} connections, workers: ${r0.workers}, client workers: ${r0.clientWorkers}, Node ${r0.node})`);
+
+/** The floors object of a pass: the top level for keep-alive, `new_connections` for the other. */
+const sectionOf = (floors, section) => (section === null ? floors : (floors[section] ??= {}));
 
 if (values.calibrate) {
   const margin = Number(values.margin);
+  const kept = passes.length === 1 ? JSON.parse(readFileSync(FLOORS, 'utf8')) : {};
   const floors = {
-    _note: `Floors = measured median x ${margin} (margin for this noisy shared machine). Set by \`node bench/guard.js --calibrate\` on ${new Date().toISOString().slice(0, 10)}, Node ${r.node}, ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}; ${r.rounds} rounds of ${r.seconds}s, ${r.connections} connections, workers ${r.workers}.`,
+    ...kept,
+    _note: `Floors = measured median x ${margin} (margin for this noisy shared machine). Set by \`node bench/guard.js --calibrate\` on ${new Date().toISOString().slice(0, 10)}, Node ${r0.node}, ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}; ${r0.rounds} rounds of ${r0.seconds}s, ${r0.connections} connections, workers ${r0.workers}. new_connections: every request on a new connection (Connection: close).`,
   };
-  for (const mode of MODES) {
-    floors[mode] = {};
-    for (const [key, field] of FIGURES) {
-      const measured = r[mode][field];
-      floors[mode][key] = measured === null ? null : Math.floor(measured * margin * 1000) / 1000;
-      floors[mode][`${key}_measured`] = measured === null ? null : Math.round(measured * 1000) / 1000;
+  for (const { section, r } of passes) {
+    const target = sectionOf(floors, section);
+    for (const mode of MODES) {
+      target[mode] = {};
+      for (const [key, field] of FIGURES) {
+        const measured = r[mode][field];
+        target[mode][key] = measured === null ? null : Math.floor(measured * margin * 1000) / 1000;
+        target[mode][`${key}_measured`] = measured === null ? null : Math.round(measured * 1000) / 1000;
+      }
     }
   }
   writeFileSync(FLOORS, `${JSON.stringify(floors, null, 2)}\n`);
@@ -66,16 +88,19 @@ if (values.calibrate) {
 
 const floors = JSON.parse(readFileSync(FLOORS, 'utf8'));
 let failed = false;
-for (const mode of MODES) {
-  for (const [key, field] of FIGURES) {
-    const floor = floors[mode]?.[key] ?? null;
-    const measured = r[mode][field];
-    let verdict;
-    if (floor === null) verdict = 'NO FLOOR (set it: node bench/guard.js --calibrate)';
-    else if (measured === null) verdict = 'NOT MEASURED (no /proc?)';
-    else verdict = measured >= floor ? 'ok' : 'BELOW FLOOR';
-    if (verdict !== 'ok') failed = true;
-    console.log(`bench:guard ${mode} ${key}: ${fmt(measured)} (floor ${fmt(floor)}) ${verdict}`);
+for (const { label, section, r } of passes) {
+  const target = sectionOf(floors, section);
+  for (const mode of MODES) {
+    for (const [key, field] of FIGURES) {
+      const floor = target[mode]?.[key] ?? null;
+      const measured = r[mode][field];
+      let verdict;
+      if (floor === null) verdict = 'NO FLOOR (set it: node bench/guard.js --calibrate)';
+      else if (measured === null) verdict = 'NOT MEASURED (no /proc?)';
+      else verdict = measured >= floor ? 'ok' : 'BELOW FLOOR';
+      if (verdict !== 'ok') failed = true;
+      console.log(`bench:guard [${label}] ${mode} ${key}: ${fmt(measured)} (floor ${fmt(floor)}) ${verdict}`);
+    }
   }
 }
 process.exit(failed ? 1 : 0);

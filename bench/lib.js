@@ -27,18 +27,26 @@ export const PORTS = { backend: 19200, pipe: 19201, http: 19210, tcp: 19211, sta
 
 /**
  * A raw HTTP/1.1 keep-alive server answering every request with a fixed 12-byte response:
- * cheap enough that the proxy, not the backend, is what a benchmark measures.
+ * cheap enough that the proxy, not the backend, is what a benchmark measures. A request with
+ * `Connection: close` gets its response and then the close (so a TCP-mode proxy sees the
+ * server end the connection, as with any HTTP/1.0-style server).
  */
 const BACKEND_SOURCE = `
 import { createServer } from 'node:net';
 const body = 'hello world\\n';
 const response = Buffer.from('HTTP/1.1 200 OK\\r\\ncontent-type: text/plain\\r\\ncontent-length: ' + body.length + '\\r\\n\\r\\n' + body);
+const closing = /\\r\\nconnection: *close\\r\\n/i;
 createServer({ noDelay: true }, (socket) => {
   let pending = '';
   socket.on('data', (chunk) => {
     pending += chunk.toString('latin1');
     let i;
-    while ((i = pending.indexOf('\\r\\n\\r\\n')) !== -1) { pending = pending.slice(i + 4); socket.write(response); }
+    while ((i = pending.indexOf('\\r\\n\\r\\n')) !== -1) {
+      const head = pending.slice(0, i + 2);
+      pending = pending.slice(i + 4);
+      if (closing.test(head)) { socket.end(response); return; }
+      socket.write(response);
+    }
   });
   socket.on('error', () => socket.destroy());
 }).listen(Number(process.env.PORT), '127.0.0.1', () => console.log('listening'));
@@ -51,7 +59,8 @@ createServer({ noDelay: true }, (client) => {
   const upstream = connect({ port: Number(process.env.UPSTREAM), host: '127.0.0.1', noDelay: true });
   const close = () => { client.destroy(); upstream.destroy(); };
   client.on('error', close); upstream.on('error', close);
-  client.on('close', close); upstream.on('close', close);
+  // The server closing first (Connection: close) ends the client after what it sent, not before.
+  client.on('close', close); upstream.on('close', () => { if (!client.writableEnded) client.end(); });
   client.pipe(upstream).pipe(client);
 }).listen(Number(process.env.PORT), '127.0.0.1', () => console.log('listening'));
 `;
@@ -154,9 +163,11 @@ export function cpuSeconds(pid) {
  * Requests per second through `url` (keep-alive, `connections` in parallel), and the CPU time
  * process `pid` spent per request meanwhile (µs; null without a pid or /proc).
  */
-export async function measure(url, { seconds = 5, connections = 64, clientWorkers = 0, pid = null } = {}) {
+export async function measure(url, { seconds = 5, connections = 64, clientWorkers = 0, pid = null, close = false } = {}) {
   const cpu0 = pid === null ? null : cpuSeconds(pid);
   const options = { url, connections, duration: seconds, pipelining: 1 };
+  // New connections: every request asks for the close; autocannon reconnects on the server's FIN.
+  if (close) options.headers = { connection: 'close' };
   if (clientWorkers > 0) options.workers = clientWorkers;
   const result = await autocannon(options);
   const cpu1 = pid === null ? null : cpuSeconds(pid);
@@ -182,7 +193,7 @@ const ratio = (a, b) => (a === null || b === null || b === 0 ? null : a / b);
  *   <mode>.cpuVsPipe  bare pipe CPU per request ÷ switchyard CPU per request (1 = as cheap as
  *                     the pipe; 0.5 = twice its cost). The guard's sharpest figure.
  */
-export async function compare({ rounds = 3, seconds = 5, connections = 64, workers = 1, clientWorkers = 0, warmup = 1, modes = ['http', 'tcp'] } = {}) {
+export async function compare({ rounds = 3, seconds = 5, connections = 64, workers = 1, clientWorkers = 0, warmup = 1, modes = ['http', 'tcp'], close = false } = {}) {
   const backend = await startBackend();
   const pipe = await startPipe();
   const file = writeConfig({ httpPort: PORTS.http, tcpPort: PORTS.tcp, statsPort: PORTS.stats, backendPort: PORTS.backend, workers });
@@ -202,10 +213,10 @@ export async function compare({ rounds = 3, seconds = 5, connections = 64, worke
   const runs = Object.fromEntries(targets.map((t) => [t.key, { rps: [], cpuUs: [] }]));
   try {
     // JIT warm-up, not counted.
-    if (warmup > 0) for (const t of targets) await measure(`http://127.0.0.1:${t.port}/hello`, { seconds: warmup, connections, clientWorkers });
+    if (warmup > 0) for (const t of targets) await measure(`http://127.0.0.1:${t.port}/hello`, { seconds: warmup, connections, clientWorkers, close });
     for (let r = 0; r < rounds; r++) {
       for (const t of targets) {
-        const m = await measure(`http://127.0.0.1:${t.port}/hello`, { seconds, connections, clientWorkers, pid: t.pid });
+        const m = await measure(`http://127.0.0.1:${t.port}/hello`, { seconds, connections, clientWorkers, pid: t.pid, close });
         if (m.errors > 0) throw new Error(`${t.key}: ${m.errors} failed requests during the benchmark`);
         runs[t.key].rps.push(m.rps);
         runs[t.key].cpuUs.push(m.cpuUs);
@@ -218,7 +229,7 @@ export async function compare({ rounds = 3, seconds = 5, connections = 64, worke
   }
   const direct = median(runs.direct.rps);
   const pipeFigures = { rps: median(runs.pipe.rps), cpuUs: median(runs.pipe.cpuUs) };
-  const out = { direct, pipe: pipeFigures, rounds, seconds, connections, workers, clientWorkers, node: process.version };
+  const out = { direct, pipe: pipeFigures, rounds, seconds, connections, workers, clientWorkers, close, node: process.version };
   for (const mode of modes) {
     const rps = median(runs[mode].rps);
     const cpuUs = median(runs[mode].cpuUs);

@@ -39,6 +39,10 @@ const COLON = 58;
 const SLASH = 47;
 const STAR = 42;
 
+/** The tables of a head that has not parsed anything yet. */
+const NO_LINES = new Int32Array(0);
+const NO_DROPS = new Uint8Array(0);
+
 export class HttpHead {
   // --- request line / status line
   method = '';
@@ -87,10 +91,12 @@ export class HttpHead {
   cookie: string | null = null;
   // --- header lines: offsets, and which ones to drop when forwarding
   count = 0;
-  readonly lineStart: Int32Array;
-  readonly nameEnd: Int32Array;
-  readonly lineEnd: Int32Array;
-  readonly drop: Uint8Array;
+  // Made on the first parse (tables()): a connection that never sends a request (a browser's
+  // preconnect, an idle client) or never gets a response does not pay for them.
+  lineStart: Int32Array = NO_LINES;
+  nameEnd: Int32Array = NO_LINES;
+  lineEnd: Int32Array = NO_LINES;
+  drop: Uint8Array = NO_DROPS;
   dropCount = 0;
   /**
    * The line index of the head's only Connection field when its value is exactly
@@ -115,9 +121,14 @@ export class HttpHead {
 
   constructor(readonly limits: ParserLimits) {
     this.unfold = limits.obsFold === 'unfold';
-    const n = limits.maxHeaders + 1;
-    // One backing store for the four tables: a head is made per connection (two per HTTP
-    // session), and every ArrayBuffer is a separate allocation the GC sweeps (docs/performance.md).
+  }
+
+  /**
+   * One backing store for the four tables: a head is made per connection (two per HTTP
+   * session), and every ArrayBuffer is a separate allocation the GC sweeps (docs/performance.md).
+   */
+  private tables(): void {
+    const n = this.limits.maxHeaders + 1;
     const store = new ArrayBuffer(n * 13);
     this.lineStart = new Int32Array(store, 0, n);
     this.nameEnd = new Int32Array(store, n * 4, n);
@@ -126,6 +137,7 @@ export class HttpHead {
   }
 
   private reset(buf: Buffer): void {
+    if (this.drop === NO_DROPS) this.tables();
     this.parsed = buf;
     this.targetEnd = 0;
     this.startLineEnd = 0;
