@@ -67,8 +67,9 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
     this.secure = frontend.config.tls !== null;
     this.sniRouting = !this.secure && frontend.config.sniRoutes !== null;
     if (this.secure) this.terminator = new TlsTerminator(frontend.config.tls!, this.mode);
-    // TCP: accept paused so no byte is read before a server connection exists to take it.
-    // TLS: the handshake reads at once.
+    // TCP: accept paused so no byte is read before a server connection exists to take it; on
+    // the onread path (acceptOwnSockets) a plain TCP session reads at once and holds what comes
+    // before the connection (TcpSession.holdEarly). TLS: the handshake reads at once.
     this.server = createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: this.mode === 'tcp' && !this.secure }, (socket) => this.accept(socket));
   }
 
@@ -79,7 +80,8 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
    */
   private acceptOwnSockets(): void {
     if (process.env.SWITCHYARD_STREAM_READS === '1' || this.secure) return;
-    const options = { allowHalfOpen: true, pauseOnCreate: this.mode === 'tcp' };
+    // SNI routing peeks at the ClientHello itself (sni-route.ts) and wants its sockets paused.
+    const options = { allowHalfOpen: true, pauseOnCreate: this.mode === 'tcp' && this.sniRouting };
     this.onreadClients = acceptWithOnread(this.server, options, (socket) => this.accept(socket), () => {
       this.onreadClients = false;
       this.logger.warn({ frontend: this.frontend.name, node: process.version }, 'this Node.js does not honour onread on accepted sockets: using stream reads');
