@@ -62,3 +62,27 @@ t.test('TCP: no server available closes the connection', async (t) => {
   const out = await exchange(sy.frontendAddress('db').port, 'hello').catch(() => Buffer.alloc(0));
   t.equal(out.length, 0);
 });
+
+t.test('TCP: bytes and a FIN sent while waiting for a server slot reach the server in order', async (t) => {
+  // The session reads at accept and holds what comes before its server connection exists
+  // (TcpSession.holdEarly): here it waits in the queue behind a connection holding the only slot.
+  const srv = await tcpServer(); // pipes back, ends after our FIN
+  const be = backendConfig('pg', 'tcp', [srv.address], { maxQueue: 5, queueTimeoutMs: 30_000 });
+  const sy = await start(config([frontendConfig('db', 'tcp', 'pg')], [{ ...be, servers: be.servers.map((s) => ({ ...s, maxconn: 1 })) }]));
+  t.teardown(async () => { await sy.stop(100); await srv.close(); });
+  const port = sy.frontendAddress('db').port;
+  const first = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+  first.on('error', () => {});
+  first.write('holding');
+  await new Promise<void>((r) => first.once('data', () => r())); // the first holds the slot
+  const backend = sy.runtime().backends.get('pg')!;
+  const second = exchange(port, Buffer.concat([Buffer.from('queued '), Buffer.alloc(100_000, 9), Buffer.from(' end')]));
+  const deadline = Date.now() + 20_000;
+  while (backend.overload.waiting === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  t.equal(backend.overload.waiting, 1, 'the second connection waits in the queue');
+  first.end();
+  const out = await second;
+  t.equal(out.length, 'queued '.length + 100_000 + ' end'.length, 'every byte arrived once');
+  t.equal(out.subarray(0, 7).toString(), 'queued ', 'in order: the first bytes first');
+  t.equal(out.subarray(out.length - 4).toString(), ' end', 'and the last last');
+});
