@@ -173,7 +173,11 @@ export async function measure(url, { seconds = 5, connections = 64, clientWorker
   const cpu1 = pid === null ? null : cpuSeconds(pid);
   const requests = result.requests.total;
   const cpuUs = cpu0 !== null && cpu1 !== null && requests > 0 ? ((cpu1 - cpu0) * 1e6) / requests : null;
-  return { rps: result.requests.average, requests, p99: result.latency.p99, errors: result.errors + result.non2xx, cpuUs };
+  // With Connection: close, autocannon may write its next request on a connection the server is
+  // closing (it does not read the header): those socket errors are the client's, not a failed
+  // response, and are not counted as failures for new connections. Non-2xx answers always are.
+  const errors = (close ? 0 : result.errors) + result.non2xx;
+  return { rps: result.requests.average, requests, p99: result.latency.p99, errors, socketErrors: result.errors, cpuUs };
 }
 
 export function median(values) {
