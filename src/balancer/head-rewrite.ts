@@ -12,14 +12,24 @@ import { writeLatin1 } from './latin1.js';
  * lines) added, followed by buf[tailFrom..] (pass buf.length for the head alone).
  */
 export function rewriteHead(head: HttpHead, buf: Buffer, offset: number, extra: string, tailFrom: number): Buffer {
+  return assembleHead(head, buf, '', offset, extra, tailFrom);
+}
+
+/** Like rewriteHead for the head alone, with `startLine` (CRLF-terminated) in place of its own. */
+export function rewriteHeadWithStartLine(head: HttpHead, buf: Buffer, startLine: string, extra: string): Buffer {
+  return assembleHead(head, buf, startLine, head.startLineEnd, extra, buf.length);
+}
+
+/** `startLine`, then buf[from..blank line) less the dropped lines, `extra`, CRLF, buf[tailFrom..]. */
+function assembleHead(head: HttpHead, buf: Buffer, startLine: string, from: number, extra: string, tailFrom: number): Buffer {
   const fieldsEnd = head.headEnd - 2; // the blank line
-  let size = fieldsEnd - offset + extra.length + 2 + (buf.length - tailFrom);
+  let size = startLine.length + fieldsEnd - from + extra.length + 2 + (buf.length - tailFrom);
   if (head.dropCount > 0) {
     for (let i = 0; i < head.count; i++) if (head.drop[i] === 1) size -= head.lineEnd[i]! - head.lineStart[i]!;
   }
   const out = Buffer.allocUnsafe(size);
-  let p = 0;
-  let run = offset;
+  let p = startLine.length > 0 ? writeLatin1(out, startLine, 0) : 0;
+  let run = from;
   if (head.dropCount > 0) {
     for (let i = 0; i < head.count; i++) {
       if (head.drop[i] === 0) continue;

@@ -1,6 +1,6 @@
 import type { HttpHead } from '../balancer/http-head.js';
-import { rewriteHead } from '../balancer/head-rewrite.js';
-import { latin1, writeLatin1 } from '../balancer/latin1.js';
+import { rewriteHead, rewriteHeadWithStartLine } from '../balancer/head-rewrite.js';
+import { latin1 } from '../balancer/latin1.js';
 import type { RequestView } from './request-view.js';
 import type { Backend } from '../model/backend.js';
 import type { Server } from '../model/server.js';
@@ -31,39 +31,13 @@ export function routedRequestHead(head: HttpHead, buf: Buffer, offset: number, e
   const prefixEnd = buf[start] === 47 ? start : pathStartOf(buf, start, head.targetEnd);
   const target = (prefixEnd > start ? latin1(buf, start, prefixEnd) : '') + next + (query === '' ? '' : `?${query}`);
   const line = `${head.method} ${target} HTTP/1.${head.minor}\r\n`;
-  return withStartLine(head, buf, line, lines);
+  return rewriteHeadWithStartLine(head, buf, line, lines);
 }
 
 function pathStartOf(buf: Buffer, start: number, end: number): number {
   let p = buf.indexOf(47, start) + 2;
   while (p < end && buf[p] !== 47 && buf[p] !== 63) p++;
   return p;
-}
-
-/** Like rewriteHead, with `startLine` in place of the head's own. */
-function withStartLine(head: HttpHead, buf: Buffer, startLine: string, extra: string): Buffer {
-  const fieldsEnd = head.headEnd - 2;
-  const from = head.startLineEnd;
-  let size = startLine.length + fieldsEnd - from + extra.length + 2;
-  if (head.dropCount > 0) {
-    for (let i = 0; i < head.count; i++) if (head.drop[i] === 1) size -= head.lineEnd[i]! - head.lineStart[i]!;
-  }
-  const out = Buffer.allocUnsafe(size);
-  let p = writeLatin1(out, startLine, 0);
-  let run = from;
-  if (head.dropCount > 0) {
-    for (let i = 0; i < head.count; i++) {
-      if (head.drop[i] === 0) continue;
-      const start = head.lineStart[i]!;
-      if (start > run) p += buf.copy(out, p, run, start);
-      run = head.lineEnd[i]!;
-    }
-  }
-  if (fieldsEnd > run) p += buf.copy(out, p, run, fieldsEnd);
-  if (extra.length > 0) p += writeLatin1(out, extra, p);
-  out[p] = 13;
-  out[p + 1] = 10;
-  return out;
 }
 
 /** Response rules and user edits for the response head: drops marked, lines returned. */
