@@ -212,6 +212,24 @@ export const PAGE_RENDER = String.raw`
       '<div class="scroll"><table class="rt"><thead><tr><th class="l">Frontend</th><th>Handshakes</th><th class="l">Failures</th><th class="l">Certificates</th></tr></thead><tbody>' + rows + '</tbody></table></div></section>';
   }
 
+  // User code (docs/programming.md): each router, hooks and strategy module with its version,
+  // hot swaps so far and the errors it threw (the request fell back each time).
+  function renderUserCode(s, now) {
+    var list = s.userCode || [];
+    if (!list.length) return '';
+    var rows = list.map(function (m) {
+      var last = m.lastError ? esc(m.lastError) + sub(dur((now - m.lastErrorAt) / 1000) + ' ago') : '–';
+      return '<tr data-key="code-' + esc(m.kind) + '-' + esc(m.file) + '" data-code="' + esc(m.file) + '">' +
+        td('Module', '<b>' + esc(m.file.split('/').pop()) + '</b>' + sub(esc(m.file)), 'l name') +
+        td('Kind', esc(m.kind), 'l') +
+        td('Loaded', num(m.loads) + sub('version ' + esc(String(m.version).slice(0, 12)) + ' · ' + dur((now - m.loadedAt) / 1000) + ' ago')) +
+        td('Errors', m.errors ? '<b class="bad">' + num(m.errors) + '</b>' : '0') +
+        td('Last error', last, 'l') + '</tr>';
+    }).join('');
+    return '<section class="card" id="code-card"><div class="head"><h2>User code</h2><span class="kv">' + list.length + ' module' + (list.length === 1 ? '' : 's') + '</span></div>' +
+      '<div class="scroll"><table class="rt"><thead><tr><th class="l">Module</th><th class="l">Kind</th><th>Loaded</th><th>Errors</th><th class="l">Last error</th></tr></thead><tbody>' + rows + '</tbody></table></div></section>';
+  }
+
   function adminButtons(b, x) {
     return '<span class="seg" role="group" aria-label="admin state of ' + esc(x.name) + '">' + ['ready', 'drain', 'maint'].map(function (a) {
       return '<button type="button" data-act="state" data-state="' + a + '" data-backend="' + esc(b.name) + '" data-server="' + esc(x.name) + '"' +

@@ -91,7 +91,7 @@ export const PAGE_SCRIPT = String.raw`
     $('who').textContent = auth ? 'admin: ' + user : (s.admin ? '' : 'read-only (no stats.auth)');
     patch('banner', renderReload(s));
     patch('summary', renderSummary(s));
-    patch('frontends', renderFrontends(s) + renderTls(s, now));
+    patch('frontends', renderFrontends(s) + renderTls(s, now) + renderUserCode(s, now));
     patch('backends', s.backends.length ? s.backends.map(function (b) { return renderBackend(b, hist[b.name], now, admin); }).join('') : '<div class="card empty">No backend.</div>');
     patch('events-box', renderEvents(evts.slice(-100).reverse()));
   }
