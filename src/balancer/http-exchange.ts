@@ -11,7 +11,7 @@ import { cannedResponse } from './responses.js';
 import { forwardingLines, normalizeIp } from './head-rewrite.js';
 import { carriedOf } from './client-address.js';
 import { coarseNow, track, type Expirable } from './sweeper.js';
-import { describeError, openUpstream, takeIdle, type Upstream, type UpstreamOwner } from './upstream.js';
+import { abortConnectOnTimeout, describeError, openUpstream, takeIdle, type Upstream, type UpstreamOwner } from './upstream.js';
 import type { HttpSession } from './http-session.js';
 import type { AccessLog } from './access-log.js';
 import type { RequestView } from '../routing/request-view.js';
@@ -625,12 +625,7 @@ export abstract class HttpExchange implements UpstreamOwner, Expirable, QueueWai
       return;
     }
     const up = this.upstream;
-    if (up !== null && !up.connected) {
-      // Connect timeout: treated like a refused connection (retry elsewhere).
-      up.lastError = Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' });
-      up.socket.destroy();
-      return;
-    }
+    if (abortConnectOnTimeout(up)) return;
     const backend = this.backend;
     if (backend === null) {
       // Answered here (a route's redirect or deny) and still being written: nothing to wait on.

@@ -1,9 +1,8 @@
 import type { Socket } from 'node:net';
-import { inRanges, parseCidr, type CidrRange } from '../config/cidr.js';
+import { addressInBlocks } from '../routing/cidr.js';
 import type { Frontend } from '../model/frontend.js';
 import { MAX_V2_BYTES, parseProxyHeader, PROXY_ERROR, PROXY_INCOMPLETE } from '../proxy-protocol/parse.js';
 import { setCarried } from './client-address.js';
-import { normalizeIp } from './head-rewrite.js';
 import { detachReader, readerOf, setReader, type SocketReader } from './read-buffer.js';
 
 // `accept_proxy: true` (HAProxy `accept-proxy`): every connection to the frontend must start
@@ -27,22 +26,6 @@ export interface ProxyGateOwner {
   gateClosed(gate: ProxyGate): void;
 }
 
-const compiled = new WeakMap<readonly string[], CidrRange[]>();
-
-/** trusted_sources compiled once per config generation (the list is frozen with its config). */
-function trusted(list: readonly string[]): CidrRange[] {
-  let ranges = compiled.get(list);
-  if (ranges === undefined) {
-    ranges = [];
-    for (const text of list) {
-      const r = parseCidr(text);
-      if (typeof r !== 'string') ranges.push(r);
-    }
-    compiled.set(list, ranges);
-  }
-  return ranges;
-}
-
 export class ProxyGate implements SocketReader {
   private pending: Buffer | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -54,7 +37,7 @@ export class ProxyGate implements SocketReader {
   ) {
     const config = owner.frontend.config;
     const list = config.trustedSources;
-    if (list.length > 0 && !inRanges(trusted(list), normalizeIp(socket.remoteAddress ?? ''))) {
+    if (list.length > 0 && !addressInBlocks(list, socket.remoteAddress ?? '')) {
       this.refuse('PROXY header from an untrusted source');
       return;
     }

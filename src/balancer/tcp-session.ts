@@ -5,7 +5,7 @@ import type { Server } from '../model/server.js';
 import type { BalanceContext } from '../strategies/sticky.js';
 import type { AccessLog } from './access-log.js';
 import { clientIpOf } from './client-address.js';
-import { describeError, openUpstream, type Upstream, type UpstreamOwner } from './upstream.js';
+import { abortConnectOnTimeout, describeError, openUpstream, type Upstream, type UpstreamOwner } from './upstream.js';
 import { coarseNow, track, untrack, type Expirable } from './sweeper.js';
 import { readerOf, setReader, type SocketReader } from './read-buffer.js';
 import { countRefusal, LIMIT_TIMEOUT_QUEUE, NO_SERVER } from '../overload/refusals.js';
@@ -317,13 +317,7 @@ export class TcpSession implements UpstreamOwner, SocketReader, Expirable, Queue
       this.backend.overload.timedOut(this, now);
       return;
     }
-    const up = this.upstream;
-    if (up !== null && !up.connected) {
-      // Connect timeout: handled like a refused connection (retry on another server).
-      up.lastError = Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' });
-      up.socket.destroy();
-      return;
-    }
+    if (abortConnectOnTimeout(this.upstream)) return;
     this.error = 'timeout';
     this.finish(true);
   }

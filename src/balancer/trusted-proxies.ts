@@ -1,5 +1,5 @@
-import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import type { FrontendConfig } from '../config/types.js';
+import { addressInBlocks } from '../routing/cidr.js';
 
 // Which peers may vouch for a client (`trusted_proxies`): only from those are an incoming
 // X-Forwarded-For and Forwarded kept and appended to; from anyone else they are replaced by
@@ -12,32 +12,11 @@ import type { FrontendConfig } from '../config/types.js';
 // when the PROXY protocol names another client address: that header only says who the client
 // is, while the X-Forwarded-For in the request came through the peer that connected to us.
 //
-// One BlockList per config generation (the frozen FrontendConfig is the key); a session asks
-// once per connection and again only when a reload swapped its frontend's config.
-
-const lists = new WeakMap<FrontendConfig, BlockList | null>();
-
-function listOf(config: FrontendConfig): BlockList | null {
-  let list = lists.get(config);
-  if (list === undefined) {
-    list = null;
-    if (config.trustedProxies.length > 0) {
-      list = new BlockList();
-      for (const cidr of config.trustedProxies) {
-        const slash = cidr.lastIndexOf('/');
-        const address = cidr.slice(0, slash);
-        list.addSubnet(address, Number(cidr.slice(slash + 1)), isIPv6(address) ? 'ipv6' : 'ipv4');
-      }
-    }
-    lists.set(config, list);
-  }
-  return list;
-}
+// The list is compiled once per config generation (routing/cidr.ts, shared with routes and
+// the PROXY protocol's trusted_sources); a session asks once per connection and again only
+// when a reload swapped its frontend's config.
 
 /** Whether `peer` (a socket's remote address, IPv4-mapped or not) is one of `config.trustedProxies`. */
 export function isTrustedPeer(config: FrontendConfig, peer: string): boolean {
-  const list = listOf(config);
-  if (list === null || peer === '') return false;
-  if (peer.startsWith('::ffff:') && isIPv4(peer.slice(7))) peer = peer.slice(7);
-  return list.check(peer, isIPv6(peer) ? 'ipv6' : 'ipv4');
+  return peer !== '' && addressInBlocks(config.trustedProxies, peer);
 }

@@ -1,9 +1,9 @@
 import { isIPv4, isIPv6 } from 'node:net';
 
 // Address ranges in CIDR notation (`10.0.0.0/8`, `fd00::/8`, or a bare address meaning /32 or
-// /128), parsed once into bytes and matched without allocating. Used where a config key lists
-// who may do something (`trusted_sources` for the PROXY protocol). It lives in config/ because
-// the loader validates the same text; the runtime compiles a list once per config generation.
+// /128), checked when the config loads (`trusted_sources`, `trusted_proxies`, route sources)
+// and written as bytes into PROXY v2 headers (ipBytes). Matching at run time is
+// routing/cidr.ts's CidrList, compiled once per config generation.
 
 export interface CidrRange {
   /** 4 or 16 bytes, already masked. */
@@ -72,24 +72,4 @@ export function ipBytes(addr: string): Uint8Array | null {
     bytes[i * 2 + 1] = w & 0xff;
   }
   return bytes;
-}
-
-/** Does `addr` (as text) fall in one of `ranges`? An empty list matches nothing. */
-export function inRanges(ranges: readonly CidrRange[], addr: string): boolean {
-  const bytes = ipBytes(addr);
-  if (bytes === null) return false;
-  for (const r of ranges) {
-    if (r.bytes.length !== bytes.length) continue;
-    let ok = true;
-    let bits = r.prefix;
-    for (let i = 0; bits > 0; i++, bits -= 8) {
-      const mask = bits >= 8 ? 0xff : (0xff << (8 - bits)) & 0xff;
-      if ((bytes[i]! & mask) !== r.bytes[i]) {
-        ok = false;
-        break;
-      }
-    }
-    if (ok) return true;
-  }
-  return false;
 }

@@ -1,5 +1,4 @@
 import type { Template } from './templates.js';
-import type { RateLimitConfig } from './types.js';
 
 // The normalised routing part of an HTTP frontend's config (routes, header rules, request ids)
 // and of a backend's (header rules). Validated and frozen with the rest of the config; the
@@ -69,4 +68,13 @@ export interface FrontendRoutingConfig {
   readonly requestHeaders: HeaderRulesConfig | null;
   readonly responseHeaders: HeaderRulesConfig | null;
   readonly requestId: RequestIdConfig | null;
+}
+
+/** Per client address (a frontend's or a route's `rate_limit`): a token bucket of `burst` refilled at `requestsPerSecond`; concurrent connections. 0 = not applied. */
+export interface RateLimitConfig {
+  readonly requestsPerSecond: number;
+  readonly burst: number;
+  readonly connections: number;
+  /** Client addresses remembered at most (least recently seen dropped first). */
+  readonly tableSize: number;
 }

@@ -1,4 +1,3 @@
-import type { PathSegment } from './source.js';
 
 // Header-rule values and redirect locations are small templates: literal text with request
 // values filled in per request (`${client_ip}`, `${host}`, `${path}`...) and environment
@@ -22,7 +21,7 @@ const VARS: ReadonlySet<string> = new Set(TEMPLATE_VARS);
  * Keys whose values are templates: the values under request_headers / response_headers
  * (set, add) and a redirect's location. Elsewhere `${NAME}` is an environment reference.
  */
-export function isTemplatePath(path: readonly PathSegment[]): boolean {
+export function isTemplatePath(path: readonly (string | number)[]): boolean {
   for (let i = 0; i < path.length; i++) {
     const seg = path[i];
     if ((seg === 'request_headers' || seg === 'response_headers') && (path[i + 1] === 'set' || path[i + 1] === 'add')) return true;

@@ -2,7 +2,9 @@
 // built from. Durations are milliseconds, addresses are split, defaults are filled in, and the
 // whole tree is deep-frozen. Nothing here imports from the runtime: config flows one way.
 
-import type { FrontendRoutingConfig, HeaderRulesConfig } from './routing-types.js';
+import type { FrontendRoutingConfig, HeaderRulesConfig, RateLimitConfig } from './routing-types.js';
+
+export type { RateLimitConfig } from './routing-types.js';
 
 export type Mode = 'http' | 'tcp';
 
@@ -109,14 +111,6 @@ export interface FrontendConfig {
   readonly trustedSources: readonly string[];
 }
 
-/** Per client address: a token bucket of `burst` refilled at `requestsPerSecond`; concurrent connections. 0 = not applied. */
-export interface RateLimitConfig {
-  readonly requestsPerSecond: number;
-  readonly burst: number;
-  readonly connections: number;
-  /** Client addresses remembered at most (least recently seen dropped first). */
-  readonly tableSize: number;
-}
 
 export type TlsVersion = 'TLSv1.2' | 'TLSv1.3';
 

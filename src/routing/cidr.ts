@@ -105,3 +105,22 @@ export class CidrList {
     return false;
   }
 }
+
+const compiledLists = new WeakMap<readonly string[], CidrList>();
+
+/**
+ * Is `address` (a socket's remote address, text) in `blocks`? The one address-range check of
+ * the runtime: routes (`source`), the PROXY protocol's `trusted_sources` and
+ * `trusted_proxies` all go through CidrList. `blocks` is a frozen config list, so it is
+ * compiled once per config generation; only the address is parsed per call.
+ */
+export function addressInBlocks(blocks: readonly string[], address: string): boolean {
+  if (blocks.length === 0) return false;
+  let list = compiledLists.get(blocks);
+  if (list === undefined) {
+    list = new CidrList(blocks);
+    compiledLists.set(blocks, list);
+  }
+  const parsed = parseAddress(address);
+  return parsed !== null && list.contains(parsed);
+}
