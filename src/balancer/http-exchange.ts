@@ -11,11 +11,12 @@ import { cannedResponse } from './responses.js';
 import { forwardingLines, normalizeIp } from './head-rewrite.js';
 import { carriedOf } from './client-address.js';
 import { coarseNow, track, type Expirable } from './sweeper.js';
-import { abortConnectOnTimeout, describeError, openUpstream, takeIdle, type Upstream, type UpstreamOwner } from './upstream.js';
+import { describeError, openUpstream, takeIdle, type Upstream, type UpstreamOwner } from './upstream.js';
+import { abortConnectOnTimeout, connectFailed, connectSucceeded, NO_RETRY_LEFT, QUEUED, refusalWhy, releaseAttempt, retryElsewhere, waitOrRefuse, type ServerAttempt } from './server-connect.js';
 import type { HttpSession } from './http-session.js';
 import type { AccessLog } from './access-log.js';
 import type { RequestView } from '../routing/request-view.js';
-import { countRefusal, LIMIT_TIMEOUT_QUEUE, NO_SERVER } from '../overload/refusals.js';
+import { NO_SERVER } from '../overload/refusals.js';
 import type { QueueWaiter, WaitList } from '../overload/wait-list.js';
 
 // One client connection in HTTP mode, in three layers (one class, three files of one job each):
@@ -72,7 +73,7 @@ export interface HttpListenerContext {
   sessionClosed(session: HttpSession): void;
 }
 
-export abstract class HttpExchange implements UpstreamOwner, Expirable, QueueWaiter {
+export abstract class HttpExchange implements UpstreamOwner, Expirable, ServerAttempt {
   deadline = 0;
   phase = PHASE_HEAD;
   readonly clientIp: string;
@@ -98,13 +99,13 @@ export abstract class HttpExchange implements UpstreamOwner, Expirable, QueueWai
   // --- the current exchange
   protected frontend: Frontend;
   protected backend: Backend | null = null;
-  protected server: Server | null = null;
+  server: Server | null = null;
   protected upstream: Upstream | null = null;
   /** Bytes for the server held until the connection opens (head + early body). */
   protected held: Buffer[] | null = null;
   /** The rewritten request head, kept while a retry could still resend it. */
   protected requestOut: Buffer | null = null;
-  protected retriesLeft = 0;
+  retriesLeft = 0;
   protected reqBody = BODY_NONE;
   protected reqRemaining = 0;
   protected reqDone = false;
@@ -140,7 +141,7 @@ export abstract class HttpExchange implements UpstreamOwner, Expirable, QueueWai
   waitList: WaitList | null = null;
   waitSince = 0;
   /** This exchange counts as an open retry of its backend (circuit breaker). */
-  protected retrying = false;
+  retrying = false;
   /** Accepted over `rate_limit.connections` for its address (listener.ts): its first request gets 429. */
   connLimited = false;
   /**
@@ -240,22 +241,16 @@ export abstract class HttpExchange implements UpstreamOwner, Expirable, QueueWai
    */
   private noServerNow(now: number): boolean {
     const backend = this.backend!;
-    const limit = backend.refusal;
-    const overload = backend.overload;
-    if (overload.canWait(limit)) {
-      if (!overload.enqueue(this, backend.refusedServer, now)) {
-        this.localResponse(503, `queue full (${overload.capacityLimit})`, overload.capacityLimit);
-        return false;
-      }
-      // Held like bytes for a connection being opened; the body stops being read meanwhile.
-      this.held = [this.requestOut!];
-      this.countToServer(this.requestOut!.length);
-      this.deadline = now + overload.queueTimeoutMs;
-      return true;
+    const limit = waitOrRefuse(this, backend, now, true);
+    if (limit !== QUEUED) {
+      this.localResponse(503, refusalWhy(limit), limit);
+      return false;
     }
-    countRefusal(backend.counters, limit);
-    this.localResponse(503, limit === NO_SERVER ? 'no server available' : `limit reached: ${limit}`, limit);
-    return false;
+    // Held like bytes for a connection being opened; the body stops being read meanwhile.
+    this.held = [this.requestOut!];
+    this.countToServer(this.requestOut!.length);
+    this.deadline = now + backend.overload.queueTimeoutMs;
+    return true;
   }
 
   /** Out of the queue: a slot freed on `server`, or none came (`limit`: why, for the 503). */
@@ -264,7 +259,7 @@ export abstract class HttpExchange implements UpstreamOwner, Expirable, QueueWai
       this.useServer(server, Date.now());
       return;
     }
-    this.localResponse(503, limit === LIMIT_TIMEOUT_QUEUE ? 'queue timeout' : 'no server available', limit);
+    this.localResponse(503, refusalWhy(limit), limit);
   }
 
   protected flushHeld(up: Upstream): void {
@@ -303,23 +298,13 @@ export abstract class HttpExchange implements UpstreamOwner, Expirable, QueueWai
     if (up !== this.upstream) return;
     const now = Date.now();
     this.connectedAt = now;
-    this.server!.counters.observeConnect(now - up.connectStarted);
-    this.backend!.observer?.success(this.server!);
-    if (this.server!.connectFailed) {
-      this.server!.connectFailed = false;
-      this.server!.noteChange('connection succeeded');
-    }
+    connectSucceeded(this.backend!, this.server!, up, now);
     this.flushHeld(up);
     if (this.phase === PHASE_EXCHANGE && !this.reqDone) this.socket.resume();
   }
 
   /** Let go of the server: counters, and the connection back to the pool or closed. */
   protected releaseServer(reusable: boolean): void {
-    if (this.waitList !== null) this.backend!.overload.leave(this);
-    if (this.retrying) {
-      this.retrying = false;
-      this.backend!.overload.retries--;
-    }
     // The connection goes back to the pool first: closed() may hand the slot to a waiter at once.
     const up = this.upstream;
     if (up !== null) {
@@ -328,11 +313,7 @@ export abstract class HttpExchange implements UpstreamOwner, Expirable, QueueWai
       if (reusable && up.owner === this) up.release();
       else up.destroy();
     }
-    const server = this.server;
-    if (server !== null) {
-      this.server = null;
-      this.backend!.closed(server);
-    }
+    if (this.backend !== null) releaseAttempt(this, this.backend);
     this.held = null;
   }
 
@@ -372,14 +353,7 @@ export abstract class HttpExchange implements UpstreamOwner, Expirable, QueueWai
     if (!up.connected) {
       // Connect failed: nothing of the request left us (it is all in `held`), so any method
       // may go to another server (HAProxy `retry-on conn-failure`, the default).
-      server.counters.econ++;
-      backend.counters.econ++;
-      backend.observer?.failure(server, 'connect');
-      if (backend.config.health.type === 'none' && !server.connectFailed && backend.observer === null) {
-        server.connectFailed = true;
-        server.noteChange(`connect failed: ${describeError(error)}`);
-      }
-      const why = `connect to ${server.address} failed: ${describeError(error)}`;
+      const why = connectFailed(backend, server, error);
       if (backend.config.retryOn.connFailure) this.retry(server, why);
       else {
         backend.closed(server);
@@ -474,36 +448,20 @@ export abstract class HttpExchange implements UpstreamOwner, Expirable, QueueWai
    */
   protected retry(failed: Server, why: string): void {
     const backend = this.backend!;
-    backend.closed(failed);
-    this.server = null;
-    if (this.held === null || this.retriesLeft <= 0) {
-      this.localResponse(502, why);
+    const server = retryElsewhere(this, backend, failed);
+    if (typeof server === 'string') {
+      if (server === NO_RETRY_LEFT) this.localResponse(502, why);
+      else if (server === NO_SERVER) this.localResponse(503, why);
+      else this.localResponse(503, `${why}; no retry: ${server}`, server);
       return;
     }
-    // Circuit breaker: open retries (max_retries, retry_budget) are limited per backend.
-    if (!this.retrying && backend.overload.limitsRetries) {
-      const limit = backend.overload.startRetry();
-      if (limit !== NO_SERVER) {
-        this.localResponse(503, `${why}; no retry: ${limit}`, limit);
-        return;
-      }
-      this.retrying = true;
-    }
-    this.retriesLeft--;
-    failed.counters.wretr++;
-    backend.counters.wretr++;
-    this.ctx.avoid = failed;
-    const server = backend.pick(this.ctx);
-    if (server === null) {
-      this.localResponse(503, why);
-      return;
-    }
-    if (server !== failed) backend.counters.wredis++;
     this.server = server;
     backend.opened(server, Date.now());
     server.counters.reqTot++;
+    // `held` is filled by every caller (see above).
+    const held = this.held!;
     let bytes = 0;
-    for (let i = 0; i < this.held.length; i++) bytes += this.held[i]!.length;
+    for (let i = 0; i < held.length; i++) bytes += held[i]!.length;
     this.countToServer(bytes);
     const idle = takeIdle(server, this, backend.config.timeouts.serverKeepAliveMs, backend.config.tls);
     if (idle !== null) {

@@ -63,11 +63,9 @@ export const H_PROXY_CONNECTION = 6;
 export const H_TE = 7;
 export const H_UPGRADE = 8;
 export const H_XFF = 9;
-export const H_EXPECT = 10;
-export const H_COOKIE = 11;
-export const H_TRAILER = 12;
-export const H_XFP = 13;
-export const H_FORWARDED = 14;
+export const H_COOKIE = 10;
+export const H_XFP = 11;
+export const H_FORWARDED = 12;
 
 const NAMES: readonly [string, number][] = [
   ['host', H_HOST],
@@ -79,9 +77,7 @@ const NAMES: readonly [string, number][] = [
   ['te', H_TE],
   ['upgrade', H_UPGRADE],
   ['x-forwarded-for', H_XFF],
-  ['expect', H_EXPECT],
   ['cookie', H_COOKIE],
-  ['trailer', H_TRAILER],
   ['x-forwarded-proto', H_XFP],
   ['forwarded', H_FORWARDED],
 ];

@@ -29,7 +29,7 @@ export const MAX_INTERIM_RESPONSES = 32;
 // Module-local aliases: the hot loops read these exactly as before the grammar moved out.
 const TCHAR = g.TCHAR, FIELD = g.FIELD, TARGET = g.TARGET;
 const eqLower = g.eqLower, classify = g.classify, tokens = g.tokens, validAuthority = g.validAuthority;
-const { H_OTHER, H_HOST, H_CONTENT_LENGTH, H_TRANSFER_ENCODING, H_CONNECTION, H_KEEP_ALIVE, H_PROXY_CONNECTION, H_TE, H_UPGRADE, H_XFF, H_XFP, H_EXPECT, H_COOKIE, H_FORWARDED } = g;
+const { H_OTHER, H_HOST, H_CONTENT_LENGTH, H_TRANSFER_ENCODING, H_CONNECTION, H_KEEP_ALIVE, H_PROXY_CONNECTION, H_TE, H_UPGRADE, H_XFF, H_XFP, H_COOKIE, H_FORWARDED } = g;
 
 const CR = 13;
 const LF = 10;
@@ -78,7 +78,6 @@ export class HttpHead {
   connectionKeepAlive = false;
   connectionUpgrade = false;
   hasUpgrade = false;
-  expectContinue = false;
   hostCount = 0;
   /** Start/end offsets of the first Host value (requests). */
   hostStart = 0;
@@ -150,7 +149,6 @@ export class HttpHead {
     this.connectionKeepAlive = false;
     this.connectionUpgrade = false;
     this.hasUpgrade = false;
-    this.expectContinue = false;
     this.hostCount = 0;
     this.xff = null;
     this.forwarded = null;
@@ -466,9 +464,6 @@ export class HttpHead {
         this.markDrop(i);
         return PARSE_OK;
       }
-      case H_EXPECT:
-        if (ve - vs === 12 && eqLower(buf, vs, CONTINUE)) this.expectContinue = true;
-        return PARSE_OK;
       case H_COOKIE: {
         const v = latin1(buf, vs, ve);
         this.cookie = this.cookie === null ? v : `${this.cookie}; ${v}`;
@@ -556,7 +551,6 @@ const HTTP = Buffer.from('http', 'latin1');
 const CHUNKED = Buffer.from('chunked', 'latin1');
 const KEEP_ALIVE = Buffer.from('keep-alive', 'latin1');
 const CLOSE = Buffer.from('close', 'latin1');
-const CONTINUE = Buffer.from('100-continue', 'latin1');
 
 /** The method as a string: the common ones without making a new string each time. */
 function methodName(buf: Buffer, start: number, end: number): string {

@@ -1,9 +1,9 @@
-// Canned responses the balancer answers with itself. Built once per backend/status as Buffers,
-// so an error path allocates nothing; each has a short body naming the backend (the contract).
+// Canned responses the balancer answers with itself. Each is built once per status, backend,
+// limit and close as a Buffer and cached: an error path costs a lookup (and its short key
+// string), not a response to format. Each has a short body naming the backend (the contract).
 
 const REASONS: Record<number, string> = {
   400: 'Bad Request',
-  405: 'Method Not Allowed',
   408: 'Request Timeout',
   414: 'URI Too Long',
   429: 'Too Many Requests',
@@ -19,7 +19,6 @@ const REASONS: Record<number, string> = {
 const DETAILS: Record<number, string> = {
   429: 'too many requests from this address',
   400: 'malformed or ambiguous request',
-  405: 'method not allowed',
   408: 'request not received in time',
   414: 'request line too long',
   431: 'request header fields too large',

@@ -5,17 +5,18 @@ import type { Server } from '../model/server.js';
 import type { BalanceContext } from '../strategies/sticky.js';
 import type { AccessLog } from './access-log.js';
 import { clientIpOf } from './client-address.js';
-import { abortConnectOnTimeout, describeError, openUpstream, type Upstream, type UpstreamOwner } from './upstream.js';
+import { describeError, openUpstream, type Upstream, type UpstreamOwner } from './upstream.js';
+import { abortConnectOnTimeout, connectFailed, connectSucceeded, endRetry, NO_RETRY_LEFT, QUEUED, refusalWhy, releaseAttempt, retryElsewhere, waitOrRefuse, type ServerAttempt } from './server-connect.js';
 import { coarseNow, track, untrack, type Expirable } from './sweeper.js';
 import { readerOf, setReader, type SocketReader } from './read-buffer.js';
-import { countRefusal, LIMIT_TIMEOUT_QUEUE, NO_SERVER } from '../overload/refusals.js';
+import { NO_SERVER } from '../overload/refusals.js';
 import type { QueueWaiter, WaitList } from '../overload/wait-list.js';
 
 // One client connection in TCP mode: a server is picked per connection, the connect is retried
 // on another server when refused, then bytes flow both ways with backpressure. Half-close is
 // passed through (client FIN → server FIN, and back), so request/response protocols that end
-// their request by shutting down the write side work.
-
+// their request by shutting down the write side work. Picking, queueing, connect failures and
+// retries are server-connect.ts's, shared with HTTP mode.
 
 export interface TcpListenerContext {
   readonly frontend: Frontend;
@@ -25,16 +26,16 @@ export interface TcpListenerContext {
   sessionClosed(session: TcpSession): void;
 }
 
-export class TcpSession implements UpstreamOwner, SocketReader, Expirable, QueueWaiter {
+export class TcpSession implements UpstreamOwner, SocketReader, Expirable, ServerAttempt {
   deadline = 0;
   /** Inactivity allowed either way: min(timeout client, timeout server), as HAProxy applies both. */
   private idleMs: number;
   private readonly frontend: Frontend;
   private readonly backend: Backend;
-  private server: Server | null = null;
+  server: Server | null = null;
   private upstream: Upstream | null = null;
   readonly ctx: BalanceContext;
-  private retriesLeft: number;
+  retriesLeft: number;
   private readonly start = Date.now();
   private connectedAt = 0;
   private bytesIn = 0;
@@ -50,7 +51,7 @@ export class TcpSession implements UpstreamOwner, SocketReader, Expirable, Queue
   waitList: WaitList | null = null;
   waitSince = 0;
   /** This session counts as an open retry of its backend (circuit breaker). */
-  private retrying = false;
+  retrying = false;
 
   constructor(
     readonly socket: Socket,
@@ -76,31 +77,20 @@ export class TcpSession implements UpstreamOwner, SocketReader, Expirable, Queue
   }
 
   private connect(): void {
-    const backend = this.backend;
-    const server = backend.pick(this.ctx);
-    if (server === null) {
-      this.noServerNow();
-      return;
-    }
-    this.useServer(server);
+    const server = this.backend.pick(this.ctx);
+    if (server === null) this.noServerNow(true);
+    else this.useServer(server);
   }
 
-  /** Every server it may use is full: wait in the queue (the client stays paused), or give up. */
-  private noServerNow(): void {
-    const backend = this.backend;
-    const limit = backend.refusal;
-    const overload = backend.overload;
+  /**
+   * Every server it may use is full: wait in the queue (the client stays paused; not on a
+   * retry), or give up.
+   */
+  private noServerNow(mayWait: boolean): void {
     const now = Date.now();
-    if (overload.canWait(limit) && this.retriesLeft === backend.config.retries) {
-      if (overload.enqueue(this, backend.refusedServer, now)) {
-        this.deadline = now + overload.queueTimeoutMs;
-        return;
-      }
-      this.refused(`queue full (${overload.capacityLimit})`);
-      return;
-    }
-    countRefusal(backend.counters, limit);
-    this.refused(limit === NO_SERVER ? 'no server available' : `limit reached: ${limit}`);
+    const limit = waitOrRefuse(this, this.backend, now, mayWait);
+    if (limit === QUEUED) this.deadline = now + this.backend.overload.queueTimeoutMs;
+    else this.refused(refusalWhy(limit));
   }
 
   private refused(why: string): void {
@@ -112,7 +102,7 @@ export class TcpSession implements UpstreamOwner, SocketReader, Expirable, Queue
   /** Out of the queue: a slot freed on `server`, or none came (`limit`: why). */
   dequeued(server: Server | null, limit: string): void {
     if (server !== null) this.useServer(server);
-    else this.refused(limit === LIMIT_TIMEOUT_QUEUE ? 'queue timeout' : 'no server available');
+    else this.refused(refusalWhy(limit));
   }
 
   private useServer(server: Server): void {
@@ -128,18 +118,9 @@ export class TcpSession implements UpstreamOwner, SocketReader, Expirable, Queue
     if (up !== this.upstream || this.closed) return;
     const now = Date.now();
     this.connectedAt = now;
-    const server = this.server!;
-    server.counters.observeConnect(now - up.connectStarted);
-    this.backend.observer?.success(server);
-    if (this.retrying) {
-      // A TCP retry is open until its connection is made, not for the session's whole life.
-      this.retrying = false;
-      this.backend.overload.retries--;
-    }
-    if (server.connectFailed) {
-      server.connectFailed = false;
-      server.noteChange('connection succeeded');
-    }
+    connectSucceeded(this.backend, this.server!, up, now);
+    // A TCP retry is open until its connection is made, not for the session's whole life.
+    endRetry(this, this.backend);
     this.deadline = now + this.idleMs;
     const early = this.early;
     if (early !== null) {
@@ -228,37 +209,15 @@ export class TcpSession implements UpstreamOwner, SocketReader, Expirable, Queue
     const server = this.server!;
     const backend = this.backend;
     if (!up.connected) {
-      server.counters.econ++;
-      backend.counters.econ++;
-      backend.observer?.failure(server, 'connect');
-      if (backend.config.health.type === 'none' && backend.observer === null && !server.connectFailed) {
-        server.connectFailed = true;
-        server.noteChange(`connect failed: ${describeError(error)}`);
-      }
-      backend.closed(server);
-      this.server = null;
+      const why = connectFailed(backend, server, error);
       this.upstream = null;
-      if (this.retriesLeft > 0) {
-        // Circuit breaker: open retries (max_retries, retry_budget) are limited per backend.
-        if (!this.retrying && backend.overload.limitsRetries) {
-          const limit = backend.overload.startRetry();
-          if (limit !== NO_SERVER) {
-            this.error = `connect to ${server.address} failed: ${describeError(error)}; no retry: ${limit}`;
-            this.finish(true);
-            return;
-          }
-          this.retrying = true;
-        }
-        this.retriesLeft--;
-        server.counters.wretr++;
-        backend.counters.wretr++;
-        this.ctx.avoid = server;
-        this.connect();
-        if (this.server !== null && this.server !== server) backend.counters.wredis++;
-        return;
+      const next = retryElsewhere(this, backend, server);
+      if (typeof next !== 'string') this.useServer(next);
+      else if (next === NO_SERVER) this.noServerNow(false); // a retry does not wait in the queue
+      else {
+        this.error = next === NO_RETRY_LEFT ? why : `${why}; no retry: ${next}`;
+        this.finish(true);
       }
-      this.error = `connect to ${server.address} failed: ${describeError(error)}`;
-      this.finish(true);
       return;
     }
     if (error !== null) {
@@ -286,16 +245,7 @@ export class TcpSession implements UpstreamOwner, SocketReader, Expirable, Queue
   }
 
   private releaseServer(): void {
-    if (this.waitList !== null) this.backend.overload.leave(this);
-    if (this.retrying) {
-      this.retrying = false;
-      this.backend.overload.retries--;
-    }
-    const server = this.server;
-    if (server !== null) {
-      this.server = null;
-      this.backend.closed(server);
-    }
+    releaseAttempt(this, this.backend);
   }
 
   private finish(abort: boolean): void {

@@ -240,14 +240,3 @@ export function describeError(error: Error | null): string {
   }
 }
 
-/**
- * A connect that outlived `timeouts.connect`: destroyed with an ETIMEDOUT error, so that it
- * ends the way a refused connection does (retried on another server by its owner). False when
- * there is no connect under way. Shared by the HTTP exchange and the TCP session.
- */
-export function abortConnectOnTimeout(up: Upstream | null): boolean {
-  if (up === null || up.connected) return false;
-  up.lastError = Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' });
-  up.socket.destroy();
-  return true;
-}
