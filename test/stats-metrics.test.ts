@@ -172,15 +172,27 @@ t.test('/metrics counts the traffic sent through a real switchyard', async (t) =
   t.equal(one('switchyard_server_active', { backend: 'api', server: 's1' }), 0, 'nothing in flight');
 });
 
-t.test('NaN is written `NaN` (prom-client writes `Nan`, which strict parsers refuse)', async (t) => {
+t.test('process metrics from prom-client: NaN is written `NaN` (its own writer says `Nan`, which strict parsers refuse)', async (t) => {
   const f = await startFixture();
   t.teardown(f.close);
   // The event-loop lag gauges are NaN until their first sample; a gauge set to NaN stands in.
-  new Gauge({ name: 'test_not_a_number', help: 'a NaN sample', registers: [f.stats.metrics.registry] }).set(Number.NaN);
+  new Gauge({ name: 'test_not_a_number', help: 'a NaN sample', registers: [f.stats.metrics.processRegistry] }).set(Number.NaN);
   const text = await (await request(`${f.base}/metrics`)).body.text();
   t.match(text, /^test_not_a_number NaN$/m);
   t.notMatch(text, / Nan$/m);
   parse(text, t);
+});
+
+t.test('switchyard_last_reload_success: absent before any reload, then 1 or 0', async (t) => {
+  const f = await startFixture();
+  t.teardown(f.close);
+  const scrape = async () => (await (await fetch(`${f.base}/metrics`)).text()).split('\n').filter((l) => l.startsWith('switchyard_last_reload_success '));
+  t.same(await scrape(), [], 'no sample before a reload');
+  await f.host.reload();
+  t.same(await scrape(), ['switchyard_last_reload_success 1']);
+  f.host.nextReload = (rt) => ({ ok: false, at: Date.now(), errors: ['bad'], generation: rt.generation });
+  await f.host.reload();
+  t.same(await scrape(), ['switchyard_last_reload_success 0']);
 });
 
 t.test('switchyard_uncaught_exceptions_total reports the host\'s count', async (t) => {

@@ -1,6 +1,7 @@
 import { basename } from 'node:path';
-import { Counter, Gauge, type Registry } from 'prom-client';
 import type { StatsHost } from '../host.js';
+import { labelPairs } from './exposition.js';
+import type { Collector } from './collector.js';
 import type { Frontend } from '../model/frontend.js';
 import { TLS_FAILURE_REASONS } from '../model/tls-counters.js';
 
@@ -58,40 +59,42 @@ function tlsFrontends(host: StatsHost): Frontend[] {
 }
 
 /** Prometheus families (read at scrape time, like the others in metrics.ts). */
-export function registerTlsMetrics(registry: Registry, host: StatsHost): void {
-  const registers = [registry];
-  new Counter({
-    name: 'switchyard_frontend_tls_handshakes_total', help: 'Completed TLS handshakes (SNI routing: ClientHellos routed), by protocol version.', labelNames: ['frontend', 'version'], registers,
-    collect(this: Counter) {
-      this.reset();
-      for (const f of tlsFrontends(host)) {
-        if (f.config.tls === null) this.inc({ frontend: f.name, version: 'passthrough' }, f.tls.handshakes);
-        else {
-          this.inc({ frontend: f.name, version: 'TLSv1.2' }, f.tls.tls12);
-          this.inc({ frontend: f.name, version: 'TLSv1.3' }, f.tls.tls13);
+export function tlsCollectors(host: StatsHost): Collector[] {
+  const handshakes = 'switchyard_frontend_tls_handshakes_total';
+  const resumed = 'switchyard_frontend_tls_resumed_total';
+  const failures = 'switchyard_frontend_tls_handshake_failures_total';
+  const expiry = 'switchyard_frontend_tls_certificate_expiry_days';
+  return [
+    {
+      name: handshakes, help: 'Completed TLS handshakes (SNI routing: ClientHellos routed), by protocol version.', type: 'counter',
+      collect(out) {
+        for (const f of tlsFrontends(host)) {
+          if (f.config.tls === null) out.sample(handshakes, labelPairs({ frontend: f.name, version: 'passthrough' }), f.tls.handshakes);
+          else {
+            out.sample(handshakes, labelPairs({ frontend: f.name, version: 'TLSv1.2' }), f.tls.tls12);
+            out.sample(handshakes, labelPairs({ frontend: f.name, version: 'TLSv1.3' }), f.tls.tls13);
+          }
         }
-      }
+      },
     },
-  });
-  new Counter({
-    name: 'switchyard_frontend_tls_resumed_total', help: 'TLS handshakes that resumed a session.', labelNames: ['frontend'], registers,
-    collect(this: Counter) { this.reset(); for (const f of tlsFrontends(host)) if (f.config.tls !== null) this.inc({ frontend: f.name }, f.tls.resumed); },
-  });
-  new Counter({
-    name: 'switchyard_frontend_tls_handshake_failures_total', help: 'TLS handshakes (or ClientHello reads) that failed, by reason.', labelNames: ['frontend', 'reason'], registers,
-    collect(this: Counter) {
-      this.reset();
-      for (const f of tlsFrontends(host)) for (const reason of TLS_FAILURE_REASONS) this.inc({ frontend: f.name, reason }, f.tls.failures[reason]);
+    {
+      name: resumed, help: 'TLS handshakes that resumed a session.', type: 'counter',
+      collect(out) { for (const f of tlsFrontends(host)) if (f.config.tls !== null) out.sample(resumed, labelPairs({ frontend: f.name }), f.tls.resumed); },
     },
-  });
-  new Gauge({
-    name: 'switchyard_frontend_tls_certificate_expiry_days', help: 'Days until a frontend certificate expires (negative: expired).', labelNames: ['frontend', 'certificate', 'name'], registers,
-    collect(this: Gauge) {
-      this.reset();
-      const now = Date.now();
-      for (const f of tlsFrontends(host)) {
-        for (const p of f.config.tls?.certificates ?? []) this.set({ frontend: f.name, certificate: basename(p.certFile), name: p.names[0] ?? '' }, (p.notAfter - now) / DAY_MS);
-      }
+    {
+      name: failures, help: 'TLS handshakes (or ClientHello reads) that failed, by reason.', type: 'counter',
+      collect(out) {
+        for (const f of tlsFrontends(host)) for (const reason of TLS_FAILURE_REASONS) out.sample(failures, labelPairs({ frontend: f.name, reason }), f.tls.failures[reason]);
+      },
     },
-  });
+    {
+      name: expiry, help: 'Days until a frontend certificate expires (negative: expired).', type: 'gauge',
+      collect(out) {
+        const now = Date.now();
+        for (const f of tlsFrontends(host)) {
+          for (const p of f.config.tls?.certificates ?? []) out.sample(expiry, labelPairs({ frontend: f.name, certificate: basename(p.certFile), name: p.names[0] ?? '' }), (p.notAfter - now) / DAY_MS);
+        }
+      },
+    },
+  ];
 }
