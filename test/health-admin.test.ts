@@ -4,7 +4,7 @@
 // bound to it, and `ready` brings the server back.
 import t from 'tap';
 import { fileURLToPath } from 'node:url';
-import { setAdminState } from '../src/health/admin.js';
+import { setAdminState } from '../src/model/admin-state.js';
 import { Backend } from '../src/model/backend.js';
 import type { Server } from '../src/model/server.js';
 import { builtinStrategyNames, loadStrategyFactory } from '../src/strategies/registry.js';

@@ -2,7 +2,7 @@ import { connect, type Socket } from 'node:net';
 import t from 'tap';
 import { pino } from 'pino';
 import { HealthChecker } from '../src/health/checker.js';
-import { setAdminState } from '../src/health/admin.js';
+import { setAdminState } from '../src/model/admin-state.js';
 import { modelEvents, type ServerStateEvent } from '../src/model/events.js';
 import type { Server } from '../src/model/server.js';
 import { fakeHttp, fakeTcp, healthBackend, runtimeOf, sleep, until } from './support/fake-servers.js';

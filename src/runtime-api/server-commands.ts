@@ -3,7 +3,7 @@ import type { Backend } from '../model/backend.js';
 import type { Runtime } from '../model/runtime.js';
 import type { Server } from '../model/server.js';
 import { RUNTIME_ID_PREFIX } from '../model/runtime-edits.js';
-import { setAdminState } from '../health/admin.js';
+import { isAdminState, setAdminState } from '../model/admin-state.js';
 
 // The commands that change servers, with HAProxy 2.6's wording for every answer and error
 // (src/server.c, src/stream.c). They go through the same model calls as the HTTP admin API
@@ -41,7 +41,7 @@ export function findBackend(rt: Runtime, name: string): Backend | undefined {
 
 /** `set server <b>/<s> state ready|drain|maint` and `enable|disable server`. */
 export function setState(found: Found, state: string): string {
-  if (state !== 'ready' && state !== 'drain' && state !== 'maint') return "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n";
+  if (!isAdminState(state)) return "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n";
   setAdminState(found.server, state);
   return '';
 }

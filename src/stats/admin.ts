@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { StatsHost } from '../host.js';
-import { setAdminState, ADMIN_STATES } from '../health/admin.js';
+import { adminStateError, isAdminState, setAdminState } from '../model/admin-state.js';
 import type { Logger } from '../log.js';
 
 // The admin API (contract: needs auth, changes nothing otherwise): server admin state, a
@@ -53,9 +53,7 @@ export function setServerState(host: StatsHost, log: Logger, backendName: string
   const server = backend.serverByName(serverName);
   if (server === undefined) throw new HttpError(404, `unknown server "${serverName}" in backend "${backendName}"`);
   const state = body.state;
-  if (typeof state !== 'string' || !(ADMIN_STATES as readonly string[]).includes(state)) {
-    throw new HttpError(400, `state: expected one of ${ADMIN_STATES.join(', ')}, got ${JSON.stringify(state)}`);
-  }
+  if (!isAdminState(state)) throw new HttpError(400, adminStateError(state));
   const changed = setAdminState(server, state);
   log.info({ backend: backend.name, server: server.name, admin: state, user }, `admin: ${backend.name}/${server.name} set to ${state}`);
   return { status: 200, body: { backend: backend.name, server: server.name, admin: server.admin, state: server.state, changed } };

@@ -43,6 +43,26 @@ export function isJsonContentType(value: string | undefined): boolean {
 
 export type AuthResult = 'ok' | 'missing' | 'wrong' | 'disabled';
 
+export interface Credentials {
+  readonly user: string;
+  readonly pass: string;
+}
+
+/**
+ * The credentials of an `Authorization: Basic <base64(user:pass)>` header (RFC 7617 §2: the
+ * scheme is case-insensitive, the user name ends at the first colon); null when the header is
+ * absent, of another scheme or without a colon.
+ */
+export function parseBasicAuth(header: string | undefined): Credentials | null {
+  if (header === undefined) return null;
+  const m = /^Basic\s+([A-Za-z0-9+/=._~-]+)\s*$/i.exec(header);
+  if (m === null) return null;
+  const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) return null;
+  return { user: decoded.slice(0, colon), pass: decoded.slice(colon + 1) };
+}
+
 export class BasicAuth {
   private user: Buffer | null = null;
   private pass: Buffer | null = null;
@@ -65,14 +85,11 @@ export class BasicAuth {
     if (this.user === null || this.pass === null) return 'disabled';
     const header = req.headers.authorization;
     if (header === undefined) return 'missing';
-    const m = /^Basic\s+([A-Za-z0-9+/=._~-]+)\s*$/i.exec(header);
-    if (m === null) return 'wrong';
-    const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
-    const colon = decoded.indexOf(':');
-    if (colon < 0) return 'wrong';
+    const sent = parseBasicAuth(header);
+    if (sent === null) return 'wrong';
     // Both compared every time (no short-circuit between them).
-    const userOk = timingSafeEqual(digest(decoded.slice(0, colon)), this.user);
-    const passOk = timingSafeEqual(digest(decoded.slice(colon + 1)), this.pass);
+    const userOk = timingSafeEqual(digest(sent.user), this.user);
+    const passOk = timingSafeEqual(digest(sent.pass), this.pass);
     return userOk && passOk ? 'ok' : 'wrong';
   }
 }

@@ -5,7 +5,7 @@ import type { RuntimeComponent, StatsHost } from '../host.js';
 import type { Logger } from '../log.js';
 import type { Runtime } from '../model/runtime.js';
 import { HttpError, readJson, reload, setServerState, setStrategy, type Reply } from './admin.js';
-import { BasicAuth, REALM, hostAllowed, isJsonContentType, sameOrigin } from './auth.js';
+import { BasicAuth, REALM, hostAllowed, isJsonContentType, parseBasicAuth, sameOrigin } from './auth.js';
 import { CSV_HEADER } from './columns.js';
 import { EventStream } from './events.js';
 import { History, type HistoryOptions } from './history.js';
@@ -76,10 +76,7 @@ function decode(part: string): string {
 
 /** The user name a request authenticated with (for the admin log); '' when none. */
 function userOf(req: IncomingMessage): string {
-  const m = /^Basic\s+(\S+)/i.exec(req.headers.authorization ?? '');
-  if (m === null) return '';
-  const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
-  return decoded.slice(0, Math.max(0, decoded.indexOf(':')));
+  return parseBasicAuth(req.headers.authorization)?.user ?? '';
 }
 
 class Listener implements StatsListener {
