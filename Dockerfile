@@ -10,7 +10,7 @@
 # docs/container.md explains building, running and the MCP network compose file.
 ARG BASE=node:26-slim
 
-# ---- build: all dependencies, compile TypeScript, then drop the dev dependencies ----------------
+# ---- build: all dependencies, compile TypeScript and the page, then drop the dev dependencies ----
 FROM ${BASE} AS build
 WORKDIR /app
 ENV npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
@@ -19,6 +19,8 @@ COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm npm ci --ignore-scripts
 COPY tsconfig.json ./
 COPY src ./src
+# The stats page's browser build (esbuild, a dev dependency pruned below) → dist/stats-page.
+COPY scripts/build-page.js ./scripts/
 COPY bin ./bin
 COPY examples ./examples
 # What the runtime needs, gathered in /out so that it is one COPY (one layer) below.

@@ -7,7 +7,8 @@ import { promisify } from 'node:util';
 import { request } from 'undici';
 import { parseConfig } from '../src/config/load.js';
 import { startStats } from '../src/stats/listener.js';
-import { PAGE_RENDER } from '../src/stats/page-render.js';
+import { renderFrontends } from '../src/stats/page/frontends.js';
+import type { StatsJson } from '../src/stats/page/types.js';
 import { httpServer, quietLogger, start } from './support/proxy-harness.js';
 
 // Route hits where users look: /api/stats, /metrics, the stats page; and `switchyard check`
@@ -58,7 +59,6 @@ t.test('hits per route in /api/stats and /metrics, kept across a reload', async 
 });
 
 t.test('the stats page shows each frontend\'s routes with their hits', async (t) => {
-  const renderFrontends = new Function(`${PAGE_RENDER}; return renderFrontends;`)() as (s: unknown) => string;
   const html = renderFrontends({
     frontends: [{
       name: 'web', mode: 'http', bind: '127.0.0.1:80', backend: 'web', status: 'OPEN', stats: { req_rate: 1 },
@@ -67,7 +67,7 @@ t.test('the stats page shows each frontend\'s routes with their hits', async (t)
         { name: 'default', match: 'no route matched', action: 'backend web', backend: 'web', hits: 1 },
       ],
     }, { name: 'plain', mode: 'http', bind: '127.0.0.1:81', backend: 'web', status: 'OPEN', stats: {}, routes: [] }],
-  });
+  } as unknown as StatsJson);
   t.match(html, /<table class="inner" aria-label="routes of web">/);
   t.match(html, /data-route="api"[^]*path_prefix \/api[^]*backend api[^]*>3<span class="sub">75%<\/span>/);
   t.notMatch(html, /routes of plain/, 'no table for a frontend without routes');

@@ -10,7 +10,7 @@ import { CSV_HEADER } from './columns.js';
 import { EventStream } from './events.js';
 import { History, type HistoryOptions } from './history.js';
 import { StatsMetrics } from './metrics.js';
-import { PAGE_CSP, PAGE_HTML } from './page.js';
+import { PAGE_HEADERS, PageFiles, sendStatic } from './page-files.js';
 import { buildRows, renderCsv, renderJson } from './snapshot.js';
 import { Tracker } from './tracker.js';
 
@@ -33,6 +33,8 @@ export interface StatsOptions {
   readonly history?: HistoryOptions;
   /** Server-sent `stats` events to the page, ms; default 2000. */
   readonly eventsIntervalMs?: number;
+  /** The built page (scripts/build-page.js); default dist/stats-page of this package. */
+  readonly pageDir?: string;
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' } as const;
@@ -88,6 +90,7 @@ class Listener implements StatsListener {
   private allowedHosts: readonly string[];
   private readonly events: EventStream;
   private readonly server: HttpServer;
+  private readonly page: PageFiles;
 
   constructor(private readonly host: StatsHost, config: StatsConfig, private readonly log: Logger, options: StatsOptions) {
     this.auth = new BasicAuth(config.auth);
@@ -96,6 +99,7 @@ class Listener implements StatsListener {
     this.tracker = new Tracker(host, options.rateIntervalMs);
     this.history = new History(host, options.history);
     this.metrics = new StatsMetrics(host, this.tracker);
+    this.page = PageFiles.load(options.pageDir);
     this.events = new EventStream(() => this.statsJson(), options.eventsIntervalMs ?? 2000);
     this.server = createServer((req, res) => this.handle(req, res));
     this.server.headersTimeout = 10_000;
@@ -112,6 +116,7 @@ class Listener implements StatsListener {
       });
     });
     this.server.on('error', (error) => this.log.error({ err: error }, 'stats listener error'));
+    if (this.page.index === null) this.log.warn('the stats page is not built (npm run build): / answers 503, the APIs work');
     this.tracker.start();
     this.history.start();
     this.events.start();
@@ -190,6 +195,8 @@ class Listener implements StatsListener {
     if (path.startsWith('/api/') && method !== 'GET' && method !== 'HEAD') return this.admin(req, res, path, method);
 
     if (path === '/api/whoami') return this.whoami(req, res, method);
+    // The page's script and stylesheet: open even with `read: private`, they hold no data.
+    if (path.startsWith('/assets/')) return this.asset(req, res, path.slice('/assets/'.length), method);
     const read = path === '/' || path === '/stats' || path === '/api/stats' || path === '/metrics' || path === '/api/history' || path === '/api/events';
     if (!read) {
       sendJson(res, 404, { error: `not found: ${path}` });
@@ -210,12 +217,10 @@ class Listener implements StatsListener {
           sendText(res, 200, 'text/csv; charset=utf-8', csv, head);
         } else if (semi.includes('json') || format === 'json') {
           sendText(res, 200, JSON_HEADERS['content-type'], this.statsJson(), head);
+        } else if (this.page.index === null) {
+          sendText(res, 503, 'text/plain; charset=utf-8', 'the stats page is not built: run `npm run build`\n', head);
         } else {
-          sendText(res, 200, 'text/html; charset=utf-8', PAGE_HTML, head, {
-            'content-security-policy': PAGE_CSP,
-            'x-frame-options': 'DENY',
-            'referrer-policy': 'no-referrer',
-          });
+          sendStatic(req, res, this.page.index, PAGE_HEADERS);
         }
         return;
       }
@@ -233,6 +238,16 @@ class Listener implements StatsListener {
         this.events.add(req, res);
         return;
     }
+  }
+
+  private asset(req: IncomingMessage, res: ServerResponse, name: string, method: string): void {
+    if (method !== 'GET' && method !== 'HEAD') return this.methodNotAllowed(res, 'GET, HEAD');
+    const file = this.page.asset(name);
+    if (file === undefined) {
+      sendJson(res, 404, { error: `not found: /assets/${name}` });
+      return;
+    }
+    sendStatic(req, res, file);
   }
 
   private historyRoute(res: ServerResponse, query: URLSearchParams, head: boolean): void {

@@ -9,6 +9,7 @@ import { refusalCounts } from '../overload/refusals.js';
 import { tlsJson, type TlsJson } from './tls-stats.js';
 import { userModuleRecords, type UserModuleRecord } from '../usercode/ledger.js';
 import { routesJson, type RouteHitsJson } from '../routing/route-stats.js';
+import { builtinStrategyNames } from '../strategies/registry.js';
 
 // Rows in HAProxy's order (every FRONTEND row, then per backend its servers then its BACKEND
 // row), and the three renderings that read them through the column table: CSV, JSON and (in
@@ -98,6 +99,8 @@ export interface StatsJson {
   workers: { count: number; pids: readonly number[]; restarts: number } | null;
   lastReload: { ok: boolean; at: number; errors: readonly string[]; generation: number } | null;
   admin: boolean;
+  /** The built-in strategies a backend can be switched to (PUT /api/backends/NAME/strategy). */
+  strategies: readonly string[];
   frontends: { name: string; mode: string; bind: string; backend: string; status: string; stats: Record<string, number | string>; overload: FrontendOverloadJson; tls: TlsJson | null; routes: RouteHitsJson[] }[];
   backends: {
     name: string;
@@ -138,6 +141,8 @@ export interface BackendOverloadJson {
   /** Requests refused by each limit so far (503 with x-switchyard-limit). */
   refusals: Record<string, number>;
 }
+
+const BUILTIN_STRATEGIES: readonly string[] = Object.freeze(builtinStrategyNames());
 
 function frontendOverload(f: Frontend): FrontendOverloadJson {
   const r = f.config.rateLimit ?? null;
@@ -186,6 +191,7 @@ export function renderJson(host: StatsHost, rows: readonly Row[], admin: boolean
     workers: workers === null ? null : { count: workers.count, pids: workers.pids, restarts: workers.restarts },
     lastReload: host.lastReload(),
     admin,
+    strategies: BUILTIN_STRATEGIES,
     frontends: [],
     backends: [],
     userCode: userModuleRecords().map((m) => ({ ...m })),
