@@ -9,7 +9,8 @@ import { buildRuntime, planRuntime, retireRemoved, type Runtime, type RuntimePla
 import { listenReusePort } from './cluster/listen-mode.js';
 import { uncaughtCount } from './uncaught.js';
 import { modelEvents, type ServerStateEvent } from './model/events.js';
-import { isStrategyPath, loadStrategyFactory } from './strategies/registry.js';
+import { isStrategyPath } from './strategies/names.js';
+import { loadStrategyFactory } from './strategies/registry.js';
 import { FileWatch } from './file-watch.js';
 import { fileChanged, resolveModulePath } from './usercode/loader.js';
 import { userCodeEvents, type UserCodeErrorEvent } from './usercode/ledger.js';

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { builtinStrategyNames, isBuiltinStrategy, isStrategyPath } from '../strategies/registry.js';
+import { BUILTIN_STRATEGY_NAMES, isBuiltinStrategy, isStrategyPath } from '../strategies/names.js';
 import type { HostPort } from './types.js';
 import { formatDuration, parseDuration } from './duration.js';
 import { DEFAULT_STATS_BIND, parseHostPort } from './schema.js';
@@ -161,7 +161,7 @@ function checkBackend(name: string, be: Obj, raw: Obj, file: string | null, add:
 
   if (typeof be.strategy === 'string' && be.strategy !== '' && !isBuiltinStrategy(be.strategy)) {
     if (!isStrategyPath(be.strategy)) {
-      add(at('strategy'), `unknown strategy "${be.strategy}": expected one of ${builtinStrategyNames().join(', ')}, or a module path starting with ./ or /`);
+      add(at('strategy'), `unknown strategy "${be.strategy}": expected one of ${BUILTIN_STRATEGY_NAMES.join(', ')}, or a module path starting with ./ or /`);
     } else if (!STRATEGY_FILE.test(be.strategy)) {
       add(at('strategy'), `a strategy module must be a .js, .mjs, .cjs or .ts file: "${be.strategy}"`);
     } else {

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { ConfigError, ErrorCodes, SwitchyardError, type ConfigIssue } from '../errors.js';
-import { isBuiltinStrategy } from '../strategies/registry.js';
+import { isBuiltinStrategy } from '../strategies/names.js';
 import type { BackendConfig, CircuitBreakerConfig, Config, FrontendConfig, HealthConfig, ProxyVersion, SlowStartConfig } from './types.js';
 import { crossCheck, formatHostPort, resolveStrategyPath } from './checks.js';
 import { configSchema, DEFAULT_EXPECT, type RawBackend, type RawConfig, type RawFrontend } from './schema.js';

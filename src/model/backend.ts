@@ -1,7 +1,7 @@
 import type { BackendConfig, Mode } from '../config/types.js';
 import type { Strategy, StrategyFactory } from '../strategies/strategy.js';
 import { roundRobin } from '../strategies/round-robin.js';
-import { isBuiltinStrategy } from '../strategies/registry.js';
+import { isBuiltinStrategy } from '../strategies/names.js';
 import { createStickyTable, type BalanceContext, type StickyTable } from '../strategies/sticky.js';
 import { Counters } from './counters.js';
 import { modelEvents } from './events.js';

@@ -1,36 +1,29 @@
-import { isAbsolute } from 'node:path';
 import { ErrorCodes, SwitchyardError } from '../errors.js';
 import { BudgetExceeded, withinBudget } from '../usercode/budget.js';
 import { noteLoaded } from '../usercode/ledger.js';
 import { loadUserModule, resolveModulePath, type LoadedModule } from '../usercode/loader.js';
 import { GuardedStrategy, dryRunStrategy } from '../usercode/strategy-guard.js';
+import { isBuiltinStrategy, isStrategyPath, type BuiltinStrategyName } from './names.js';
 import type { Strategy, StrategyFactory } from './strategy.js';
 import { roundRobin } from './round-robin.js';
 import { leastConnections } from './least-connections.js';
 import { ipHash } from './ip-hash.js';
 import { random } from './random.js';
 
-// Names -> factories. Adding a built-in strategy is one file and one line here.
-const builtins = new Map<string, StrategyFactory>([
-  ['round-robin', roundRobin],
-  ['least-connections', leastConnections],
-  ['ip-hash', ipHash],
-  ['random', random],
-]);
+// Names -> factories. Adding a built-in strategy is one file, its name in names.ts and one line
+// here (the Record type makes the two lists agree).
+const FACTORIES: Readonly<Record<BuiltinStrategyName, StrategyFactory>> = {
+  'round-robin': roundRobin,
+  'least-connections': leastConnections,
+  'ip-hash': ipHash,
+  random,
+};
 
 const TYPESCRIPT_MODULE = /\.[cm]?ts$/;
 
+/** The names the registry has a factory for. */
 export function builtinStrategyNames(): string[] {
-  return [...builtins.keys()];
-}
-
-export function isBuiltinStrategy(name: string): boolean {
-  return builtins.has(name);
-}
-
-/** A strategy name is a built-in name or a module path (starts with `.` or `/`). */
-export function isStrategyPath(name: string): boolean {
-  return name.startsWith('.') || isAbsolute(name);
+  return Object.keys(FACTORIES);
 }
 
 function loadError(message: string): SwitchyardError {
@@ -52,8 +45,7 @@ const factories = new WeakMap<LoadedModule, UserStrategyFactory>();
  * the config that names it is rejected.
  */
 export async function loadStrategyFactory(name: string, configFile: string | null): Promise<StrategyFactory> {
-  const builtin = builtins.get(name);
-  if (builtin) return builtin;
+  if (isBuiltinStrategy(name)) return FACTORIES[name];
   if (!isStrategyPath(name)) {
     throw loadError(`unknown strategy "${name}" (built-ins: ${builtinStrategyNames().join(', ')}; or a module path starting with ./ or /)`);
   }
