@@ -2,8 +2,9 @@ import { isIPv4, isIPv6 } from 'node:net';
 
 // Address ranges in CIDR notation (`10.0.0.0/8`, `fd00::/8`, or a bare address meaning /32 or
 // /128), checked when the config loads (`trusted_sources`, `trusted_proxies`, route sources)
-// and written as bytes into PROXY v2 headers (ipBytes). Matching at run time is
-// routing/cidr.ts's CidrList, compiled once per config generation.
+// and written as bytes into PROXY v2 headers (ipBytes). The one address parser: matching at run
+// time (routing/cidr.ts's CidrList, compiled once per config generation, and a client's
+// address, once per connection) is built on it.
 
 export interface CidrRange {
   /** 4 or 16 bytes, already masked. */

@@ -1,8 +1,10 @@
-import { isIPv4, isIPv6 } from 'node:net';
+import { ipBytes, parseCidr } from '../config/cidr.js';
 
-// Client-address matching for routes (`source:` / `not_source:`): CIDR blocks parsed once per
-// config generation into integers, a client address parsed once per connection (the view
-// caches it), and a match is a few integer compares with no allocation. IPv4-mapped IPv6
+// Client-address matching at run time (routes' `source:` / `not_source:`, `trusted_sources`,
+// `trusted_proxies`): CIDR blocks compiled once per config generation into 32-bit words, a
+// client address parsed once per connection (the view caches it), and a match is a few integer
+// compares with no allocation. Text is parsed by config/cidr.ts (ipBytes, parseCidr), the one
+// address parser, which also validated these blocks when the config loaded. IPv4-mapped IPv6
 // addresses (::ffff:10.0.0.1) are matched as the IPv4 address they carry (RFC 4291 §2.5.5.2).
 
 /** An address as four 32-bit words (IPv4 in the last word, with `v4` set). */
@@ -11,46 +13,28 @@ export interface ParsedAddress {
   readonly w: Uint32Array;
 }
 
+/** Big-endian 32-bit word of `bytes` at `at`. */
+function word(bytes: Uint8Array, at: number): number {
+  return ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
+}
+
+/** The leading `bits` of a 32-bit word set. */
+function maskOf(bits: number): number {
+  return bits <= 0 ? 0 : bits >= 32 ? 0xffffffff : (0xffffffff << (32 - bits)) >>> 0;
+}
+
+/** `::ffff:0:0/96`: the IPv4-mapped prefix, however the address was spelled. */
+function isMapped(b: Uint8Array): boolean {
+  for (let i = 0; i < 10; i++) if (b[i] !== 0) return false;
+  return b[10] === 0xff && b[11] === 0xff;
+}
+
 export function parseAddress(text: string): ParsedAddress | null {
-  if (isIPv4(text)) {
-    const w = new Uint32Array(4);
-    w[3] = v4Word(text);
-    return { v4: true, w };
-  }
-  if (!isIPv6(text)) return null;
-  const pct = text.indexOf('%');
-  const w = v6Words(pct === -1 ? text : text.slice(0, pct));
-  // ::ffff:a.b.c.d
-  if (w[0] === 0 && w[1] === 0 && w[2] === 0xffff) return { v4: true, w: Uint32Array.of(0, 0, 0, w[3]!) };
-  return { v4: false, w };
-}
-
-function v4Word(text: string): number {
-  const p = text.split('.');
-  return ((Number(p[0]) << 24) | (Number(p[1]) << 16) | (Number(p[2]) << 8) | Number(p[3])) >>> 0;
-}
-
-function v6Words(text: string): Uint32Array {
-  let tail = text;
-  const groups: number[] = [];
-  let v4: number | null = null;
-  const lastColon = tail.lastIndexOf(':');
-  if (tail.indexOf('.', lastColon) !== -1) {
-    v4 = v4Word(tail.slice(lastColon + 1));
-    tail = tail.slice(0, lastColon + 1) + '0:0';
-  }
-  const dbl = tail.indexOf('::');
-  const parse = (s: string) => (s === '' ? [] : s.split(':').map((g) => parseInt(g, 16)));
-  if (dbl === -1) groups.push(...parse(tail));
-  else {
-    const head = parse(tail.slice(0, dbl));
-    const rest = parse(tail.slice(dbl + 2));
-    groups.push(...head, ...new Array<number>(8 - head.length - rest.length).fill(0), ...rest);
-  }
-  const w = new Uint32Array(4);
-  for (let i = 0; i < 4; i++) w[i] = ((groups[2 * i]! << 16) | groups[2 * i + 1]!) >>> 0;
-  if (v4 !== null) w[3] = v4;
-  return w;
+  const b = ipBytes(text);
+  if (b === null) return null;
+  if (b.length === 4) return { v4: true, w: Uint32Array.of(0, 0, 0, word(b, 0)) };
+  if (isMapped(b)) return { v4: true, w: Uint32Array.of(0, 0, 0, word(b, 12)) };
+  return { v4: false, w: Uint32Array.of(word(b, 0), word(b, 4), word(b, 8), word(b, 12)) };
 }
 
 /** A compiled CIDR list: IPv4 blocks as (base, mask) pairs; IPv6 blocks as word quadruples. */
@@ -62,22 +46,14 @@ export class CidrList {
     const v4: number[] = [];
     const v6: number[] = [];
     for (const block of blocks) {
-      const slash = block.indexOf('/');
-      const addr = parseAddress(slash === -1 ? block : block.slice(0, slash));
-      if (addr === null) throw new Error(`bad address ${block}`);
-      const bits = slash === -1 ? (addr.v4 && !block.includes(':') ? 32 : 128) : Number(block.slice(slash + 1));
-      if (addr.v4 && !block.includes(':')) {
-        const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-        v4.push((addr.w[3]! & mask) >>> 0, mask);
-      } else {
+      const range = parseCidr(block);
+      if (typeof range === 'string') throw new Error(range);
+      const { bytes, prefix } = range;
+      if (bytes.length === 4) v4.push(word(bytes, 0), maskOf(prefix));
+      else {
         // An IPv6 block (a ::ffff:0:0/96-style block also reaches mapped IPv4 clients through
         // their words).
-        const words = addr.v4 ? Uint32Array.of(0, 0, 0xffff, addr.w[3]!) : addr.w;
-        for (let i = 0; i < 4; i++) {
-          const b = Math.max(0, Math.min(32, bits - 32 * i));
-          const mask = b === 0 ? 0 : (0xffffffff << (32 - b)) >>> 0;
-          v6.push((words[i]! & mask) >>> 0, mask);
-        }
+        for (let i = 0; i < 4; i++) v6.push(word(bytes, 4 * i), maskOf(prefix - 32 * i));
       }
     }
     this.v4 = Uint32Array.from(v4);
