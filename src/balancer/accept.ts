@@ -15,7 +15,18 @@ import { CLIENT_READ_BYTES, firstBufferTaken, readOptions } from './read-buffer.
 type OnConnection = (this: unknown, status: number, clientHandle: unknown) => void;
 interface ListeningHandle {
   onconnection?: OnConnection;
+  /** TCPWrap's: 0 on success, else a libuv error code. */
+  setNoDelay?: (enable: boolean) => number;
 }
+
+/**
+ * Linux copies TCP_NODELAY from a listening socket to every socket accepted from it (the
+ * accepted socket starts as a clone of the listener), so setting it once on the listener saves a
+ * setsockopt(2) per connection (about 1.5 % of the CPU with a new connection per request,
+ * docs/performance.md). Other systems, and a listening handle without setNoDelay (node:cluster's
+ * round-robin handle in a worker), keep one call per accepted socket, as net does.
+ */
+const LISTENER_NODELAY_INHERITED = process.platform === 'linux';
 
 export interface AcceptOptions {
   readonly allowHalfOpen: boolean;
@@ -30,7 +41,7 @@ interface ServerSocketOptions {
   pauseOnCreate: boolean;
   readable: true;
   writable: true;
-  onread: ReturnType<typeof readOptions>;
+  onread: ReturnType<typeof readOptions> | null;
 }
 
 /**
@@ -43,29 +54,28 @@ export function acceptWithOnread(server: NetServer, options: AcceptOptions, onSo
   const handle = (server as unknown as { _handle?: ListeningHandle | null })._handle;
   if (handle == null || typeof handle.onconnection !== 'function') return false;
   const netOnConnection = handle.onconnection;
-  const { allowHalfOpen, pauseOnCreate } = options;
+  const noDelayInherited = LISTENER_NODELAY_INHERITED && typeof handle.setNoDelay === 'function' && handle.setNoDelay(true) === 0;
+  // One options object for every socket: net.Socket copies what it is given.
+  const socketOptions: ServerSocketOptions = { handle: null, allowHalfOpen: options.allowHalfOpen, pauseOnCreate: options.pauseOnCreate, readable: true, writable: true, onread: null };
   handle.onconnection = function onconnection(this: unknown, status: number, clientHandle: unknown): void {
     // Accept errors (EMFILE...) and anything unexpected: net's own handling reports them.
     if (status !== 0 || clientHandle == null) {
       netOnConnection.call(this, status, clientHandle);
       return;
     }
-    const socketOptions: ServerSocketOptions = {
-      handle: clientHandle,
-      allowHalfOpen,
-      pauseOnCreate,
-      readable: true,
-      writable: true,
-      onread: readOptions(CLIENT_READ_BYTES),
-    };
+    socketOptions.handle = clientHandle;
+    socketOptions.onread = readOptions(CLIENT_READ_BYTES);
     const socket = new Socket(socketOptions as unknown as ConstructorParameters<typeof Socket>[0]);
+    // Not kept past this call: the options would hold the last connection's handle.
+    socketOptions.handle = null;
+    socketOptions.onread = null;
     if (!firstBufferTaken()) {
       handle.onconnection = netOnConnection;
       socket.destroy();
       onUnsupported();
       return;
     }
-    socket.setNoDelay(true);
+    if (!noDelayInherited) socket.setNoDelay(true);
     onSocket(socket);
   };
   return true;

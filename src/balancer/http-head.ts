@@ -42,6 +42,13 @@ const STAR = 42;
 /** The tables of a head that has not parsed anything yet. */
 const NO_LINES = new Int32Array(0);
 const NO_DROPS = new Uint8Array(0);
+/**
+ * Shared store for head tables (tables()), about four HTTP sessions' worth: a slab lives while
+ * any head cut from it does, so this bounds what one long-lived connection can pin.
+ */
+const TABLE_SLAB_BYTES = 16384;
+let tableSlab = new ArrayBuffer(TABLE_SLAB_BYTES);
+let tableSlabUsed = 0;
 
 export class HttpHead {
   // --- request line / status line
@@ -123,16 +130,30 @@ export class HttpHead {
   }
 
   /**
-   * One backing store for the four tables: a head is made per connection (two per HTTP
-   * session), and every ArrayBuffer is a separate allocation the GC sweeps (docs/performance.md).
+   * One region for the four tables, cut from a shared store: a head is made per connection (two
+   * per HTTP session), and an ArrayBuffer of its own would be a zeroed allocation the GC sweeps
+   * one by one (docs/performance.md). Regions are never reused, so they start zeroed.
    */
   private tables(): void {
     const n = this.limits.maxHeaders + 1;
-    const store = new ArrayBuffer(n * 13);
-    this.lineStart = new Int32Array(store, 0, n);
-    this.nameEnd = new Int32Array(store, n * 4, n);
-    this.lineEnd = new Int32Array(store, n * 8, n);
-    this.drop = new Uint8Array(store, n * 12, n);
+    const bytes = (n * 13 + 7) & ~7;
+    let store: ArrayBuffer;
+    let at = 0;
+    if (bytes > TABLE_SLAB_BYTES / 4) {
+      store = new ArrayBuffer(bytes);
+    } else {
+      if (tableSlabUsed + bytes > TABLE_SLAB_BYTES) {
+        tableSlab = new ArrayBuffer(TABLE_SLAB_BYTES);
+        tableSlabUsed = 0;
+      }
+      store = tableSlab;
+      at = tableSlabUsed;
+      tableSlabUsed += bytes;
+    }
+    this.lineStart = new Int32Array(store, at, n);
+    this.nameEnd = new Int32Array(store, at + n * 4, n);
+    this.lineEnd = new Int32Array(store, at + n * 8, n);
+    this.drop = new Uint8Array(store, at + n * 12, n);
   }
 
   private reset(buf: Buffer): void {
