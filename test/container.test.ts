@@ -292,6 +292,13 @@ backends:
     }, 15_000).catch((error: unknown) => String(error));
     t.same(health, { status: 'ok' }, '/health answers 200 {"status":"ok"}');
 
+    // The page's bundle is built in the image (scripts/build-page.js in the build stage).
+    const page = await fetch(`http://127.0.0.1:${statsPort}/`);
+    const script = /<script src="(\/assets\/main-[A-Z0-9]+\.js)"><\/script>/.exec(await page.text())?.[1];
+    t.equal(page.status, 200, 'the stats page is served from the image');
+    const bundle = script === undefined ? null : await fetch(`http://127.0.0.1:${statsPort}${script}`);
+    t.equal(bundle?.status, 200, `its script is in the image (${script ?? 'not named in the page'})`);
+
     const uid = (await must('podman', [...PODMAN_GLOBAL, 'exec', name, 'id', '-u'])).trim();
     t.not(uid, '0', `exec runs as the image user (uid ${uid})`);
     const status = await must('podman', [...PODMAN_GLOBAL, 'exec', name, 'cat', '/proc/1/status']);

@@ -13,8 +13,11 @@ export interface AdminHooks {
   refresh(): void;
 }
 
-function byId<T extends HTMLElement>(id: string): T {
-  return document.getElementById(id) as T;
+/** The page's element `id`, checked to be of the expected kind. */
+function byId<T extends HTMLElement>(id: string, kind: abstract new () => T): T {
+  const el = document.getElementById(id);
+  if (!(el instanceof kind)) throw new Error(`the page has no ${kind.name} #${id}`);
+  return el;
 }
 
 function failed(r: Reply<ReplyBody>, hooks: AdminHooks): void {
@@ -54,9 +57,9 @@ async function reloadConfig(hooks: AdminHooks): Promise<void> {
 }
 
 async function submitLogin(hooks: AdminHooks): Promise<void> {
-  const name = byId<HTMLInputElement>('u').value;
-  const password = byId<HTMLInputElement>('p');
-  const message = byId('msg');
+  const name = byId('u', HTMLInputElement).value;
+  const password = byId('p', HTMLInputElement);
+  const message = byId('msg', HTMLElement);
   const token = basicToken(name, password.value);
   message.textContent = '';
   const r = await api('GET', '/api/whoami', undefined, token);
@@ -65,7 +68,7 @@ async function submitLogin(hooks: AdminHooks): Promise<void> {
     return;
   }
   logIn(token, name);
-  byId<HTMLDialogElement>('dlg').close();
+  byId('dlg', HTMLDialogElement).close();
   password.value = '';
   toast(`Logged in as ${name}`);
   hooks.render();
@@ -85,23 +88,23 @@ export function wireAdmin(hooks: AdminHooks): void {
     el.blur();
     changeStrategy(el.dataset.backend ?? '', strategy, hooks).catch(shown);
   });
-  byId('login').addEventListener('click', () => {
-    byId('msg').textContent = '';
-    byId<HTMLDialogElement>('dlg').showModal();
-    byId('u').focus();
+  byId('login', HTMLButtonElement).addEventListener('click', () => {
+    byId('msg', HTMLElement).textContent = '';
+    byId('dlg', HTMLDialogElement).showModal();
+    byId('u', HTMLInputElement).focus();
   });
-  byId('cancel').addEventListener('click', () => byId<HTMLDialogElement>('dlg').close());
-  byId('logout').addEventListener('click', () => {
+  byId('cancel', HTMLButtonElement).addEventListener('click', () => byId('dlg', HTMLDialogElement).close());
+  byId('logout', HTMLButtonElement).addEventListener('click', () => {
     logOut();
     hooks.render();
   });
-  byId('reload').addEventListener('click', () => {
+  byId('reload', HTMLButtonElement).addEventListener('click', () => {
     reloadConfig(hooks).catch(shown);
   });
-  byId('form').addEventListener('submit', (e) => {
+  byId('form', HTMLFormElement).addEventListener('submit', (e) => {
     e.preventDefault();
     submitLogin(hooks).catch((error: unknown) => {
-      byId('msg').textContent = String(error);
+      byId('msg', HTMLElement).textContent = String(error);
     });
   });
 }

@@ -6,7 +6,7 @@ type Cell = number | string | null | undefined;
 const ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
 /** Text for HTML, in content and in quoted attributes alike. */
-export function esc(v: unknown): string {
+export function esc(v: Cell): string {
   return String(v ?? '').replace(/[&<>"']/g, (c) => ENTITIES[c]!);
 }
 

@@ -98,7 +98,7 @@ export function renderUserCode(s: Pick<StatsJson, 'userCode'>, now: number): str
     return `<tr data-key="code/${esc(m.kind)}/${esc(m.file)}" data-code="${esc(m.file)}">` +
       td('Module', `<b>${esc(m.file.split('/').pop())}</b>${sub(esc(m.file))}`, 'l name') +
       td('Kind', esc(m.kind), 'l') +
-      td('Loaded', num(m.loads) + sub(`version ${esc(String(m.version).slice(0, 12))} · ${dur((now - m.loadedAt) / 1000)} ago`)) +
+      td('Loaded', num(m.loads) + sub(`version ${esc(m.version.slice(0, 12))} · ${dur((now - m.loadedAt) / 1000)} ago`)) +
       td('Errors', m.errors ? `<b class="bad">${num(m.errors)}</b>` : '0') +
       td('Last error', last, 'l') +
       '</tr>';

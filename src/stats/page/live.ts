@@ -15,9 +15,10 @@ export interface LiveHandlers {
 
 const POLL_MS = 2000;
 
-function parse<T>(data: unknown): T | null {
+/** An event's JSON; null when it is not JSON (the event is skipped). */
+function parse(data: string): unknown {
   try {
-    return JSON.parse(String(data)) as T;
+    return JSON.parse(data);
   } catch {
     return null;
   }
@@ -40,12 +41,12 @@ export function connect(handlers: LiveHandlers): void {
     return;
   }
   const es = new EventSource('/api/events');
-  es.addEventListener('stats', (e) => {
-    const s = parse<StatsJson>(e.data);
+  es.addEventListener('stats', (e: MessageEvent<string>) => {
+    const s = parse(e.data) as StatsJson | null;
     if (s !== null) handlers.stats(s);
   });
-  es.addEventListener('transition', (e) => {
-    const t = parse<Transition>(e.data);
+  es.addEventListener('transition', (e: MessageEvent<string>) => {
+    const t = parse(e.data) as Transition | null;
     if (t !== null) handlers.transition(t);
   });
   es.onerror = () => handlers.lost();
