@@ -21,10 +21,13 @@ export function adminStateError(value: unknown): string {
 }
 
 /**
- * Set a server's admin state (checked by the caller with isAdminState). Returns true when the
- * visible state changed. The transition reason is `admin: maint` / `admin: drain` / `admin: ready`.
+ * Set a server's admin state. Callers check what they were sent with isAdminState and answer
+ * in their own protocol; anything else still throws a TypeError (adminStateError) before
+ * changing anything. Returns true when the visible state changed. The transition reason is
+ * `admin: maint` / `admin: drain` / `admin: ready`.
  */
 export function setAdminState(server: Server, state: AdminState): boolean {
+  if (!isAdminState(state)) throw new TypeError(adminStateError(state));
   if (server.admin === state) return false;
   server.admin = state;
   return server.noteChange(`admin: ${state}`);
