@@ -9,7 +9,7 @@ import { refusalCounts } from '../overload/refusals.js';
 import { tlsJson, type TlsJson } from './tls-stats.js';
 import { userModuleRecords, type UserModuleRecord } from '../usercode/ledger.js';
 import { routesJson, type RouteHitsJson } from '../routing/route-stats.js';
-import { builtinStrategyNames } from '../strategies/registry.js';
+import { BUILTIN_STRATEGY_NAMES } from '../strategies/names.js';
 
 // Rows in HAProxy's order (every FRONTEND row, then per backend its servers then its BACKEND
 // row), and the three renderings that read them through the column table: CSV, JSON and (in
@@ -142,8 +142,6 @@ export interface BackendOverloadJson {
   refusals: Record<string, number>;
 }
 
-const BUILTIN_STRATEGIES: readonly string[] = Object.freeze(builtinStrategyNames());
-
 function frontendOverload(f: Frontend): FrontendOverloadJson {
   const r = f.config.rateLimit ?? null;
   return {
@@ -191,7 +189,7 @@ export function renderJson(host: StatsHost, rows: readonly Row[], admin: boolean
     workers: workers === null ? null : { count: workers.count, pids: workers.pids, restarts: workers.restarts },
     lastReload: host.lastReload(),
     admin,
-    strategies: BUILTIN_STRATEGIES,
+    strategies: BUILTIN_STRATEGY_NAMES,
     frontends: [],
     backends: [],
     userCode: userModuleRecords().map((m) => ({ ...m })),
