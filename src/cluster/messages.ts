@@ -1,5 +1,5 @@
 import type { Config } from '../config/types.js';
-import type { ServerSpec } from '../model/backend.js';
+import type { ServerSpec } from '../model/server.js';
 import type { AdminState } from '../model/server.js';
 import type { CounterSnapshot } from '../model/counters.js';
 import type { RouteHitsReport } from '../routing/route-stats.js';

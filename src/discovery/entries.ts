@@ -1,4 +1,4 @@
-import type { ServerSpec } from '../model/backend.js';
+import type { ServerSpec } from '../model/server.js';
 
 // Turning one answer of GET /v1/health/service/<name> into a discovery snapshot: the servers
 // (ServerSpec, identity `consul:<Service.ID>`) and which of them Consul reports critical.

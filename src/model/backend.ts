@@ -5,7 +5,7 @@ import { isBuiltinStrategy } from '../strategies/names.js';
 import { createStickyTable, type BalanceContext, type StickyTable } from '../strategies/sticky.js';
 import { Counters } from './counters.js';
 import { modelEvents } from './events.js';
-import { Server } from './server.js';
+import { Server, type ServerSpec, type ServerState, type ServerOwner } from './server.js';
 import { BackendOverload } from '../overload/backend-overload.js';
 import { LIMIT_MAXCONN, NO_SERVER } from '../overload/refusals.js';
 import { SlowStart } from '../overload/slow-start.js';
@@ -23,19 +23,6 @@ export interface TrafficObserver {
    * view): an ejected server returns once checks pass `rise` times (health/passive.ts).
    */
   checked?(server: Server, ok: boolean, rise: number): void;
-}
-
-/** A server as a discovery source describes it; the backend keeps identity by `id`. */
-export interface ServerSpec {
-  readonly id: string;
-  readonly name: string;
-  readonly host: string;
-  readonly port: number;
-  readonly weight: number;
-  readonly backup: boolean;
-  readonly maxconn: number;
-  /** PROXY protocol to this server; null or absent: the backend's `send_proxy`. */
-  readonly sendProxy?: ProxyVersion | null;
 }
 
 /**
@@ -57,7 +44,7 @@ export interface BackendChange {
  * eligible set handed to the strategy, stickiness, and the BACKEND counters. Backend objects
  * live across reloads (kept by name) so that servers, sticky tables and counters survive.
  */
-export class Backend {
+export class Backend implements ServerOwner {
   readonly name: string;
   config: BackendConfig;
   mode: Mode;
@@ -301,6 +288,12 @@ export class Backend {
     this.fallback.update(eligible);
     this.overload.refreshed();
     modelEvents.emit('backend-refresh', { backend: this.name });
+  }
+
+  /** Server.noteChange: one of ours changed its visible state. */
+  serverStateChanged(server: Server, from: ServerState, to: ServerState, reason: string, loggedBy: string | null): void {
+    this.refresh();
+    modelEvents.emit('server-state', { server, from, to, reason, loggedBy });
   }
 
   /** A slow-start step: new effective weights to the strategy (the eligible set is unchanged). */

@@ -1,4 +1,4 @@
-import type { ServerSpec } from './backend.js';
+import type { ServerSpec } from './server.js';
 
 // What the runtime API changed on a backend's servers (add server, del server, set server
 // weight / addr, set maxconn server), kept apart from the specs the config and discovery give:

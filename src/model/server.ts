@@ -3,13 +3,42 @@ import { createHash } from 'node:crypto';
 import type { StrategyServer } from '../strategies/strategy.js';
 import type { ProxyVersion } from '../config/types.js';
 import { Counters } from './counters.js';
-import { modelEvents } from './events.js';
-import type { BackendOverload } from '../overload/backend-overload.js';
-import { WaitList } from '../overload/wait-list.js';
 
 export type ServerState = 'UP' | 'DOWN' | 'MAINT' | 'DRAIN';
 export type AdminState = 'ready' | 'drain' | 'maint';
 export type ServerSource = 'static' | 'consul' | 'runtime';
+
+/** A server as a discovery source describes it; the backend keeps identity by `id`. */
+export interface ServerSpec {
+  readonly id: string;
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  readonly weight: number;
+  readonly backup: boolean;
+  readonly maxconn: number;
+  /** PROXY protocol to this server; null or absent: the backend's `send_proxy`. */
+  readonly sendProxy?: ProxyVersion | null;
+}
+
+/**
+ * The connections open to a backend's servers and their limit (`circuit_breaker.max_connections`),
+ * kept by overload/backend-overload.ts and counted by the upstream pool through each server.
+ */
+export interface ConnectionSlots {
+  connections: number;
+  readonly maxConnections: number;
+  /** At the limit: close the oldest idle pooled connection of the backend to make room. */
+  makeRoomForConnection(): void;
+}
+
+/** What a server needs of the backend that owns it (model/backend.ts). */
+export interface ServerOwner {
+  readonly name: string;
+  readonly overload: ConnectionSlots;
+  /** The server's visible state changed: refresh the eligible set, then tell the model's listeners. */
+  serverStateChanged(server: Server, from: ServerState, to: ServerState, reason: string, loggedBy: string | null): void;
+}
 
 /** What an active health check last saw; written by src/health, read by stats. */
 export class CheckStatus {
@@ -89,14 +118,12 @@ export class Server implements StrategyServer {
   /** The weight its config or discovery gave it (HAProxy `iweight`; `weight N%` is relative to it). */
   initialWeight = 0;
 
-  /** Sticky requests waiting for a slot on this server (its own queue, HAProxy's server pendconns). */
-  readonly waiting: WaitList;
-  /** The owning backend's queue and breaker state (connections are counted there). */
-  readonly overload: BackendOverload;
+  /** The owning backend's open connections and their limit (counted there). */
+  readonly overload: ConnectionSlots;
 
   constructor(
     /** The backend that owns it: refreshed when this server's state changes. */
-    private readonly owner: { readonly name: string; readonly overload: BackendOverload; refresh(): void },
+    private readonly owner: ServerOwner,
     init: { id: string; name: string; host: string; port: number; weight: number; backup: boolean; maxconn: number; source: ServerSource },
   ) {
     this.id = init.id;
@@ -116,7 +143,6 @@ export class Server implements StrategyServer {
     this.stickyId = createHash('sha256').update(`${owner.name}\0${init.id}`).digest('base64url').slice(0, 16);
     this.lastState = this.state;
     this.overload = owner.overload;
-    this.waiting = new WaitList(this.counters, owner.overload);
   }
 
   get state(): ServerState {
@@ -157,8 +183,7 @@ export class Server implements StrategyServer {
     this.stateReason = reason;
     // Back to taking traffic after DOWN or MAINT: slow start ramps its weight (when configured).
     if (now === 'UP' && (from === 'DOWN' || from === 'MAINT')) this.rampSince = this.stateSince;
-    this.owner.refresh();
-    modelEvents.emit('server-state', { server: this, from, to: now, reason, loggedBy });
+    this.owner.serverStateChanged(this, from, now, reason, loggedBy);
     return true;
   }
 

@@ -1,6 +1,7 @@
 import type { BackendConfig } from '../config/types.js';
-import type { Backend } from '../model/backend.js';
+import type { Counters } from '../model/counters.js';
 import type { Server } from '../model/server.js';
+import type { BalanceContext } from '../strategies/sticky.js';
 import {
   countRefusal, LIMIT_MAX_CONNECTIONS, LIMIT_MAX_PENDING, LIMIT_MAX_QUEUE, LIMIT_MAX_REQUESTS, LIMIT_MAX_RETRIES,
   LIMIT_RETRY_BUDGET, LIMIT_TIMEOUT_QUEUE, NO_SERVER,
@@ -19,6 +20,17 @@ import { WaitList, type QueueWaiter } from './wait-list.js';
 // and least-connections still decide). Past `timeouts.queue` the waiter gets its 503.
 //
 // Cost when off: `active` is false and pick() never calls in here; closed() reads `waiting`.
+
+/** What the queue needs of the backend it belongs to (model/backend.ts). */
+export interface QueueOwner {
+  readonly counters: Counters;
+  readonly servers: readonly Server[];
+  /** The server a pick was refused for because the client is bound to it (sticky), or null. */
+  readonly refusedServer: Server | null;
+  pick(ctx: BalanceContext): Server | null;
+  /** Bind `ctx` to `server` as if the strategy had picked it (stickiness, counters). */
+  assign(ctx: BalanceContext, server: Server): void;
+}
 
 export class BackendOverload {
   /** Waiting now: the backend queue plus every server's own (sticky) queue. */
@@ -44,12 +56,16 @@ export class BackendOverload {
   budget = false;
   budgetShare = 0;
   budgetMin = 0;
-  /** Servers with a non-empty sticky queue (to move their waiters when they go DOWN or away). */
-  private readonly stickyServers = new Set<Server>();
+  /**
+   * Sticky requests waiting for a slot on one server (HAProxy's server pendconns), by server:
+   * made when the first one waits, dropped once empty (rescan), so a server that never queues
+   * has no list, and the waiters can be moved when their server goes DOWN or away.
+   */
+  private readonly serverQueues = new Map<Server, WaitList>();
   private draining = false;
   private rescanScheduled = false;
 
-  constructor(private readonly backend: Backend) {
+  constructor(private readonly backend: QueueOwner) {
     this.queue = new WaitList(backend.counters, this);
   }
 
@@ -105,10 +121,19 @@ export class BackendOverload {
     if (server === null) {
       this.queue.push(w);
     } else {
-      server.waiting.push(w);
-      this.stickyServers.add(server);
+      this.serverQueue(server).push(w);
     }
     return true;
+  }
+
+  /** `server`'s own queue (qcur/qmax in its counters), made on first use. */
+  private serverQueue(server: Server): WaitList {
+    let list = this.serverQueues.get(server);
+    if (list === undefined) {
+      list = new WaitList(server.counters, this);
+      this.serverQueues.set(server, list);
+    }
+    return list;
   }
 
   /** The client went away while waiting. */
@@ -136,7 +161,7 @@ export class BackendOverload {
     try {
       const backend = this.backend;
       for (;;) {
-        const own = freed === null ? null : freed.waiting.head;
+        const own = freed === null ? null : this.serverQueues.get(freed)?.head ?? null;
         const ownFits = own !== null && freed!.stickable && freed!.hasRoom && this.admission() === '';
         const general = this.queue.head;
         let w: QueueWaiter;
@@ -156,8 +181,7 @@ export class BackendOverload {
             // It has become bound to a server meanwhile (source stickiness): wait for that one.
             const bound = backend.refusedServer;
             this.queue.remove(general);
-            bound.waiting.insertByAge(general);
-            this.stickyServers.add(bound);
+            this.serverQueue(bound).insertByAge(general);
             continue;
           }
           if (server !== null) w = general;
@@ -188,8 +212,7 @@ export class BackendOverload {
    */
   rescan(): void {
     this.rescanScheduled = false;
-    for (const s of this.stickyServers) {
-      const list = s.waiting;
+    for (const [s, list] of this.serverQueues) {
       if (list.length > 0 && !s.stickable) {
         while (list.head !== null) {
           const w = list.head;
@@ -201,7 +224,7 @@ export class BackendOverload {
           }
         }
       }
-      if (list.length === 0) this.stickyServers.delete(s);
+      if (list.length === 0) this.serverQueues.delete(s);
       else if (s.hasRoom) this.drain(s);
     }
     this.drain(null);
@@ -209,14 +232,14 @@ export class BackendOverload {
 
   /** The backend was removed by a reload: nobody will free a slot for its waiters. */
   retire(): void {
-    for (const s of this.stickyServers) {
-      while (s.waiting.head !== null) {
-        const w = s.waiting.head;
-        s.waiting.remove(w);
+    for (const list of this.serverQueues.values()) {
+      while (list.head !== null) {
+        const w = list.head;
+        list.remove(w);
         w.dequeued(null, NO_SERVER);
       }
     }
-    this.stickyServers.clear();
+    this.serverQueues.clear();
     while (this.queue.head !== null) {
       const w = this.queue.head;
       this.queue.remove(w);

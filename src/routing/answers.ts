@@ -1,6 +1,6 @@
 import type { RouteAction } from '../config/routing-types.js';
 import { evaluate, NO_CONTEXT } from './rules.js';
-import type { RequestView } from './request-view.js';
+import type { RequestFacts } from './request-facts.js';
 
 // Responses a route gives itself: a deny (built once per route and generation, both
 // connection variants) and a redirect (its Location built per request from the template).
@@ -41,7 +41,7 @@ export function denyResponses(action: Extract<RouteAction, { type: 'deny' }>): [
  * (`keep_path`, HAProxy `redirect prefix`) and its query (`keep_query`). The values come from
  * a parsed request head (no CR/LF can be in them), so no header can be injected.
  */
-export function redirectResponse(action: Extract<RouteAction, { type: 'redirect' }>, v: RequestView, close: boolean): Buffer {
+export function redirectResponse(action: Extract<RouteAction, { type: 'redirect' }>, v: RequestFacts, close: boolean): Buffer {
   let location = evaluate(action.location, v, NO_CONTEXT);
   if (action.keepPath) location = location.replace(/\/+$/, '') + v.path;
   if (action.keepQuery && v.query !== '') location += (location.includes('?') ? '&' : '?') + v.query;

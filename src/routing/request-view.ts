@@ -5,8 +5,8 @@ import { parseAddress, type ParsedAddress } from './cidr.js';
 import { methodBit } from './route.js';
 import type { CompiledRoute } from './route.js';
 import type { ExchangePlan } from './rules.js';
-import type { HooksSlot } from './routing.js';
 import { checkHeader, HeaderEdits } from './header-edits.js';
+import type { RequestFacts } from './request-facts.js';
 
 // The request as routing (and user code, src/usercode) sees it: one object per client
 // connection, reset for each request, reading the parsed head in place. Nothing is made until
@@ -21,7 +21,7 @@ import { checkHeader, HeaderEdits } from './header-edits.js';
 const SLASH = 47;
 const QUESTION = 63;
 
-export class RequestView {
+export class RequestView implements RequestFacts {
   readonly clientIp: string;
   private address: ParsedAddress | null | undefined = undefined;
   // --- the current request (valid during the decision)

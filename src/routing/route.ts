@@ -1,7 +1,7 @@
 import type { RouteConfig, ValueMatch } from '../config/routing-types.js';
 import type { Backend } from '../model/backend.js';
 import { CidrList } from './cidr.js';
-import type { RequestView } from './request-view.js';
+import type { RequestFacts } from './request-facts.js';
 import { rateLimiterFor, type RateLimiter } from '../overload/rate-limit.js';
 import type { ExchangePlan } from './rules.js';
 
@@ -183,7 +183,7 @@ export class CompiledRoute {
   }
 
   /** Does the request match every condition? `hostChecked`: the table's lookup proved the host. */
-  matches(v: RequestView, hostChecked: boolean): boolean {
+  matches(v: RequestFacts, hostChecked: boolean): boolean {
     if (this.methods !== null) {
       const bit = v.methodBit;
       if (bit !== 0 ? (this.methodBits & bit) === 0 : !this.methods.includes(v.method)) return false;
@@ -205,7 +205,7 @@ export class CompiledRoute {
    * Paths are compared as bytes in the request head (no string made), except a path that
    * needs normalising (`%`, `/.`: RequestView.matchPath) and regexes, which need a string.
    */
-  private matchPath(v: RequestView): boolean {
+  private matchPath(v: RequestFacts): boolean {
     if (this.pathKind === PATH_REGEX) return this.pathRegex!.test(v.matchPath);
     v.locatePath();
     if (v.pathNeedsNormalizing) {
@@ -225,7 +225,7 @@ export class CompiledRoute {
   }
 
   /** Host without port unless the pattern has one (RFC 9110 §7.2: Host is host[:port]); bytes. */
-  matchHost(v: RequestView): boolean {
+  matchHost(v: RequestFacts): boolean {
     v.locateHost();
     const buf = v.buf;
     const hosts = this.hosts!;
@@ -240,7 +240,7 @@ export class CompiledRoute {
   }
 
   /** Every header condition holds; a condition holds when any line of that name satisfies it. */
-  private matchHeaders(v: RequestView): boolean {
+  private matchHeaders(v: RequestFacts): boolean {
     const list = this.headers!;
     for (let k = 0; k < list.length; k++) {
       const m = list[k]!;
@@ -264,7 +264,7 @@ export class CompiledRoute {
     return true;
   }
 
-  private matchQuery(v: RequestView): boolean {
+  private matchQuery(v: RequestFacts): boolean {
     const list = this.query!;
     for (let k = 0; k < list.length; k++) {
       const m = list[k]!;

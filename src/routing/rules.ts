@@ -3,7 +3,7 @@ import type { HeaderRulesConfig, PathRewriteConfig, RequestIdConfig } from '../c
 import type { Template, TemplateVar } from '../config/templates.js';
 import type { HttpHead } from '../balancer/http-head.js';
 import { dropNamed } from './header-edits.js';
-import type { RequestView } from './request-view.js';
+import type { RequestFacts } from './request-facts.js';
 
 // Header and path rules, merged once per config generation into one ExchangePlan for each
 // way a request can leave (a route, or the default backend): the frontend's rules, then the
@@ -81,12 +81,12 @@ export interface TemplateContext {
 const NO_CONTEXT: TemplateContext = { backend: '', server: '' };
 
 /** A request id: kept when the client sent one, made here otherwise (RFC 4122 v4 UUID). */
-export function ensureRequestId(v: RequestView): string {
+export function ensureRequestId(v: RequestFacts): string {
   if (v.requestId === '') v.requestId = randomUUID();
   return v.requestId;
 }
 
-export function evaluate(t: Template, v: RequestView, ctx: TemplateContext): string {
+export function evaluate(t: Template, v: RequestFacts, ctx: TemplateContext): string {
   let out = '';
   for (let i = 0; i < t.length; i++) {
     const p = t[i]!;
@@ -108,7 +108,7 @@ export function evaluate(t: Template, v: RequestView, ctx: TemplateContext): str
   return out;
 }
 
-function linesOf(rules: DirectionRules, v: RequestView, ctx: TemplateContext): string {
+function linesOf(rules: DirectionRules, v: RequestFacts, ctx: TemplateContext): string {
   const lines = rules.lines;
   if (lines.length === 1 && typeof lines[0] === 'string') return lines[0];
   let out = '';
@@ -174,7 +174,7 @@ export class ExchangePlan {
    * Apply the request side to a parsed head: lines to drop are marked on `head`, and the lines
    * to add are returned (the caller adds its forwarding lines and writes the head once).
    */
-  requestLines(head: HttpHead, buf: Buffer, v: RequestView): string {
+  requestLines(head: HttpHead, buf: Buffer, v: RequestFacts): string {
     let lines = '';
     if (this.requestIdName !== null) {
       const i = v.findHeader(this.requestIdName, 0);
@@ -194,7 +194,7 @@ export class ExchangePlan {
   }
 
   /** Apply the response side: drops marked on the response head; returns the lines to add. */
-  responseLines(head: HttpHead, buf: Buffer, v: RequestView, ctx: TemplateContext): string {
+  responseLines(head: HttpHead, buf: Buffer, v: RequestFacts, ctx: TemplateContext): string {
     let lines = '';
     const rules = this.response;
     if (rules !== null) {
