@@ -12,12 +12,12 @@ import { leastConnections } from '../dist/strategies/least-connections.js';
 import { ipHash } from '../dist/strategies/ip-hash.js';
 import { random } from '../dist/strategies/random.js';
 
-const strategies = [
-  ['round-robin', roundRobin],
-  ['least-connections', leastConnections],
-  ['ip-hash', ipHash],
-  ['random', random],
-];
+const strategies = Object.entries({
+  'round-robin': roundRobin,
+  'least-connections': leastConnections,
+  'ip-hash': ipHash,
+  random,
+});
 const sizes = [3, 30, 300];
 const quick = process.argv.includes('--quick');
 const maxTime = quick ? 0.25 : 1;

@@ -138,7 +138,7 @@ async function main() {
   const fePort = await freePort();
   const pairs = [[ports[0], ports[1]], [ports[1], ports[2]], [ports[2], ports[0]]];
   const logger = pino({ level: 'warn' }, pino.destination(2));
-  const sy = await startSwitchyard({ config: config(fePort, pairs[0]), logger, watch: false, components: async () => [new HealthChecker({ log: logger })] });
+  const sy = await startSwitchyard({ config: config(fePort, pairs[0]), logger, watch: false, components: () => Promise.resolve([new HealthChecker({ log: logger })]) });
   const url = `http://127.0.0.1:${fePort}/`;
   console.log(`soak: ${SECONDS} s at ${RATE} req/s over ${CONNECTIONS} connections; kill a backend every ${KILL_EVERY_MS / 1000} s (restarted ${DOWN_MS / 1000} s later), reload every ${RELOAD_EVERY_MS / 1000} s`);
 
@@ -153,20 +153,25 @@ async function main() {
   let reloadFailures = 0;
   let pair = 0;
   const t0 = Date.now();
-  const killer = setInterval(async () => {
-    // Kill one server of the pair in use, so retries have work to do.
+  // Kill one server of the pair in use, so retries have work to do.
+  async function killOne() {
     const victim = backends[ports.indexOf(pairs[pair][kills % 2])];
     victim.kill();
     kills++;
     await sleep(DOWN_MS);
     try { await victim.start(); } catch (e) { console.error(`restart failed: ${e.message}`); }
-  }, KILL_EVERY_MS);
-  const reloader = setInterval(async () => {
+  }
+  async function reloadOnce() {
     pair = (pair + 1) % pairs.length;
     const r = await sy.apply(config(fePort, pairs[pair], reloads % 2 === 0 ? 'round-robin' : 'random'));
     reloads++;
     if (!r.ok) { reloadFailures++; console.error(`reload rejected: ${r.errors.join('; ')}`); }
-  }, RELOAD_EVERY_MS);
+  }
+  // A failure inside a step is the soak's finding: reported, and the run fails at its end.
+  let stepErrors = 0;
+  const stepFailed = (what) => (e) => { stepErrors++; console.error(`${what} failed: ${e?.stack ?? e}`); };
+  const killer = setInterval(() => { killOne().catch(stepFailed('kill/restart')); }, KILL_EVERY_MS);
+  const reloader = setInterval(() => { reloadOnce().catch(stepFailed('reload')); }, RELOAD_EVERY_MS);
 
   const load = await autocannon(url, SECONDS);
   clearInterval(killer);
@@ -202,6 +207,7 @@ async function main() {
   if (failed > ALLOWED_FAILURES) problems.push(`${failed} failed requests (allowed ${ALLOWED_FAILURES})`);
   if (unanswered > CONNECTIONS) problems.push(`${unanswered} requests sent and never answered`);
   if (reloadFailures > 0) problems.push(`${reloadFailures} reloads rejected`);
+  if (stepErrors > 0) problems.push(`${stepErrors} kill/reload steps threw`);
   if (rssGrowth > MAX_RSS_GROWTH_MB) problems.push(`rss grew ${rssGrowth} MB (bound ${MAX_RSS_GROWTH_MB})`);
   if (heapGrowth > MAX_HEAP_GROWTH_MB) problems.push(`heap grew ${heapGrowth} MB (bound ${MAX_HEAP_GROWTH_MB})`);
   console.log(problems.length === 0 ? 'soak: PASS' : `soak: FAIL: ${problems.join('; ')}`);

@@ -49,6 +49,6 @@ function packageVersion(): string {
 }
 
 /** In a cluster worker: passive detection only (the primary runs the active checks). */
-export async function buildWorkerComponents(): Promise<RuntimeComponent[]> {
-  return [new HealthChecker({ active: false, passive: true, log: log.child({ component: 'health' }) })];
+export function buildWorkerComponents(): Promise<RuntimeComponent[]> {
+  return Promise.resolve([new HealthChecker({ active: false, passive: true, log: log.child({ component: 'health' }) })]);
 }

@@ -351,7 +351,10 @@ export class Switchyard implements StatsHost {
     this.watcher?.close();
     if (this.poolTimer) clearInterval(this.poolTimer);
     // Leave Consul and drain at once: new clients go elsewhere while in-flight requests finish.
-    const leaving = this.components.map((c) => c.leave?.().catch((error: unknown) => this.logger.warn({ err: error }, 'leaving failed')));
+    const leaving: Promise<void>[] = [];
+    for (const c of this.components) {
+      if (c.leave !== undefined) leaving.push(c.leave().catch((error: unknown) => this.logger.warn({ err: error }, 'leaving failed')));
+    }
     await Promise.all([...this.listeners.values()].map((l) => l.drain(timeoutMs)));
     await Promise.all(leaving);
     this.listeners.clear();

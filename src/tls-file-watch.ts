@@ -95,10 +95,11 @@ export class TlsFileWatch implements RuntimeComponent {
     }
   }
 
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
     this.stopped = true;
     if (this.timer !== null) clearTimeout(this.timer);
     for (const w of this.watchers.values()) w.close();
     this.watchers.clear();
+    return Promise.resolve();
   }
 }

@@ -43,7 +43,7 @@ function result(status: number, serverName: string | null = null, error = ''): H
 export function parseClientHello(data: Buffer): HelloResult {
   // 1. Reassemble the handshake message from as many records as it needs.
   let p = 0;
-  let hs: Buffer | null = null;
+  let hs: Buffer;
   let hsLength = -1;
   const parts: Buffer[] = [];
   let got = 0;

@@ -228,8 +228,8 @@ export function trimIdle(server: Server, now: number, maxIdleMs: number): void {
 }
 
 /** Short reason for logs and error bodies: `connection refused`, `timeout`, `reset`. */
-export function describeError(error: Error | null): string {
-  const code = (error as NodeJS.ErrnoException | null)?.code;
+export function describeError(error: NodeJS.ErrnoException | null): string {
+  const code = error?.code;
   switch (code) {
     case 'ECONNREFUSED': return 'connection refused';
     case 'ECONNRESET': return 'connection reset';

@@ -16,7 +16,8 @@ function kind(v: unknown): string {
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
   if (typeof v === 'string') return `"${v.length > 40 ? `${v.slice(0, 40)}...` : v}"`;
-  return String(v);
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
+  return typeof v; // undefined, a function or a symbol: named by kind
 }
 
 /** Per-parse error map (zod v4 `error` option): only issues a schema did not word itself. */

@@ -9,11 +9,11 @@ import { normalizeRateLimit, rateLimitSchema } from './rate-limit-schema.js';
 // where they are written (a regex is compiled here, a template parsed, a CIDR read), so that
 // every error names its own key path: `frontends.web.routes[2].match.path_regex: ...`.
 
-type Ctx = z.core.$RefinementCtx<unknown>;
+type Ctx = z.core.$RefinementCtx;
 
 function fail(ctx: Ctx, message: string, input: unknown, path?: PropertyKey[]): never {
   ctx.issues.push(path === undefined ? { code: 'custom', message, input } : { code: 'custom', message, input, path });
-  return z.NEVER as never;
+  return z.NEVER;
 }
 
 /** Framing and hop-by-hop fields: the proxy's own (RFC 9112 §6, RFC 9110 §7.6.1). */

@@ -18,11 +18,11 @@ export const DEFAULT_EXPECT: StatusRanges = [[200, 399]];
 
 // ---- leaf values -------------------------------------------------------------------------
 
-type Ctx = z.core.$RefinementCtx<unknown>;
+type Ctx = z.core.$RefinementCtx;
 
 function fail(ctx: Ctx, message: string, input: unknown): never {
   ctx.issues.push({ code: 'custom', message, input });
-  return z.NEVER as never;
+  return z.NEVER;
 }
 
 const durationValue = z.unknown().transform((v, ctx): number => {
@@ -178,7 +178,7 @@ const statsSchema = block(z.strictObject({
   // Host names (with or without a port) the listener answers to; empty: any (DNS rebinding guard).
   allowed_hosts: z.array(z.string().min(1).regex(/^[^\s/@]+$/, { error: 'expected a host name, optionally with :port' })).default([]),
   // One socket or a list (HAProxy allows several `stats socket` lines, each with its level).
-  socket: z.preprocess((v) => (v === null || v === undefined ? [] : Array.isArray(v) ? v : [v]), z.array(runtimeSocket)),
+  socket: z.preprocess((v) => (v === null || v === undefined ? [] : Array.isArray(v) ? (v as unknown[]) : [v]), z.array(runtimeSocket)),
 }));
 
 const consulSchema = optionalBlock(z.strictObject({

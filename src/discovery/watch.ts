@@ -33,7 +33,7 @@ const RATE_BURST = 2;
 /** Said instead of applying an answer that is not a list of health entries. */
 class InvalidAnswer extends Error {
   constructor(body: unknown) {
-    const what = typeof body === 'string' ? `${JSON.stringify(body.slice(0, 60))}` : body === null ? 'null' : typeof body;
+    const what = typeof body === 'string' ? JSON.stringify(body.slice(0, 60)) : body === null ? 'null' : typeof body;
     super(`invalid answer: expected a JSON array of health entries, got ${what}`);
   }
 }
@@ -167,8 +167,8 @@ export class ServiceWatch {
     options.ctx = ctx;
     this.ctx = ctx;
     // consul@2's typings omit index/wait/timeout/ctx, which lib/utils.js `options()` does read.
-    const call = client.health.service as unknown as HealthServiceCall;
-    return call.call(client.health, options);
+    const call = client.health.service.bind(client.health) as unknown as HealthServiceCall;
+    return call(options);
   }
 
   /**

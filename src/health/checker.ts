@@ -80,7 +80,7 @@ export class HealthChecker implements RuntimeComponent {
     for (const backend of live) this.syncBackend(backend);
     for (const [server, loop] of this.loops) {
       if (!live.has(loop.backend)) {
-        loop.stop();
+        void loop.stop(); // cancelled: only stop() waits for an in-flight check to settle
         this.loops.delete(server);
       }
     }
@@ -141,7 +141,7 @@ export class HealthChecker implements RuntimeComponent {
         }
         const loop = this.loops.get(server);
         if (loop !== undefined && loop.key === key) continue;
-        if (loop !== undefined) loop.stop();
+        if (loop !== undefined) void loop.stop(); // replaced: its in-flight check is cancelled, not awaited
         const next = new CheckLoop(this, backend, server, health, key, this.log);
         this.loops.set(server, next);
         started.push(next);
@@ -161,7 +161,7 @@ export class HealthChecker implements RuntimeComponent {
     }
     for (const [server, loop] of this.loops) {
       if (loop.backend === backend && (!current.has(server) || health.type === 'none' || !this.active || server.checkDisabled)) {
-        loop.stop();
+        void loop.stop(); // cancelled: only stop() waits for an in-flight check to settle
         this.loops.delete(server);
       }
     }

@@ -204,7 +204,7 @@ function httpProbe(target: ProbeTarget, health: HealthConfig, tls: BackendTlsCon
     try {
       const res = await client.request({
         path: health.path,
-        method: health.method as 'GET',
+        method: health.method,
         headers: { host: health.host ?? `${host}:${target.port}`, connection: 'close', 'user-agent': 'switchyard-health' },
       });
       if (finished) {
@@ -262,7 +262,7 @@ function proxiedConnector(target: ProbeTarget, header: Buffer, tls: BackendTlsCo
         settled = true;
         callback(null, secure);
       });
-      secure.once('error', (error) => {
+      secure.once('error', (error: Error) => {
         if (settled) return;
         settled = true;
         callback(error, null);

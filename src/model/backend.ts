@@ -40,6 +40,16 @@ export interface BackendChange {
 }
 
 /**
+ * A strategy is written against StrategyServer and only ever returns a server that update()
+ * gave it: handed Servers, it picks Servers (user strategies are checked: strategy-guard.ts).
+ * The one place that tells the type checker so.
+ */
+function forServers(strategy: Strategy): Strategy<Server> {
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment -- picks are the Server instances update() received (above)
+  return strategy as Strategy<Server>;
+}
+
+/**
  * A backend: its servers (static ones from the config merged with discovered ones), the
  * eligible set handed to the strategy, stickiness, and the BACKEND counters. Backend objects
  * live across reloads (kept by name) so that servers, sticky tables and counters survive.
@@ -61,7 +71,7 @@ export class Backend implements ServerOwner {
   private factory: StrategyFactory;
   /** User strategies are untrusted: their picks are checked and errors contained. */
   private guarded: boolean;
-  private readonly fallback: Strategy<Server> = roundRobin() as Strategy<Server>;
+  private readonly fallback: Strategy<Server> = forServers(roundRobin());
   private sticky: StickyTable<Server> | null;
   private stickyKey: string;
   private readonly byStickyId = new Map<string, Server>();
@@ -100,7 +110,7 @@ export class Backend implements ServerOwner {
     this.mode = config.mode;
     this.strategyName = config.strategy;
     this.strategyOptions = config.strategyOptions;
-    this.strategy = factory(config.strategyOptions) as Strategy<Server>;
+    this.strategy = forServers(factory(config.strategyOptions));
     this.factory = factory;
     this.guarded = !isBuiltinStrategy(config.strategy);
     this.sticky = config.sticky ? createStickyTable<Server>(config.sticky) : null;
@@ -124,7 +134,7 @@ export class Backend implements ServerOwner {
   prepare(config: BackendConfig, factory: StrategyFactory): BackendChange {
     const strategyChanged = config.strategy !== this.strategyName || moduleVersion(factory) !== moduleVersion(this.factory) ||
       JSON.stringify(config.strategyOptions) !== JSON.stringify(this.strategyOptions);
-    const strategy = strategyChanged ? factory(config.strategyOptions) as Strategy<Server> : null;
+    const strategy = strategyChanged ? forServers(factory(config.strategyOptions)) : null;
     const stickyKey = JSON.stringify(config.sticky);
     const sticky = stickyKey === this.stickyKey ? undefined : config.sticky ? createStickyTable<Server>(config.sticky) : null;
     return { config, factory, strategy, sticky, stickyKey };
@@ -166,7 +176,7 @@ export class Backend implements ServerOwner {
    */
   setStrategy(name: string, factory: StrategyFactory, options?: Readonly<Record<string, unknown>>): void {
     const opts = options ?? (name === this.config.strategy ? this.config.strategyOptions : {});
-    const next = factory(opts) as Strategy<Server>;
+    const next = forServers(factory(opts));
     this.guarded = !isBuiltinStrategy(name);
     this.updateStrategy(next, this.eligible);
     this.strategy = next;

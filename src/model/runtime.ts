@@ -44,7 +44,7 @@ export async function loadStrategies(config: Config): Promise<Map<string, Strate
     try {
       factories.set(b.name, await loadStrategyFactory(b.strategy, config.source));
     } catch (error) {
-      throw new Error(`backends.${b.name}.strategy: ${(error as Error).message}`);
+      throw new Error(`backends.${b.name}.strategy: ${(error as Error).message}`, { cause: error });
     }
   }
   return factories;
@@ -68,7 +68,7 @@ export async function planRuntime(config: Config, previous: Runtime | null): Pro
         backends.set(b.name, new Backend(b, factory));
       }
     } catch (error) {
-      throw new Error(`backends.${b.name}.strategy: ${(error as Error).message}`);
+      throw new Error(`backends.${b.name}.strategy: ${(error as Error).message}`, { cause: error });
     }
   }
   const frontends = new Map<string, Frontend>();

@@ -113,9 +113,10 @@ export class RequestView implements RequestFacts {
 
   /** Values used after the decision (response rules, user hooks) made while the bytes are there. */
   capture(): void {
-    this.path;
-    this.query;
-    this.host;
+    // The getters cache what they read: read them now, while the bytes are there.
+    this.pathValue = this.path;
+    this.queryValue = this.query;
+    this.hostValue = this.host;
     this.head = null;
     this.buf = EMPTY;
   }

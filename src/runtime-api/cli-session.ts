@@ -155,7 +155,7 @@ export function splitCommands(line: string): string[][] {
   for (let i = 0; i < line.length; i++) {
     const c = line[i]!;
     if (c === '\\' && i + 1 < line.length) {
-      word += line[++i];
+      word += line[++i]!;
       inWord = true;
     } else if (c === ';') {
       if (inWord) words.push(word);

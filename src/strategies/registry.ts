@@ -58,7 +58,7 @@ export async function loadStrategyFactory(name: string, configFile: string | nul
   }
   const known = factories.get(mod);
   if (known) return known;
-  const exported = (mod.exports.default ?? mod.exports.createStrategy) as unknown;
+  const exported = mod.exports.default ?? mod.exports.createStrategy;
   if (typeof exported !== 'function') {
     throw loadError(`strategy module ${file} exports no factory (export default or createStrategy)`);
   }

@@ -89,6 +89,8 @@ export interface Router {
  * A throw is counted on the module and the hook is skipped for that request.
  */
 export interface Hook {
+  // `void` so that a hook written to return nothing matches (a user's `() => {}` returns void).
+  // eslint-disable-next-line @typescript-eslint/no-invalid-void-type -- public API: see the line above
   onRequest?(req: RequestView): void | { readonly respond: DirectAnswer } | undefined;
   onResponse?(req: RequestView, res: ResponseView): void;
 }

@@ -235,7 +235,7 @@ async function load(kind: UserCodeKind, file: string): Promise<LoadedModule> {
   try {
     return await loadUserModule(file);
   } catch (error) {
-    throw new Error(`cannot load ${kind} module ${file}: ${(error as Error).message}`);
+    throw new Error(`cannot load ${kind} module ${file}: ${(error as Error).message}`, { cause: error });
   }
 }
 

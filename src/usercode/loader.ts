@@ -111,7 +111,8 @@ function versionOf(sources: ReadonlyMap<string, string>): string {
 }
 
 async function evaluateVersion(root: string, budgetMs?: number): Promise<CacheEntry> {
-  let pending: Promise<unknown> | null = null;
+  // Set inside evaluate() below: the cast keeps TypeScript from narrowing it to `null` here.
+  let pending = null as Promise<unknown> | null;
   const sources = new Map<string, string>();
   const graph = new Map<string, { exports: unknown }>();
   const esmExports = new WeakSet<object>();
@@ -154,7 +155,7 @@ async function evaluateVersion(root: string, budgetMs?: number): Promise<CacheEn
       // on the same first line so that line numbers stay. Only in the module the config names:
       // what it imports is evaluated synchronously, in place.
       if (!(esm && error instanceof SyntaxError && /\bawait\b/.test(error.message))) throw error;
-      if (path !== root) throw new Error(`${path}: top-level await is supported in the module the config names, not in modules it imports`);
+      if (path !== root) throw new Error(`${path}: top-level await is supported in the module the config names, not in modules it imports`, { cause: error });
       fn = vm.compileFunction(`"use strict";return (async () => {${body}\n})();`, PARAMS, { filename: path }) as typeof fn;
     }
     const done = fn(exportsObject, importFrom, defaultOf, meta, record, exportsObject, importFrom, path, dirname(path));

@@ -44,7 +44,8 @@ export interface UserStrategy<S extends StrategyServer> extends Strategy<S> {
 
 /** The guard around a user strategy: views in, servers out. Failures propagate to the backend. */
 export class GuardedStrategy<S extends StrategyServer> implements UserStrategy<S> {
-  private byView = new Map<ServerView, S>();
+  // Keyed by the views handed to the user; looked up with whatever the user's pick returned.
+  private byView = new Map<unknown, S>();
   private readonly ctx: { clientIp: string; avoid: StrategyServer | null } = { clientIp: '', avoid: null };
   opened?: (server: S) => void;
   closed?: (server: S) => void;
@@ -55,7 +56,7 @@ export class GuardedStrategy<S extends StrategyServer> implements UserStrategy<S
   }
 
   update(eligible: readonly S[]): void {
-    const byView = new Map<ServerView, S>();
+    const byView = new Map<unknown, S>();
     const list: ServerView[] = [];
     for (const s of eligible) {
       const v = serverView(s);
@@ -70,9 +71,9 @@ export class GuardedStrategy<S extends StrategyServer> implements UserStrategy<S
     const mine = this.ctx;
     mine.clientIp = ctx.clientIp;
     mine.avoid = ctx.avoid === null ? null : serverView(ctx.avoid);
-    const got = this.user.pick(mine as PickContext) as unknown;
+    const got = this.user.pick(mine) as unknown;
     if (got === null || got === undefined) return null;
-    const server = this.byView.get(got as ServerView);
+    const server = this.byView.get(got);
     if (server === undefined) throw new Error(`strategy returned a server that is not eligible (${String((got as { name?: unknown }).name)})`);
     return server;
   }

@@ -34,7 +34,7 @@ export function transformModule(source: string, file: string): Transformed {
   try {
     program = parse(source, { ecmaVersion: 'latest', sourceType: 'module', allowReturnOutsideFunction: true, allowHashBang: true, locations: false }) as unknown as AnyNode;
   } catch (error) {
-    throw new SyntaxError(`${file}: ${(error as Error).message}`);
+    throw new SyntaxError(`${file}: ${(error as Error).message}`, { cause: error });
   }
   const edits: Edit[] = [];
   const tail: string[] = [];
