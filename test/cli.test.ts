@@ -77,8 +77,8 @@ t.test('with no config file, `npm start` runs the embedded demo on the contract 
   // npm start == node bin/switchyard.js; run the linked bin from a folder with no switchyard.yaml.
   const child = spawn(BIN, [], { cwd: empty, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  child.stdout.on('data', (d: Buffer) => { out += d; });
-  child.stderr.on('data', (d: Buffer) => { out += d; });
+  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
 
@@ -103,7 +103,7 @@ t.test('with no config file, `npm start` runs the embedded demo on the contract 
     const s = connect(11100, '127.0.0.1');
     let got = '';
     s.on('connect', () => s.end('hi over tcp\n'));
-    s.on('data', (d) => { got += d; });
+    s.on('data', (d) => { got += d.toString(); });
     s.on('close', () => resolve(got));
     s.on('error', reject);
   });

@@ -200,7 +200,7 @@ t.test('error shapes: one mistake each, exact path and line', async (t) => {
     [base('    discovery: { consul: { service: api } }'), 'backends.api.discovery', 'needs a top-level consul block'],
     [base('    discovery: { consul: { tag: v1 } }\nconsul: {}'), 'backends.api.discovery.consul.service', 'required'],
     [base('  empty: { mode: http }'), 'backends.empty.servers', 'a backend needs servers or discovery'],
-    [base('    servers: 5').replace(/    servers:\n      - address: 127.0.0.1:9001\n/, ''), 'backends.api.servers', 'expected a list, got 5'],
+    [base('    servers: 5').replace(/ {4}servers:\n {6}- address: 127.0.0.1:9001\n/, ''), 'backends.api.servers', 'expected a list, got 5'],
     [base().replace('- address: 127.0.0.1:9001', '- address: 127.0.0.1:9001\n      - { address: 127.0.0.1:9001, weight: 2 }'), 'backends.api.servers[1].address', 'duplicate server name "127.0.0.1:9001" (also servers[0])'],
     [base().replace('- address: 127.0.0.1:9001', '- { name: "a b", address: 127.0.0.1:9001 }'), 'backends.api.servers[0].name', 'invalid server name'],
     [base('frontends2: {}'), 'frontends2', 'unknown key "frontends2" (did you mean "frontends"?)'],

@@ -48,8 +48,8 @@ function run(cmd: string, args: string[], opts: { echo?: boolean; timeoutMs?: nu
     const child = spawn(cmd, args, { cwd: ROOT, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d; if (opts.echo) process.stderr.write(d); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d; if (opts.echo) process.stderr.write(d); });
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); if (opts.echo) process.stderr.write(d); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); if (opts.echo) process.stderr.write(d); });
     const timer = opts.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs) : null;
     child.on('error', reject);
     child.on('close', (code) => {
@@ -118,7 +118,7 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms: nu
     } catch (error) {
       last = error;
     }
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
@@ -130,7 +130,7 @@ function tcpRoundTrip(port: number, payload: string): Promise<string> {
     socket.setTimeout(5000, () => socket.destroy(new Error('TCP echo timed out')));
     socket.on('connect', () => socket.write(payload));
     socket.on('data', (d) => {
-      got += d;
+      got += d.toString();
       if (got.length >= payload.length) socket.end();
     });
     socket.on('close', () => resolve(got));
@@ -240,7 +240,7 @@ t.test('the container image: built on a local base, run with podman, checked end
       return;
     }
     res.setHeader('content-type', 'text/plain');
-    res.end(`host backend saw ${req.method} ${req.url} xff=${req.headers['x-forwarded-for'] ?? ''}`);
+    res.end(`host backend saw ${req.method} ${req.url} xff=${String(req.headers['x-forwarded-for'] ?? '')}`);
   });
   const echo = createNetServer((s) => s.pipe(s));
   const webPort = await listen(web);

@@ -11,7 +11,7 @@ import { backendConfig, config, frontendConfig, httpServer, quietLogger, type Te
 
 const SERVICE: ConsulDiscoveryConfig = { service: 'mcp-files', tag: null, passing: true, dc: null };
 
-async function startWithConsul(t: Test, consul: ConsulTestServer, staticServers: string[]): Promise<{ sy: Switchyard; get(path?: string): Promise<string> }> {
+async function startWithConsul(t: Test, consul: ConsulTestServer, staticServers: string[]): Promise<{ sy: Switchyard; get: (path?: string) => Promise<string> }> {
   const cfg = config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', staticServers, { discovery: { consul: SERVICE } })],
     { consul: { address: consul.address, token: null, register: null, waitMs: 5000 } });
   const sy = await startSwitchyard({ config: cfg, logger: quietLogger, watch: false, components: async () => [new ConsulDiscovery(cfg.consul, quietLogger, { backoffBaseMs: 50, backoffCapMs: 200 })] });

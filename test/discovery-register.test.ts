@@ -1,6 +1,7 @@
 // Self-registration against the Consul test server, with the real `consul` client.
 import t from 'tap';
 import { createServer } from 'node:http';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { ConsulRegistration, deregisterSelf, registerSelf, selfRegistration } from '../src/discovery/register.js';
 import type { ConsulRegisterConfig } from '../src/config/types.js';
@@ -132,7 +133,6 @@ t.test('ConsulRegistration: a 403 is retried; a reload with the token registers;
 t.test('the real process: registered at start, deregistered on SIGTERM, exit 0', async (t) => {
   const { mkdtempSync, writeFileSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
-  const { join } = await import('node:path');
   const { deadPort } = await import('./support/proxy-harness.js');
   const consul = await ConsulTestServer.start({ token: 'tok' });
   t.teardown(() => consul.close());
@@ -177,7 +177,6 @@ backends:
 t.test('SIGTERM: the balancer leaves Consul when the drain starts, not after it', async (t) => {
   const { mkdtempSync, writeFileSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
-  const { join } = await import('node:path');
   const { deadPort } = await import('./support/proxy-harness.js');
   const consul = await ConsulTestServer.start();
   t.teardown(() => consul.close());

@@ -32,7 +32,7 @@ t.test('added in Consul: in backend.servers within 1s; removed: retired; weight 
   t.same(liveNames(b), ['files-2']);
   t.notOk(b.eligible.includes(s1), 'no new traffic to the removed server');
 
-  const changes = lines.filter((l) => typeof l.msg === 'string' && (l.msg as string).startsWith('consul: '));
+  const changes = lines.filter((l) => typeof l.msg === 'string' && (l.msg).startsWith('consul: '));
   t.same(changes.map((l) => [l.added, l.removed]), [
     [['files-1 127.0.0.1:9001'], []],
     [['files-2 127.0.0.2:9002'], []],

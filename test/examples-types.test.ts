@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import ts from 'typescript';
 
 function check(extraFiles: string[] = []): string[] {
-  const parsed = ts.getParsedCommandLineOfConfigFile(resolve('examples/tsconfig.json'), {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: (d) => { throw new Error(String(d.messageText)); } })!;
+  const parsed = ts.getParsedCommandLineOfConfigFile(resolve('examples/tsconfig.json'), {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: (d) => { throw new Error(ts.flattenDiagnosticMessageText(d.messageText, '\n')); } })!;
   const program = ts.createProgram([...parsed.fileNames, ...extraFiles], parsed.options);
   return ts.getPreEmitDiagnostics(program).map((d) => `${d.file?.fileName ?? ''}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`);
 }

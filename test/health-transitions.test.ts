@@ -56,7 +56,7 @@ t.test('each transition: one log line with from, to and the reason; counted; tim
   t.equal(d.check.downTransitions, 1);
 
   // One line and one event per transition, no more (checks that change nothing log nothing).
-  t.same(transitions(lines).map((l) => `${l.backend} ${l.to} ${l.reason}`), [
+  t.same(transitions(lines).map((l) => `${String(l.backend)} ${String(l.to)} ${String(l.reason)}`), [
     'web DOWN timeout after 2s', 'web UP status 200', 'web DOWN status 503', 'db DOWN connection refused',
   ]);
   t.same(events.map((e) => `${e.server.backendName} ${e.from}->${e.to} ${e.reason}`), [

@@ -75,7 +75,7 @@ t.test('maxconn and maxconn_per_source refuse extra connections, log it, and ser
   t.equal(refusal?.level, 40, 'at warn level');
   t.equal(refusal?.frontend, 'capped', 'naming the frontend');
   t.equal(sy.runtime().frontends.get('capped')!.counters.dreq, 1, 'counted as denied');
-  held[0]!.socket.destroy();
+  held[0].socket.destroy();
   await sleep(50);
   const res = await request(`http://127.0.0.1:${capped}/`);
   t.equal(res.statusCode, 200, 'serves again once one closed');
@@ -89,7 +89,7 @@ t.test('maxconn and maxconn_per_source refuse extra connections, log it, and ser
   await sleep(100);
   t.notOk(other.closed(), 'another source address is still accepted');
   other.socket.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
-  const got = await new Promise<string>((r) => { let d = ''; other.socket.on('data', (c) => { d += c; }); other.socket.on('close', () => r(d)); });
+  const got = await new Promise<string>((r) => { let d = ''; other.socket.on('data', (c) => { d += c.toString(); }); other.socket.on('close', () => r(d)); });
   t.match(got, /^HTTP\/1\.1 200 /, 'and served');
   await sleep(1100); // the refusal log is rate-limited to one line a second
   const again = await hold(persrc);

@@ -1,16 +1,14 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { connect } from 'node:net';
 import { request } from 'undici';
 import { backendConfig, config, deadPort, frontendConfig, httpServer, rawRequest, start, tcpServer } from './support/proxy-harness.js';
 
-async function oneBackend(t: Tap.Test, handler?: Parameters<typeof httpServer>[1], over: Parameters<typeof backendConfig>[3] = {}, feOver: Parameters<typeof frontendConfig>[3] = {}) {
+async function oneBackend(t: Test, handler?: Parameters<typeof httpServer>[1], over: Parameters<typeof backendConfig>[3] = {}, feOver: Parameters<typeof frontendConfig>[3] = {}) {
   const srv = await httpServer('a', handler);
   const sy = await start(config([frontendConfig('web', 'http', 'api', feOver)], [backendConfig('api', 'http', [srv.address], over)]));
   t.teardown(async () => { await sy.stop(200); await srv.close(); });
   return { srv, sy, port: sy.frontendAddress('web').port };
 }
-type Tap = typeof t;
-declare namespace Tap { type Test = typeof t; }
 
 t.test('GET goes through, keep-alive reused, round-robin across servers, forwarding headers', async (t) => {
   const a = await httpServer('a');

@@ -25,8 +25,8 @@ interface Proc { child: ChildProcess; output: () => string; exit: Promise<number
 function run(t: Test, args: string[], env: Record<string, string>): Proc {
   const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
-  child.stdout!.on('data', (d) => { output += d; });
-  child.stderr!.on('data', (d) => { output += d; });
+  child.stdout.on('data', (d) => { output += d; });
+  child.stderr.on('data', (d) => { output += d; });
   const exit = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
   t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
   return { child, output: () => output, exit };

@@ -291,7 +291,7 @@ t.test('TCP connections wait in the queue with the client paused, and time out w
   await waitFor('first at the server', () => (echo.received.length === 1 ? true : undefined));
   const second = connect(port, '127.0.0.1');
   let got = '';
-  second.on('data', (d) => { got += d; });
+  second.on('data', (d) => { got += d.toString(); });
   second.write('two');
   await waitFor('second queued', () => (backend.counters.qcur === 1 ? true : undefined));
   t.equal(sockets.length, 1, 'the server sees one connection');

@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -18,14 +18,14 @@ if (haproxy.status !== 0) throw new Error('haproxy is not installed: scripts/ens
 const dir = mkdtempSync(join(tmpdir(), 'sy-haproxy-pp-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
-async function startHaproxy(t: Tap.Test, name: string, text: string, port: number): Promise<ChildProcess> {
+async function startHaproxy(t: Test, name: string, text: string, port: number): Promise<ChildProcess> {
   const file = join(dir, `${name}.cfg`);
   writeFileSync(file, text);
   const check = spawnSync('haproxy', ['-c', '-f', file], { encoding: 'utf8' });
   if (check.status !== 0) throw new Error(`haproxy -c: ${check.stdout}${check.stderr}`);
   const child = spawn('haproxy', ['-db', '-f', file], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  child.stderr!.on('data', (d) => { stderr += d; });
+  child.stderr.on('data', (d) => { stderr += d; });
   t.teardown(() => { child.kill('SIGTERM'); });
   await waitFor(`haproxy listening on ${port} (${stderr})`, () => new Promise<true | undefined>((resolve) => {
     const s = connect(port, '127.0.0.1');
@@ -40,7 +40,7 @@ function get(port: number, localAddress: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = connect({ port, host: '127.0.0.1', localAddress });
     let out = '';
-    s.on('data', (d) => { out += d; });
+    s.on('data', (d) => { out += d.toString(); });
     s.on('error', reject);
     s.on('close', () => {
       const i = out.indexOf('\r\n\r\n');

@@ -153,7 +153,7 @@ t.test('TCP: accept_proxy in, send_proxy v2 out: the server gets the original en
     const s = connect({ port: sy.frontendAddress('db').port, host: '127.0.0.1' });
     let out = '';
     s.on('data', (d) => {
-      out += d;
+      out += d.toString();
       if (out === 'hello') s.end();
     });
     s.on('close', () => resolve(out));
@@ -174,7 +174,7 @@ t.test('HTTP send_proxy v1: every server connection speaks for its own client on
     const bodies: string[] = [];
     let buf = '';
     s.on('data', (d) => {
-      buf += d;
+      buf += d.toString();
       const m = /^HTTP\/1\.1 200 OK\r\n[^]*?\r\n\r\n/.exec(buf);
       if (m === null) return;
       const len = Number(/content-length: (\d+)/i.exec(m[0])?.[1]);
@@ -233,7 +233,7 @@ t.test('the stream-reads fallback (SWITCHYARD_STREAM_READS=1) hands the socket o
     const s = connect({ port: sy.frontendAddress('db').port, host: '127.0.0.1' });
     let out = '';
     s.on('data', (d) => {
-      out += d;
+      out += d.toString();
       if (out.length >= 6) s.end();
     });
     s.on('close', () => resolve(out));

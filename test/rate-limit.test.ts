@@ -133,7 +133,7 @@ t.test('TCP: over-limit connections are refused at accept, per address', async (
   const talk = (from: string) => new Promise<string>((resolve) => {
     const s = connect({ port, host: '127.0.0.1', localAddress: from });
     let got = '';
-    s.on('data', (d) => { got += d; if (got === 'ping') s.end(); });
+    s.on('data', (d) => { got += d.toString(); if (got === 'ping') s.end(); });
     s.on('error', () => {});
     s.on('close', () => resolve(got));
     s.write('ping');

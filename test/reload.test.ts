@@ -118,7 +118,7 @@ t.test('hot swap under load: file watch, admin API and reload, zero failed reque
   let echoed = '';
   let sent = 0;
   let tcpClosed = false;
-  tcp.on('data', (d) => { echoed += d; });
+  tcp.on('data', (d) => { echoed += d.toString(); });
   tcp.on('close', () => { tcpClosed = true; });
   const pinger = (async () => {
     while (!stop) {
@@ -229,7 +229,7 @@ t.test('the watcher follows a file replaced again and again; a bad save is rejec
   const b = await httpServer('b');
   const dir = mkdtempSync(join(tmpdir(), 'sy-watch-'));
   const file = join(dir, 'switchyard.yaml');
-  const text = (address: string) => yaml({ api: `{ name: only, address: ${address} }`, strategy: 'round-robin', echo: `{ name: e, address: ${a.address} }` }).replace(/  auth: .*\n/, '');
+  const text = (address: string) => yaml({ api: `{ name: only, address: ${address} }`, strategy: 'round-robin', echo: `{ name: e, address: ${a.address} }` }).replace(/ {2}auth: .*\n/, '');
   writeFileSync(file, text(a.address));
   const { logger, lines } = captureLogger();
   const sy = await startSwitchyard({ config: await loadConfigFile(file), loadConfig: loadConfigFile, logger });
@@ -274,8 +274,8 @@ backends:
   // The CLI from source, under the same TypeScript loader as this test.
   const child = spawn(process.execPath, [...process.execArgv, new URL('../src/main.ts', import.meta.url).pathname, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
-  child.stdout!.on('data', (d) => { output += d; });
-  child.stderr!.on('data', (d) => { output += d; });
+  child.stdout.on('data', (d) => { output += d; });
+  child.stderr.on('data', (d) => { output += d; });
   t.teardown(async () => { if (child.exitCode === null) child.kill('SIGKILL'); await a.close(); await b.close(); });
   const get = async () => {
     try {

@@ -80,9 +80,9 @@ t.test('switchyard check prints the route table and warns about shadowed routes'
   const { stdout, stderr } = await run(process.execPath, [join(import.meta.dirname, '..', 'bin', 'switchyard.js'), 'check', '--config', file]);
   t.match(stdout, /^ok: 1 frontend/);
   t.match(stdout, /frontend web routes \(first match wins\):/);
-  t.match(stdout, /\n  0  api +path_prefix \/api +backend api\n/);
-  t.match(stdout, /\n  3  routes\[3\] +host \*\.example\.com +redirect 308 https:\/\/example\.com\$\{path\}\n/);
-  t.match(stdout, /\n  -  default +no route matched +backend web\n/);
+  t.match(stdout, /\n {2}0 {2}api +path_prefix \/api +backend api\n/);
+  t.match(stdout, /\n {2}3 {2}routes\[3\] +host \*\.example\.com +redirect 308 https:\/\/example\.com\$\{path\}\n/);
+  t.match(stdout, /\n {2}- {2}default +no route matched +backend web\n/);
   t.match(stderr, /^warning: frontends\.web\.routes\[1\]: never matches: routes\[0\] \(api\) takes every request it would/m);
   t.match(stderr, /^warning: frontends\.web\.routes\[4\]: never matches: routes\[3\]/m);
   t.notMatch(stderr, /routes\[2\]/, 'routes that can match are not flagged');

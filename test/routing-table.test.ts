@@ -78,6 +78,7 @@ t.test('the anchor-bench config: the bench request matches only the last of 10 r
   t.equal(routing.routes.length, 10);
   t.equal(rt.frontends.get('h')!.routing.active, false, 'the single-backend frontend has nothing to decide');
   let tested = 0;
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- called below with .call(this), then put back
   const orig = CompiledRoute.prototype.matches;
   CompiledRoute.prototype.matches = function (this: CompiledRoute, v, checked) { tested++; return orig.call(this, v, checked); };
   t.teardown(() => { CompiledRoute.prototype.matches = orig; });

@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
@@ -35,7 +35,7 @@ interface Fixture {
   api: RuntimeApiListener;
 }
 
-async function startFixture(t: Tap.Test, backends: BackendConfig[], extra: Partial<Config> = {}): Promise<Fixture> {
+async function startFixture(t: Test, backends: BackendConfig[], extra: Partial<Config> = {}): Promise<Fixture> {
   const sockets = [socketConfig(), socketConfig({ level: 'user' }), socketConfig({ level: 'operator' }), socketConfig({ path: null, address: { host: '127.0.0.1', port: 0 } })];
   const cfg = config([frontendConfig('web', backends[0]!.mode, backends[0]!.name)], backends, extra);
   let api: RuntimeApiListener | null = null;
@@ -96,11 +96,11 @@ t.test('show info, show backend, show servers state, help and unknown commands',
   t.match(await socat(f.admin, 'show servers state nope\n'), /^Can't find backend\.\n/);
   const help = await socat(f.admin, 'help\n');
   t.match(help, /^The following commands are valid at this level:\n/);
-  t.match(help, /\n  set server <bk>\/<srv> \[opts\] +: change a server's state, weight or address\n/);
-  t.match(help, /\n  quit +: disconnect\n\n$/);
+  t.match(help, /\n {2}set server <bk>\/<srv> \[opts\] +: change a server's state, weight or address\n/);
+  t.match(help, /\n {2}quit +: disconnect\n\n$/);
   t.match(await socat(f.admin, '\n'), /^Unknown command\. Please enter one of the following commands only:\n/, 'an empty line: the full usage, as HAProxy');
   t.match(await socat(f.admin, 'frobnicate\n'), /^Unknown command, but maybe one of the following ones is a better match:\n/);
-  t.match(await socat(f.admin, 'show frobs\n'), /^Unknown command, but maybe one of the following ones is a better match:\n  show backend /, 'a partial match lists the commands under it');
+  t.match(await socat(f.admin, 'show frobs\n'), /^Unknown command, but maybe one of the following ones is a better match:\n {2}show backend /, 'a partial match lists the commands under it');
   t.equal(await socat(f.admin, 'set server app state drain\n'), "Require 'backend/server'.\n\n");
   t.equal(await socat(f.admin, 'set server nope/s1 state drain\n'), 'No such backend.\n\n');
   t.equal(await socat(f.admin, 'set server app/nope state drain\n'), 'No such server.\n\n');
@@ -157,7 +157,7 @@ t.test('interactive mode: prompt, several commands, ; separators, quit', async (
   const f = await startFixture(t, [backendConfig('app', 'http', [app.address])]);
   const s: Socket = connect(f.admin);
   let out = '';
-  s.on('data', (d) => { out += d; });
+  s.on('data', (d) => { out += d.toString(); });
   const closed = new Promise<void>((r) => s.on('close', () => r()));
   s.write('prompt\n');
   await waitFor('the prompt', () => (out === '\n> ' ? true : undefined));
@@ -270,7 +270,6 @@ t.test('a drain under load through socat fails no request', async (t) => {
   const url = `http://127.0.0.1:${f.sy.frontendAddress('web').port}/`;
   const seen: string[] = [];
   let failures = 0;
-  let drained = -1;
   const worker = async (): Promise<void> => {
     for (let i = 0; i < 150; i++) {
       try {
@@ -286,7 +285,7 @@ t.test('a drain under load through socat fails no request', async (t) => {
   const load = Promise.all([worker(), worker(), worker(), worker()]);
   await waitFor('load under way', () => (seen.length >= 100 ? true : undefined));
   t.equal(await socat(f.admin, 'set server app/s1 state drain\n'), '\n');
-  drained = seen.length;
+  const drained = seen.length;
   await load;
   t.equal(failures, 0, 'no request failed');
   t.equal(seen.length, 600);

@@ -3,7 +3,6 @@ import { roundRobin } from '../src/strategies/round-robin.js';
 import { leastConnections } from '../src/strategies/least-connections.js';
 import { ipHash } from '../src/strategies/ip-hash.js';
 import { random } from '../src/strategies/random.js';
-import type { StrategyFactory } from '../src/strategies/strategy.js';
 import weightedFirst from '../examples/strategies/weighted-first.js';
 import { strategyConformance } from './support/strategy-conformance.js';
 
@@ -11,4 +10,4 @@ strategyConformance('round-robin', roundRobin);
 strategyConformance('least-connections', leastConnections);
 strategyConformance('ip-hash', ipHash);
 strategyConformance('random', random);
-strategyConformance('examples/strategies/weighted-first.js', weightedFirst as StrategyFactory, { perWeight: 2 });
+strategyConformance('examples/strategies/weighted-first.js', weightedFirst, { perWeight: 2 });

@@ -16,7 +16,7 @@ const countBy = (seq: readonly (StrategyServer | null)[]) => {
   for (const s of seq) m[s?.name ?? '-'] = (m[s?.name ?? '-'] ?? 0) + 1;
   return m;
 };
-const picks = (s: Strategy, n: number, ip = (i: number) => '192.0.2.1') =>
+const picks = (s: Strategy, n: number, ip = (_i: number) => '192.0.2.1') =>
   Array.from({ length: n }, (_, i) => s.pick(ctx(ip(i))));
 const ips = (n: number, salt = 0) => Array.from({ length: n }, (_, i) => `${10 + salt}.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
 

@@ -2,7 +2,7 @@
 // verification failures refused (and retried elsewhere), verify: false, mutual TLS with a
 // client certificate, TCP backends over TLS, session resumption on new pooled connections, and
 // health checks with the same settings (L6OK for tcp, https for http checks).
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
@@ -25,7 +25,7 @@ const client = clients.issue('client', ['switchyard-client'], { clientAuth: true
 interface Seen { url: string; reused: boolean; clientCn: string | null; proto: string | undefined }
 
 /** An HTTPS server answering `name`; `close` answers with Connection: close (a new connection per request). */
-async function httpsServer(t: Tap.Test, name: string, options: { mtls?: boolean; close?: boolean } = {}) {
+async function httpsServer(t: Test, name: string, options: { mtls?: boolean; close?: boolean } = {}) {
   const seen: Seen[] = [];
   const server: HttpsServer = createHttpsServer({
     cert: srvCert.cert, key: srvCert.key,
@@ -41,8 +41,6 @@ async function httpsServer(t: Tap.Test, name: string, options: { mtls?: boolean;
   t.teardown(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
   return { seen, address: `127.0.0.1:${(server.address() as AddressInfo).port}` };
 }
-type Tap = typeof t;
-declare namespace Tap { type Test = typeof t; }
 
 function load(backendTls: Record<string, unknown>, addresses: string[], mode: 'http' | 'tcp' = 'http', extra: Record<string, unknown> = {}): Config {
   return normalizeConfig({
@@ -52,7 +50,7 @@ function load(backendTls: Record<string, unknown>, addresses: string[], mode: 'h
   }, join(ca.dir, 'switchyard.yaml'));
 }
 
-async function proxy(t: Tap.Test, cfg: Config) {
+async function proxy(t: Test, cfg: Config) {
   const sy = await start(cfg);
   t.teardown(() => sy.stop(200));
   return { sy, url: `http://127.0.0.1:${sy.frontendAddress('web').port}` };
@@ -123,7 +121,7 @@ t.test('TCP backend over TLS: plain client bytes leave encrypted, both ways', as
     const c = connect(sy.frontendAddress('web').port, '127.0.0.1', () => c.write('hello tls server'));
     let got = '';
     c.on('data', (d) => {
-      got += d;
+      got += d.toString();
       if (got.length >= 16) c.end();
     });
     c.on('close', () => resolve(got));

@@ -2,7 +2,7 @@
 // versions, X-Forwarded-Proto from the real transport, TCP frontends with TLS, curl as a real
 // client, and every bad input (garbage, stalls, an unknown SNI under strict_sni) closing
 // cleanly with a counter. Certificates are made by the test (support/tls-certs.ts).
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { execFile } from 'node:child_process';
 import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
@@ -12,7 +12,7 @@ import { normalizeConfig } from '../src/config/load.js';
 import type { Config } from '../src/config/types.js';
 import type { Switchyard } from '../src/switchyard.js';
 import { httpServer, start, tcpServer } from './support/proxy-harness.js';
-import { makeCa, type TestCa } from './support/tls-certs.js';
+import { makeCa } from './support/tls-certs.js';
 
 const run = promisify(execFile);
 
@@ -64,7 +64,7 @@ function failedHandshake(port: number, options: ConnectionOptions): Promise<stri
   });
 }
 
-async function proxy(t: Tap.Test, feOver: Record<string, unknown> = {}, mode: 'http' | 'tcp' = 'http') {
+async function proxy(t: Test, feOver: Record<string, unknown> = {}, mode: 'http' | 'tcp' = 'http') {
   const srv = mode === 'http' ? await httpServer('a') : null;
   const echo = mode === 'tcp' ? await tcpServer() : null;
   const address = srv?.address ?? echo!.address;
@@ -75,8 +75,6 @@ async function proxy(t: Tap.Test, feOver: Record<string, unknown> = {}, mode: 'h
   t.teardown(async () => { await sy.stop(200); await srv?.close(); await echo?.close(); });
   return { sy, srv, port: sy.frontendAddress('web').port, counters: sy.runtime().frontends.get('web')!.tls };
 }
-type Tap = typeof t;
-declare namespace Tap { type Test = typeof t; }
 
 t.test('certificate by SNI: exact, wildcard, default for unknown and missing names; ALPN http/1.1', async (t) => {
   const { port, counters } = await proxy(t);

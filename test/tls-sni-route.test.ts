@@ -3,7 +3,7 @@
 // openssl s_client reach the backend their server name maps to (exact, wildcard, default);
 // garbage, an oversized hello, a stalled or half-sent hello close cleanly, are counted, and
 // never reach a server.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { execFile } from 'node:child_process';
 import { connect as netConnect, type AddressInfo } from 'node:net';
 import { connect as tlsConnect, createServer as createTlsServer } from 'node:tls';
@@ -18,7 +18,7 @@ const ca = makeCa();
 t.teardown(() => ca.cleanup());
 
 /** A TLS server with a certificate for `names`, answering its label; counts connections. */
-async function tlsBackend(t: Tap.Test, label: string, names: string[]) {
+async function tlsBackend(t: Test, label: string, names: string[]) {
   const cert = ca.issue(label, names);
   const state = { connections: 0 };
   const server = createTlsServer({ cert: cert.cert, key: cert.key }, (s) => {
@@ -30,10 +30,8 @@ async function tlsBackend(t: Tap.Test, label: string, names: string[]) {
   t.teardown(() => new Promise<void>((r) => server.close(() => r())));
   return { state, address: `127.0.0.1:${(server.address() as AddressInfo).port}` };
 }
-type Tap = typeof t;
-declare namespace Tap { type Test = typeof t; }
 
-async function setup(t: Tap.Test) {
+async function setup(t: Test) {
   const a = await tlsBackend(t, 'a', ['a.test']);
   const w = await tlsBackend(t, 'w', ['*.w.test']);
   const d = await tlsBackend(t, 'default', ['default.test']);

@@ -17,7 +17,7 @@ import { makeCa } from './support/tls-certs.js';
 
 const ca = makeCa();
 t.teardown(() => ca.cleanup());
-const soon = ca.issue('soon', ['soon.test'], { days: 5 });
+ca.issue('soon', ['soon.test'], { days: 5 }); // soon.pem, soon.key: the config below names the files
 const later = ca.issue('later', ['later.test'], { days: 30 });
 
 async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { loadConfigFile } from '../src/config/load.js';
 import { startStats } from '../src/stats/listener.js';
-import { startSwitchyard, type Switchyard } from '../src/switchyard.js';
+import { startSwitchyard } from '../src/switchyard.js';
 import { deadPort, httpServer, quietLogger, type TestHttpServer } from './support/proxy-harness.js';
 
 const AUTH = `Basic ${Buffer.from('admin:secret').toString('base64')}`;
@@ -199,8 +199,8 @@ t.test('SIGHUP applies an edited module (the CLI, in its own process)', async (t
   writeFileSync(file, yaml(servers, './pin.js', port));
   const child = spawn(process.execPath, [...process.execArgv, new URL('../src/main.ts', import.meta.url).pathname, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
-  child.stdout!.on('data', (d) => { output += d; });
-  child.stderr!.on('data', (d) => { output += d; });
+  child.stdout.on('data', (d) => { output += d; });
+  child.stderr.on('data', (d) => { output += d; });
   t.teardown(async () => {
     if (child.exitCode === null) child.kill('SIGKILL');
     for (const s of servers) await s.close();

@@ -86,8 +86,8 @@ t.test('500 reloads of a changed strategy module: heap growth stays bounded', as
     const c = spawn('env', ['-i', `PATH=${process.env.PATH ?? ''}`, process.execPath, '--expose-gc', script, dir, a.address, b.address], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    c.stdout.on('data', (d: Buffer) => { stdout += d; });
-    c.stderr.on('data', (d: Buffer) => { stderr += d; });
+    c.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    c.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
     c.on('exit', (status) => done({ status, stdout, stderr }));
   });
   const out = child.stdout.trim().split('\n').at(-1) ?? '';

@@ -130,7 +130,7 @@ backends:
   const router = await errorsOf('router');
   t.equal(router.errors - before, 3, 'three router failures counted on the module');
   t.match(router.lastError, /managed by the proxy/);
-  r = await get('/throw');
+  await get('/throw');
   t.equal(last(stable).headers['x-half'], undefined, 'a throwing router leaves no header edit behind');
 
   r = await get('/hook-answer');

@@ -43,16 +43,16 @@ class Cluster {
     const c = new Cluster(child, statsPort);
     let partial = '';
     const take = (d: Buffer) => {
-      c.output += d;
-      partial += d;
+      c.output += d.toString();
+      partial += d.toString();
       const parts = partial.split('\n');
       partial = parts.pop()!;
       for (const p of parts) {
         try { c.lines.push(JSON.parse(p) as Line); } catch { /* not JSON */ }
       }
     };
-    child.stdout!.on('data', take);
-    child.stderr!.on('data', take);
+    child.stdout.on('data', take);
+    child.stderr.on('data', take);
     t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
     return c;
   }

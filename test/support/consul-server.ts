@@ -44,7 +44,7 @@ export interface ConsulTestServerOptions {
 
 interface Waiter {
   readonly name: string | null;
-  wake(): void;
+  readonly wake: () => void; // a closure: passed around unbound
 }
 
 export class ConsulTestServer {

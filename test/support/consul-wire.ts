@@ -159,12 +159,13 @@ export function parseRegistration(body: Record<string, unknown>): { service: Add
 export async function runCheck(kind: string, check: Record<string, unknown>, timeout: number): Promise<{ status: CheckStatus; output: string }> {
   if (kind === 'http') {
     try {
-      const r = await fetch(String(check.HTTP), { method: typeof check.Method === 'string' ? check.Method : 'GET', signal: AbortSignal.timeout(timeout), redirect: 'manual' });
+      const method = typeof check.Method === 'string' ? check.Method : 'GET';
+      const r = await fetch(String(check.HTTP), { method, signal: AbortSignal.timeout(timeout), redirect: 'manual' });
       await r.arrayBuffer();
       const status: CheckStatus = r.status >= 200 && r.status < 300 ? 'passing' : r.status === 429 ? 'warning' : 'critical';
-      return { status, output: `HTTP ${check.Method ?? 'GET'} ${check.HTTP}: ${r.status}` };
+      return { status, output: `HTTP ${method} ${String(check.HTTP)}: ${r.status}` };
     } catch (error) {
-      return { status: 'critical', output: `Get "${check.HTTP}": ${(error as Error).message}` };
+      return { status: 'critical', output: `Get "${String(check.HTTP)}": ${(error as Error).message}` };
     }
   }
   const [host, port] = splitHostPort(String(check.TCP));
@@ -174,7 +175,7 @@ export async function runCheck(kind: string, check: Record<string, unknown>, tim
     s.once('error', () => resolve('critical'));
     s.once('timeout', () => { s.destroy(); resolve('critical'); });
   });
-  return { status, output: `TCP connect ${check.TCP}: ${status === 'passing' ? 'Success' : 'failed'}` };
+  return { status, output: `TCP connect ${String(check.TCP)}: ${status === 'passing' ? 'Success' : 'failed'}` };
 }
 
 export function tokenOf(req: IncomingMessage, url: URL): string | null {

@@ -140,6 +140,7 @@ export function strictParseRequest(buf: string, id: number): { req: BackendReque
     for (;;) {
       const eol = buf.indexOf('\r\n', p);
       if (eol === -1) return buf.length - p > 4096 ? 'chunk size line too long' : null;
+      // eslint-disable-next-line no-control-regex -- chunk-ext may hold no control bytes (RFC 9112 §7.1.1): the class names them
       const sm = /^([0-9a-fA-F]{1,12})[ \t]*(?:;[^\x00-\x08\x0a-\x1f\x7f]*)?$/.exec(buf.slice(p, eol));
       if (sm === null || eol - p > 4096) return `bad chunk size line ${JSON.stringify(buf.slice(p, Math.min(eol, p + 80)))}`;
       const size = parseInt(sm[1]!, 16);

@@ -25,7 +25,7 @@ export function tcpExchange(port: number, data: string, resetIsAnswer = false): 
   return new Promise((resolve, reject) => {
     const s = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
     let out = '';
-    s.on('data', (d) => { out += d; });
+    s.on('data', (d) => { out += d.toString(); });
     s.on('end', () => s.end());
     s.on('close', () => resolve(out));
     s.on('error', (e: NodeJS.ErrnoException) => (resetIsAnswer && e.code === 'ECONNRESET' ? resolve(out) : reject(e)));

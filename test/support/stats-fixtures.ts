@@ -129,7 +129,7 @@ export interface StatsFixture {
   runtime: Runtime;
   stats: StatsListener;
   base: string;
-  close(): Promise<void>;
+  close: () => Promise<void>; // a closure: `t.teardown(f.close)`
 }
 
 export async function startFixture(cfg: Config = sampleConfig(), options: StatsOptions = {}): Promise<StatsFixture> {
