@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 // `npm test`: type-check and build, run every tap test (with coverage, child processes
-// included: .taprc), then the throughput guard; ends with one plain summary line
-// (`tests: N passed, N failed`) that CI reads. The guard is not a test: it is reported on its
-// own line and is not counted in that summary, but a failed guard (or coverage under the
-// floor set in .taprc) still fails the run.
+// included: .taprc), then lint and the format check, then the throughput guard; ends with one
+// plain summary line (`tests: N passed, N failed`) that CI reads. Lint and format each print
+// their own line (`lint: N problems`) and count as one failed test when they fail. The guard
+// is not a test: it is reported on its own line and is not counted in that summary, but a
+// failed guard (or coverage under the floor set in .taprc) still fails the run.
+// Lint and format run on full runs when LINT_IN_TEST is on (below), or with SY_LINT=1.
 // Needs Debian packages for some tests (chromium, buildah, podman, debootstrap, haproxy):
 // scripts/ensure-system-deps.sh installs what is missing when run as root.
 import { spawnSync } from 'node:child_process';
@@ -24,6 +26,9 @@ if (build.status !== 0) {
 }
 // A full run enforces the coverage floor of .taprc (a run of a few files cannot reach it).
 const full = process.argv.length <= 2;
+// Lint (eslint, type-aware) and the format check (prettier): whole-tree checks, so full runs only.
+const LINT_IN_TEST = false;
+const lintOn = process.env.SY_LINT === '1' || (full && LINT_IN_TEST && process.env.SY_LINT !== '0');
 const tap = run('npx', ['tap', ...(full ? ['--no-allow-incomplete-coverage'] : []), ...process.argv.slice(2)], true);
 const out = tap.stdout ?? '';
 const m = /# \{ total: (\d+), pass: (\d+)(?:, fail: (\d+))?/.exec(out);
@@ -32,10 +37,29 @@ let failed = m ? Number(m[3] ?? 0) : 1;
 // Coverage under the floor fails tap without failing a test: say so instead of counting one.
 const coverageShort = [...out.matchAll(/# ERROR: incomplete (\w+) coverage \(([\d.]+)%\)/g)].map((c) => `${c[1]} ${c[2]}%`);
 if (tap.status !== 0 && failed === 0 && coverageShort.length === 0) failed = 1;
+const checks = [];
+if (lintOn) {
+  // Their output is printed as it comes; the counts are read from it (eslint's stylish
+  // summary on stdout, prettier's `[warn] file` lines on stderr).
+  const check = (args) => spawnSync('npx', args, { stdio: ['inherit', 'pipe', 'pipe'], encoding: 'utf8', maxBuffer: 1 << 30 });
+  const lint = check(['eslint', '.']);
+  process.stdout.write(lint.stdout ?? '');
+  process.stderr.write(lint.stderr ?? '');
+  const problems = /(\d+) problems? \(/.exec(lint.stdout ?? '')?.[1];
+  checks.push(lint.status === 0 ? 'lint: ok' : problems !== undefined ? `lint: ${problems} problems (npm run lint)` : 'lint: eslint failed (see above)');
+  const format = check(['prettier', '--check', '.']);
+  process.stdout.write(format.stdout ?? '');
+  process.stderr.write(format.stderr ?? '');
+  const unformatted = [...(format.stderr ?? '').matchAll(/^\[warn\] (?!Code style issues)/gm)].length;
+  checks.push(format.status === 0 ? 'format: ok' : unformatted > 0 ? `format: ${unformatted} files not formatted (npm run format)` : 'format: prettier failed (see above)');
+  if (lint.status !== 0) failed++;
+  if (format.status !== 0) failed++;
+}
 let guard = 0;
 if (full) guard = run('node', ['bench/guard.js']).status ?? 1;
 const lines = /Lines\s*:\s*([\d.]+)%/.exec(out);
 if (lines) console.log(`coverage: ${lines[1]}% of lines${full && coverageShort.length > 0 ? `; under the floor in .taprc: ${coverageShort.join(', ')}` : ''}`);
+for (const line of checks) console.log(line);
 if (full) console.log(`throughput guard: ${guard === 0 ? 'ok' : 'FAILED'}`);
 console.log(`tests: ${passed} passed, ${failed} failed`);
-process.exit(tap.status !== 0 || guard !== 0 ? 1 : 0);
+process.exit(tap.status !== 0 || guard !== 0 || checks.some((c) => !c.endsWith(': ok')) ? 1 : 0);
