@@ -28,7 +28,12 @@ export default tseslint.config(
   { ignores: ['dist/', 'coverage/', '.tap/', 'node_modules/', 'test/fixtures/'] },
   {
     languageOptions: {
-      parserOptions: { project: './tsconfig.eslint.json', tsconfigRootDir: import.meta.dirname },
+      parserOptions: {
+        // Each file is read with the program that includes it: the stats page's browser code
+        // with its own (DOM library), everything else with tsconfig.eslint.json.
+        project: ['./tsconfig.eslint.json', './src/stats/page/tsconfig.json'],
+        tsconfigRootDir: import.meta.dirname,
+      },
       globals: { ...globals.node },
     },
     linterOptions: { reportUnusedDisableDirectives: 'error' },
