@@ -12,7 +12,6 @@ import { SlowStart } from '../overload/slow-start.js';
 import { noteUserCodeError } from '../usercode/ledger.js';
 import type { UserStrategy } from '../usercode/strategy-guard.js';
 import { RUNTIME_ID_PREFIX, RuntimeEdits } from './runtime-edits.js';
-import type { ProxyVersion } from '../config/types.js';
 
 /** Passive health: the proxy core reports what real traffic saw (src/health implements it). */
 export interface TrafficObserver {
