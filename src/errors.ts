@@ -4,7 +4,6 @@ export const ErrorCodes = {
   CONFIG_INVALID: 'SY_ERR_CONFIG_INVALID',
   CONFIG_READ: 'SY_ERR_CONFIG_READ',
   STRATEGY_LOAD: 'SY_ERR_STRATEGY_LOAD',
-  BIND: 'SY_ERR_BIND',
   /** A router or hooks module cannot load, exports the wrong thing, or fails its dry run. */
   USER_CODE_LOAD: 'SY_ERR_USER_CODE_LOAD',
 } as const;

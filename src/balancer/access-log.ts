@@ -51,29 +51,17 @@ export class AccessLog {
     this.tcpLog = logger.child({ access: 'tcp' }, { level: 'info' });
   }
 
-  /**
-   * Will a line with this outcome be written? Lets the data path build an entry only when it
-   * will be (failures always; completed exchanges by `sample`).
-   */
-  keeps(error: string, status: number): boolean {
+  /** Will a line with this outcome be written? Failures always; completed exchanges by `sample`. */
+  private keeps(error: string, status: number): boolean {
     return error !== '' || status >= 500 || this.sample >= 1 || Math.random() < this.sample;
   }
 
-  /** Log an HTTP exchange (sampled here; use keeps() + writeHttp() to skip building it). */
+  /** Log an HTTP exchange (sampled here). */
   http(e: HttpAccessEntry): void {
     if (this.keeps(e.error, e.status)) this.httpLog.info(e, 'request');
   }
 
   tcp(e: TcpAccessEntry): void {
     if (this.keeps(e.error, 0)) this.tcpLog.info(e, 'connection');
-  }
-
-  /** Write without sampling: the caller asked keeps() first. */
-  writeHttp(e: HttpAccessEntry): void {
-    this.httpLog.info(e, 'request');
-  }
-
-  writeTcp(e: TcpAccessEntry): void {
-    this.tcpLog.info(e, 'connection');
   }
 }

@@ -63,13 +63,6 @@ export function parseTemplate(text: string, env: NodeJS.ProcessEnv = process.env
   return parts;
 }
 
-/** The variables a template reads. */
-export function templateVars(t: Template): TemplateVar[] {
-  const out: TemplateVar[] = [];
-  for (const p of t) if (typeof p !== 'string') out.push(p.var);
-  return out;
-}
-
 /** Back to text, for `switchyard check` and error messages. */
 export function formatTemplate(t: Template): string {
   return t.map((p) => (typeof p === 'string' ? p : `\${${p.var}}`)).join('');

@@ -119,10 +119,6 @@ export class HealthChecker implements RuntimeComponent {
     return this.loops.get(server);
   }
 
-  detectorOf(backend: Backend): PassiveDetector | undefined {
-    return this.detectors.get(backend);
-  }
-
   private syncBackend(backend: Backend): void {
     const { health, passive } = backend.config;
     const current = new Set<Server>(backend.servers);

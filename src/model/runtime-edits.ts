@@ -59,19 +59,4 @@ export class RuntimeEdits {
     this.deleted.clear();
     this.overrides.clear();
   }
-
-  copy(): RuntimeEdits {
-    const c = new RuntimeEdits();
-    c.added.push(...this.added);
-    for (const id of this.deleted) c.deleted.add(id);
-    for (const [id, o] of this.overrides) c.overrides.set(id, { ...o });
-    return c;
-  }
-
-  restoreFrom(c: RuntimeEdits): void {
-    this.clear();
-    this.added.push(...c.added);
-    for (const id of c.deleted) this.deleted.add(id);
-    for (const [id, o] of c.overrides) this.overrides.set(id, o);
-  }
 }

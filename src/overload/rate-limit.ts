@@ -33,11 +33,6 @@ export class RateLimiter {
     this.burst = config.burst;
   }
 
-  /** A request rate is limited (else only concurrent connections are). */
-  get limitsRate(): boolean {
-    return this.perMs > 0;
-  }
-
   /**
    * One request from `key` at `now` (ms): 0 when it may go (a token taken), else the whole
    * seconds until a token is back, for `Retry-After` (at least 1).

@@ -5,7 +5,9 @@ import type { BalanceContext } from '../strategies/sticky.js';
 // A FIFO of requests (HTTP) or connections (TCP) waiting for a server slot, as HAProxy's
 // pendconn queues: one per backend (no server assigned yet) and one per server (sticky requests
 // waiting for the server they are bound to). Intrusive: the links are fields of the waiting
-// session itself, so queueing allocates nothing and a client that goes away leaves in O(1).
+// session itself, so queueing a request allocates nothing and a client that goes away leaves
+// in O(1). (A server's own list is made when its first sticky request waits, and dropped by
+// the next rescan that finds it empty: overload/backend-overload.ts.)
 
 /** What waits: an HTTP exchange or a TCP session (they carry the link fields). */
 export interface QueueWaiter {

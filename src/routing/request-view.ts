@@ -39,7 +39,6 @@ export class RequestView implements RequestFacts {
   private matchPathValue: string | null = null;
   private queryValue: string | null = null;
   private hostValue: string | null = null;
-  private authorityValue: string | null = null;
   /**
    * Byte positions in `buf`, found on first use (-1 until then): the path (without query), the
    * host name (without port) and the whole Host value. Routes compare bytes there, so that
@@ -93,7 +92,6 @@ export class RequestView implements RequestFacts {
     this.matchPathValue = null;
     this.queryValue = null;
     this.hostValue = null;
-    this.authorityValue = null;
     this.pathStart = -1;
     this.hostStart = -1;
     this.route = null;
@@ -208,14 +206,6 @@ export class RequestView implements RequestFacts {
     this.locateHost();
     this.hostValue = this.hostNameEnd === this.hostStart ? '' : latin1(this.buf, this.hostStart, this.hostNameEnd).toLowerCase();
     return this.hostValue;
-  }
-
-  /** The Host value lowercased, with the port when one was sent. */
-  get authority(): string {
-    if (this.authorityValue !== null) return this.authorityValue;
-    const head = this.head;
-    this.authorityValue = head === null || head.hostCount === 0 ? '' : latin1(this.buf, head.hostStart, head.hostEnd).toLowerCase();
-    return this.authorityValue;
   }
 
   /** The client address, parsed once per connection. */
