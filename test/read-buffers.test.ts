@@ -37,7 +37,7 @@ function slowExchange(port: number, data: Buffer | string[]): Promise<Buffer> {
     s.on('error', reject);
     s.pause();
     setTimeout(() => s.resume(), 200);
-    s.on('connect', async () => {
+    const send = async (): Promise<void> => {
       if (Buffer.isBuffer(data)) {
         s.end(data);
         return;
@@ -47,7 +47,8 @@ function slowExchange(port: number, data: Buffer | string[]): Promise<Buffer> {
         await new Promise((r) => setTimeout(r, 2));
       }
       s.end();
-    });
+    };
+    s.on('connect', () => { send().catch(reject); });
   });
 }
 

@@ -181,7 +181,10 @@ class Listener implements StatsListener {
     const { path, semi, query } = parseUrl(req.url ?? '/');
     const method = req.method ?? 'GET';
     if (path === '/health') {
-      if (method !== 'GET' && method !== 'HEAD') return this.methodNotAllowed(res, 'GET, HEAD');
+      if (method !== 'GET' && method !== 'HEAD') {
+        this.methodNotAllowed(res, 'GET, HEAD');
+        return;
+      }
       sendText(res, 200, 'application/json; charset=utf-8', '{"status":"ok"}\n', method === 'HEAD');
       return;
     }
@@ -194,18 +197,30 @@ class Listener implements StatsListener {
     }
     if (path.startsWith('/api/') && method !== 'GET' && method !== 'HEAD') return this.admin(req, res, path, method);
 
-    if (path === '/api/whoami') return this.whoami(req, res, method);
+    if (path === '/api/whoami') {
+      this.whoami(req, res, method);
+      return;
+    }
     // The page's script and stylesheet: open even with `read: private`, they hold no data.
-    if (path.startsWith('/assets/')) return this.asset(req, res, path.slice('/assets/'.length), method);
+    if (path.startsWith('/assets/')) {
+      this.asset(req, res, path.slice('/assets/'.length), method);
+      return;
+    }
     const read = path === '/' || path === '/stats' || path === '/api/stats' || path === '/metrics' || path === '/api/history' || path === '/api/events';
     if (!read) {
       sendJson(res, 404, { error: `not found: ${path}` });
       return;
     }
-    if (method !== 'GET' && method !== 'HEAD') return this.methodNotAllowed(res, 'GET, HEAD');
+    if (method !== 'GET' && method !== 'HEAD') {
+      this.methodNotAllowed(res, 'GET, HEAD');
+      return;
+    }
     if (this.readPrivate) {
       const result = this.auth.check(req);
-      if (result !== 'ok') return this.deny(req, res, result, false);
+      if (result !== 'ok') {
+        this.deny(req, res, result, false);
+        return;
+      }
     }
     const head = method === 'HEAD';
     switch (path) {
@@ -233,7 +248,8 @@ class Listener implements StatsListener {
         return;
       }
       case '/api/history':
-        return this.historyRoute(res, query, head);
+        this.historyRoute(res, query, head);
+        return;
       case '/api/events':
         this.events.add(req, res);
         return;
@@ -279,7 +295,10 @@ class Listener implements StatsListener {
       return;
     }
     const allowed = strategyMatch !== null ? 'PUT' : 'POST';
-    if (method !== allowed) return this.methodNotAllowed(res, allowed);
+    if (method !== allowed) {
+      this.methodNotAllowed(res, allowed);
+      return;
+    }
     // A browser page of another site must not drive the admin API with cached credentials:
     // an Origin, when sent, must be the stats page's own (`null`, from sandboxed frames and
     // some redirects, is refused), and the body must be declared JSON (below), which a
@@ -292,7 +311,8 @@ class Listener implements StatsListener {
     const result = this.auth.check(req);
     if (result !== 'ok') {
       req.resume();
-      return this.deny(req, res, result, true);
+      this.deny(req, res, result, true);
+      return;
     }
     if (!isJsonContentType(req.headers['content-type'])) {
       req.resume();
