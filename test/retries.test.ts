@@ -3,13 +3,13 @@
 // keyword (`empty-response`, `junk-response`, `response-timeout`, a status) and a body of at
 // most MAX_REPLAY_BODY; every re-send counts against `retries`.
 import t from 'tap';
-import type { Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import type { RetryOn } from '../src/config/types.js';
 import { parseConfig } from '../src/config/load.js';
 import { ConfigError } from '../src/errors.js';
 import { MAX_REPLAY_BODY } from '../src/balancer/http-exchange.js';
 import { backendConfig, config, deadPort, frontendConfig, httpServer, start, tcpServer } from './support/proxy-harness.js';
-import { exchange } from './support/hostile.js';
+import { exchange, until } from './support/hostile.js';
 
 const retryOn = (over: Partial<RetryOn>): RetryOn => ({ connFailure: true, emptyResponse: false, junkResponse: false, responseTimeout: false, statuses: [], ...over });
 
@@ -115,4 +115,36 @@ t.test('retry_on in the config file: keywords and statuses, errors with their pa
     t.type(error, ConfigError, `${bad} is refused`);
     t.equal(error?.issues[0]?.path, 'backends.b.retry_on[0]', `${bad}: the error names the key path`);
   }
+});
+
+t.test('a 100 Continue closes the re-send window: the body that follows is streamed, not kept (and nothing breaks)', async (t) => {
+  // PUT is idempotent and `retries` is left: before the interim answer its body would be kept
+  // for a re-send. After it, the request will not be sent again, so the body goes straight on.
+  const srv = await tcpServer((s) => {
+    let buf = Buffer.alloc(0);
+    let continued = false;
+    s.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      const end = buf.indexOf('\r\n\r\n');
+      if (end === -1) return;
+      if (!continued) {
+        continued = true;
+        s.write('HTTP/1.1 100 Continue\r\n\r\n');
+      }
+      if (buf.length >= end + 4 + 5) s.write('HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\ngot all');
+    });
+    s.on('error', () => {});
+  });
+  const sy = await start(config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', [srv.address], { retries: 2 })]));
+  t.teardown(async () => { await sy.stop(200); await srv.close(); });
+  const client = connect(sy.frontendAddress('web').port, '127.0.0.1');
+  let data = '';
+  client.setEncoding('latin1');
+  client.on('data', (d: string) => { data += d; });
+  client.on('error', () => {});
+  client.write('PUT /f HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n');
+  t.ok(await until(() => data.includes('100 Continue'), 10000), 'the 100 Continue was relayed');
+  client.write('hello');
+  t.ok(await until(() => data.endsWith('got all'), 10000), `the 200 came after the body (${JSON.stringify(data)})`);
+  client.destroy();
 });

@@ -1,17 +1,20 @@
 import type { Socket } from 'node:net';
-import { CHUNKED_ERROR } from './chunked.js';
-import { PARSE_INCOMPLETE, PARSE_OK } from './http-head.js';
+import type { Server } from '../model/server.js';
+import type { BalanceContext } from '../strategies/sticky.js';
+import { CHUNKED_ERROR, ChunkedScanner } from './chunked.js';
+import { HttpHead, PARSE_INCOMPLETE, PARSE_OK, type ParserLimits } from './http-head.js';
 import { rewriteHead } from './head-rewrite.js';
 import { coarseNow } from './sweeper.js';
 import type { Upstream } from './upstream.js';
 import { routedResponseLines } from '../routing/head-edit.js';
-import { BODY_CHUNKED, BODY_CLOSE, BODY_LENGTH, BODY_NONE, HttpExchange, PHASE_TUNNEL } from './http-exchange.js';
+import { BODY_CHUNKED, BODY_CLOSE, BODY_LENGTH, BODY_NONE, PHASE_TUNNEL, type HttpExchange } from './http-exchange.js';
 
-// What comes back from the server (http-exchange.ts explains the three layers): the response
-// head parsed with the same strict framing as requests (a malformed one becomes our 502, never
+// What comes back from the server (http-exchange.ts explains the parts): the response head
+// parsed with the same strict framing as requests (a malformed one becomes our 502, never
 // passed through), hop-by-hop fields dropped, the head written verbatim whenever nothing in it
-// changes, the body relayed with backpressure until its framing says it ended, and 101
-// responses turned into a tunnel.
+// changes, the body relayed to the client with backpressure until its framing says it ended,
+// and a 101 response turned into a tunnel. The relay decides nothing about the server
+// connection: read() returns what happened (RELAY_*), and the server side acts on it.
 
 /** Body bytes up to this size are copied next to a rewritten head and written once. */
 const COALESCE_BYTES = 16384;
@@ -20,202 +23,211 @@ const CONNECTION_CLOSE = 'Connection: close\r\n';
 const CONNECTION_KEEP_ALIVE = 'Connection: keep-alive\r\n';
 export const CONNECTION_UPGRADE = 'Connection: upgrade\r\n';
 
-export abstract class HttpResponder extends HttpExchange {
-  /** A server read: true when `chunk` is still referenced afterwards (read-buffer.ts). */
-  onUpstreamData(up: Upstream, chunk: Buffer): boolean {
-    this.serverChunkKept = false;
-    this.handleUpstreamData(up, chunk);
-    return this.serverChunkKept || this.resPending !== null;
+// What read() found (`why` says why for the failures).
+/** Relayed what there was; more to come. */
+export const RELAY_MORE = 0;
+/** The response is complete (exchange.resDone). */
+export const RELAY_DONE = 1;
+/** Drop this answer unseen and send the request again (retry_on: a status, junk). */
+export const RELAY_RESEND = 2;
+/** Nothing went to the client: answer 502 instead. */
+export const RELAY_FAILED = 3;
+/** Cut the exchange: `abortStatus` if nothing went to the client yet, else 0 (just close). */
+export const RELAY_ABORT = 4;
+/** A 101 went to the client: the connection is a tunnel now (exchange.phase). */
+export const RELAY_TUNNEL = 5;
+
+export class HttpResponseRelay {
+  readonly head: HttpHead;
+  private readonly chunks = new ChunkedScanner();
+  /** A partial response head from the server. */
+  pending: Buffer | null = null;
+  private body = BODY_NONE;
+  /** BODY_LENGTH: body bytes still to relay. */
+  private remaining = 0;
+  /** A head (interim or final) was parsed for this request: the retry window closed. */
+  answered = false;
+  /** The current server read's chunk is still referenced by a queued client write. */
+  chunkKept = false;
+  /** Why RELAY_RESEND, RELAY_FAILED or RELAY_ABORT. */
+  why = '';
+  abortStatus = 0;
+
+  constructor(
+    private readonly exchange: HttpExchange,
+    /** The client socket: responses go there. */
+    private readonly client: Socket,
+    /** The server side's balance context: a sticky pick leaves its cookie in it. */
+    private readonly ctx: BalanceContext,
+    limits: ParserLimits,
+  ) {
+    this.head = new HttpHead({ maxRequestLine: limits.maxRequestLine, maxHeaderBytes: Math.max(limits.maxHeaderBytes, 65536), maxHeaders: Math.max(limits.maxHeaders, 200) });
   }
 
-  protected handleUpstreamData(up: Upstream, chunk: Buffer): void {
-    if (up !== this.upstream) return;
-    const server = this.server!;
-    server.counters.bout += chunk.length;
-    this.backend!.counters.bout += chunk.length;
-    if (this.phase === PHASE_TUNNEL) {
-      this.bytesOut += chunk.length;
-      this.writeClient(chunk, up);
-      return;
-    }
-    if (this.resDone) {
-      // Bytes after a complete response: the server is not speaking HTTP/1.1 correctly.
-      this.upstreamReusable = false;
-      up.destroy();
-      return;
-    }
-    this.serverActive = coarseNow;
-    if (!this.resStarted) {
-      if (this.resPending !== null) {
-        chunk = Buffer.concat([this.resPending, chunk]);
-        this.resPending = null;
-      }
-      this.processResponseHead(up, chunk, 0);
-    } else {
-      this.forwardResponseBody(up, chunk, 0);
-    }
+  /** A new request: no response yet. */
+  begin(): void {
+    this.pending = null;
+    this.answered = false;
+    this.head.interim = 0;
   }
 
-  protected processResponseHead(up: Upstream, buf: Buffer, offset: number): void {
-    const head = this.resHead;
+  /** Whether the response is delimited by the server closing the connection. */
+  get closeDelimited(): boolean {
+    return this.body === BODY_CLOSE;
+  }
+
+  /** Response bytes from `server`'s connection `up` (neither tunnel nor after the response). */
+  read(up: Upstream, server: Server, chunk: Buffer, mayResend: boolean): number {
+    if (this.exchange.resStarted) return this.forwardBody(up, chunk, 0);
+    if (this.pending !== null) {
+      chunk = Buffer.concat([this.pending, chunk]);
+      this.pending = null;
+    }
+    return this.readHead(up, server, chunk, 0, mayResend);
+  }
+
+  private readHead(up: Upstream, server: Server, buf: Buffer, offset: number, mayResend: boolean): number {
+    const head = this.head;
     const r = head.parseResponse(buf, offset, buf.length);
     if (r === PARSE_INCOMPLETE) {
-      this.resPending = offset === 0 ? buf : buf.subarray(offset);
-      return;
+      this.pending = offset === 0 ? buf : buf.subarray(offset);
+      return RELAY_MORE;
     }
-    const server = this.server!;
-    const backend = this.backend!;
+    const x = this.exchange;
+    const backend = x.backend!;
     if (r !== PARSE_OK) {
       server.counters.eresp++;
       backend.counters.eresp++;
       backend.observer?.failure(server, '5xx');
-      if (backend.config.retryOn.junkResponse && this.canResend()) {
-        this.resend(server, `invalid response: ${head.error}`);
-        return;
-      }
-      up.destroy();
-      this.upstream = null;
-      this.localResponse(502, `invalid response: ${head.error}`);
-      return;
+      this.why = `invalid response: ${head.error}`;
+      return backend.config.retryOn.junkResponse && mayResend ? RELAY_RESEND : RELAY_FAILED;
     }
     const status = head.status;
-    if (this.requestOut !== null) {
+    if (!this.answered) {
       // `retry_on: [503, ...]`: this answer is dropped unseen and the request goes elsewhere.
-      if (status >= 400 && backend.config.retryOn.statuses.includes(status) && this.canResend()) {
-        server.counters.response(status, Date.now() - this.start);
+      if (status >= 400 && mayResend && backend.config.retryOn.statuses.includes(status)) {
+        server.counters.response(status, Date.now() - x.start);
         if (status >= 500) backend.observer?.failure(server, '5xx');
-        this.resend(server, `server answered ${status}`);
-        return;
+        this.why = `server answered ${status}`;
+        return RELAY_RESEND;
       }
-      this.requestOut = null;
+      this.answered = true;
     }
     if (status < 200 && status !== 101) {
       // Interim response (100 Continue, 103 Early Hints): relay it and keep waiting; never to
       // an HTTP/1.0 client, which has no 1xx (RFC 9110 §15.2).
-      if (this.reqHead.minor === 1) this.writeClient(this.rewriteResponse(buf, offset, false, '', buf.length), up);
-      if (head.headEnd < buf.length) this.processResponseHead(up, buf, head.headEnd);
-      return;
+      if (x.clientMinor === 1) this.writeClient(rewriteHead(head, buf, offset, '', buf.length), up);
+      if (head.headEnd < buf.length) return this.readHead(up, server, buf, head.headEnd, false);
+      return RELAY_MORE;
     }
-    this.status = status;
-    this.resStarted = true;
-    const now = Date.now();
-    server.counters.observeFirstByte(now - this.start);
+    x.status = status;
+    x.resStarted = true;
+    server.counters.observeFirstByte(Date.now() - x.start);
     if (status === 101) {
-      if (!this.wantsTunnel) {
+      if (!x.wantsTunnel) {
         server.counters.eresp++;
-        up.destroy();
-        this.upstream = null;
-        this.localResponse(502, 'unsolicited 101 response');
-        return;
+        this.why = 'unsolicited 101 response';
+        return RELAY_FAILED;
       }
       this.enterTunnel(up, buf, offset);
-      return;
+      return RELAY_TUNNEL;
     }
     // Response framing (RFC 9112 §6.3).
-    if (this.isHeadRequest || status === 204 || status === 304) {
-      this.resBody = BODY_NONE;
+    if (x.isHeadRequest || status === 204 || status === 304) {
+      this.body = BODY_NONE;
     } else if (head.chunked) {
-      this.resBody = BODY_CHUNKED;
-      this.resChunks.reset();
+      this.body = BODY_CHUNKED;
+      this.chunks.reset();
     } else if (head.transferCoded) {
       // Transfer-Encoding whose last coding is not chunked: the body ends when the server
       // closes (RFC 9112 §6.3 ¶4).
-      this.resBody = BODY_CLOSE;
+      this.body = BODY_CLOSE;
     } else if (head.contentLength >= 0) {
-      this.resBody = head.contentLength === 0 ? BODY_NONE : BODY_LENGTH;
-      this.resRemaining = head.contentLength;
+      this.body = head.contentLength === 0 ? BODY_NONE : BODY_LENGTH;
+      this.remaining = head.contentLength;
     } else {
-      this.resBody = BODY_CLOSE;
+      this.body = BODY_CLOSE;
     }
     // Content-Length next to Transfer-Encoding (dropped by the parser): framed by chunked, and
     // the connection is not reused after such a message (RFC 9112 §6.1, §6.3 ¶3).
-    this.upstreamReusable = this.resBody !== BODY_CLOSE && !head.framingConflict && (head.minor === 1 ? !head.connectionClose : head.connectionKeepAlive);
+    x.upstreamReusable = this.body !== BODY_CLOSE && !head.framingConflict && (head.minor === 1 ? !head.connectionClose : head.connectionKeepAlive);
     // A response the client cannot delimit except by close, or a request body left unread:
     // the client connection ends with this exchange.
-    if (this.resBody === BODY_CLOSE || !this.reqDone || this.listener.stopping) this.keepAlive = false;
+    if (this.body === BODY_CLOSE || !x.reqDone || x.listener.stopping) x.keepAlive = false;
     let extra = '';
-    if (this.ctx.setStickyCookie !== null && this.stickyCookieName !== '') {
-      extra = `Set-Cookie: ${this.stickyCookieName}=${this.ctx.setStickyCookie}; Path=/; HttpOnly; SameSite=Lax\r\n`;
+    if (this.ctx.setStickyCookie !== null && x.stickyCookieName !== '') {
+      extra = `Set-Cookie: ${x.stickyCookieName}=${this.ctx.setStickyCookie}; Path=/; HttpOnly; SameSite=Lax\r\n`;
     }
-    const routed = this.routed;
+    const routed = x.routed;
     if (routed !== null) {
-      const hooks = this.frontend.routing.hooks; // the request's generation (frontends are per generation)
+      const hooks = x.frontend.routing.hooks; // the request's generation (frontends are per generation)
       if (hooks !== null && hooks.hasResponseHook) hooks.onResponse(routed, head, buf, server.name);
+      if (routed.plan !== null || routed.responseEdits !== null) extra += routedResponseLines(head, buf, routed, backend, server);
     }
-    if (routed !== null && (routed.plan !== null || routed.responseEdits !== null)) extra += routedResponseLines(head, buf, routed, this.backend!, server);
-    if (!this.keepAlive) extra += CONNECTION_CLOSE;
+    if (!x.keepAlive) extra += CONNECTION_CLOSE;
     else if (head.soleKeepAliveLine !== -1) head.keepLine(head.soleKeepAliveLine); // ours too
-    else if (this.reqHead.minor === 0) extra += CONNECTION_KEEP_ALIVE;
+    else if (x.clientMinor === 0) extra += CONNECTION_KEEP_ALIVE;
     const headEnd = head.headEnd;
     if (head.dropCount === 0 && extra === '') {
       // Fast path: the head goes out verbatim together with the body bytes of this read.
-      this.bytesOut += headEnd - offset;
-      this.forwardResponseBody(up, buf, offset, headEnd);
-      return;
+      x.bytesOut += headEnd - offset;
+      return this.forwardBody(up, buf, offset, headEnd);
     }
     const rest = buf.length - headEnd;
-    if (this.resBody === BODY_NONE || rest === 0) {
-      const out = this.rewriteResponse(buf, offset, false, extra, buf.length);
-      this.bytesOut += out.length;
+    if (this.body === BODY_NONE || rest === 0) {
+      const out = rewriteHead(head, buf, offset, extra, buf.length);
+      x.bytesOut += out.length;
       this.writeClient(out, up);
-      if (this.resBody === BODY_NONE) this.responseComplete(up, buf, headEnd);
-      return;
+      return this.body === BODY_NONE ? this.complete(buf, headEnd) : RELAY_MORE;
     }
     if (rest <= COALESCE_BYTES) {
       // Small body bytes ride in the same buffer as the rewritten head: one write() instead of
       // a corked writev (measured: the writev path costs more per response in Node's streams).
-      const out = this.rewriteResponse(buf, offset, false, extra, headEnd);
+      const out = rewriteHead(head, buf, offset, extra, headEnd);
       const newHeadLen = out.length - rest;
-      this.bytesOut += newHeadLen;
-      this.forwardResponseBody(up, out, 0, newHeadLen);
-      return;
+      x.bytesOut += newHeadLen;
+      return this.forwardBody(up, out, 0, newHeadLen);
     }
-    const out = this.rewriteResponse(buf, offset, false, extra, buf.length);
-    this.bytesOut += out.length;
-    this.socket.cork();
+    const out = rewriteHead(head, buf, offset, extra, buf.length);
+    x.bytesOut += out.length;
+    this.client.cork();
     this.writeClient(out, up);
-    this.forwardResponseBody(up, buf, headEnd);
-    this.socket.uncork();
+    const outcome = this.forwardBody(up, buf, headEnd);
+    this.client.uncork();
+    return outcome;
   }
 
   /**
-   * The response head with hop-by-hop fields dropped and `extra` lines added, followed by
-   * buf[tailFrom..] (pass buf.length for the head alone).
-   */
-  protected rewriteResponse(buf: Buffer, offset: number, keepUpgrade: boolean, extra: string, tailFrom: number): Buffer {
-    if (keepUpgrade) this.resHead.keepUpgrade(buf);
-    return rewriteHead(this.resHead, buf, offset, extra, tailFrom);
-  }
-
-  /**
-   * Forward response body bytes buf[bodyStart..]; bytes from `from` (< bodyStart when the head
+   * Relay response body bytes buf[bodyStart..]; bytes from `from` (< bodyStart when the head
    * goes out verbatim with them) are written in the same call.
    */
-  protected forwardResponseBody(up: Upstream, buf: Buffer, from: number, bodyStart = from): void {
+  private forwardBody(up: Upstream, buf: Buffer, from: number, bodyStart = from): number {
+    const x = this.exchange;
     let end = buf.length;
-    switch (this.resBody) {
+    switch (this.body) {
       case BODY_NONE:
         end = bodyStart;
         break;
       case BODY_LENGTH: {
-        const n = Math.min(this.resRemaining, end - bodyStart);
-        this.resRemaining -= n;
+        const n = Math.min(this.remaining, end - bodyStart);
+        this.remaining -= n;
         end = bodyStart + n;
         break;
       }
       case BODY_CHUNKED: {
-        const e = this.resChunks.scan(buf, bodyStart, end);
+        const e = this.chunks.scan(buf, bodyStart, end);
         if (e === CHUNKED_ERROR) {
-          this.server!.counters.eresp++;
+          up.server.counters.eresp++;
           if (from < bodyStart) {
             // The head was to go out with these bytes: the client has seen nothing of this
             // response yet, so it still gets a clean 502 (and a close) instead of a bare close.
-            this.resStarted = false;
-            this.keepAlive = false;
-            this.bytesOut = 0;
+            x.resStarted = false;
+            x.keepAlive = false;
+            x.bytesOut = 0;
           }
-          this.abort(this.resStarted ? 0 : 502, `bad chunked response: ${this.resChunks.error}`);
-          return;
+          this.abortStatus = x.resStarted ? 0 : 502;
+          this.why = `bad chunked response: ${this.chunks.error}`;
+          return RELAY_ABORT;
         }
         end = e;
         break;
@@ -224,63 +236,42 @@ export abstract class HttpResponder extends HttpExchange {
         break;
     }
     if (end > from) {
-      this.bytesOut += end - bodyStart;
+      x.bytesOut += end - bodyStart;
       this.writeClient(from === 0 && end === buf.length ? buf : buf.subarray(from, end), up);
     }
-    const done = this.resBody === BODY_NONE || (this.resBody === BODY_LENGTH && this.resRemaining === 0) ||
-      (this.resBody === BODY_CHUNKED && this.resChunks.done);
-    if (done) this.responseComplete(up, buf, end);
+    const done = this.body === BODY_NONE || (this.body === BODY_LENGTH && this.remaining === 0) ||
+      (this.body === BODY_CHUNKED && this.chunks.done);
+    return done ? this.complete(buf, end) : RELAY_MORE;
+  }
+
+  private complete(buf: Buffer, end: number): number {
+    const x = this.exchange;
+    x.resDone = true;
+    // Extra bytes after the response: never reuse this connection.
+    if (end < buf.length) x.upstreamReusable = false;
+    return RELAY_DONE;
   }
 
   /** Server bytes to the client, with backpressure; notes a write left queued (read-buffer.ts). */
-  protected writeClient(data: Buffer, up: Upstream): void {
-    this.frontend.counters.bout += data.length;
-    this.clientActive = coarseNow;
-    const socket = this.socket;
+  writeClient(data: Buffer, up: Upstream): void {
+    const x = this.exchange;
+    x.frontend.counters.bout += data.length;
+    x.clientActive = coarseNow;
+    const socket = this.client;
     if (!socket.write(data)) up.socket.pause();
-    if (socket.writableLength > 0) this.serverChunkKept = true;
+    if (socket.writableLength > 0) this.chunkKept = true;
   }
 
-  protected responseComplete(up: Upstream, buf: Buffer, end: number): void {
-    this.resDone = true;
-    if (end < buf.length) {
-      // Extra bytes after the response: never reuse this connection.
-      this.upstreamReusable = false;
-    }
-    this.recordResponse();
-    if (this.reqDone) this.finishExchange();
-    else if (!this.keepAlive) {
-      // The server answered before the request body finished (e.g. 413): stop here.
-      this.releaseServer(false);
-      this.closeAfterWrite();
-    }
-    void up;
-  }
-
-  protected enterTunnel(up: Upstream, buf: Buffer, offset: number): void {
-    this.phase = PHASE_TUNNEL;
-    this.deadline = 0;
-    this.recordResponse();
-    this.resDone = true;
-    const out = this.rewriteResponse(buf, offset, true, CONNECTION_UPGRADE, buf.length);
-    // Tunnels are long-lived: timeouts apply as socket inactivity (HAProxy `timeout tunnel`).
-    const idleMs = Math.max(this.frontend.config.timeouts.clientMs, this.backend!.config.timeouts.serverMs);
-    this.socket.setTimeout(idleMs, onTunnelTimeout);
-    this.writeClient(out, up);
-    const rest = this.resHead.headEnd;
+  /** 101 Switching Protocols: its head and what followed it go to the client; bytes flow both ways from now on. */
+  private enterTunnel(up: Upstream, buf: Buffer, offset: number): void {
+    const x = this.exchange;
+    x.phase = PHASE_TUNNEL;
+    x.deadline = 0;
+    x.resDone = true;
+    const head = this.head;
+    head.keepUpgrade(buf);
+    this.writeClient(rewriteHead(head, buf, offset, CONNECTION_UPGRADE, buf.length), up);
+    const rest = head.headEnd;
     if (rest < buf.length) this.writeClient(buf.subarray(rest), up);
-    const pending = this.pending;
-    if (pending !== null) {
-      this.pending = null;
-      this.bytesIn += pending.length;
-      this.countToServer(pending.length);
-      up.socket.write(pending);
-    }
-    if (this.socket.isPaused()) this.socket.resume();
   }
-}
-
-/** A tunnel idle past its timeout (socket inactivity, HAProxy's `timeout tunnel`). */
-function onTunnelTimeout(this: Socket): void {
-  this.destroy();
 }

@@ -1,119 +1,155 @@
 import type { Socket } from 'node:net';
-import { CHUNKED_ERROR } from './chunked.js';
-import { PARSE_INCOMPLETE, PARSE_OK } from './http-head.js';
+import type { Backend } from '../model/backend.js';
+import type { Frontend } from '../model/frontend.js';
+import type { Server } from '../model/server.js';
+import type { FrontendConfig } from '../config/types.js';
+import { CHUNKED_ERROR, ChunkedScanner } from './chunked.js';
+import { HttpHead, PARSE_INCOMPLETE, PARSE_OK } from './http-head.js';
 import { cannedResponse } from './responses.js';
-import { forwardingLines, readCookie, rewriteHead } from './head-rewrite.js';
-import { coarseNow, untrack } from './sweeper.js';
-import type { UpstreamOwner } from './upstream.js';
+import { readCookie } from './head-rewrite.js';
+import { coarseNow, track, untrack, type Expirable } from './sweeper.js';
 import { readerOf, setReader, type SocketReader } from './read-buffer.js';
-import { BODY_CHUNKED, BODY_LENGTH, BODY_NONE, PHASE_CLOSED, PHASE_EXCHANGE, PHASE_HEAD, PHASE_TUNNEL, type HttpListenerContext } from './http-exchange.js';
-import { CONNECTION_UPGRADE, HttpResponder } from './http-response.js';
+import type { AccessLog } from './access-log.js';
+import { abortConnectOnTimeout } from './server-connect.js';
+import { BODY_CHUNKED, BODY_LENGTH, BODY_NONE, HttpExchange, PHASE_CLOSED, PHASE_EXCHANGE, PHASE_HEAD, PHASE_TUNNEL, type ListenerState } from './http-exchange.js';
+import { HttpServerSide, type ExchangeEnds } from './http-server-side.js';
+import { LATE_CLIENT, LATE_SERVER, whoIsLate } from './http-timeouts.js';
+import { PendingInput } from './pending-input.js';
+import { RequestRewriter } from './http-request-rewrite.js';
+import { logExchange, recordResponse } from './http-exchange-log.js';
 import { RequestView } from '../routing/request-view.js';
 import { answerBytes } from '../routing/routing.js';
-import { routedRequestHead } from '../routing/head-edit.js';
 import type { RateLimiter } from '../overload/rate-limit.js';
-import { LIMIT_RATE_CONNECTIONS, LIMIT_RATE_REQUESTS } from '../overload/refusals.js';
+import { LIMIT_RATE_CONNECTIONS, LIMIT_RATE_REQUESTS, NO_SERVER } from '../overload/refusals.js';
 import { httpsRedirect } from './https-redirect.js';
-import type { FrontendConfig } from '../config/types.js';
 
-export type { HttpListenerContext } from './http-exchange.js';
+// The client side of an HTTP connection, on top of the server side (http-exchange.ts explains
+// the parts): request heads parsed with our own strict HTTP/1.1 framing (anything ambiguous is
+// answered 400 and never forwarded), routed, rewritten (hop-by-hop fields out, forwarding
+// fields in) and handed to the server side with the body, with backpressure; pipelined requests
+// wait their turn. It owns how an exchange ends: answers of our own, aborts, timeouts, the
+// access log, then the next request or a close.
 
-// One client connection in HTTP mode: what comes from the client (http-exchange.ts explains
-// the three layers). Request heads are parsed with our own strict HTTP/1.1 framing (anything
-// ambiguous is answered 400 and never forwarded), rewritten (hop-by-hop fields out, forwarding
-// fields in), sent to the server picked for each request, then the body with backpressure;
-// pipelined requests wait their turn.
+/** What a session needs from the listener that accepted it. */
+export interface HttpListenerContext extends ListenerState {
+  readonly accessLog: AccessLog | null;
+  /** Client sockets were created with `onread` (read-buffer.ts): reads come through onRead. */
+  readonly onreadClients: boolean;
+  /** The frontend terminates TLS: forwarded proto is https. */
+  readonly secure: boolean;
+  sessionClosed(session: HttpSession): void;
+}
 
-/** Bytes of pipelined input we hold before we stop reading from the client. */
-const MAX_PENDING = 65536;
+export class HttpSession implements SocketReader, Expirable, ExchangeEnds {
+  readonly exchange: HttpExchange;
+  private readonly serverSide: HttpServerSide;
+  readonly clientIp: string;
+  private readonly rewriter: RequestRewriter;
+  private readonly reqHead: HttpHead;
+  private readonly reqChunks = new ChunkedScanner();
+  /** Client bytes not consumed yet (exchange.pending), in storage that grows without quadratic copying. */
+  private readonly input: PendingInput;
+  /** When the current head began to arrive (http_request timeout). */
+  private headStart = 0;
+  /** The current client read's chunk is still referenced by a queued write. */
+  private clientChunkKept = false;
+  /** The connection's request view (src/routing), made on its first routed request. */
+  private view: RequestView | null = null;
+  /** Accepted over `rate_limit.connections` for its address (listener.ts): its first request gets 429. */
+  connLimited = false;
 
-export class HttpSession extends HttpResponder implements UpstreamOwner, SocketReader {
-  constructor(socket: Socket, listener: HttpListenerContext) {
-    super(socket, listener);
+  constructor(
+    readonly socket: Socket,
+    private readonly listener: HttpListenerContext,
+  ) {
+    const x = new HttpExchange(listener);
+    this.exchange = x;
+    this.rewriter = new RequestRewriter(socket, listener.secure);
+    const ip = this.rewriter.clientIp;
+    this.clientIp = ip;
+    const limits = x.frontend.config.limits;
+    this.reqHead = new HttpHead(limits);
+    this.input = new PendingInput(x, socket);
+    this.serverSide = new HttpServerSide(x, socket, this, ip, limits);
     setReader(socket, this, listener.onreadClients);
     socket.on('end', onClientEnd);
     socket.on('close', onClientClose);
     socket.on('error', noop);
     socket.on('drain', onClientDrain);
+    track(this);
+    x.deadline = coarseNow + x.frontend.config.timeouts.httpRequestMs;
+  }
+
+  // Read by the sweeper (Expirable) and by `show sess` (runtime-api/sessions.ts).
+  get deadline(): number {
+    return this.exchange.deadline;
+  }
+  set deadline(at: number) {
+    this.exchange.deadline = at;
+  }
+  get frontend(): Frontend {
+    return this.exchange.frontend;
+  }
+  get backend(): Backend | null {
+    return this.exchange.backend;
+  }
+  get server(): Server | null {
+    return this.serverSide.server;
+  }
+  get start(): number {
+    return this.exchange.start;
   }
 
   /** A client read through `onread`: true when `chunk` is still referenced afterwards. */
   onRead(chunk: Buffer): boolean {
     this.clientChunkKept = false;
     this.onClientData(chunk);
-    return this.clientChunkKept || this.pending !== null || this.held !== null;
+    return this.clientChunkKept || this.exchange.pending !== null || this.serverSide.holding();
   }
 
   private onClientData(chunk: Buffer): void {
-    this.frontend.counters.bin += chunk.length;
-    switch (this.phase) {
+    const x = this.exchange;
+    x.frontend.counters.bin += chunk.length;
+    switch (x.phase) {
       case PHASE_HEAD:
-        if (this.pending !== null) {
-          const grown = this.appendPending(chunk);
+        if (x.pending !== null) {
+          const grown = this.input.append(chunk);
           if (!this.reqHead.worthReparsing(chunk, grown.length)) {
-            this.pending = grown;
+            x.pending = grown;
             return;
           }
           chunk = grown;
-          this.pending = null;
+          x.pending = null;
         } else {
           this.headStart = coarseNow;
         }
         this.processInput(chunk, 0);
         return;
       case PHASE_EXCHANGE:
-        this.clientActive = coarseNow;
-        if (!this.reqDone) this.forwardRequestBody(chunk, 0, -1);
-        else this.hold(chunk);
+        x.clientActive = coarseNow;
+        if (!x.reqDone) this.forwardRequestBody(chunk, 0, -1);
+        else this.input.hold(chunk);
         return;
       case PHASE_TUNNEL:
-        this.bytesIn += chunk.length;
-        this.countToServer(chunk.length);
-        this.writeUpstream(chunk);
+        x.bytesIn += chunk.length;
+        this.serverSide.countToServer(chunk.length);
+        if (this.serverSide.write(chunk)) this.clientChunkKept = true;
         return;
       default:
         return;
     }
   }
 
-  /** Keep pipelined bytes until the current exchange ends; stop reading past MAX_PENDING. */
-  protected hold(chunk: Buffer): void {
-    this.pending = this.pending === null ? chunk : this.appendPending(chunk);
-    if (this.pending.length > MAX_PENDING) this.socket.pause();
-  }
-
-  /**
-   * `pending` followed by `chunk`, in storage that grows by doubling: a head trickled in one
-   * byte at a time costs linear copying, where concatenating per chunk would be quadratic
-   * (32 KiB of head in 1-byte packets = 512 MiB copied). Only bytes past `accUsed` are ever
-   * written, so views handed out earlier stay valid.
-   */
-  protected appendPending(chunk: Buffer): Buffer {
-    const pending = this.pending!;
-    const total = pending.length + chunk.length;
-    let acc = this.acc;
-    if (acc !== null && pending.buffer === acc.buffer && pending.byteOffset + pending.length === acc.byteOffset + this.accUsed && this.accUsed + chunk.length <= acc.length) {
-      chunk.copy(acc, this.accUsed);
-      this.accUsed += chunk.length;
-      return acc.subarray(this.accUsed - total, this.accUsed);
-    }
-    acc = Buffer.allocUnsafe(Math.max(4096, total * 2));
-    pending.copy(acc, 0);
-    chunk.copy(acc, pending.length);
-    this.acc = acc;
-    this.accUsed = total;
-    return acc.subarray(0, total);
-  }
-
   /** Parse requests from buf[offset..]; runs again for pipelined requests after each exchange. */
-  protected processInput(buf: Buffer, offset: number): void {
+  private processInput(buf: Buffer, offset: number): void {
     const head = this.reqHead;
+    const x = this.exchange;
     const r = head.parseRequest(buf, offset, buf.length);
     if (r === PARSE_INCOMPLETE) {
-      this.pending = offset === 0 ? buf : buf.subarray(offset);
+      x.pending = offset === 0 ? buf : buf.subarray(offset);
       // Slow-loris guard: the whole head must arrive within http_request.
-      if (Date.now() - this.headStart > this.frontend.config.timeouts.httpRequestMs) this.reject(408, 'request head not received in time');
-      else this.deadline = this.headStart + this.frontend.config.timeouts.httpRequestMs;
+      if (Date.now() - this.headStart > x.frontend.config.timeouts.httpRequestMs) this.reject(408, 'request head not received in time');
+      else x.deadline = this.headStart + x.frontend.config.timeouts.httpRequestMs;
       return;
     }
     if (r !== PARSE_OK) {
@@ -124,20 +160,22 @@ export class HttpSession extends HttpResponder implements UpstreamOwner, SocketR
   }
 
   /** Answer a request we will not forward, then close (the stream cannot be resynchronised). */
-  protected reject(status: number, why: string): void {
-    const c = this.frontend.counters;
+  private reject(status: number, why: string): void {
+    const x = this.exchange;
+    const c = x.frontend.counters;
     c.ereq++;
     c.reqTot++;
     c.response(status, 0);
-    this.status = status;
+    x.status = status;
     this.logAccess(why);
-    this.phase = PHASE_CLOSED;
+    x.phase = PHASE_CLOSED;
     this.socket.end(cannedResponse(status, null, true));
     this.socket.pause();
   }
 
-  protected beginExchange(buf: Buffer, offset: number): void {
+  private beginExchange(buf: Buffer, offset: number): void {
     const head = this.reqHead;
+    const x = this.exchange;
     // Body framing broken in the bytes that came with the head: refused before anything is
     // forwarded or a server picked, as HAProxy does (a later error can only cut the exchange).
     let scannedTo = -1;
@@ -152,14 +190,38 @@ export class HttpSession extends HttpResponder implements UpstreamOwner, SocketR
       }
     }
     const now = Date.now();
-    this.phase = PHASE_EXCHANGE;
-    this.start = now;
-    this.deadline = 0;
-    this.frontend = this.listener.frontend;
-    const frontend = this.frontend;
+    x.phase = PHASE_EXCHANGE;
+    x.start = now;
+    x.deadline = 0;
+    x.frontend = this.listener.frontend;
+    const frontend = x.frontend;
     frontend.counters.reqTot++;
+    x.method = head.method;
+    // The target as a string only for the access log (it costs an allocation per request).
+    x.target = this.listener.accessLog !== null ? head.target : '';
+    x.clientMinor = head.minor;
+    x.isHeadRequest = head.method === 'HEAD';
+    x.status = 0;
+    x.bytesIn = head.headEnd - offset;
+    x.bytesOut = 0;
+    x.connectedAt = 0;
+    x.resStarted = false;
+    x.resDone = false;
+    x.upstreamReusable = false;
+    // Request framing (already validated: never both, never an unknown coding).
+    if (head.chunked) {
+      x.reqBody = BODY_CHUNKED;
+      x.reqDone = false;
+    } else if (head.contentLength > 0) {
+      x.reqBody = BODY_LENGTH;
+      x.reqRemaining = head.contentLength;
+      x.reqDone = false;
+    } else {
+      x.reqBody = BODY_NONE;
+      x.reqDone = true;
+    }
     if (frontend.config.redirectHttps !== null) {
-      this.redirectToHttps(buf, offset, frontend.config.redirectHttps);
+      this.redirectToHttps(buf, frontend.config.redirectHttps);
       return;
     }
     // The routing decision (src/routing/routing.ts): the default backend unless the frontend
@@ -175,59 +237,26 @@ export class HttpSession extends HttpResponder implements UpstreamOwner, SocketR
       if (routing.hooks !== null && routed.backend !== null) routing.hooks.onRequest(routed);
       backend = routed.backend ?? backend;
     }
-    this.routed = routed;
-    this.backend = backend;
-    this.method = head.method;
-    // The target as a string only for the access log (it costs an allocation per request).
-    this.target = this.listener.accessLog !== null ? head.target : '';
-    this.isHeadRequest = head.method === 'HEAD';
-    this.keepAlive = !this.listener.stopping && (head.minor === 1 ? !head.connectionClose : head.connectionKeepAlive);
-    this.wantsTunnel = head.hasUpgrade && head.connectionUpgrade;
-    if (this.wantsTunnel) head.keepUpgrade(buf);
-    this.status = 0;
-    this.bytesIn = head.headEnd - offset;
-    this.bytesOut = 0;
-    this.resStarted = false;
-    this.resDone = false;
-    this.resPending = null;
-    this.resHead.interim = 0;
-    this.upstreamReusable = false;
-    this.retriesLeft = backend.config.retries;
-
-    // Request framing (already validated: never both, never an unknown coding).
-    if (head.chunked) {
-      this.reqBody = BODY_CHUNKED;
-      this.reqDone = false;
-    } else if (head.contentLength > 0) {
-      this.reqBody = BODY_LENGTH;
-      this.reqRemaining = head.contentLength;
-      this.reqDone = false;
-    } else {
-      this.reqBody = BODY_NONE;
-      this.reqDone = true;
-    }
-
+    x.routed = routed;
+    x.backend = backend;
+    x.keepAlive = !this.listener.stopping && (head.minor === 1 ? !head.connectionClose : head.connectionKeepAlive);
+    x.wantsTunnel = head.hasUpgrade && head.connectionUpgrade;
+    if (x.wantsTunnel) head.keepUpgrade(buf);
     if (routed !== null && routed.backend === null) {
       this.answerHere(routed, buf);
       return;
     }
 
-    this.requestOut = this.rewriteRequest(buf, offset);
-    this.replayable = true;
-    this.replayBody = null;
-    this.replayBytes = this.requestOut.length;
-    this.clientActive = coarseNow;
-
-    const ctx = this.ctx;
-    ctx.avoid = null;
-    ctx.setStickyCookie = null;
+    const serverSide = this.serverSide;
+    serverSide.begin(this.rewriter.rewrite(head, buf, offset, frontend.config, x.wantsTunnel, routed));
+    x.clientActive = coarseNow;
     const sticky = backend.config.sticky;
     // The name is kept with the exchange: a reload may change the backend's sticky settings
     // before the response arrives.
-    this.stickyCookieName = sticky !== null && sticky.type === 'cookie' ? sticky.name : '';
-    ctx.stickyCookie = this.stickyCookieName !== '' && head.cookie !== null ? readCookie(head.cookie, this.stickyCookieName) : null;
+    x.stickyCookieName = sticky !== null && sticky.type === 'cookie' ? sticky.name : '';
+    serverSide.ctx.stickyCookie = x.stickyCookieName !== '' && head.cookie !== null ? readCookie(head.cookie, x.stickyCookieName) : null;
 
-    // The head is copied into requestOut; what follows is body or the next request.
+    // The head is copied into the server side's request; what follows is body or the next request.
     const rest = head.headEnd;
     // rate_limit: the frontend's, then the route's (src/overload/rate-limit.ts).
     const limiter = frontend.rateLimiter();
@@ -237,10 +266,10 @@ export class HttpSession extends HttpResponder implements UpstreamOwner, SocketR
       route.stats.rateLimited++;
       return;
     }
-    if (!this.connectServer(now)) return;
+    if (!serverSide.connect(now)) return;
     if (rest < buf.length) {
-      if (!this.reqDone) this.forwardRequestBody(buf, rest, scannedTo);
-      else this.hold(buf.subarray(rest));
+      if (!x.reqDone) this.forwardRequestBody(buf, rest, scannedTo);
+      else this.input.hold(buf.subarray(rest));
     }
   }
 
@@ -258,23 +287,17 @@ export class HttpSession extends HttpResponder implements UpstreamOwner, SocketR
       if (wait === 0) return false;
       limit = LIMIT_RATE_REQUESTS;
     }
-    const c = this.frontend.counters;
+    const x = this.exchange;
+    const c = x.frontend.counters;
     c.rateLimited++;
     c.dreq++;
     c.response(429, 0);
-    this.status = 429;
-    this.backend = null;
-    this.requestOut = null;
+    x.status = 429;
+    x.backend = null;
+    this.serverSide.forgetRequest();
     this.logAccess(`limit reached: ${limit}`);
-    this.resDone = true;
-    const close = this.connLimited || !this.reqDone || !this.keepAlive || this.listener.stopping;
-    this.socket.write(cannedResponse(429, null, close, limit, wait));
-    if (close) {
-      this.closeAfterWrite();
-      return true;
-    }
-    if (rest < buf.length) this.hold(buf.subarray(rest));
-    this.finishExchange();
+    const close = this.connLimited || !x.reqDone || !x.keepAlive || this.listener.stopping;
+    this.answeredHere(cannedResponse(429, null, close, limit, wait), close, buf, rest);
     return true;
   }
 
@@ -282,47 +305,22 @@ export class HttpSession extends HttpResponder implements UpstreamOwner, SocketR
    * redirect_https: the request is answered here, never forwarded. Keep-alive continues when the
    * request has no body; one with a body closes after the answer (we will not read it).
    */
-  private redirectToHttps(buf: Buffer, offset: number, redirect: NonNullable<FrontendConfig['redirectHttps']>): void {
+  private redirectToHttps(buf: Buffer, redirect: NonNullable<FrontendConfig['redirectHttps']>): void {
     const head = this.reqHead;
-    this.method = head.method;
-    this.target = this.listener.accessLog !== null ? head.target : '';
-    this.backend = null;
-    this.routed = null;
-    this.start = Date.now();
-    const hasBody = head.chunked || head.contentLength > 0;
-    const close = hasBody || this.listener.stopping || (head.minor === 1 ? head.connectionClose : !head.connectionKeepAlive);
-    this.keepAlive = !close;
+    const x = this.exchange;
+    x.backend = null;
+    x.routed = null;
+    const close = !x.reqDone || this.listener.stopping || (head.minor === 1 ? head.connectionClose : !head.connectionKeepAlive);
+    x.keepAlive = !close;
     const response = httpsRedirect(head, buf, redirect, close);
     if (response === null) {
       this.reject(400, 'no usable Host for the https redirect');
       return;
     }
-    this.status = redirect.status;
-    this.bytesIn = head.headEnd - offset;
-    this.frontend.counters.response(redirect.status, 0);
+    x.status = redirect.status;
+    x.frontend.counters.response(redirect.status, 0);
     this.logAccess('redirect to https');
-    this.socket.write(response);
-    if (close) {
-      this.closeAfterWrite();
-      return;
-    }
-    this.phase = PHASE_EXCHANGE;
-    this.reqDone = true;
-    this.resDone = true;
-    if (head.headEnd < buf.length) this.hold(buf.subarray(head.headEnd));
-    this.finishExchange();
-  }
-
-  /** The head as the server gets it: hop-by-hop fields dropped, forwarding fields added. */
-  protected rewriteRequest(buf: Buffer, offset: number): Buffer {
-    const head = this.reqHead;
-    // From anyone but a trusted proxy, client-sent forwarding fields are replaced (trusted-proxies.ts).
-    let extra = (head.xff === null && head.forwarded === null) || !this.peerTrusted() ? this.forwardedLines : forwardingLines(this.clientIp, head.xff, this.proto, head.forwarded);
-    if (this.wantsTunnel) extra += CONNECTION_UPGRADE;
-    const routed = this.routed;
-    // Header rules, path rewrite, request id (src/routing/head-edit.ts).
-    if (routed !== null && (routed.plan !== null || routed.edits !== null)) return routedRequestHead(head, buf, offset, extra, routed);
-    return rewriteHead(head, buf, offset, extra, buf.length);
+    this.answeredHere(response, close, buf, head.headEnd);
   }
 
   /**
@@ -330,119 +328,168 @@ export class HttpSession extends HttpResponder implements UpstreamOwner, SocketR
    * server; the connection stays open unless a request body is still arriving (it cannot be
    * told apart from the next request without reading it) or the client asked to close.
    */
-  protected answerHere(routed: RequestView, buf: Buffer): void {
-    this.backend = null;
-    const close = !this.reqDone || !this.keepAlive || this.listener.stopping;
-    const rest = this.reqHead.headEnd;
-    if (!close && rest < buf.length) this.hold(buf.subarray(rest));
+  private answerHere(routed: RequestView, buf: Buffer): void {
+    const x = this.exchange;
+    x.backend = null;
+    const close = !x.reqDone || !x.keepAlive || this.listener.stopping;
     const status = routed.answerStatus;
-    this.status = status;
+    x.status = status;
     const out = answerBytes(routed, close);
-    this.bytesOut = out.length;
-    this.frontend.counters.response(status, Date.now() - this.start);
+    x.bytesOut = out.length;
+    x.frontend.counters.response(status, Date.now() - x.start);
     this.logAccess(routed.answerWhy);
-    this.resDone = true;
-    this.frontend.counters.bout += out.length;
-    this.socket.write(out);
-    if (close) this.closeAfterWrite();
-    else this.finishExchange();
+    x.frontend.counters.bout += out.length;
+    this.answeredHere(out, close, buf, this.reqHead.headEnd);
   }
 
-  protected sendUpstream(data: Buffer): void {
-    this.bytesIn += data.length;
-    this.countToServer(data.length);
-    if (this.replayable && this.keepForReplay(data)) this.clientChunkKept = true;
-    if (this.held !== null) {
-      this.held.push(data);
-      // Hold at most one read's worth while connecting: stop reading until the connection opens.
-      this.socket.pause();
+  /**
+   * Our own answer instead of a server's (429, a redirect, a route's answer) is written; the
+   * connection goes on with buf[rest..] (the next request) unless `close`.
+   */
+  private answeredHere(out: Buffer, close: boolean, buf: Buffer, rest: number): void {
+    this.exchange.resDone = true;
+    this.socket.write(out);
+    if (close) {
+      this.close();
       return;
     }
-    this.writeUpstream(data);
-  }
-
-  /** Client bytes to the server, with backpressure; notes a write left queued (read-buffer.ts). */
-  protected writeUpstream(data: Buffer): void {
-    const socket = this.upstream!.socket;
-    this.serverActive = coarseNow;
-    if (!socket.write(data)) this.socket.pause();
-    if (socket.writableLength > 0) this.clientChunkKept = true;
+    if (rest < buf.length) this.input.hold(buf.subarray(rest));
+    this.finishExchange();
   }
 
   /** Body bytes from buf[offset..]; `scannedTo` >= 0: a chunked body already scanned up to there. */
-  protected forwardRequestBody(buf: Buffer, offset: number, scannedTo: number): void {
+  private forwardRequestBody(buf: Buffer, offset: number, scannedTo: number): void {
+    const x = this.exchange;
     let end = buf.length;
-    if (this.reqBody === BODY_LENGTH) {
-      const n = Math.min(this.reqRemaining, end - offset);
-      this.reqRemaining -= n;
+    if (x.reqBody === BODY_LENGTH) {
+      const n = Math.min(x.reqRemaining, end - offset);
+      x.reqRemaining -= n;
       end = offset + n;
-      if (this.reqRemaining === 0) this.reqDone = true;
+      if (x.reqRemaining === 0) x.reqDone = true;
     } else {
       const e = scannedTo >= 0 ? scannedTo : this.reqChunks.scan(buf, offset, end);
       if (e === CHUNKED_ERROR) {
         // Part of the message already went out: abort both sides; the server connection is
-        // closed before the message completes, never reused (releaseServer(false)).
-        this.frontend.counters.ereq++;
-        this.abort(this.resStarted ? 0 : 400, `bad chunked request body: ${this.reqChunks.error}`);
+        // closed before the message completes, never reused (release(false)).
+        x.frontend.counters.ereq++;
+        this.abort(x.resStarted ? 0 : 400, `bad chunked request body: ${this.reqChunks.error}`);
         return;
       }
       end = e;
-      if (this.reqChunks.done) this.reqDone = true;
+      if (this.reqChunks.done) x.reqDone = true;
     }
-    if (end > offset) this.sendUpstream(offset === 0 && end === buf.length ? buf : buf.subarray(offset, end));
-    if (this.reqDone) {
-      if (end < buf.length) this.hold(buf.subarray(end));
-      if (this.resDone) this.finishExchange();
+    if (end > offset && this.serverSide.send(offset === 0 && end === buf.length ? buf : buf.subarray(offset, end))) this.clientChunkKept = true;
+    if (x.reqDone) {
+      if (end < buf.length) this.input.hold(buf.subarray(end));
+      if (x.resDone) this.finishExchange();
     }
   }
 
   onClientEnd(): void {
+    const x = this.exchange;
     // Half-close from the client: finish what is in flight, then close.
-    this.keepAlive = false;
-    if (this.phase === PHASE_HEAD) this.close();
-    else if (this.phase === PHASE_TUNNEL) this.upstream?.socket.end();
-    else if (this.phase === PHASE_EXCHANGE && !this.reqDone) {
+    x.keepAlive = false;
+    if (x.phase === PHASE_HEAD) this.close();
+    else if (x.phase === PHASE_TUNNEL) this.serverSide.upstream?.socket.end();
+    else if (x.phase === PHASE_EXCHANGE && !x.reqDone) {
       // The request body never completed: nothing sensible can be forwarded.
-      this.frontend.counters.cliAbrt++;
+      x.frontend.counters.cliAbrt++;
       this.abort(0, 'client closed during request body');
     }
   }
 
   onClientClose(): void {
-    if (this.phase !== PHASE_CLOSED) {
-      if (this.phase === PHASE_EXCHANGE || this.phase === PHASE_TUNNEL) {
-        if (!this.resDone) {
-          this.frontend.counters.cliAbrt++;
-          if (this.server !== null) this.server.counters.cliAbrt++;
-          this.logAccess('client aborted');
-        }
+    const x = this.exchange;
+    if (x.phase !== PHASE_CLOSED) {
+      if ((x.phase === PHASE_EXCHANGE || x.phase === PHASE_TUNNEL) && !x.resDone) {
+        x.frontend.counters.cliAbrt++;
+        const server = this.serverSide.server;
+        if (server !== null) server.counters.cliAbrt++;
+        this.logAccess('client aborted');
       }
-      this.phase = PHASE_CLOSED;
+      x.phase = PHASE_CLOSED;
     }
-    this.releaseServer(false);
+    this.serverSide.release(false);
     untrack(this);
     this.listener.sessionClosed(this);
   }
 
   onClientDrain(): void {
-    this.clientActive = coarseNow;
-    const up = this.upstream;
-    if (up !== null && (this.phase === PHASE_EXCHANGE || this.phase === PHASE_TUNNEL)) up.socket.resume();
+    const x = this.exchange;
+    x.clientActive = coarseNow;
+    const up = this.serverSide.upstream;
+    if (up !== null && (x.phase === PHASE_EXCHANGE || x.phase === PHASE_TUNNEL)) up.socket.resume();
+  }
+
+  // --- how an exchange ends (ExchangeEnds: the server side reports here)
+
+  /** The response is complete: record it; then the next request, or a close. */
+  responseDone(): void {
+    const x = this.exchange;
+    this.recordResponse();
+    if (x.reqDone) this.finishExchange();
+    else if (!x.keepAlive) {
+      // The server answered before the request body finished (e.g. 413), or the body is
+      // close-delimited: stop here.
+      this.serverSide.release(false);
+      this.close();
+    }
+  }
+
+  /** Answer from the balancer itself (503, 502, 504…) and end or continue the connection. */
+  answer(status: number, why: string, limit: string): void {
+    const x = this.exchange;
+    x.status = status;
+    const backend = x.backend;
+    if (backend !== null && status >= 500) backend.counters.response(status, Date.now() - x.start);
+    x.frontend.counters.response(status, Date.now() - x.start);
+    this.logAccess(why);
+    this.serverSide.release(false);
+    x.resDone = true;
+    // A request whose body is still arriving cannot be resynchronised: close after answering.
+    const close = !x.reqDone || !x.keepAlive || this.listener.stopping;
+    this.socket.write(cannedResponse(status, backend?.name ?? null, close, limit));
+    if (close) this.close();
+    else this.finishExchange();
+  }
+
+  /** Abort an exchange mid-way: answer `status` if nothing was sent yet (0: just close). */
+  abort(status: number, why: string): void {
+    const x = this.exchange;
+    if (status !== 0 && !x.resStarted) {
+      this.answer(status, why, NO_SERVER);
+      this.close();
+      return;
+    }
+    this.logAccess(why);
+    this.serverSide.release(false);
+    x.phase = PHASE_CLOSED;
+    this.socket.destroy();
+  }
+
+  /** The server's 101 went to the client: bytes flow both ways until either side closes. */
+  tunnelOpened(): void {
+    this.recordResponse();
+  }
+
+  tunnelClosed(): void {
+    this.serverSide.release(false);
+    this.close();
   }
 
   /** Both directions complete: pool the server connection and serve the next request. */
-  protected finishExchange(): void {
-    this.releaseServer(this.upstreamReusable);
-    this.requestOut = null;
-    if (!this.keepAlive || this.listener.stopping) {
-      this.closeAfterWrite();
+  private finishExchange(): void {
+    const x = this.exchange;
+    this.serverSide.release(x.upstreamReusable);
+    if (!x.keepAlive || this.listener.stopping) {
+      this.close();
       return;
     }
-    this.phase = PHASE_HEAD;
-    this.deadline = coarseNow + this.frontend.config.timeouts.keepAliveMs;
-    const pending = this.pending;
+    x.phase = PHASE_HEAD;
+    x.deadline = coarseNow + x.frontend.config.timeouts.keepAliveMs;
+    const pending = x.pending;
     if (pending !== null) {
-      this.pending = null;
+      x.pending = null;
       this.headStart = coarseNow;
       if (this.socket.isPaused()) this.socket.resume();
       this.processInput(pending, 0);
@@ -450,8 +497,85 @@ export class HttpSession extends HttpResponder implements UpstreamOwner, SocketR
       this.socket.resume();
     }
   }
-}
 
+  /** Close once what was written is sent. */
+  close(): void {
+    const x = this.exchange;
+    x.phase = PHASE_CLOSED;
+    x.deadline = 0;
+    this.socket.end();
+  }
+
+  /** Graceful stop: an idle keep-alive connection closes now; a busy one after its exchange. */
+  stop(): void {
+    const x = this.exchange;
+    if (x.phase === PHASE_HEAD && x.pending === null) this.close();
+    else x.keepAlive = false;
+  }
+
+  expire(now: number): void {
+    const x = this.exchange;
+    x.deadline = 0;
+    switch (x.phase) {
+      case PHASE_HEAD:
+        // A partial head past http_request gets 408; an idle keep-alive (or never used)
+        // connection is closed quietly (HAProxy `timeout http-keep-alive`, browsers' preconnects).
+        if (x.pending !== null) this.reject(408, 'request head not received in time');
+        else this.close();
+        return;
+      case PHASE_EXCHANGE:
+        this.expireExchange(now);
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** A look at an exchange under way (http-timeouts.ts has the model). */
+  private expireExchange(now: number): void {
+    const serverSide = this.serverSide;
+    // Waiting in the backend's queue (src/overload): the queue timeout decides.
+    if (serverSide.queueTimedOut(now)) return;
+    const up = serverSide.upstream;
+    if (abortConnectOnTimeout(up)) return;
+    const x = this.exchange;
+    if (x.backend === null) {
+      // Answered here (a route's redirect or deny) and still being written: nothing to wait on.
+      this.abort(0, 'client timeout');
+      return;
+    }
+    switch (whoIsLate(x, this.socket, up, now)) {
+      case LATE_CLIENT:
+        this.clientTimeout();
+        return;
+      case LATE_SERVER:
+        serverSide.timedOut();
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** The client went quiet while we waited on it: 408, or a close once a response started. */
+  private clientTimeout(): void {
+    const x = this.exchange;
+    x.frontend.counters.cliAbrt++;
+    const server = this.serverSide.server;
+    if (server !== null) server.counters.cliAbrt++;
+    x.keepAlive = false;
+    // A client that does not even read (bytes of ours still queued) gets no answer: a close.
+    if (!x.resStarted && this.socket.writableLength === 0) this.answer(408, 'client timeout', NO_SERVER);
+    else this.abort(0, 'client timeout');
+  }
+
+  private recordResponse(): void {
+    recordResponse(this.exchange, this.serverSide.server, this.listener.accessLog, this.clientIp, this.reqHead);
+  }
+
+  private logAccess(why: string): void {
+    logExchange(this.listener.accessLog, this.exchange, this.serverSide.server, this.clientIp, this.reqHead, why);
+  }
+}
 
 function session(socket: Socket): HttpSession {
   return readerOf<HttpSession>(socket);
@@ -466,4 +590,3 @@ function onClientDrain(this: Socket): void {
   session(this).onClientDrain();
 }
 function noop(): void {}
-
