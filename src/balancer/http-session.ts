@@ -1,9 +1,8 @@
 import type { Socket } from 'node:net';
 import type { Backend } from '../model/backend.js';
-import type { Frontend } from '../model/frontend.js';
 import type { Server } from '../model/server.js';
 import type { FrontendConfig } from '../config/types.js';
-import { CHUNKED_ERROR, ChunkedScanner } from './chunked.js';
+import { CHUNKED_ERROR } from './chunked.js';
 import { HttpHead, PARSE_INCOMPLETE, PARSE_OK } from './http-head.js';
 import { cannedResponse } from './responses.js';
 import { readCookie } from './head-rewrite.js';
@@ -11,10 +10,10 @@ import { coarseNow, track, untrack, type Expirable } from './sweeper.js';
 import { readerOf, setReader, type SocketReader } from './read-buffer.js';
 import type { AccessLog } from './access-log.js';
 import { abortConnectOnTimeout } from './server-connect.js';
-import { BODY_CHUNKED, BODY_LENGTH, BODY_NONE, HttpExchange, PHASE_CLOSED, PHASE_EXCHANGE, PHASE_HEAD, PHASE_TUNNEL, type ListenerState } from './http-exchange.js';
+import { HttpExchange, PHASE_CLOSED, PHASE_EXCHANGE, PHASE_HEAD, PHASE_TUNNEL, type ListenerState } from './http-exchange.js';
 import { HttpServerSide, type ExchangeEnds } from './http-server-side.js';
 import { LATE_CLIENT, LATE_SERVER, whoIsLate } from './http-timeouts.js';
-import { PendingInput } from './pending-input.js';
+import { BODY_BROKEN, BODY_KEPT, ClientInput, NOT_SCANNED } from './client-input.js';
 import { RequestRewriter } from './http-request-rewrite.js';
 import { logExchange, recordResponse } from './http-exchange-log.js';
 import { RequestView } from '../routing/request-view.js';
@@ -46,9 +45,8 @@ export class HttpSession implements SocketReader, Expirable, ExchangeEnds {
   readonly clientIp: string;
   private readonly rewriter: RequestRewriter;
   private readonly reqHead: HttpHead;
-  private readonly reqChunks = new ChunkedScanner();
-  /** Client bytes not consumed yet (exchange.pending), in storage that grows without quadratic copying. */
-  private readonly input: PendingInput;
+  /** Request bodies to the server side; client bytes not consumed yet (exchange.pending). */
+  private readonly input: ClientInput;
   /** When the current head began to arrive (http_request timeout). */
   private headStart = 0;
   /** The current client read's chunk is still referenced by a queued write. */
@@ -69,8 +67,8 @@ export class HttpSession implements SocketReader, Expirable, ExchangeEnds {
     this.clientIp = ip;
     const limits = x.frontend.config.limits;
     this.reqHead = new HttpHead(limits);
-    this.input = new PendingInput(x, socket);
     this.serverSide = new HttpServerSide(x, socket, this, ip, limits);
+    this.input = new ClientInput(x, socket, this.serverSide);
     setReader(socket, this, listener.onreadClients);
     socket.on('end', onClientEnd);
     socket.on('close', onClientClose);
@@ -86,9 +84,6 @@ export class HttpSession implements SocketReader, Expirable, ExchangeEnds {
   }
   set deadline(at: number) {
     this.exchange.deadline = at;
-  }
-  get frontend(): Frontend {
-    return this.exchange.frontend;
   }
   get backend(): Backend | null {
     return this.exchange.backend;
@@ -127,7 +122,7 @@ export class HttpSession implements SocketReader, Expirable, ExchangeEnds {
         return;
       case PHASE_EXCHANGE:
         x.clientActive = coarseNow;
-        if (!x.reqDone) this.forwardRequestBody(chunk, 0, -1);
+        if (!x.reqDone) this.forwardRequestBody(chunk, 0, NOT_SCANNED);
         else this.input.hold(chunk);
         return;
       case PHASE_TUNNEL:
@@ -176,18 +171,10 @@ export class HttpSession implements SocketReader, Expirable, ExchangeEnds {
   private beginExchange(buf: Buffer, offset: number): void {
     const head = this.reqHead;
     const x = this.exchange;
-    // Body framing broken in the bytes that came with the head: refused before anything is
-    // forwarded or a server picked, as HAProxy does (a later error can only cut the exchange).
-    let scannedTo = -1;
-    if (head.chunked) {
-      this.reqChunks.reset();
-      if (head.headEnd < buf.length) {
-        scannedTo = this.reqChunks.scan(buf, head.headEnd, buf.length);
-        if (scannedTo === CHUNKED_ERROR) {
-          this.reject(400, `bad chunked request body: ${this.reqChunks.error}`);
-          return;
-        }
-      }
+    const scannedTo = this.input.frame(head, buf);
+    if (scannedTo === CHUNKED_ERROR) {
+      this.reject(400, `bad chunked request body: ${this.input.chunkError}`);
+      return;
     }
     const now = Date.now();
     x.phase = PHASE_EXCHANGE;
@@ -208,18 +195,6 @@ export class HttpSession implements SocketReader, Expirable, ExchangeEnds {
     x.resStarted = false;
     x.resDone = false;
     x.upstreamReusable = false;
-    // Request framing (already validated: never both, never an unknown coding).
-    if (head.chunked) {
-      x.reqBody = BODY_CHUNKED;
-      x.reqDone = false;
-    } else if (head.contentLength > 0) {
-      x.reqBody = BODY_LENGTH;
-      x.reqRemaining = head.contentLength;
-      x.reqDone = false;
-    } else {
-      x.reqBody = BODY_NONE;
-      x.reqDone = true;
-    }
     if (frontend.config.redirectHttps !== null) {
       this.redirectToHttps(buf, frontend.config.redirectHttps);
       return;
@@ -357,32 +332,19 @@ export class HttpSession implements SocketReader, Expirable, ExchangeEnds {
     this.finishExchange();
   }
 
-  /** Body bytes from buf[offset..]; `scannedTo` >= 0: a chunked body already scanned up to there. */
+  /** Body bytes from buf[offset..] on to the server (client-input.ts); the exchange may end here. */
   private forwardRequestBody(buf: Buffer, offset: number, scannedTo: number): void {
     const x = this.exchange;
-    let end = buf.length;
-    if (x.reqBody === BODY_LENGTH) {
-      const n = Math.min(x.reqRemaining, end - offset);
-      x.reqRemaining -= n;
-      end = offset + n;
-      if (x.reqRemaining === 0) x.reqDone = true;
-    } else {
-      const e = scannedTo >= 0 ? scannedTo : this.reqChunks.scan(buf, offset, end);
-      if (e === CHUNKED_ERROR) {
-        // Part of the message already went out: abort both sides; the server connection is
-        // closed before the message completes, never reused (release(false)).
-        x.frontend.counters.ereq++;
-        this.abort(x.resStarted ? 0 : 400, `bad chunked request body: ${this.reqChunks.error}`);
-        return;
-      }
-      end = e;
-      if (this.reqChunks.done) x.reqDone = true;
+    const sent = this.input.forward(buf, offset, scannedTo);
+    if (sent === BODY_BROKEN) {
+      // Part of the message already went out: abort both sides; the server connection is
+      // closed before the message completes, never reused (release(false)).
+      x.frontend.counters.ereq++;
+      this.abort(x.resStarted ? 0 : 400, `bad chunked request body: ${this.input.chunkError}`);
+      return;
     }
-    if (end > offset && this.serverSide.send(offset === 0 && end === buf.length ? buf : buf.subarray(offset, end))) this.clientChunkKept = true;
-    if (x.reqDone) {
-      if (end < buf.length) this.input.hold(buf.subarray(end));
-      if (x.resDone) this.finishExchange();
-    }
+    if (sent === BODY_KEPT) this.clientChunkKept = true;
+    if (x.reqDone && x.resDone) this.finishExchange();
   }
 
   onClientEnd(): void {
