@@ -6,7 +6,8 @@ import type { RequestView } from '../routing/request-view.js';
 //   http-session.ts      the client side, on top: the client socket, request heads parsed with
 //                        our own strict HTTP/1.1 framing, the rewritten request, pipelining,
 //                        answers of our own (400, 408, 429, 502/503/504, redirects), timeouts,
-//                        the access log, and how an exchange ends;
+//                        the access log, and how an exchange ends (client-input.ts carries
+//                        request bodies on and holds pipelined bytes for it);
 //   http-server-side.ts  the server side, below it: the server picked for a request, a pooled
 //                        or a new connection, connect failures and retries (server-connect.ts,
 //                        shared with TCP), the request bytes kept for a re-send; it reports
