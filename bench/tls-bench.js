@@ -5,7 +5,13 @@
 // Two loads from wrk, each printed as req/s and as the ratio switchyard / HAProxy:
 //   keep-alive:    requests over long-lived TLS connections (the bulk-traffic cost);
 //   handshakes:    `Connection: close`, a new connection and full handshake per request.
-// Usage: node bench/tls-bench.js [--seconds 10] [--connections 64] [--rounds 3]
+// A third target is the floor of any Node TLS proxy: a bare node:tls server piping each
+// connection to the backend (what the plaintext benchmarks' node:net pipe is for plain TCP),
+// with the same certificate, cipher and curve. Besides req/s, each target's CPU time per
+// request (its process's utime+stime from /proc over the run, wrk's request count) is printed:
+// on a shared 2-core machine req/s also depends on what the other processes take, CPU per
+// request is each proxy's own cost.
+// Usage: node bench/tls-bench.js [--seconds 10] [--connections 64] [--rounds 3] [--warmup 2]
 // Needs haproxy, wrk and openssl (Debian packages). The lead runs it for figures: it loads the
 // machine; a smoke run is `--seconds 2 --rounds 1`.
 import { execFileSync, spawn } from 'node:child_process';
@@ -13,16 +19,19 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { median, startBackend, startSwitchyard, stop } from './lib.js';
+import { cpuSeconds, median, startBackend, startSwitchyard, stop } from './lib.js';
 
 const { values } = parseArgs({ options: {
   seconds: { type: 'string', default: '10' }, connections: { type: 'string', default: '64' }, rounds: { type: 'string', default: '3' },
+  warmup: { type: 'string', default: '2' },
 } });
+const warmup = Number(values.warmup);
 const seconds = Number(values.seconds);
 const connections = Number(values.connections);
 const rounds = Number(values.rounds);
-const PORTS = { backend: 19400, haproxy: 19401, switchyard: 19402, stats: 19499 };
+const PORTS = { backend: 19400, haproxy: 19401, switchyard: 19402, nodeTls: 19403, stats: 19499 };
 const CIPHER = 'TLS_AES_128_GCM_SHA256';
+
 
 for (const tool of ['haproxy', 'wrk', 'openssl']) {
   try {
@@ -65,44 +74,103 @@ backends:
   be: { health: { type: none }, servers: [ { address: 127.0.0.1:${PORTS.backend} } ] }
 `);
 
-/** req/s from one wrk run against `port`. */
-function wrk(port, extra) {
+// The floor: node:tls terminating and piping to the backend, nothing else.
+writeFileSync(join(dir, 'node-tls.mjs'), `
+import { createServer } from 'node:tls';
+import { connect } from 'node:net';
+import { readFileSync } from 'node:fs';
+const options = { cert: readFileSync('cert.pem'), key: readFileSync('key.pem'), minVersion: 'TLSv1.3', ciphers: '${CIPHER}', ALPNProtocols: ['http/1.1'], noDelay: true };
+createServer(options, (client) => {
+  const upstream = connect({ port: ${PORTS.backend}, host: '127.0.0.1', noDelay: true });
+  const close = () => { client.destroy(); upstream.destroy(); };
+  client.on('error', close); upstream.on('error', close);
+  client.on('close', close); upstream.on('close', () => { if (!client.writableEnded) client.end(); });
+  client.pipe(upstream).pipe(client);
+}).listen(${PORTS.nodeTls}, '127.0.0.1', () => console.log('listening'));
+`);
+
+/** One wrk run against `target`: req/s, and the target process's CPU µs per request. */
+function wrk(target, extra, duration = seconds) {
   return new Promise((resolve, reject) => {
-    const args = ['-t', '2', '-c', String(connections), '-d', `${seconds}s`, ...extra, `https://127.0.0.1:${port}/`];
+    const args = ['-t', '2', '-c', String(connections), '-d', `${duration}s`, ...extra, `https://127.0.0.1:${target.port}/`];
+    const cpu0 = cpuSeconds(target.pid);
     const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d) => { out += d; });
     child.on('exit', () => {
+      const cpu1 = cpuSeconds(target.pid);
       const m = /Requests\/sec:\s+([\d.]+)/.exec(out);
+      const n = /(\d+) requests in/.exec(out);
       const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(out);
-      if (m === null) reject(new Error(`wrk printed no rate:\n${out}`));
-      else resolve({ rps: Number(m[1]), note: errors ? errors[0] : '' });
+      if (m === null || n === null) { reject(new Error(`wrk printed no rate:\n${out}`)); return; }
+      const requests = Number(n[1]);
+      const cpuUs = cpu0 !== null && cpu1 !== null && requests > 0 ? ((cpu1 - cpu0) * 1e6) / requests : null;
+      resolve({ rps: Number(m[1]), cpuUs, note: errors ? `${target.name}: ${errors[0]}` : '' });
     });
   });
 }
 
+/** What a handshake with `port` negotiates (protocol, cipher, key exchange group), by openssl s_client. */
+function negotiated(port) {
+  let out = '';
+  try {
+    out = execFileSync('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-brief'], { input: '', encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], timeout: 5000 });
+  } catch (error) {
+    out = `${error.stdout ?? ''}${error.stderr ?? ''}`;
+  }
+  const field = (name) => new RegExp(`${name}: (.*)`).exec(out)?.[1]?.trim() ?? '?';
+  return `${field('Protocol version')} ${field('Ciphersuite')} ${field('(?:Negotiated TLS1.3 group|Server Temp Key|Peer Temp Key)')}`;
+}
+
+/** Start a module file in its own node process; resolves once it prints `listening`. */
+function startModule(file) {
+  const child = spawn(process.execPath, [file], { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    child.stdout.on('data', (d) => { if (String(d).includes('listening')) resolve(child); });
+    child.on('exit', (code) => reject(new Error(`${file} exited with ${code}`)));
+  });
+}
+
+const fmt = (v, digits = 0) => (v === null ? '?' : v.toFixed(digits));
 const backend = await startBackend(PORTS.backend);
 const haproxy = spawn('haproxy', ['-f', join(dir, 'haproxy.cfg')], { stdio: ['ignore', 'ignore', 'inherit'] });
 const switchyard = await startSwitchyard(join(dir, 'switchyard.yaml'), PORTS.switchyard);
+const nodeTls = await startModule(join(dir, 'node-tls.mjs'));
 await new Promise((r) => setTimeout(r, 500));
+const targets = [
+  { name: 'haproxy', port: PORTS.haproxy, pid: haproxy.pid },
+  { name: 'switchyard', port: PORTS.switchyard, pid: switchyard.pid },
+  { name: 'node:tls pipe', port: PORTS.nodeTls, pid: nodeTls.pid },
+];
 try {
+  // Same protocol, cipher and group on every target, or the comparison is not fair.
+  for (const t of targets) console.log(`${t.name.padEnd(14)} negotiates ${negotiated(t.port)}`);
   const loads = [['keep-alive', []], ['handshakes', ['-H', 'Connection: close']]];
   for (const [name, extra] of loads) {
-    const h = [];
-    const s = [];
+    // JIT warm-up, not counted.
+    if (warmup > 0) for (const t of targets) await wrk(t, extra, warmup);
+    const runs = targets.map(() => []);
     for (let i = 0; i < rounds; i++) {
-      // Alternating order, so neither always runs on a warmer machine.
-      if (i % 2 === 0) { h.push(await wrk(PORTS.haproxy, extra)); s.push(await wrk(PORTS.switchyard, extra)); }
-      else { s.push(await wrk(PORTS.switchyard, extra)); h.push(await wrk(PORTS.haproxy, extra)); }
+      // Rotating order, so no target always runs on a warmer (or busier) machine.
+      for (let j = 0; j < targets.length; j++) {
+        const k = (i + j) % targets.length;
+        runs[k].push(await wrk(targets[k], extra));
+      }
     }
-    const hr = median(h.map((x) => x.rps));
-    const sr = median(s.map((x) => x.rps));
-    const notes = [...h, ...s].map((x) => x.note).filter(Boolean);
-    console.log(`${name.padEnd(11)} haproxy ${hr.toFixed(0).padStart(8)} req/s   switchyard ${sr.toFixed(0).padStart(8)} req/s   ${(sr / hr).toFixed(3)} x haproxy${notes.length ? `   (${notes.join('; ')})` : ''}`);
+    const rps = runs.map((r) => median(r.map((x) => x.rps)));
+    const cpu = runs.map((r) => median(r.map((x) => x.cpuUs)));
+    const notes = runs.flat().map((x) => x.note).filter(Boolean);
+    const [h, sw, floor] = [0, 1, 2];
+    console.log(`${name}:`);
+    for (let k = 0; k < targets.length; k++) {
+      console.log(`  ${targets[k].name.padEnd(14)} ${fmt(rps[k]).padStart(8)} req/s  ${fmt(rps[k] / rps[h], 3)} x haproxy   ${fmt(cpu[k], 1).padStart(7)} µs CPU/req  ${fmt(cpu[h] / cpu[k], 3)} x haproxy's efficiency`);
+    }
+    console.log(`  switchyard / node:tls pipe: ${fmt(rps[sw] / rps[floor], 3)} x req/s, ${fmt(cpu[floor] / cpu[sw], 3)} x efficiency${notes.length ? `\n  (${notes.join('; ')})` : ''}`);
   }
-  console.log(`(${rounds} rounds of ${seconds}s, ${connections} connections, wrk -t2, TLS 1.3 ${CIPHER}, ECDSA P-256, one HAProxy thread vs one switchyard process)`);
+  console.log(`(${rounds} rounds of ${seconds}s after ${warmup}s warm-up, ${connections} connections, wrk -t2, TLS 1.3 ${CIPHER}, ECDSA P-256, one HAProxy thread vs one switchyard process vs one node:tls process)`);
 } finally {
   haproxy.kill('SIGTERM');
+  nodeTls.kill('SIGTERM');
   await stop(switchyard);
   backend.kill('SIGTERM');
   rmSync(dir, { recursive: true, force: true });

@@ -4,11 +4,13 @@ import type { FrontendTlsConfig, Mode } from '../config/types.js';
 import type { Frontend } from '../model/frontend.js';
 import type { TlsFailureReason } from '../model/tls-counters.js';
 import { track, untrack, type Expirable } from './sweeper.js';
+import { readerOf, setReader, type SocketReader } from './read-buffer.js';
+import { readTlsViaOnread } from './tls-read.js';
 
 // TLS termination on a frontend. The listener accepts plain TCP connections as usual and hands
 // them here; each is wrapped in a server-side TLSSocket, and once the handshake completes the
-// decrypted socket goes to an ordinary HTTP or TCP session (which reads it through 'data'
-// events: plain listeners keep their onread path, accept.ts).
+// decrypted socket goes to an ordinary HTTP or TCP session, which reads it through `onread`
+// buffers as it reads plain sockets (tls-read.ts; 'data' events where that is unavailable).
 //
 // A TlsTerminator belongs to one config generation: the secure contexts of its certificates and
 // the SNI table built from them. A reload that changes `tls` makes the listener build a new
@@ -72,6 +74,9 @@ export class TlsTerminator {
     const socket = new TLSSocket(raw, { isServer: true, secureContext: this.defaultContext, SNICallback: onServerName, ALPNProtocols: this.alpn });
     (socket as unknown as HandshakeSocket)[kHandshake] = hs;
     hs.socket = socket;
+    // Decrypted bytes into the session's own buffers (tls-read.ts); the handshake holds the
+    // place of the reader until a session takes the socket.
+    if (readTlsViaOnread(socket)) setReader(socket, hs, true);
     socket.on('secure', onSecure);
     socket.on('error', onTlsError);
     // Listeners accept half-open connections (allowHalfOpen): a FIN mid-handshake ends it here.
@@ -93,7 +98,7 @@ const kHandshake = Symbol('switchyard.tlsHandshake');
 type HandshakeSocket = Socket & { [kHandshake]: TlsHandshake };
 
 /** One connection's handshake: its deadline (timeouts.handshake) and how it ended. */
-class TlsHandshake implements Expirable {
+class TlsHandshake implements Expirable, SocketReader {
   deadline: number;
   socket: TLSSocket | null = null;
   done = false;
@@ -101,6 +106,8 @@ class TlsHandshake implements Expirable {
   failed = false;
   /** Set when the SNI callback refused the name (strict_sni). */
   noCertificate = false;
+  /** Decrypted bytes read before the session took the socket (onRead). */
+  early: Buffer | null = null;
 
   constructor(
     readonly raw: Socket,
@@ -124,6 +131,17 @@ class TlsHandshake implements Expirable {
   expire(): void {
     this.deadline = 0;
     this.fail('timeout');
+  }
+
+  /**
+   * Decrypted bytes before a session took the socket. OpenSSL hands out application data only
+   * after the handshake completes, and 'secure' (which opens the session) is emitted before
+   * that, so nothing should come here; should a runtime order it differently, the bytes are
+   * kept (copied: the read buffer is reused) and given to the session when it opens.
+   */
+  onRead(chunk: Buffer): boolean {
+    this.early = this.early === null ? Buffer.from(chunk) : Buffer.concat([this.early, chunk]);
+    return false;
   }
 }
 
@@ -150,6 +168,11 @@ function onSecure(this: TLSSocket): void {
   else c.tls12++;
   if (this.isSessionReused()) c.resumed++;
   hs.owner.handshakeDone(this, hs.raw);
+  const early = hs.early;
+  if (early !== null) {
+    hs.early = null;
+    readerOf(this).onRead(early);
+  }
 }
 
 function onTlsError(this: TLSSocket, error: Error): void {
