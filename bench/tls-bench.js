@@ -12,6 +12,7 @@
 // on a shared 2-core machine req/s also depends on what the other processes take, CPU per
 // request is each proxy's own cost.
 // Usage: node bench/tls-bench.js [--seconds 10] [--connections 64] [--rounds 3] [--warmup 2]
+//        [--stream-reads] (a fourth target: switchyard reading TLS through 'data' events)
 // Needs haproxy, wrk and openssl (Debian packages). The lead runs it for figures: it loads the
 // machine; a smoke run is `--seconds 2 --rounds 1`.
 import { execFileSync, spawn } from 'node:child_process';
@@ -24,12 +25,14 @@ import { cpuSeconds, median, startBackend, startSwitchyard, stop } from './lib.j
 const { values } = parseArgs({ options: {
   seconds: { type: 'string', default: '10' }, connections: { type: 'string', default: '64' }, rounds: { type: 'string', default: '3' },
   warmup: { type: 'string', default: '2' },
+  // Also switchyard with SWITCHYARD_STREAM_READS=1 ('data' events instead of onread buffers).
+  'stream-reads': { type: 'boolean', default: false },
 } });
 const warmup = Number(values.warmup);
 const seconds = Number(values.seconds);
 const connections = Number(values.connections);
 const rounds = Number(values.rounds);
-const PORTS = { backend: 19400, haproxy: 19401, switchyard: 19402, nodeTls: 19403, stats: 19499 };
+const PORTS = { backend: 19400, haproxy: 19401, switchyard: 19402, nodeTls: 19403, streamReads: 19404, stats: 19499, streamStats: 19498 };
 const CIPHER = 'TLS_AES_128_GCM_SHA256';
 
 
@@ -63,16 +66,18 @@ frontend fe
 backend be
   server s1 127.0.0.1:${PORTS.backend}
 `);
-writeFileSync(join(dir, 'switchyard.yaml'), `stats: { bind: 127.0.0.1:${PORTS.stats} }
+const switchyardConfig = (port, statsPort) => `stats: { bind: 127.0.0.1:${statsPort} }
 logging: { level: warn }
 frontends:
   fe:
-    bind: 127.0.0.1:${PORTS.switchyard}
+    bind: 127.0.0.1:${port}
     backend: be
     tls: { certificates: [ { cert: cert.pem, key: key.pem } ], min_version: TLSv1.3, ciphers: ${CIPHER} }
 backends:
   be: { health: { type: none }, servers: [ { address: 127.0.0.1:${PORTS.backend} } ] }
-`);
+`;
+writeFileSync(join(dir, 'switchyard.yaml'), switchyardConfig(PORTS.switchyard, PORTS.stats));
+writeFileSync(join(dir, 'stream-reads.yaml'), switchyardConfig(PORTS.streamReads, PORTS.streamStats));
 
 // The floor: node:tls terminating and piping to the backend, nothing else.
 writeFileSync(join(dir, 'node-tls.mjs'), `
@@ -136,11 +141,18 @@ const backend = await startBackend(PORTS.backend);
 const haproxy = spawn('haproxy', ['-f', join(dir, 'haproxy.cfg')], { stdio: ['ignore', 'ignore', 'inherit'] });
 const switchyard = await startSwitchyard(join(dir, 'switchyard.yaml'), PORTS.switchyard);
 const nodeTls = await startModule(join(dir, 'node-tls.mjs'));
+let streamReads = null;
+if (values['stream-reads']) {
+  process.env.SWITCHYARD_STREAM_READS = '1';
+  streamReads = await startSwitchyard(join(dir, 'stream-reads.yaml'), PORTS.streamReads);
+  delete process.env.SWITCHYARD_STREAM_READS;
+}
 await new Promise((r) => setTimeout(r, 500));
 const targets = [
   { name: 'haproxy', port: PORTS.haproxy, pid: haproxy.pid },
   { name: 'switchyard', port: PORTS.switchyard, pid: switchyard.pid },
   { name: 'node:tls pipe', port: PORTS.nodeTls, pid: nodeTls.pid },
+  ...(streamReads === null ? [] : [{ name: 'sy data evts', port: PORTS.streamReads, pid: streamReads.pid }]),
 ];
 try {
   // Same protocol, cipher and group on every target, or the comparison is not fair.
@@ -172,6 +184,7 @@ try {
   haproxy.kill('SIGTERM');
   nodeTls.kill('SIGTERM');
   await stop(switchyard);
+  if (streamReads !== null) await stop(streamReads);
   backend.kill('SIGTERM');
   rmSync(dir, { recursive: true, force: true });
 }

@@ -30,6 +30,12 @@ export class TlsTerminator {
   /** The context a handshake starts with: the default certificate, or none with strict_sni. */
   readonly defaultContext: SecureContext;
   readonly alpn: string[] | undefined;
+  /**
+   * Asked for each handshake's server name, or undefined when the answer is always the default
+   * certificate (one certificate, no strict_sni): then OpenSSL does not call into JavaScript
+   * during the handshake at all.
+   */
+  private readonly sniCallback: typeof onServerName | undefined;
 
   constructor(
     readonly config: FrontendTlsConfig,
@@ -53,6 +59,7 @@ export class TlsTerminator {
     // unknown) server name ends in a handshake failure, which is what strict_sni asks for.
     this.defaultContext = config.strictSni ? createSecureContext(shared) : first!;
     this.alpn = mode === 'http' ? HTTP_ALPN : undefined;
+    this.sniCallback = config.certificates.length > 1 || config.strictSni ? onServerName : undefined;
   }
 
   /** The context for a ClientHello's server name, or null when none serves it. */
@@ -71,7 +78,7 @@ export class TlsTerminator {
   /** Start the handshake on an accepted connection; `owner` hears how it ends. */
   start(raw: Socket, owner: TlsHandshakeOwner, frontend: Frontend): void {
     const hs = new TlsHandshake(raw, owner, frontend, this);
-    const socket = new TLSSocket(raw, { isServer: true, secureContext: this.defaultContext, SNICallback: onServerName, ALPNProtocols: this.alpn });
+    const socket = new TLSSocket(raw, { isServer: true, secureContext: this.defaultContext, SNICallback: this.sniCallback, ALPNProtocols: this.alpn });
     (socket as unknown as HandshakeSocket)[kHandshake] = hs;
     hs.socket = socket;
     // Decrypted bytes into the session's own buffers (tls-read.ts); the handshake holds the
