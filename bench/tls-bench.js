@@ -137,24 +137,30 @@ function startModule(file) {
 }
 
 const fmt = (v, digits = 0) => (v === null ? '?' : v.toFixed(digits));
+const children = [];
 const backend = await startBackend(PORTS.backend);
+children.push(backend);
 const haproxy = spawn('haproxy', ['-f', join(dir, 'haproxy.cfg')], { stdio: ['ignore', 'ignore', 'inherit'] });
-const switchyard = await startSwitchyard(join(dir, 'switchyard.yaml'), PORTS.switchyard);
-const nodeTls = await startModule(join(dir, 'node-tls.mjs'));
-let streamReads = null;
-if (values['stream-reads']) {
-  process.env.SWITCHYARD_STREAM_READS = '1';
-  streamReads = await startSwitchyard(join(dir, 'stream-reads.yaml'), PORTS.streamReads);
-  delete process.env.SWITCHYARD_STREAM_READS;
-}
-await new Promise((r) => setTimeout(r, 500));
-const targets = [
-  { name: 'haproxy', port: PORTS.haproxy, pid: haproxy.pid },
-  { name: 'switchyard', port: PORTS.switchyard, pid: switchyard.pid },
-  { name: 'node:tls pipe', port: PORTS.nodeTls, pid: nodeTls.pid },
-  ...(streamReads === null ? [] : [{ name: 'sy data evts', port: PORTS.streamReads, pid: streamReads.pid }]),
-];
+children.push(haproxy);
 try {
+  const switchyard = await startSwitchyard(join(dir, 'switchyard.yaml'), PORTS.switchyard);
+  children.push(switchyard);
+  const nodeTls = await startModule(join(dir, 'node-tls.mjs'));
+  children.push(nodeTls);
+  let streamReads = null;
+  if (values['stream-reads']) {
+    process.env.SWITCHYARD_STREAM_READS = '1';
+    streamReads = await startSwitchyard(join(dir, 'stream-reads.yaml'), PORTS.streamReads);
+    delete process.env.SWITCHYARD_STREAM_READS;
+    children.push(streamReads);
+  }
+  await new Promise((r) => setTimeout(r, 500));
+  const targets = [
+    { name: 'haproxy', port: PORTS.haproxy, pid: haproxy.pid },
+    { name: 'switchyard', port: PORTS.switchyard, pid: switchyard.pid },
+    { name: 'node:tls pipe', port: PORTS.nodeTls, pid: nodeTls.pid },
+    ...(streamReads === null ? [] : [{ name: 'sy data evts', port: PORTS.streamReads, pid: streamReads.pid }]),
+  ];
   // Same protocol, cipher and group on every target, or the comparison is not fair.
   for (const t of targets) console.log(`${t.name.padEnd(14)} negotiates ${negotiated(t.port)}`);
   const loads = [['keep-alive', []], ['handshakes', ['-H', 'Connection: close']]];
@@ -181,10 +187,6 @@ try {
   }
   console.log(`(${rounds} rounds of ${seconds}s after ${warmup}s warm-up, ${connections} connections, wrk -t2, TLS 1.3 ${CIPHER}, ECDSA P-256, one HAProxy thread vs one switchyard process vs one node:tls process)`);
 } finally {
-  haproxy.kill('SIGTERM');
-  nodeTls.kill('SIGTERM');
-  await stop(switchyard);
-  if (streamReads !== null) await stop(streamReads);
-  backend.kill('SIGTERM');
+  await Promise.all(children.map((child) => stop(child)));
   rmSync(dir, { recursive: true, force: true });
 }
