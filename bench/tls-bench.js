@@ -163,8 +163,8 @@ try {
   ];
   // Same protocol, cipher and group on every target, or the comparison is not fair.
   for (const t of targets) console.log(`${t.name.padEnd(14)} negotiates ${negotiated(t.port)}`);
-  const loads = [['keep-alive', []], ['handshakes', ['-H', 'Connection: close']]];
-  for (const [name, extra] of loads) {
+  const loads = [{ name: 'keep-alive', extra: [] }, { name: 'handshakes', extra: ['-H', 'Connection: close'] }];
+  for (const { name, extra } of loads) {
     // JIT warm-up, not counted.
     if (warmup > 0) for (const t of targets) await wrk(t, extra, warmup);
     const runs = targets.map(() => []);

@@ -58,14 +58,15 @@ async function serve(setup: Setup, keep: boolean, payload: Buffer): Promise<{ re
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const client = tlsConnect({ port: (server.address() as AddressInfo).port, host: '127.0.0.1', ca: ca.caPem, servername: 'read.test' });
-  client.on('secureConnect', async () => {
+  const send = async (): Promise<void> => {
     for (let p = 0; p < payload.length; p += 1000) {
       if (!client.write(payload.subarray(p, p + 1000))) await new Promise((r) => client.once('drain', r));
       // Now and then a pause, so reads are sometimes one record and sometimes many.
       if (p % 64000 === 0) await new Promise((r) => setTimeout(r, 1));
     }
     client.end();
-  });
+  };
+  client.on('secureConnect', () => void send());
   client.resume();
   const r = await done;
   client.destroy();
@@ -159,12 +160,13 @@ for (const path of ['onread', 'stream'] as const) {
       s.on('data', (d: string) => { out += d; });
       s.on('end', () => resolve(out));
       s.on('error', reject);
-      s.on('secureConnect', async () => {
+      const trickle = async (): Promise<void> => {
         for (const piece of requests.match(/[\s\S]{1,3}/g)!) {
           s.write(piece);
           await new Promise((r) => setTimeout(r, 1));
         }
-      });
+      };
+      s.on('secureConnect', () => void trickle());
     });
     t.same([...answers.matchAll(/you asked (\/[a-c]+)/g)].map((m) => m[1]), ['/a', '/bb', '/ccc'], 'all answered, in order');
   });

@@ -81,13 +81,16 @@ function onSocketRead(this: ReaderSocket, nread: number, buf: Buffer): boolean {
   return true;
 }
 
+/** The `onread` callback every socket shares (tls-read.ts sets it on TLS sockets itself). */
+export const socketReadCallback: OnReadOpts['callback'] = onSocketRead;
+
 /**
  * `onread` options for a socket about to be created (net.connect or new Socket({ handle })).
  * Call it immediately before creating the socket: the first buffer is taken during creation.
  */
 export function readOptions(firstBytes: number): OnReadOpts {
   nextBuffer = firstReadBuffer(firstBytes);
-  return { buffer: takeNextBuffer as () => Uint8Array, callback: onSocketRead as OnReadOpts['callback'] };
+  return { buffer: takeNextBuffer as () => Uint8Array, callback: socketReadCallback };
 }
 
 /**
@@ -117,7 +120,8 @@ export function clearReader(socket: Socket, viaOnread: boolean): void {
   if (!viaOnread) socket.removeListener('data', onSocketData);
 }
 
-/** The reader (owner) set on `socket` by setReader(). */
+/** The reader (owner) set on `socket` by setReader(); the caller names the kind it set. */
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- a typed lookup: each caller's handlers only ever see sockets it gave its own reader
 export function readerOf<T extends SocketReader>(socket: Socket): T {
   return (socket as ReaderSocket)[kReader] as T;
 }

@@ -1,6 +1,6 @@
 import { Socket, type SocketConstructorOpts } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { CLIENT_READ_BYTES, readOptions } from './read-buffer.js';
+import { CLIENT_READ_BYTES, readOptions, socketReadCallback } from './read-buffer.js';
 
 // Decrypted bytes of a terminated TLS connection read into the socket's own buffer, as plain
 // client sockets do through `onread` (read-buffer.ts), instead of Readable's 'data' path. Node
@@ -91,7 +91,6 @@ export function readTlsViaOnread(socket: TLSSocket, found: OnreadSlots | null = 
   const options = readOptions(CLIENT_READ_BYTES);
   const takeFirst = options.buffer as () => Uint8Array;
   const first = takeFirst();
-  socketRead = options.callback;
   s[found.buffer] = first;
   s[found.gen] = takeFirst;
   s[found.cb] = firstRead;
@@ -102,13 +101,10 @@ export function readTlsViaOnread(socket: TLSSocket, found: OnreadSlots | null = 
   return true;
 }
 
-/** read-buffer.ts's onread callback (the same function for every socket). */
-let socketRead: (nread: number, buffer: Uint8Array) => boolean;
-
 /** The onread callback for a socket's first read: marks it proven, then reads as always. */
 function firstRead(this: TLSSocket, nread: number, buffer: Uint8Array): boolean {
-  (this as unknown as Slotted)[slots!.cb] = socketRead;
-  return socketRead.call(this, nread, buffer);
+  (this as unknown as Slotted)[slots!.cb] = socketReadCallback;
+  return socketReadCallback.call(this, nread, buffer);
 }
 
 /**
@@ -132,7 +128,7 @@ function verifyingOnread(this: StreamHandle, arrayBuffer: ArrayBuffer | undefine
     return streamOnread.call(this, arrayBuffer);
   }
   const next = streamOnread.call(this, arrayBuffer);
-  if (s[found.cb] === socketRead) {
+  if (s[found.cb] === socketReadCallback) {
     this.onread = streamOnread;
     this[kSocket] = undefined;
   }
