@@ -15,7 +15,7 @@
 //        [--stream-reads] (a fourth target: switchyard reading TLS through 'data' events)
 // Needs haproxy, wrk and openssl (Debian packages). The lead runs it for figures: it loads the
 // machine; a smoke run is `--seconds 2 --rounds 1`.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -117,12 +117,9 @@ function wrk(target, extra, duration = seconds) {
 
 /** What a handshake with `port` negotiates (protocol, cipher, key exchange group), by openssl s_client. */
 function negotiated(port) {
-  let out = '';
-  try {
-    out = execFileSync('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-brief'], { input: '', encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], timeout: 5000 });
-  } catch (error) {
-    out = `${error.stdout ?? ''}${error.stderr ?? ''}`;
-  }
+  // -brief prints the session's parameters on stderr.
+  const r = spawnSync('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-brief'], { input: '', encoding: 'utf8', timeout: 5000 });
+  const out = `${r.stdout ?? ''}${r.stderr ?? ''}`;
   const field = (name) => new RegExp(`${name}: (.*)`).exec(out)?.[1]?.trim() ?? '?';
   return `${field('Protocol version')} ${field('Ciphersuite')} ${field('(?:Negotiated TLS1.3 group|Server Temp Key|Peer Temp Key)')}`;
 }
