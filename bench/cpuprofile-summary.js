@@ -11,7 +11,7 @@ const [file, topN = '40'] = process.argv.slice(2);
 const p = JSON.parse(readFileSync(file, 'utf8'));
 const byId = new Map(p.nodes.map((n) => [n.id, n]));
 const self = new Map();
-const dt = p.timeDeltas; let total = 0;
+const dt = p.timeDeltas;
 // parents, to skip startup: count from the first sample under a connection callback
 const parent = new Map(); for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
 const under = (id, re) => { for (let x = id; x !== undefined; x = parent.get(x)) if (re.test(byId.get(x).callFrame.functionName)) return true; return false; };

@@ -137,7 +137,7 @@ async function run(file: string | undefined): Promise<void> {
 
 
 if (cluster.isWorker && process.env.SWITCHYARD_WORKER === '1') {
-  await runWorker();
+  runWorker();
 } else {
   await cli();
 }

@@ -65,7 +65,7 @@ export function acceptWithOnread(server: NetServer, options: AcceptOptions, onSo
     }
     socketOptions.handle = clientHandle;
     socketOptions.onread = readOptions(CLIENT_READ_BYTES);
-    const socket = new Socket(socketOptions as unknown as ConstructorParameters<typeof Socket>[0]);
+    const socket = new Socket(socketOptions);
     // Not kept past this call: the options would hold the last connection's handle.
     socketOptions.handle = null;
     socketOptions.onread = null;

@@ -130,11 +130,10 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
       return null;
     }
     let overRate = false;
-    let ip = '';
     const perAddress = perAddressLimit(frontend);
     if (perAddress > 0) {
       if (!this.countingSources) this.recountSources(frontend.perSource);
-      ip = clientIpOf(socket);
+      const ip = clientIpOf(socket);
       const n = frontend.perSource.get(ip) ?? 0;
       if (maxconnPerSource > 0 && n >= maxconnPerSource) {
         this.deny(socket, `maxconn_per_source ${maxconnPerSource} reached for ${ip}`);

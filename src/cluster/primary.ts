@@ -89,14 +89,14 @@ export class Primary {
     });
     primary = new Primary(sy, listenMode, count, options.logger);
     try {
-      await Promise.all(Array.from({ length: count }, () => primary!.fork()));
+      await Promise.all(Array.from({ length: count }, () => primary.fork()));
     } catch (error) {
       await primary.stop(0);
       throw error;
     }
     primary.started = true;
-    primary.timers.push(setInterval(() => primary!.totals.applyTo(primary!.sy.runtime()), COMBINE_EVERY_MS));
-    primary.timers.push(setInterval(() => primary!.broadcast({ type: 'sy:flags', flags: collectFlags(primary!.sy.runtime()) }), FLAGS_RESYNC_MS));
+    primary.timers.push(setInterval(() => primary.totals.applyTo(primary.sy.runtime()), COMBINE_EVERY_MS));
+    primary.timers.push(setInterval(() => primary.broadcast({ type: 'sy:flags', flags: collectFlags(primary.sy.runtime()) }), FLAGS_RESYNC_MS));
     for (const t of primary.timers) t.unref();
     options.logger.info({ workers: count, listen: listenMode, pids: primary.workerPids() }, `${count} workers serving (${listenMode === 'reuseport' ? 'SO_REUSEPORT' : 'node:cluster'} sharing)`);
     return primary;

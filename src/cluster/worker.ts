@@ -61,7 +61,7 @@ export function applyFlags(runtime: Runtime, flags: readonly ServerFlags[]): voi
   }
 }
 
-export async function runWorker(): Promise<void> {
+export function runWorker(): void {
   let sy: Switchyard | null = null;
   let queue: Promise<void> = Promise.resolve();
   const report = () => {
