@@ -12,7 +12,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 // index.html is revalidated on every load (no-cache) and answered 304 when its ETag matches.
 
 /** dist/stats-page of this package: two levels up from src/stats/ (tests) or dist/stats/ (built). */
-export const PAGE_DIR = fileURLToPath(new URL('../../dist/stats-page/', import.meta.url));
+const PAGE_DIR = fileURLToPath(new URL('../../dist/stats-page/', import.meta.url));
 
 const TYPES: Readonly<Record<string, string>> = {
   '.html': 'text/html; charset=utf-8',
