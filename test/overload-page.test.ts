@@ -50,7 +50,7 @@ t.test('queue, slow start, limits and 429s on the page', async (t) => {
   for (let i = 0; i < 4; i++) {
     const s = connect({ port, host: '127.0.0.1', localAddress: '127.0.0.4' });
     s.on('error', () => {});
-    const raw = await new Promise<string>((resolve) => { let got = ''; s.on('data', (d) => { got += d; }); s.on('close', () => resolve(got)); s.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'); });
+    const raw = await new Promise<string>((resolve) => { let got = ''; s.on('data', (d: Buffer) => { got += d.toString('latin1'); }); s.on('close', () => resolve(got)); s.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'); });
     statuses.push(Number(raw.split(' ')[1]));
   }
   t.same(statuses, [200, 200, 200, 429]);

@@ -191,7 +191,7 @@ t.test('the stats page: live states, admin, charts, timelines, 1280 and 390 px',
     t.equal(await serverState('s3'), 'DRAIN');
 
     await page.selectOption('select[data-act="strategy"][data-backend="api"]', 'least-connections');
-    await page.waitForFunction(() => (document.querySelector('select[data-act="strategy"][data-backend="api"]') as HTMLSelectElement | null)?.value === 'least-connections', undefined, WAIT);
+    await page.waitForFunction(() => document.querySelector<HTMLSelectElement>('select[data-act="strategy"][data-backend="api"]')?.value === 'least-connections', undefined, WAIT);
     const strategyOf = async (): Promise<string | undefined> => (await apiStats()).backends.find((b) => b.name === 'api')?.strategy;
     for (let i = 0; i < 100 && (await strategyOf()) !== 'least-connections'; i++) await new Promise((r) => setTimeout(r, 20));
     t.equal(await strategyOf(), 'least-connections', 'strategy changed from the page');
@@ -218,7 +218,7 @@ t.test('the stats page: live states, admin, charts, timelines, 1280 and 390 px',
     // no toast over it.
     await page.waitForFunction(() => {
       const d = document.querySelector('.backend[data-backend="api"] .chart[data-chart="rate"] path:last-of-type')?.getAttribute('d') ?? '';
-      return (d.match(/L/g) ?? []).length >= 20 && Number(document.querySelector('#summary [data-k="rate"]')?.textContent ?? '0') > 0 && getComputedStyle(document.getElementById('toast')!).opacity === '0';
+      return (d.match(/L/g) ?? []).length >= 20 && Number(document.querySelector('#summary [data-k="rate"]')?.textContent ?? '0') > 0 && getComputedStyle(document.getElementById('toast')).opacity === '0';
     }, undefined, { timeout: 40_000 });
     t.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'no horizontal scroll at 1280 px');
     const clipped = await page.locator('.scroll').evaluateAll((els) => els.filter((e) => e.scrollWidth > e.clientWidth + 1).length);
@@ -229,7 +229,7 @@ t.test('the stats page: live states, admin, charts, timelines, 1280 and 390 px',
   });
 
   await t.test('390 px: no horizontal overflow, key elements visible', async (t) => {
-    const phone = await browser!.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
     const small = await phone.newPage();
     const smallSeen = watch(small, '390');
     await small.goto(`${base}/`);
@@ -255,7 +255,7 @@ t.test('the stats page: live states, admin, charts, timelines, 1280 and 390 px',
     t.ok(await small.evaluate(() => document.documentElement.scrollWidth <= 390), 'still fits with the admin controls');
     // One phone screen, from the api backend down: its state, charts and first servers.
     await small.locator('.backend[data-backend="api"]').evaluate((el) => el.scrollIntoView({ block: 'start' }));
-    await small.waitForFunction(() => getComputedStyle(document.getElementById('toast')!).opacity === '0', undefined, WAIT);
+    await small.waitForFunction(() => getComputedStyle(document.getElementById('toast')).opacity === '0', undefined, WAIT);
     await small.screenshot({ path: `${IMAGES}stats-page-mobile.png` });
     t.same(smallSeen.errors, [], 'no JavaScript errors at 390 px');
     await phone.close();
