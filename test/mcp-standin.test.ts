@@ -133,7 +133,7 @@ t.test('the MCP network example routes every frontend to its service through Con
   writeFileSync(file, text);
   const sy = run(t, [BIN, '--config', file], { CONSUL_HTTP_ADDR: consul.address, SWITCHYARD_ADMIN_PASSWORD: 'test-secret' });
   // Started: both workers serve (a SIGTERM before this is test/workers.test.ts's business).
-  await waitFor('switchyard running', () => (/switchyard [^ ]+ running:/.test(sy.output()) ? true : undefined), 20000);
+  await waitFor('switchyard running', () => (/switchyard [^ ]+ running:/.test(sy.output()) ? true : undefined), 60_000);
 
   const via = (p: number, path: string, headers: Record<string, string> = {}) => getJson(`http://127.0.0.1:${port[p]}${path}`, headers);
   for (const [i, name] of ['mcp-files', 'mcp-http', 'mcp-ddg', 'mcp-github', 'mcp-memory'].entries()) {

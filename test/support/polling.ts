@@ -3,8 +3,13 @@ import { connect } from 'node:net';
 // Small waiting and probing helpers shared by the process-level tests (workers, access log,
 // MCP stand-ins): poll until a condition holds (never a fixed sleep), and one TCP exchange.
 
-/** Polls `fn` every 50 ms until it returns something other than undefined (throws count as not yet). */
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 15000): Promise<T> {
+/**
+ * Polls `fn` every 50 ms until it returns something other than undefined (throws count as not yet).
+ * The default deadline is a minute: these are waits (process start, workers forking, Consul checks),
+ * and on a loaded 2-core machine 15 s was missed ("timed out waiting for 2 workers"). A condition
+ * that never holds still fails, only later.
+ */
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 60_000): Promise<T> {
   const until = Date.now() + ms;
   for (;;) {
     try {
