@@ -336,8 +336,9 @@ backends:
     t.equal(stop.code, 0, `podman stop returned (${stopSeconds.toFixed(1)}s)`);
     t.same(await inflight, { status: 200, body: 'slow done' }, 'the in-flight request finished with 200 during the stop');
     const exit = (await must('podman', [...PODMAN_GLOBAL, 'inspect', '--format', '{{.State.ExitCode}}', name])).trim();
-    t.equal(exit, '0', 'SIGTERM ended the balancer with exit code 0');
-    t.ok(stopSeconds < 29, 'it stopped on SIGTERM, not on the SIGKILL after the timeout');
+    // Exit code 0, not 137: it stopped on SIGTERM, not on the SIGKILL after the 30 s timeout (no
+    // elapsed-time bound needed).
+    t.equal(exit, '0', 'SIGTERM ended the balancer with exit code 0, not the SIGKILL after the timeout');
   } catch (error) {
     process.stderr.write(`container logs:\n${await logs()}\n`);
     throw error;

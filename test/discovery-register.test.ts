@@ -29,7 +29,7 @@ t.test('registerSelf / deregisterSelf: definition, check on stats /health, token
   const agent = await (await fetch(`${consul.address}/v1/agent/services`, { headers: { 'X-Consul-Token': 'tok' } })).json() as Record<string, unknown>;
   t.ok(agent['switchyard-lb1'], 'listed by /v1/agent/services');
   // The agent runs the check against the stats listener: passing.
-  await waitFor(() => consul.requests.length > 0 && stats.listening, 100);
+  await waitFor(() => consul.requests.length > 0 && stats.listening, 10_000);
   let status = '';
   for (let i = 0; i < 50 && status !== 'passing'; i++) {
     const body = await (await fetch(`${consul.address}/v1/health/service/switchyard`, { headers: { 'X-Consul-Token': 'tok' } })).json() as any[];
@@ -78,12 +78,12 @@ t.test('ConsulRegistration component: registers on sync, deregisters on stop', a
   const cfg = consulConfig(consul.address, { register: REGISTER });
   const component = new ConsulRegistration({ host: '127.0.0.1', port: 11099 }, logger);
   component.sync(testRuntime(testConfig(cfg, [])));
-  await waitFor(() => consul.registrations.length === 1, 1000, 'registered');
+  await waitFor(() => consul.registrations.length === 1, 10_000, 'registered');
   component.sync(testRuntime(testConfig(cfg, []))); // same settings: nothing sent
   // A reload renames the registration: old one deregistered, new one registered.
   const renamed = consulConfig(consul.address, { register: { ...REGISTER, id: 'lb2', name: 'edge' } });
   component.sync(testRuntime(testConfig(renamed, [])));
-  await waitFor(() => consul.registrations.length === 2, 1000, 're-registered');
+  await waitFor(() => consul.registrations.length === 2, 10_000, 're-registered');
   t.same(consul.deregistrations, ['switchyard-lb1']);
   await component.stop();
   t.same(consul.deregistrations, ['switchyard-lb1', 'lb2']);
@@ -98,12 +98,12 @@ t.test('ConsulRegistration: an agent that is not up yet is retried until the reg
   const cfg = consulConfig(consul.address, { register: REGISTER });
   const component = new ConsulRegistration({ host: '127.0.0.1', port: 11099 }, logger, { backoff: { baseMs: 50, capMs: 200 } });
   component.sync(testRuntime(testConfig(cfg, [])));
-  await waitFor(() => lines.filter((l) => l.msg === 'consul registration will be retried').length >= 3, 3000, 'retries');
+  await waitFor(() => lines.filter((l) => l.msg === 'consul registration will be retried').length >= 3, 10_000, 'retries');
   const retries = lines.filter((l) => l.msg === 'consul registration will be retried').map((l) => l.retryInMs as number);
   t.ok(retries[1]! >= retries[0]! / 2 && retries.every((d) => d <= 200), `retry delays grow, capped: ${retries.join(', ')} ms`);
   t.equal(consul.registrations.length, 0);
   await consul.restart();
-  await waitFor(() => consul.registrations.length === 1, 2000, 'registered once the agent is up');
+  await waitFor(() => consul.registrations.length === 1, 10_000, 'registered once the agent is up');
   t.equal(consul.registrations[0]!.ID, 'switchyard-lb1');
   const n = lines.filter((l) => l.msg === 'consul registration will be retried').length;
   await new Promise((r) => setTimeout(r, 300));
@@ -119,10 +119,10 @@ t.test('ConsulRegistration: a 403 is retried; a reload with the token registers;
   const { logger } = captureLogger();
   const component = new ConsulRegistration({ host: '127.0.0.1', port: 11099 }, logger, { backoff: { baseMs: 30, capMs: 60 } });
   component.sync(testRuntime(testConfig(consulConfig(consul.address, { register: REGISTER }), []))); // no token: 403
-  await waitFor(() => consul.requests.length >= 2, 2000, 'retried');
+  await waitFor(() => consul.requests.length >= 2, 10_000, 'retried');
   // A reload brings the right token: registered at once with it.
   component.sync(testRuntime(testConfig(consulConfig(consul.address, { register: REGISTER, token: 'tok' }), [])));
-  await waitFor(() => consul.registrations.some((r) => r.ID === 'switchyard-lb1') && consul.requests.at(-1)!.token === 'tok', 2000, 'registered with the token');
+  await waitFor(() => consul.registrations.some((r) => r.ID === 'switchyard-lb1') && consul.requests.at(-1)!.token === 'tok', 10_000, 'registered with the token');
   await component.stop();
   t.same(consul.deregistrations, ['switchyard-lb1']);
   const after = consul.requests.length;

@@ -33,7 +33,7 @@ t.test('ejected after exactly N consecutive failures, back after the period', as
   t.ok(Math.abs(s.ejectedUntil - at - 150) < 20);
   t.equal(s.ejections, 1);
   t.notOk(backend.eligible.includes(s), 'not eligible while ejected');
-  await until(() => !s.ejected, 1000, 'un-ejected');
+  await until(() => !s.ejected, 10_000, 'un-ejected');
   t.ok(Date.now() - at >= 140, 'stayed out for the period');
   t.equal(s.state, 'UP');
   t.equal(s.consecutiveFailures, 0);
@@ -61,7 +61,7 @@ t.test('the period grows: base x 2^n, capped at max', async (t) => {
     observer.failure(s, 'connect');
     t.ok(s.ejected);
     periods.push(Math.round((s.ejectedUntil - at) / 10) * 10);
-    await until(() => !s.ejected, 2000);
+    await until(() => !s.ejected, 10_000);
   }
   t.same(periods, [40, 80, 160, 200, 200]);
   t.equal(s.ejections, 5);
@@ -97,7 +97,7 @@ t.test('health none: a refused connection ejects at once (no threshold, no cap),
   t.ok(a!.ejected && b!.ejected, 'both DOWN: connections to them fail');
   t.equal(backend.state, 'DOWN');
   t.match(a!.stateReason, /connection failed \(no health check\)/);
-  await until(() => !a!.ejected && !b!.ejected, 1000);
+  await until(() => !a!.ejected && !b!.ejected, 10_000);
   t.equal(backend.state, 'UP', 'back after the ejection period');
 });
 

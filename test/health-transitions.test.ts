@@ -38,20 +38,20 @@ t.test('each transition: one log line with from, to and the reason; counted; tim
 
   // 2. Answers again: UP, reason = what the check saw.
   http.stall = false;
-  await until(() => !w.checkDown, 3000, 'web UP');
+  await until(() => !w.checkDown, 10_000, 'web UP');
   line = transitions(lines).at(-1)!;
   t.match(line, { backend: 'web', from: 'DOWN', to: 'UP', reason: 'status 200', code: 'L7OK' });
 
   // 3. A wrong status.
   http.status = 503;
-  await until(() => w.checkDown, 3000, 'web DOWN by status');
+  await until(() => w.checkDown, 10_000, 'web DOWN by status');
   t.match(transitions(lines).at(-1), { from: 'UP', to: 'DOWN', reason: 'status 503', code: 'L7STS' });
   t.equal(w.check.downTransitions, 2, 'counted again');
 
   // 4. Connections refused (tcp check).
-  await until(() => d.check.code === 'L4OK', 3000);
+  await until(() => d.check.code === 'L4OK', 10_000);
   await tcp.refuse();
-  await until(() => d.checkDown, 3000, 'db DOWN');
+  await until(() => d.checkDown, 10_000, 'db DOWN');
   t.match(transitions(lines).at(-1), { backend: 'db', from: 'UP', to: 'DOWN', reason: 'connection refused', code: 'L4CON' });
   t.equal(d.check.downTransitions, 1);
 

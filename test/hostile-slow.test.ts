@@ -79,7 +79,8 @@ t.test('maxconn and maxconn_per_source refuse extra connections, log it, and ser
   const capped = sy.frontendAddress('capped').port;
   const held = await Promise.all([hold(capped), hold(capped), hold(capped)]);
   const extra = await hold(capped);
-  t.ok(await until(extra.closed, 1000), 'the 4th connection is closed by the proxy');
+  // 5 s: half the 10 s http_request timeout, so a close seen here is the refusal, not that timeout.
+  t.ok(await until(extra.closed, 5000), 'the 4th connection is closed by the proxy');
   t.ok(held.every((h) => !h.closed()), 'the first 3 stay open');
   const refusal = lines.find((l) => typeof l.msg === 'string' && l.msg.includes('maxconn 3 reached'));
   t.ok(refusal, 'a log line says why');
@@ -95,7 +96,7 @@ t.test('maxconn and maxconn_per_source refuse extra connections, log it, and ser
   const persrc = sy.frontendAddress('persrc').port;
   const mine = await Promise.all([hold(persrc), hold(persrc)]);
   const third = await hold(persrc);
-  t.ok(await until(third.closed, 1000), 'a 3rd connection from 127.0.0.1 is closed');
+  t.ok(await until(third.closed, 5000), 'a 3rd connection from 127.0.0.1 is closed');
   const other = await hold(persrc, '127.0.0.2');
   await sleep(100);
   t.notOk(other.closed(), 'another source address is still accepted');
@@ -104,8 +105,8 @@ t.test('maxconn and maxconn_per_source refuse extra connections, log it, and ser
   t.match(got, /^HTTP\/1\.1 200 /, 'and served');
   await sleep(1100); // the refusal log is rate-limited to one line a second
   const again = await hold(persrc);
-  t.ok(await until(again.closed, 1000), 'still refused while both are held');
-  t.ok(await until(() => lines.some((l) => typeof l.msg === 'string' && l.msg.includes('maxconn_per_source 2 reached for 127.0.0.1')), 500), 'per-source log line');
+  t.ok(await until(again.closed, 5000), 'still refused while both are held');
+  t.ok(await until(() => lines.some((l) => typeof l.msg === 'string' && l.msg.includes('maxconn_per_source 2 reached for 127.0.0.1')), 10_000), 'per-source log line');
   for (const m of mine) m.socket.destroy();
   await sleep(50);
   const res2 = await request(`http://127.0.0.1:${persrc}/`);

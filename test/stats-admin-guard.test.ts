@@ -115,17 +115,18 @@ t.test('maxconn_per_source counts stay right when a reload turns the limit off a
   await withLimit(0);
   for (const h of first) h.socket.destroy();
   const during = await hold(port); // accepted while the limit is off
-  await until(() => first.every((h) => h.closed()), 2000);
+  await until(() => first.every((h) => h.closed()), 10_000);
   await withLimit(2);
   const next = await hold(port);
   await new Promise((r) => setTimeout(r, 100));
   t.notOk(next.closed(), 'room for a second connection: the two closed while the limit was off are not counted');
   const over = await hold(port);
-  t.ok(await until(over.closed, 2000), 'a third is refused: the one accepted while the limit was off counts');
+  // 5 s: half the 10 s http_request timeout, so a close seen here is the refusal, not that timeout.
+  t.ok(await until(over.closed, 5000), 'a third is refused: the one accepted while the limit was off counts');
   t.equal(frontend.perSource.get('127.0.0.1'), 2, 'the count is the connections open');
   during.socket.destroy();
   next.socket.destroy();
-  t.ok(await until(() => frontend.perSource.size === 0, 2000), 'back to zero when they close');
+  t.ok(await until(() => frontend.perSource.size === 0, 10_000), 'back to zero when they close');
   const again = await Promise.all([hold(port), hold(port)]);
   await new Promise((r) => setTimeout(r, 100));
   t.ok(again.every((h) => !h.closed()), 'two new connections are welcome');

@@ -26,8 +26,11 @@ export function discoveryBackend(name: string, consul: Partial<ConsulDiscoveryCo
   };
 }
 
+// The blocking wait is a minute, and the tests wait 10 s for a change: a change seen in time woke
+// the blocking query (a watch that only saw it when the wait expired fails), and a loaded machine
+// is far from either limit.
 export function consulConfig(address: string, over: Partial<ConsulConfig> = {}): ConsulConfig {
-  return { address, token: null, register: null, waitMs: 2000, ...over };
+  return { address, token: null, register: null, waitMs: 60_000, ...over };
 }
 
 export function testConfig(consul: ConsulConfig | null, backends: BackendConfig[]): Config {
