@@ -143,10 +143,11 @@ t.test('sync follows reloads: new backend object, settings change, discovery rem
   t.equal(webRequests(), n, 'no more queries for web');
   t.same(discovery.status().map((s) => s.backend), ['api']);
 
-  // stop(): the 30s blocking query is aborted at once.
+  // stop(): the 30s blocking query is aborted, not waited out: a 10 s deadline, far from the 30 s
+  // wait and far from what a loaded machine needs (a stop that waits for the query fails).
   const t0 = Date.now();
   await discovery.stop();
-  t.ok(Date.now() - t0 < 200, `stopped in ${Date.now() - t0}ms`);
+  t.ok(Date.now() - t0 < 10_000, `stopped in ${Date.now() - t0}ms`);
   consul.addService({ id: 'a3', name: 'api', address: '127.0.0.1', port: 5, tags: ['green'] });
   await sleep(100);
   t.same(liveNames(noWeb.backends.get('api')!), ['a2'], 'nothing applied after stop');

@@ -88,7 +88,8 @@ t.test('maxconn and maxconn_per_source refuse extra connections, log it, and ser
   t.equal(refusal?.frontend, 'capped', 'naming the frontend');
   t.equal(sy.runtime().frontends.get('capped')!.counters.dreq, 1, 'counted as denied');
   held[0].socket.destroy();
-  await sleep(50);
+  // Polled, not a fixed sleep: the proxy has seen the close once its count is back to 2.
+  t.ok(await until(() => sy.runtime().frontends.get('capped')!.counters.scur === 2, 10_000), 'the closed one is no longer counted');
   const res = await request(`http://127.0.0.1:${capped}/`);
   t.equal(res.statusCode, 200, 'serves again once one closed');
   await res.body.text();
@@ -108,7 +109,7 @@ t.test('maxconn and maxconn_per_source refuse extra connections, log it, and ser
   t.ok(await until(again.closed, 5000), 'still refused while both are held');
   t.ok(await until(() => lines.some((l) => typeof l.msg === 'string' && l.msg.includes('maxconn_per_source 2 reached for 127.0.0.1')), 10_000), 'per-source log line');
   for (const m of mine) m.socket.destroy();
-  await sleep(50);
+  t.ok(await until(() => !sy.runtime().frontends.get('persrc')!.perSource.has('127.0.0.1'), 10_000), 'its connections are no longer counted');
   const res2 = await request(`http://127.0.0.1:${persrc}/`);
   t.equal(res2.statusCode, 200, 'serves that source again once its connections closed');
   await res2.body.text();

@@ -164,7 +164,9 @@ backends:
   const before = health.a;
   await new Promise((r) => setTimeout(r, 2000));
   const checks = health.a - before;
-  t.ok(checks >= 4 && checks <= 15, `${checks} checks of server a in 2s: one checker`);
+  // Only the upper count tells one checker from three, and load only lowers counts: no lower bound
+  // beyond "checks ran" (timers firing late on a busy machine made fewer than 4).
+  t.ok(checks >= 1 && checks <= 15, `${checks} checks of server a in 2s: one checker`);
 
   // b fails its checks: the primary marks it DOWN and both workers stop sending to it.
   bHealthy = false;
