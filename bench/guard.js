@@ -26,20 +26,25 @@ import { compare } from './lib.js';
 
 const FLOORS = new URL('./floors.json', import.meta.url);
 const MODES = ['http', 'tcp'];
-const FIGURES = [['cpu_vs_pipe', 'cpuVsPipe'], ['rps_vs_pipe', 'vsPipe']];
+const FIGURES = [
+  ['cpu_vs_pipe', 'cpuVsPipe'],
+  ['rps_vs_pipe', 'vsPipe'],
+];
 
-const { values } = parseArgs({ options: {
-  calibrate: { type: 'boolean', default: false },
-  margin: { type: 'string', default: '0.75' },
-  rounds: { type: 'string' },
-  runs: { type: 'string', default: '1' },
-  seconds: { type: 'string', default: '3' },
-  connections: { type: 'string', default: '64' },
-  workers: { type: 'string', default: '1' },
-  'client-workers': { type: 'string', default: '0' },
-  'new-connections': { type: 'boolean', default: true },
-  'new-connections-only': { type: 'boolean', default: false },
-} });
+const { values } = parseArgs({
+  options: {
+    calibrate: { type: 'boolean', default: false },
+    margin: { type: 'string', default: '0.75' },
+    rounds: { type: 'string' },
+    runs: { type: 'string', default: '1' },
+    seconds: { type: 'string', default: '3' },
+    connections: { type: 'string', default: '64' },
+    workers: { type: 'string', default: '1' },
+    'client-workers': { type: 'string', default: '0' },
+    'new-connections': { type: 'boolean', default: true },
+    'new-connections-only': { type: 'boolean', default: false },
+  },
+});
 
 const settings = {
   rounds: Number(values.rounds ?? (values.calibrate ? 5 : 3)),
@@ -70,7 +75,10 @@ async function pass(label, options) {
   const results = [];
   for (let i = 0; i < runs; i++) {
     const r = await compare(options);
-    if (runs > 1) console.log(`bench:guard [${label}] run ${i + 1}/${runs}: ${MODES.map((m) => `${m} ${fmt(r[m].vsPipe)} x pipe req/s, pipe/switchyard CPU ${fmt(r[m].cpuVsPipe)}`).join('; ')}`);
+    if (runs > 1)
+      console.log(
+        `bench:guard [${label}] run ${i + 1}/${runs}: ${MODES.map((m) => `${m} ${fmt(r[m].vsPipe)} x pipe req/s, pipe/switchyard CPU ${fmt(r[m].cpuVsPipe)}`).join('; ')}`,
+      );
     results.push(r);
   }
   return results.length === 1 ? results[0] : lowest(results);
@@ -79,17 +87,22 @@ async function pass(label, options) {
 // Two passes: keep-alive, then a new connection per request. Each has its own pipe figures.
 const passes = [];
 if (!values['new-connections-only']) passes.push({ label: 'keep-alive', section: null, r: await pass('keep-alive', settings) });
-if (values['new-connections'] || values['new-connections-only']) passes.push({ label: 'new connections', section: 'new_connections', r: await pass('new connections', { ...settings, close: true }) });
+if (values['new-connections'] || values['new-connections-only'])
+  passes.push({ label: 'new connections', section: 'new_connections', r: await pass('new connections', { ...settings, close: true }) });
 
 for (const { label, r } of passes) {
   console.log(`bench:guard [${label}] direct ${fmt(r.direct, 0)} req/s; bare pipe ${fmt(r.pipe.rps, 0)} req/s, ${fmt(r.pipe.cpuUs, 1)} µs CPU/request`);
   for (const mode of MODES) {
     const m = r[mode];
-    console.log(`bench:guard [${label}] switchyard ${mode}: ${fmt(m.rps, 0)} req/s (${fmt(m.ratio)} x direct, ${fmt(m.vsPipe)} x pipe), ${fmt(m.cpuUs, 1)} µs CPU/request (pipe/switchyard ${fmt(m.cpuVsPipe)})`);
+    console.log(
+      `bench:guard [${label}] switchyard ${mode}: ${fmt(m.rps, 0)} req/s (${fmt(m.ratio)} x direct, ${fmt(m.vsPipe)} x pipe), ${fmt(m.cpuUs, 1)} µs CPU/request (pipe/switchyard ${fmt(m.cpuVsPipe)})`,
+    );
   }
 }
 const r0 = passes[0].r;
-console.log(`bench:guard (${r0.rounds} rounds of ${r0.seconds}s, ${r0.connections} connections, workers: ${r0.workers}, client workers: ${r0.clientWorkers}, Node ${r0.node})`);
+console.log(
+  `bench:guard (${r0.rounds} rounds of ${r0.seconds}s, ${r0.connections} connections, workers: ${r0.workers}, client workers: ${r0.clientWorkers}, Node ${r0.node})`,
+);
 
 /** The floors object of a pass: the top level for keep-alive, `new_connections` for the other. */
 const sectionOf = (floors, section) => (section === null ? floors : (floors[section] ??= {}));
@@ -107,7 +120,8 @@ if (values.calibrate) {
         const measured = r[mode][field];
         target[mode][key] = measured === null ? null : Math.floor(measured * margin * 1000) / 1000;
         target[mode][`${key}_measured`] = measured === null ? null : Math.round(measured * 1000) / 1000;
-        if (r.runs !== undefined) target[mode][`${key}_runs`] = r.runs.map((run) => (run[mode][key] === null ? null : Math.round(run[mode][key] * 1000) / 1000));
+        if (r.runs !== undefined)
+          target[mode][`${key}_runs`] = r.runs.map((run) => (run[mode][key] === null ? null : Math.round(run[mode][key] * 1000) / 1000));
       }
     }
   }

@@ -69,11 +69,20 @@ createServer({ noDelay: true }, (client) => {
 function spawnModule(source, env) {
   const child = spawn(process.execPath, ['--input-type=module', '-e', source], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error('helper process did not start within 10 s')); }, 10_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error('helper process did not start within 10 s'));
+    }, 10_000);
     child.stdout.on('data', (d) => {
-      if (String(d).includes('listening')) { clearTimeout(timer); resolve(child); }
+      if (String(d).includes('listening')) {
+        clearTimeout(timer);
+        resolve(child);
+      }
     });
-    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`helper process exited with ${code}`)); });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`helper process exited with ${code}`));
+    });
   });
 }
 
@@ -88,7 +97,9 @@ export function startPipe(port = PORTS.pipe, upstream = PORTS.backend) {
 export function writeConfig({ httpPort, tcpPort, statsPort, backendPort, workers = 1 }) {
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-bench-'));
   const file = join(dir, 'switchyard.yaml');
-  writeFileSync(file, `stats: { bind: 127.0.0.1:${statsPort} }
+  writeFileSync(
+    file,
+    `stats: { bind: 127.0.0.1:${statsPort} }
 workers: ${workers}
 logging: { level: warn }
 frontends:
@@ -97,7 +108,8 @@ frontends:
 backends:
   bh: { mode: http, health: { type: none }, servers: [ { address: 127.0.0.1:${backendPort} } ] }
   bt: { mode: tcp, health: { type: none }, servers: [ { address: 127.0.0.1:${backendPort} } ] }
-`);
+`,
+  );
   return file;
 }
 
@@ -116,7 +128,10 @@ export async function startSwitchyard(file, port) {
 function canConnect(port) {
   return new Promise((resolve) => {
     const s = connect(port, '127.0.0.1');
-    s.on('connect', () => { s.destroy(); resolve(true); });
+    s.on('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
     s.on('error', () => resolve(false));
   });
 }
@@ -151,7 +166,9 @@ export function cpuSeconds(pid) {
       try {
         const s = stat(entry);
         if (s.ppid === pid) ticks += s.ticks;
-      } catch { /* exited meanwhile */ }
+      } catch {
+        /* exited meanwhile */
+      }
     }
     return ticks / ticksPerSecond;
   } catch {
@@ -197,7 +214,16 @@ const ratio = (a, b) => (a === null || b === null || b === 0 ? null : a / b);
  *   <mode>.cpuVsPipe  bare pipe CPU per request ÷ switchyard CPU per request (1 = as cheap as
  *                     the pipe; 0.5 = twice its cost). The guard's sharpest figure.
  */
-export async function compare({ rounds = 3, seconds = 5, connections = 64, workers = 1, clientWorkers = 0, warmup = 1, modes = ['http', 'tcp'], close = false } = {}) {
+export async function compare({
+  rounds = 3,
+  seconds = 5,
+  connections = 64,
+  workers = 1,
+  clientWorkers = 0,
+  warmup = 1,
+  modes = ['http', 'tcp'],
+  close = false,
+} = {}) {
   const backend = await startBackend();
   const pipe = await startPipe();
   const file = writeConfig({ httpPort: PORTS.http, tcpPort: PORTS.tcp, statsPort: PORTS.stats, backendPort: PORTS.backend, workers });

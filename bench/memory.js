@@ -73,11 +73,26 @@ function holder(env) {
     const timer = setTimeout(() => reject(new Error(`holder (${env.MODE}) not ready within 120 s`)), 120_000);
     child.stdout.on('data', (d) => {
       out += String(d);
-      if (out.includes('\n')) { clearTimeout(timer); resolve(out.trim()); }
+      if (out.includes('\n')) {
+        clearTimeout(timer);
+        resolve(out.trim());
+      }
     });
-    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`holder (${env.MODE}) exited with ${code}`)); });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`holder (${env.MODE}) exited with ${code}`));
+    });
   });
-  return { child, ready, stop: () => new Promise((r) => { if (child.exitCode !== null) return r(); child.on('exit', r); child.stdin.end(); }) };
+  return {
+    child,
+    ready,
+    stop: () =>
+      new Promise((r) => {
+        if (child.exitCode !== null) return r();
+        child.on('exit', r);
+        child.stdin.end();
+      }),
+  };
 }
 
 async function waitFor(cond, what, timeoutMs = 120_000) {
@@ -99,13 +114,16 @@ export async function measureMemory({ connections = 10_000 } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-memory-'));
   const file = join(dir, 'switchyard.yaml');
   const serverList = ports.map((p) => `{ address: 127.0.0.1:${p} }`).join(', ');
-  writeFileSync(file, `logging: { level: silent }
+  writeFileSync(
+    file,
+    `logging: { level: silent }
 stats: { bind: 127.0.0.1:0 }
 frontends:
   h: { mode: http, bind: 127.0.0.1:0, backend: b, timeouts: { client: 10m, keep_alive: 10m, http_request: 10m } }
 backends:
   b: { mode: http, health: { type: none }, servers: [ ${serverList} ] }
-`);
+`,
+  );
   const cfg = parseConfig(await import('node:fs').then((fs) => fs.readFileSync(file, 'utf8')), file);
   const { pino } = await import('pino');
   const sy = await startSwitchyard({ config: cfg, logger: pino({ level: 'silent' }), watch: false });
@@ -125,7 +143,15 @@ backends:
 
     // --- pooled server connections
     const base = settle();
-    const owner = { onUpstreamConnect() {}, onUpstreamData() { return false; }, onUpstreamEnd() {}, onUpstreamClose() {}, onUpstreamDrain() {} };
+    const owner = {
+      onUpstreamConnect() {},
+      onUpstreamData() {
+        return false;
+      },
+      onUpstreamEnd() {},
+      onUpstreamClose() {},
+      onUpstreamDrain() {},
+    };
     const ups = [];
     for (let i = 0; i < connections; i++) {
       ups.push(openUpstream(backend.servers[i % backend.servers.length], owner, false));

@@ -18,13 +18,19 @@ const RESPONSE_LIMITS = { maxRequestLine: 8192, maxHeaderBytes: 65536, maxHeader
 
 const inputs = {
   'request, wrk/autocannon (1 field)': ['request', 'GET /hello HTTP/1.1\r\nHost: 127.0.0.1:19010\r\n\r\n'],
-  'request, browser (8 fields)': ['request', 'GET /api/items?page=2 HTTP/1.1\r\nHost: files.example.com\r\n' +
-    'User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36\r\n' +
-    'Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\nAccept-Language: en-US,en;q=0.9\r\n' +
-    'Accept-Encoding: gzip, deflate, br\r\nCookie: SY_SERVER=abc123; session=0123456789abcdef0123456789abcdef\r\n' +
-    'X-Forwarded-For: 203.0.113.7\r\nConnection: keep-alive\r\n\r\n'],
-  'response, nginx (5 fields)': ['response', 'HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Tue, 01 Dec 2026 07:43:33 GMT\r\n' +
-    'Content-Type: text/plain\r\nContent-Length: 12\r\nConnection: keep-alive\r\n\r\nhello world\n'],
+  'request, browser (8 fields)': [
+    'request',
+    'GET /api/items?page=2 HTTP/1.1\r\nHost: files.example.com\r\n' +
+      'User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36\r\n' +
+      'Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\nAccept-Language: en-US,en;q=0.9\r\n' +
+      'Accept-Encoding: gzip, deflate, br\r\nCookie: SY_SERVER=abc123; session=0123456789abcdef0123456789abcdef\r\n' +
+      'X-Forwarded-For: 203.0.113.7\r\nConnection: keep-alive\r\n\r\n',
+  ],
+  'response, nginx (5 fields)': [
+    'response',
+    'HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Tue, 01 Dec 2026 07:43:33 GMT\r\n' +
+      'Content-Type: text/plain\r\nContent-Length: 12\r\nConnection: keep-alive\r\n\r\nhello world\n',
+  ],
 };
 
 const suite = new Benchmark.Suite('parser');
@@ -38,9 +44,16 @@ for (const [name, [kind, text]] of Object.entries(inputs)) {
   }
   const head = new HttpHead(kind === 'request' ? LIMITS : RESPONSE_LIMITS);
   let i = 0;
-  const fn = kind === 'request'
-    ? () => { const b = slots[i++ & 63]; if (head.parseRequest(b, 0, b.length) !== 1) throw new Error(head.error); }
-    : () => { const b = slots[i++ & 63]; if (head.parseResponse(b, 0, b.length) !== 1) throw new Error(head.error); };
+  const fn =
+    kind === 'request'
+      ? () => {
+          const b = slots[i++ & 63];
+          if (head.parseRequest(b, 0, b.length) !== 1) throw new Error(head.error);
+        }
+      : () => {
+          const b = slots[i++ & 63];
+          if (head.parseResponse(b, 0, b.length) !== 1) throw new Error(head.error);
+        };
   for (let k = 0; k < 100_000; k++) fn();
   suite.add(name, fn, { maxTime });
 }
@@ -49,7 +62,10 @@ for (const [name, [kind, text]] of Object.entries(inputs)) {
   const chunk = `400\r\n${'x'.repeat(1024)}\r\n`;
   const body = Buffer.from(chunk.repeat(16) + '0\r\n\r\n', 'latin1');
   const scanner = new ChunkedScanner();
-  const fn = () => { scanner.reset(); if (scanner.scan(body, 0, body.length) !== body.length) throw new Error(scanner.error); };
+  const fn = () => {
+    scanner.reset();
+    if (scanner.scan(body, 0, body.length) !== body.length) throw new Error(scanner.error);
+  };
   for (let k = 0; k < 20_000; k++) fn();
   suite.add('chunked scan, 16 x 1 KiB chunks', fn, { maxTime });
 }

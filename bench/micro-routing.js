@@ -19,8 +19,20 @@ const quick = process.argv.includes('--quick');
 const maxTime = quick ? 0.25 : 1.5;
 Benchmark.support.decompilation = false;
 
-const HOSTS = ['api.example.com', 'www.example.com', 'shop.example.com', 'img.example.com', 'auth.example.com', 'docs.example.com',
-  'admin.example.com', 'mail.example.com', 'cdn.example.com', 'beta.example.com', 'status.example.com', 'blog.example.com'];
+const HOSTS = [
+  'api.example.com',
+  'www.example.com',
+  'shop.example.com',
+  'img.example.com',
+  'auth.example.com',
+  'docs.example.com',
+  'admin.example.com',
+  'mail.example.com',
+  'cdn.example.com',
+  'beta.example.com',
+  'status.example.com',
+  'blog.example.com',
+];
 const PREFIXES = ['/v1', '/v2', '/static', '/assets', '/login', '/cart', '/search', '/users', '/files', '/hooks'];
 
 function routesYaml(n) {
@@ -30,17 +42,31 @@ function routesYaml(n) {
     const prefix = PREFIXES[(i * 7) % PREFIXES.length];
     let match;
     switch (i % 10) {
-      case 3: match = `{ host: "*.${host.split('.').slice(1).join('.')}", path_prefix: ${prefix}/deep${i} }`; break;
-      case 5: match = `{ host: ${host}, path_regex: "^/item/[0-9]+/r${i}$" }`; break;
-      case 7: match = `{ host: ${host}, path_prefix: ${prefix}, header: { x-canary: "${i}" } }`; break;
-      case 8: match = `{ host: ${host}, method: [POST, PUT], path: ${prefix}/submit${i} }`; break;
-      case 9: match = `{ host: ${host}, path_prefix: ${prefix}, query: { beta: "${i}" } }`; break;
-      default: match = `{ host: ${host}, path_prefix: ${prefix}/r${i} }`;
+      case 3:
+        match = `{ host: "*.${host.split('.').slice(1).join('.')}", path_prefix: ${prefix}/deep${i} }`;
+        break;
+      case 5:
+        match = `{ host: ${host}, path_regex: "^/item/[0-9]+/r${i}$" }`;
+        break;
+      case 7:
+        match = `{ host: ${host}, path_prefix: ${prefix}, header: { x-canary: "${i}" } }`;
+        break;
+      case 8:
+        match = `{ host: ${host}, method: [POST, PUT], path: ${prefix}/submit${i} }`;
+        break;
+      case 9:
+        match = `{ host: ${host}, path_prefix: ${prefix}, query: { beta: "${i}" } }`;
+        break;
+      default:
+        match = `{ host: ${host}, path_prefix: ${prefix}/r${i} }`;
     }
     lines.push(`      - { match: ${match}, backend: b${i % 5} }`);
   }
-  return `frontends:\n  web:\n    bind: 127.0.0.1:0\n    default_backend: b0\n    routes:\n${lines.join('\n')}\nbackends:\n` +
-    [0, 1, 2, 3, 4].map((b) => `  b${b}: { servers: [ { address: 127.0.0.1:${9000 + b} } ] }`).join('\n') + '\n';
+  return (
+    `frontends:\n  web:\n    bind: 127.0.0.1:0\n    default_backend: b0\n    routes:\n${lines.join('\n')}\nbackends:\n` +
+    [0, 1, 2, 3, 4].map((b) => `  b${b}: { servers: [ { address: 127.0.0.1:${9000 + b} } ] }`).join('\n') +
+    '\n'
+  );
 }
 
 function heads(n) {
@@ -90,13 +116,21 @@ for (const n of [10, 50]) {
   for (let k = 0; k < 300_000; k++) once();
   const cpu = cpuNsPerRequest(once);
   suite.add(`decide @${n} routes`, once, { maxTime, minSamples: 5 });
-  results.push({ name: `decide @${n} routes`, cpu, ns: 0, hits: routing.routes.filter((r) => r.stats.hits > 0).length, defaultHits: routing.defaultStats.hits });
+  results.push({
+    name: `decide @${n} routes`,
+    cpu,
+    ns: 0,
+    hits: routing.routes.filter((r) => r.stats.hits > 0).length,
+    defaultHits: routing.defaultStats.hits,
+  });
 }
 suite.on('cycle', (event) => {
   const b = event.target;
   const r = results.find((x) => x.name === b.name);
   r.ns = 1e9 / b.hz;
-  console.log(`${b.name.padEnd(18)} wall ${r.ns.toFixed(0).padStart(6)} ns ±${b.stats.rme.toFixed(1)}%   cpu ${r.cpu.toFixed(0).padStart(5)} ns/request   (${r.hits} routes hit, default ${r.defaultHits > 0 ? 'hit' : 'not hit'})`);
+  console.log(
+    `${b.name.padEnd(18)} wall ${r.ns.toFixed(0).padStart(6)} ns ±${b.stats.rme.toFixed(1)}%   cpu ${r.cpu.toFixed(0).padStart(5)} ns/request   (${r.hits} routes hit, default ${r.defaultHits > 0 ? 'hit' : 'not hit'})`,
+  );
 });
 suite.run();
 const at50 = results.find((r) => r.name === 'decide @50 routes');

@@ -51,16 +51,22 @@ for (const n of sizes) {
       strategy.pick(ctx);
     }
     let i = 0;
-    suite.add(`${name} @${n}`, () => {
-      ctx.clientIp = ips[i++ & 1023];
-      strategy.pick(ctx);
-    }, { maxTime, minSamples: 5 });
+    suite.add(
+      `${name} @${n}`,
+      () => {
+        ctx.clientIp = ips[i++ & 1023];
+        strategy.pick(ctx);
+      },
+      { maxTime, minSamples: 5 },
+    );
   }
   suite.on('cycle', (event) => {
     const b = event.target;
     const ns = 1e9 / b.hz;
     results.push({ name: b.name, hz: b.hz, ns, rme: b.stats.rme });
-    console.log(`${b.name.padEnd(26)} ${Math.round(b.hz).toLocaleString('en-US').padStart(13)} ops/sec  ${ns.toFixed(1).padStart(7)} ns/pick  ±${b.stats.rme.toFixed(1)}%`);
+    console.log(
+      `${b.name.padEnd(26)} ${Math.round(b.hz).toLocaleString('en-US').padStart(13)} ops/sec  ${ns.toFixed(1).padStart(7)} ns/pick  ±${b.stats.rme.toFixed(1)}%`,
+    );
   });
   suite.run({ async: false });
 }

@@ -23,11 +23,13 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { startSwitchyard, stop } from './lib.js';
 
-const { values } = parseArgs({ options: {
-  seconds: { type: 'string', default: '10' },
-  connections: { type: 'string', default: '200' },
-  only: { type: 'string' },
-} });
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '200' },
+    only: { type: 'string' },
+  },
+});
 const SECONDS = Number(values.seconds);
 const CONNECTIONS = Number(values.connections);
 const PORTS = { a: 19220, b: 19221, http: 19225, stats: 19226 };
@@ -69,11 +71,25 @@ createServer({ noDelay: true }, (socket) => {
 `;
 
 function startServer(name, port, delay) {
-  const child = spawn(process.execPath, ['--input-type=module', '-e', SERVER_SOURCE], { env: { ...process.env, NAME: name, PORT: String(port), DELAY: String(delay) }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--input-type=module', '-e', SERVER_SOURCE], {
+    env: { ...process.env, NAME: name, PORT: String(port), DELAY: String(delay) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`server ${name} did not start`)); }, 10_000);
-    child.stdout.on('data', (d) => { if (String(d).includes('listening')) { clearTimeout(timer); resolve(child); } });
-    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`server ${name} exited with ${code}`)); });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`server ${name} did not start`));
+    }, 10_000);
+    child.stdout.on('data', (d) => {
+      if (String(d).includes('listening')) {
+        clearTimeout(timer);
+        resolve(child);
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server ${name} exited with ${code}`));
+    });
   });
 }
 
@@ -89,7 +105,9 @@ function writeConfig(limits) {
   const overload = limits
     ? `    max_queue: 10000\n    timeouts: { queue: 10s }\n    circuit_breaker: { max_requests: 1000, retry_budget: { percent: 20, min_retry_concurrency: 3 } }\n`
     : '';
-  writeFileSync(file, `stats: { bind: 127.0.0.1:${PORTS.stats} }
+  writeFileSync(
+    file,
+    `stats: { bind: 127.0.0.1:${PORTS.stats} }
 logging: { level: warn }
 frontends:
   h: { mode: http, bind: 127.0.0.1:${PORTS.http}, backend: app }
@@ -100,7 +118,8 @@ backends:
     servers:
       - { name: a, address: 127.0.0.1:${PORTS.a}${maxconn} }
       - { name: b, address: 127.0.0.1:${PORTS.b}${maxconn} }
-${overload}`);
+${overload}`,
+  );
   return file;
 }
 
@@ -134,13 +153,18 @@ async function run({ limits, slow }) {
 
 function line(label, r) {
   const servers = r.servers.map((s) => `${s.name}: ${s.hits} req, max ${s.maxConns} conn / ${s.maxInflight} in flight`).join('; ');
-  console.log(`bench:overload ${label.padEnd(28)} ${r.rps.toFixed(0).padStart(7)} req/s  failed ${r.errors}  503 ${r.status503}  non-2xx ${r.non2xx}  ` +
-    `latency p50 ${r.p50} ms p90 ${r.p90} ms p99 ${r.p99} ms  (${servers})`);
+  console.log(
+    `bench:overload ${label.padEnd(28)} ${r.rps.toFixed(0).padStart(7)} req/s  failed ${r.errors}  503 ${r.status503}  non-2xx ${r.non2xx}  ` +
+      `latency p50 ${r.p50} ms p90 ${r.p90} ms p99 ${r.p99} ms  (${servers})`,
+  );
 }
 
 let failed = false;
 const check = (ok, what) => {
-  if (!ok) { failed = true; console.log(`bench:overload FAIL: ${what}`); }
+  if (!ok) {
+    failed = true;
+    console.log(`bench:overload FAIL: ${what}`);
+  }
 };
 
 if (values.only === undefined || values.only === 'queue') {
@@ -152,7 +176,10 @@ if (values.only === undefined || values.only === 'queue') {
   console.log(`bench:overload queue: throughput ${ratio.toFixed(3)} x the run without limits (wanted >= 0.9)`);
   check(queued.errors === 0 && queued.non2xx === 0, 'failed or non-2xx requests with the queue');
   check(ratio >= 0.9, `throughput with the queue ${ratio.toFixed(3)} x the run without limits, wanted >= 0.9 (run it alone: a busy machine makes this noise)`);
-  check(queued.servers.every((s) => s.maxConns <= MAXCONN && s.maxInflight <= MAXCONN), `a server saw more than ${MAXCONN} connections or requests at once`);
+  check(
+    queued.servers.every((s) => s.maxConns <= MAXCONN && s.maxInflight <= MAXCONN),
+    `a server saw more than ${MAXCONN} connections or requests at once`,
+  );
 }
 
 if (values.only === undefined || values.only === 'slow') {
@@ -162,8 +189,10 @@ if (values.only === undefined || values.only === 'slow') {
   line(`b slow (${SLOW_MS} ms), no limits`, exposed);
   const guarded = await run({ limits: true, slow: true });
   line(`b slow (${SLOW_MS} ms), limits`, guarded);
-  console.log(`bench:overload slow server: p50 ${guarded.p50} ms with limits vs ${exposed.p50} ms without (two fast servers: ${base.p50} ms); ` +
-    `throughput ${(guarded.rps / exposed.rps).toFixed(2)} x`);
+  console.log(
+    `bench:overload slow server: p50 ${guarded.p50} ms with limits vs ${exposed.p50} ms without (two fast servers: ${base.p50} ms); ` +
+      `throughput ${(guarded.rps / exposed.rps).toFixed(2)} x`,
+  );
   check(guarded.servers[1].maxInflight <= MAXCONN, 'the slow server held more than its maxconn');
   check(guarded.errors === 0, 'failed requests with one slow server');
 }

@@ -66,16 +66,25 @@ s.listen(port, '127.0.0.1', () => console.log('listening'));
 `;
 
 class Backend {
-  constructor(port) { this.port = port; this.child = null; }
+  constructor(port) {
+    this.port = port;
+    this.child = null;
+  }
   start() {
     return new Promise((resolve, reject) => {
       const child = spawn(process.execPath, ['--input-type=module', '-e', BACKEND, String(this.port)], { stdio: ['ignore', 'pipe', 'inherit'] });
       this.child = child;
       child.stdout.once('data', () => resolve());
-      child.once('exit', (code) => { if (this.child === child) this.child = null; reject(new Error(`backend exited ${code}`)); });
+      child.once('exit', (code) => {
+        if (this.child === child) this.child = null;
+        reject(new Error(`backend exited ${code}`));
+      });
     });
   }
-  kill() { this.child?.kill('SIGKILL'); this.child = null; }
+  kill() {
+    this.child?.kill('SIGKILL');
+    this.child = null;
+  }
 }
 
 const AUTOCANNON = `
@@ -87,26 +96,54 @@ console.log(JSON.stringify({ sent: r.requests.sent, total: r.requests.total, ok2
 
 function autocannon(url, seconds) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', AUTOCANNON, url, String(seconds), String(RATE), String(CONNECTIONS)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--input-type=module', '-e', AUTOCANNON, url, String(seconds), String(RATE), String(CONNECTIONS)], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
-    child.stdout.on('data', (d) => { out += d; });
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
     child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop())) : reject(new Error(`autocannon exited ${code}`))));
   });
 }
 
 function frontend(port) {
   return {
-    name: 'web', mode: 'http', backend: 'api', bind: { host: '127.0.0.1', port },
+    name: 'web',
+    mode: 'http',
+    backend: 'api',
+    bind: { host: '127.0.0.1', port },
     timeouts: { clientMs: 30000, httpRequestMs: 10000, keepAliveMs: 60000 },
-    maxconn: 0, maxconnPerSource: 0, limits: { maxRequestLine: 8192, maxHeaderBytes: 32768, maxHeaders: 100 },
+    maxconn: 0,
+    maxconnPerSource: 0,
+    limits: { maxRequestLine: 8192, maxHeaderBytes: 32768, maxHeaders: 100 },
   };
 }
 function backend(ports, strategy) {
   return {
-    name: 'api', mode: 'http', strategy, strategyOptions: {}, sticky: null,
+    name: 'api',
+    mode: 'http',
+    strategy,
+    strategyOptions: {},
+    sticky: null,
     // Active checks, as in production: a killed server is DOWN after 2 failed checks and UP
     // again after 2 passing ones; until it is DOWN, refused connections are retried elsewhere.
-    health: { type: 'http', method: 'GET', path: '/', host: null, expect: [[200, 399]], body: null, intervalMs: 500, fastIntervalMs: 250, downIntervalMs: 500, timeoutMs: 300, rise: 2, fall: 2, onMarkedDown: 'none' },
+    health: {
+      type: 'http',
+      method: 'GET',
+      path: '/',
+      host: null,
+      expect: [[200, 399]],
+      body: null,
+      intervalMs: 500,
+      fastIntervalMs: 250,
+      downIntervalMs: 500,
+      timeoutMs: 300,
+      rise: 2,
+      fall: 2,
+      onMarkedDown: 'none',
+    },
     passive: { consecutiveFailures: 0, baseEjectionMs: 30000, maxEjectionMs: 300000, maxEjectedPercent: 50 },
     timeouts: { connectMs: 2000, serverMs: 10000 },
     retries: 2,
@@ -118,14 +155,18 @@ function config(fePort, ports, strategy = 'round-robin') {
   return {
     source: null,
     stats: { bind: { host: '127.0.0.1', port: 0 }, auth: null, read: 'public' },
-    consul: null, workers: 1, shutdownTimeoutMs: 5000,
+    consul: null,
+    workers: 1,
+    shutdownTimeoutMs: 5000,
     logging: { level: 'warn', access: { enabled: false, sample: 1 } },
-    frontends: [frontend(fePort)], backends: [backend(ports, strategy)],
+    frontends: [frontend(fePort)],
+    backends: [backend(ports, strategy)],
   };
 }
 
 function memory() {
-  gc(); gc();
+  gc();
+  gc();
   const m = process.memoryUsage();
   return { rssMB: +(m.rss / 2 ** 20).toFixed(1), heapMB: +(m.heapUsed / 2 ** 20).toFixed(1) };
 }
@@ -136,18 +177,31 @@ async function main() {
   const backends = ports.map((p) => new Backend(p));
   await Promise.all(backends.map((b) => b.start()));
   const fePort = await freePort();
-  const pairs = [[ports[0], ports[1]], [ports[1], ports[2]], [ports[2], ports[0]]];
+  const pairs = [
+    [ports[0], ports[1]],
+    [ports[1], ports[2]],
+    [ports[2], ports[0]],
+  ];
   const logger = pino({ level: 'warn' }, pino.destination(2));
-  const sy = await startSwitchyard({ config: config(fePort, pairs[0]), logger, watch: false, components: () => Promise.resolve([new HealthChecker({ log: logger })]) });
+  const sy = await startSwitchyard({
+    config: config(fePort, pairs[0]),
+    logger,
+    watch: false,
+    components: () => Promise.resolve([new HealthChecker({ log: logger })]),
+  });
   const url = `http://127.0.0.1:${fePort}/`;
-  console.log(`soak: ${SECONDS} s at ${RATE} req/s over ${CONNECTIONS} connections; kill a backend every ${KILL_EVERY_MS / 1000} s (restarted ${DOWN_MS / 1000} s later), reload every ${RELOAD_EVERY_MS / 1000} s`);
+  console.log(
+    `soak: ${SECONDS} s at ${RATE} req/s over ${CONNECTIONS} connections; kill a backend every ${KILL_EVERY_MS / 1000} s (restarted ${DOWN_MS / 1000} s later), reload every ${RELOAD_EVERY_MS / 1000} s`,
+  );
 
   await autocannon(url, WARMUP_S);
   await sleep(500);
   const before = memory();
 
   const seen = new Set();
-  const watcher = setInterval(() => { for (const s of sy.runtime().backends.get('api').servers) seen.add(s); }, 200);
+  const watcher = setInterval(() => {
+    for (const s of sy.runtime().backends.get('api').servers) seen.add(s);
+  }, 200);
   let kills = 0;
   let reloads = 0;
   let reloadFailures = 0;
@@ -159,19 +213,33 @@ async function main() {
     victim.kill();
     kills++;
     await sleep(DOWN_MS);
-    try { await victim.start(); } catch (e) { console.error(`restart failed: ${e.message}`); }
+    try {
+      await victim.start();
+    } catch (e) {
+      console.error(`restart failed: ${e.message}`);
+    }
   }
   async function reloadOnce() {
     pair = (pair + 1) % pairs.length;
     const r = await sy.apply(config(fePort, pairs[pair], reloads % 2 === 0 ? 'round-robin' : 'random'));
     reloads++;
-    if (!r.ok) { reloadFailures++; console.error(`reload rejected: ${r.errors.join('; ')}`); }
+    if (!r.ok) {
+      reloadFailures++;
+      console.error(`reload rejected: ${r.errors.join('; ')}`);
+    }
   }
   // A failure inside a step is the soak's finding: reported, and the run fails at its end.
   let stepErrors = 0;
-  const stepFailed = (what) => (e) => { stepErrors++; console.error(`${what} failed: ${e?.stack ?? e}`); };
-  const killer = setInterval(() => { killOne().catch(stepFailed('kill/restart')); }, KILL_EVERY_MS);
-  const reloader = setInterval(() => { reloadOnce().catch(stepFailed('reload')); }, RELOAD_EVERY_MS);
+  const stepFailed = (what) => (e) => {
+    stepErrors++;
+    console.error(`${what} failed: ${e?.stack ?? e}`);
+  };
+  const killer = setInterval(() => {
+    killOne().catch(stepFailed('kill/restart'));
+  }, KILL_EVERY_MS);
+  const reloader = setInterval(() => {
+    reloadOnce().catch(stepFailed('reload'));
+  }, RELOAD_EVERY_MS);
 
   const load = await autocannon(url, SECONDS);
   clearInterval(killer);
@@ -195,11 +263,29 @@ async function main() {
   const rssGrowth = +(after.rssMB - before.rssMB).toFixed(1);
   const heapGrowth = +(after.heapMB - before.heapMB).toFixed(1);
   const report = {
-    seconds: Number(elapsed), rate: RATE, sent: load.sent - initialCount, completed: load.total, unanswered, ok2xx: load.ok2xx,
-    non2xx: load.non2xx, errors: load.errors, timeouts: load.timeouts, failed, allowedFailures: ALLOWED_FAILURES,
-    p99ms: load.latencyP99, kills, checkDowns, reloads, reloadFailures,
-    retries: counters.wretr, connectErrors: counters.econ, responseErrors: counters.eresp,
-    memoryBefore: before, memoryAfter: after, rssGrowthMB: rssGrowth, heapGrowthMB: heapGrowth,
+    seconds: Number(elapsed),
+    rate: RATE,
+    sent: load.sent - initialCount,
+    completed: load.total,
+    unanswered,
+    ok2xx: load.ok2xx,
+    non2xx: load.non2xx,
+    errors: load.errors,
+    timeouts: load.timeouts,
+    failed,
+    allowedFailures: ALLOWED_FAILURES,
+    p99ms: load.latencyP99,
+    kills,
+    checkDowns,
+    reloads,
+    reloadFailures,
+    retries: counters.wretr,
+    connectErrors: counters.econ,
+    responseErrors: counters.eresp,
+    memoryBefore: before,
+    memoryAfter: after,
+    rssGrowthMB: rssGrowth,
+    heapGrowthMB: heapGrowth,
     bounds: { rssMB: MAX_RSS_GROWTH_MB, heapMB: MAX_HEAP_GROWTH_MB },
   };
   console.log(JSON.stringify(report, null, 2));

@@ -14,11 +14,15 @@ import { Agent, get } from 'node:http';
 import { parseArgs } from 'node:util';
 import { measure, median, startBackend, startSwitchyard, stop, writeConfig } from './lib.js';
 
-const { values } = parseArgs({ options: {
-  rounds: { type: 'string', default: '3' }, seconds: { type: 'string', default: '5' },
-  connections: { type: 'string', default: '64' }, workers: { type: 'string', default: '1' },
-  interval: { type: 'string', default: '100' },
-} });
+const { values } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '3' },
+    seconds: { type: 'string', default: '5' },
+    connections: { type: 'string', default: '64' },
+    workers: { type: 'string', default: '1' },
+    interval: { type: 'string', default: '100' },
+  },
+});
 const rounds = Number(values.rounds);
 const seconds = Number(values.seconds);
 const connections = Number(values.connections);
@@ -62,19 +66,31 @@ function startScraper() {
   const stats = SCRAPES.map((s) => ({ path: s.path, done: 0, skipped: 0, failed: 0, bytes: 0, ms: [], error: null }));
   const busy = SCRAPES.map(() => false);
   const startedAt = performance.now();
-  const timers = SCRAPES.map((s, i) => setInterval(() => {
-    if (busy[i]) { stats[i].skipped++; return; }
-    busy[i] = true;
-    const t0 = performance.now();
-    fetchOnce(agent, s.path, s.expect).then((n) => {
-      stats[i].done++;
-      stats[i].bytes += n;
-      stats[i].ms.push(performance.now() - t0);
-    }, (error) => {
-      stats[i].failed++;
-      stats[i].error = error.message;
-    }).finally(() => { busy[i] = false; });
-  }, intervalMs));
+  const timers = SCRAPES.map((s, i) =>
+    setInterval(() => {
+      if (busy[i]) {
+        stats[i].skipped++;
+        return;
+      }
+      busy[i] = true;
+      const t0 = performance.now();
+      fetchOnce(agent, s.path, s.expect)
+        .then(
+          (n) => {
+            stats[i].done++;
+            stats[i].bytes += n;
+            stats[i].ms.push(performance.now() - t0);
+          },
+          (error) => {
+            stats[i].failed++;
+            stats[i].error = error.message;
+          },
+        )
+        .finally(() => {
+          busy[i] = false;
+        });
+    }, intervalMs),
+  );
   return async () => {
     for (const t of timers) clearInterval(t);
     while (busy.some(Boolean)) await new Promise((r) => setTimeout(r, 10));
@@ -127,7 +143,9 @@ console.log(`while scraped     ${fmt(s)} req/s   p99 ${median(scraped.map((m) =>
 for (let i = 0; i < SCRAPES.length; i++) {
   const runs = scrapeRuns.map((run) => run[i]);
   const all = runs.flatMap((x) => x.ms);
-  console.log(`  ${SCRAPES[i].path.padEnd(11)} ${median(runs.map((x) => x.perSecond)).toFixed(1)}/s, ${(median(runs.map((x) => x.bytes / Math.max(1, x.done))) / 1024).toFixed(1)} KiB each, median ${median(all).toFixed(1)} ms, ${runs.reduce((n, x) => n + x.skipped, 0)} ticks skipped`);
+  console.log(
+    `  ${SCRAPES[i].path.padEnd(11)} ${median(runs.map((x) => x.perSecond)).toFixed(1)}/s, ${(median(runs.map((x) => x.bytes / Math.max(1, x.done))) / 1024).toFixed(1)} KiB each, median ${median(all).toFixed(1)} ms, ${runs.reduce((n, x) => n + x.skipped, 0)} ticks skipped`,
+  );
 }
 const cq = median(quiet.map((m) => m.cpuUs));
 const cs = median(scraped.map((m) => m.cpuUs));

@@ -22,19 +22,22 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { cpuSeconds, median, startBackend, startSwitchyard, stop } from './lib.js';
 
-const { values } = parseArgs({ options: {
-  seconds: { type: 'string', default: '10' }, connections: { type: 'string', default: '64' }, rounds: { type: 'string', default: '3' },
-  warmup: { type: 'string', default: '2' },
-  // Also switchyard with SWITCHYARD_STREAM_READS=1 ('data' events instead of onread buffers).
-  'stream-reads': { type: 'boolean', default: false },
-} });
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '64' },
+    rounds: { type: 'string', default: '3' },
+    warmup: { type: 'string', default: '2' },
+    // Also switchyard with SWITCHYARD_STREAM_READS=1 ('data' events instead of onread buffers).
+    'stream-reads': { type: 'boolean', default: false },
+  },
+});
 const warmup = Number(values.warmup);
 const seconds = Number(values.seconds);
 const connections = Number(values.connections);
 const rounds = Number(values.rounds);
 const PORTS = { backend: 19400, haproxy: 19401, switchyard: 19402, nodeTls: 19403, streamReads: 19404, stats: 19499, streamStats: 19498 };
 const CIPHER = 'TLS_AES_128_GCM_SHA256';
-
 
 for (const tool of ['haproxy', 'wrk', 'openssl']) {
   try {
@@ -46,10 +49,34 @@ for (const tool of ['haproxy', 'wrk', 'openssl']) {
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'switchyard-tls-bench-'));
-execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'key.pem', '-out', 'cert.pem', '-days', '2', '-subj', '/CN=bench.test', '-addext', 'subjectAltName=DNS:bench.test,IP:127.0.0.1'], { cwd: dir, stdio: 'ignore' });
+execFileSync(
+  'openssl',
+  [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    'key.pem',
+    '-out',
+    'cert.pem',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=bench.test',
+    '-addext',
+    'subjectAltName=DNS:bench.test,IP:127.0.0.1',
+  ],
+  { cwd: dir, stdio: 'ignore' },
+);
 writeFileSync(join(dir, 'combined.pem'), readFileSync(join(dir, 'cert.pem'), 'utf8') + readFileSync(join(dir, 'key.pem'), 'utf8'));
 
-writeFileSync(join(dir, 'haproxy.cfg'), `global
+writeFileSync(
+  join(dir, 'haproxy.cfg'),
+  `global
   nbthread 1
   ssl-default-bind-ciphersuites ${CIPHER}
   ssl-default-bind-options ssl-min-ver TLSv1.3
@@ -65,7 +92,8 @@ frontend fe
   default_backend be
 backend be
   server s1 127.0.0.1:${PORTS.backend}
-`);
+`,
+);
 const switchyardConfig = (port, statsPort) => `stats: { bind: 127.0.0.1:${statsPort} }
 logging: { level: warn }
 frontends:
@@ -80,7 +108,9 @@ writeFileSync(join(dir, 'switchyard.yaml'), switchyardConfig(PORTS.switchyard, P
 writeFileSync(join(dir, 'stream-reads.yaml'), switchyardConfig(PORTS.streamReads, PORTS.streamStats));
 
 // The floor: node:tls terminating and piping to the backend, nothing else.
-writeFileSync(join(dir, 'node-tls.mjs'), `
+writeFileSync(
+  join(dir, 'node-tls.mjs'),
+  `
 import { createServer } from 'node:tls';
 import { connect } from 'node:net';
 import { readFileSync } from 'node:fs';
@@ -92,7 +122,8 @@ createServer(options, (client) => {
   client.on('close', close); upstream.on('close', () => { if (!client.writableEnded) client.end(); });
   client.pipe(upstream).pipe(client);
 }).listen(${PORTS.nodeTls}, '127.0.0.1', () => console.log('listening'));
-`);
+`,
+);
 
 /** One wrk run against `target`: req/s, and the target process's CPU µs per request. */
 function wrk(target, extra, duration = seconds) {
@@ -101,13 +132,18 @@ function wrk(target, extra, duration = seconds) {
     const cpu0 = cpuSeconds(target.pid);
     const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
-    child.stdout.on('data', (d) => { out += d; });
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
     child.on('exit', () => {
       const cpu1 = cpuSeconds(target.pid);
       const m = /Requests\/sec:\s+([\d.]+)/.exec(out);
       const n = /(\d+) requests in/.exec(out);
       const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(out);
-      if (m === null || n === null) { reject(new Error(`wrk printed no rate:\n${out}`)); return; }
+      if (m === null || n === null) {
+        reject(new Error(`wrk printed no rate:\n${out}`));
+        return;
+      }
       const requests = Number(n[1]);
       const cpuUs = cpu0 !== null && cpu1 !== null && requests > 0 ? ((cpu1 - cpu0) * 1e6) / requests : null;
       resolve({ rps: Number(m[1]), cpuUs, note: errors ? `${target.name}: ${errors[0]}` : '' });
@@ -128,7 +164,9 @@ function negotiated(port) {
 function startModule(file) {
   const child = spawn(process.execPath, [file], { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
-    child.stdout.on('data', (d) => { if (String(d).includes('listening')) resolve(child); });
+    child.stdout.on('data', (d) => {
+      if (String(d).includes('listening')) resolve(child);
+    });
     child.on('exit', (code) => reject(new Error(`${file} exited with ${code}`)));
   });
 }
@@ -160,7 +198,10 @@ try {
   ];
   // Same protocol, cipher and group on every target, or the comparison is not fair.
   for (const t of targets) console.log(`${t.name.padEnd(14)} negotiates ${negotiated(t.port)}`);
-  const loads = [{ name: 'keep-alive', extra: [] }, { name: 'handshakes', extra: ['-H', 'Connection: close'] }];
+  const loads = [
+    { name: 'keep-alive', extra: [] },
+    { name: 'handshakes', extra: ['-H', 'Connection: close'] },
+  ];
   for (const { name, extra } of loads) {
     // JIT warm-up, not counted.
     if (warmup > 0) for (const t of targets) await wrk(t, extra, warmup);
@@ -174,15 +215,24 @@ try {
     }
     const rps = runs.map((r) => median(r.map((x) => x.rps)));
     const cpu = runs.map((r) => median(r.map((x) => x.cpuUs)));
-    const notes = runs.flat().map((x) => x.note).filter(Boolean);
+    const notes = runs
+      .flat()
+      .map((x) => x.note)
+      .filter(Boolean);
     const [h, sw, floor] = [0, 1, 2];
     console.log(`${name}:`);
     for (let k = 0; k < targets.length; k++) {
-      console.log(`  ${targets[k].name.padEnd(14)} ${fmt(rps[k]).padStart(8)} req/s  ${fmt(rps[k] / rps[h], 3)} x haproxy   ${fmt(cpu[k], 1).padStart(7)} µs CPU/req  ${fmt(cpu[h] / cpu[k], 3)} x haproxy's efficiency`);
+      console.log(
+        `  ${targets[k].name.padEnd(14)} ${fmt(rps[k]).padStart(8)} req/s  ${fmt(rps[k] / rps[h], 3)} x haproxy   ${fmt(cpu[k], 1).padStart(7)} µs CPU/req  ${fmt(cpu[h] / cpu[k], 3)} x haproxy's efficiency`,
+      );
     }
-    console.log(`  switchyard / node:tls pipe: ${fmt(rps[sw] / rps[floor], 3)} x req/s, ${fmt(cpu[floor] / cpu[sw], 3)} x efficiency${notes.length ? `\n  (${notes.join('; ')})` : ''}`);
+    console.log(
+      `  switchyard / node:tls pipe: ${fmt(rps[sw] / rps[floor], 3)} x req/s, ${fmt(cpu[floor] / cpu[sw], 3)} x efficiency${notes.length ? `\n  (${notes.join('; ')})` : ''}`,
+    );
   }
-  console.log(`(${rounds} rounds of ${seconds}s after ${warmup}s warm-up, ${connections} connections, wrk -t2, TLS 1.3 ${CIPHER}, ECDSA P-256, one HAProxy thread vs one switchyard process vs one node:tls process)`);
+  console.log(
+    `(${rounds} rounds of ${seconds}s after ${warmup}s warm-up, ${connections} connections, wrk -t2, TLS 1.3 ${CIPHER}, ECDSA P-256, one HAProxy thread vs one switchyard process vs one node:tls process)`,
+  );
 } finally {
   await Promise.all(children.map((child) => stop(child)));
   rmSync(dir, { recursive: true, force: true });

@@ -41,7 +41,10 @@ for (const [file, output] of Object.entries(result.metafile.outputs)) {
 }
 
 let html = readFileSync(join(src, 'index.html'), 'utf8');
-for (const [reference, entry] of [['./main.ts', 'main.ts'], ['./page.css', 'page.css']]) {
+for (const [reference, entry] of [
+  ['./main.ts', 'main.ts'],
+  ['./page.css', 'page.css'],
+]) {
   const url = built.get(entry);
   if (url === undefined || !html.includes(`"${reference}"`)) throw new Error(`build-page: cannot place ${entry} in index.html`);
   html = html.replace(`"${reference}"`, `"${url}"`);

@@ -27,7 +27,7 @@ if (build.status !== 0) {
 // A full run enforces the coverage floor of .taprc (a run of a few files cannot reach it).
 const full = process.argv.length <= 2;
 // Lint (eslint, type-aware) and the format check (prettier): whole-tree checks, so full runs only.
-const LINT_IN_TEST = false;
+const LINT_IN_TEST = true;
 const lintOn = process.env.SY_LINT === '1' || (full && LINT_IN_TEST && process.env.SY_LINT !== '0');
 const tap = run('npx', ['tap', ...(full ? ['--no-allow-incomplete-coverage'] : []), ...process.argv.slice(2)], true);
 const out = tap.stdout ?? '';
@@ -51,7 +51,13 @@ if (lintOn) {
   process.stdout.write(format.stdout ?? '');
   process.stderr.write(format.stderr ?? '');
   const unformatted = [...(format.stderr ?? '').matchAll(/^\[warn\] (?!Code style issues)/gm)].length;
-  checks.push(format.status === 0 ? 'format: ok' : unformatted > 0 ? `format: ${unformatted} files not formatted (npm run format)` : 'format: prettier failed (see above)');
+  checks.push(
+    format.status === 0
+      ? 'format: ok'
+      : unformatted > 0
+        ? `format: ${unformatted} files not formatted (npm run format)`
+        : 'format: prettier failed (see above)',
+  );
   if (lint.status !== 0) failed++;
   if (format.status !== 0) failed++;
 }

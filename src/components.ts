@@ -29,7 +29,9 @@ export async function buildComponents(sy: Switchyard): Promise<RuntimeComponent[
   // `show stat` and `/stats;csv` are the same bytes.
   if ((config.stats.sockets ?? []).length > 0) {
     try {
-      components.push(await startRuntimeApi(sy, config.stats.sockets, log.child({ component: 'runtime-api' }), { rates: stats.tracker, version: packageVersion() }));
+      components.push(
+        await startRuntimeApi(sy, config.stats.sockets, log.child({ component: 'runtime-api' }), { rates: stats.tracker, version: packageVersion() }),
+      );
     } catch (error) {
       await stats.close();
       throw error;

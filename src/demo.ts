@@ -44,7 +44,9 @@ function echoServer(name: string): { server: Server; http: HttpServer; sockets: 
     socket.on('error', () => socket.destroy());
   });
   // Closing the demo ends its keep-alive connections too (health checks keep some open).
-  server.on('close', () => { for (const s of sockets) s.destroy(); });
+  server.on('close', () => {
+    for (const s of sockets) s.destroy();
+  });
   return { server, http, sockets };
 }
 

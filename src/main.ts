@@ -120,7 +120,10 @@ async function run(file: string | undefined): Promise<void> {
     return;
   }
   const where = config.frontends.map((f) => `${f.name} (${f.mode}) on ${f.bind.host}:${f.bind.port}`).join(', ');
-  log.info({ config: config.source ?? 'embedded demo', workers }, `switchyard ${packageVersion()} running: ${where}; stats on http://${config.stats.bind.host}:${config.stats.bind.port}/`);
+  log.info(
+    { config: config.source ?? 'embedded demo', workers },
+    `switchyard ${packageVersion()} running: ${where}; stats on http://${config.stats.bind.host}:${config.stats.bind.port}/`,
+  );
   if (demo !== null) {
     process.stdout.write(
       `\nswitchyard demo is running (no config file given):\n` +
@@ -134,7 +137,6 @@ async function run(file: string | undefined): Promise<void> {
   // One bad connection must never take the balancer down: log, count, carry on.
   installUncaughtPolicy(log, 'uncaught exception (process kept running)');
 }
-
 
 if (cluster.isWorker && process.env.SWITCHYARD_WORKER === '1') {
   runWorker();

@@ -82,7 +82,10 @@ export class Switchyard implements StatsHost {
     this.workersInfo = options.workers ?? null;
     this.onServerState = (e: ServerStateEvent) => {
       if (e.loggedBy !== null) return; // its source wrote a detailed line already
-      this.logger.warn({ backend: e.server.backendName, server: e.server.name, from: e.from, to: e.to, reason: e.reason }, `server ${e.server.backendName}/${e.server.name} is ${e.to}`);
+      this.logger.warn(
+        { backend: e.server.backendName, server: e.server.name, from: e.from, to: e.to, reason: e.reason },
+        `server ${e.server.backendName}/${e.server.name} is ${e.to}`,
+      );
     };
     let lastStrategyLog = 0;
     this.onStrategyError = (e: { backend: string; error: unknown }) => {
@@ -96,7 +99,10 @@ export class Switchyard implements StatsHost {
       const now = Date.now();
       if (now - (lastUserCodeLog.get(e.file) ?? 0) < 1000) return; // per module, one line a second at most
       lastUserCodeLog.set(e.file, now);
-      this.logger.error({ module: e.file, kind: e.kind, err: e.error }, `user ${e.kind} module failed; ${e.kind === 'router' ? 'request sent to the default backend' : e.kind === 'hooks' ? 'hook skipped' : 'request sent by round-robin fallback'}`);
+      this.logger.error(
+        { module: e.file, kind: e.kind, err: e.error },
+        `user ${e.kind} module failed; ${e.kind === 'router' ? 'request sent to the default backend' : e.kind === 'hooks' ? 'hook skipped' : 'request sent by round-robin fallback'}`,
+      );
     };
     modelEvents.on('server-state', this.onServerState);
     modelEvents.on('strategy-error', this.onStrategyError);

@@ -15,7 +15,9 @@ import { tcpExchange } from './support/polling.js';
 // status, bytes and timings; off by default; `sample` keeps a share of the lines, failures always.
 // switchyard runs in-process with a pino logger writing into memory, so every line is parsed.
 
-interface Line { [key: string]: unknown }
+interface Line {
+  [key: string]: unknown;
+}
 
 function memoryLogger(level = 'info') {
   const lines: Line[] = [];
@@ -52,10 +54,15 @@ t.test('HTTP: one line per request with frontend, backend, server, status, bytes
   const a = await httpServer('hello from a');
   t.teardown(() => a.close());
   const dead = await deadPort();
-  const { sy, mem } = await run(t, withAccess(config(
-    [frontendConfig('web', 'http', 'api'), frontendConfig('gone', 'http', 'none'), frontendConfig('down', 'http', 'refused')],
-    [backendConfig('api', 'http', [a.address]), backendConfig('none', 'http', []), backendConfig('refused', 'http', [`127.0.0.1:${dead}`], { retries: 0 })],
-  )));
+  const { sy, mem } = await run(
+    t,
+    withAccess(
+      config(
+        [frontendConfig('web', 'http', 'api'), frontendConfig('gone', 'http', 'none'), frontendConfig('down', 'http', 'refused')],
+        [backendConfig('api', 'http', [a.address]), backendConfig('none', 'http', []), backendConfig('refused', 'http', [`127.0.0.1:${dead}`], { retries: 0 })],
+      ),
+    ),
+  );
   const agent = new Agent({ connections: 1 });
   t.teardown(() => agent.close());
   const port = sy.frontendAddress('web').port;
@@ -68,14 +75,26 @@ t.test('HTTP: one line per request with frontend, backend, server, status, bytes
   t.equal(lines.length, 3, 'three requests on one keep-alive connection: three lines');
   const first = lines[0]!;
   t.match(first, {
-    access: 'http', component: 'access', msg: 'request',
-    frontend: 'web', backend: 'api', server: 's1', client: '127.0.0.1',
-    method: 'GET', target: '/items?page=0', status: 200, error: '',
+    access: 'http',
+    component: 'access',
+    msg: 'request',
+    frontend: 'web',
+    backend: 'api',
+    server: 's1',
+    client: '127.0.0.1',
+    method: 'GET',
+    target: '/items?page=0',
+    status: 200,
+    error: '',
   });
   t.ok((first.bytesIn as number) > 30, `request bytes counted (${String(first.bytesIn)})`);
   t.ok((first.bytesOut as number) > 'hello from a'.length, `response bytes counted, head included (${String(first.bytesOut)})`);
   t.ok((first.connectMs as number) >= 0 && (first.totalMs as number) >= (first.connectMs as number), 'connect time within total time');
-  t.same(lines.map((l) => l.target), ['/items?page=0', '/items?page=1', '/items?page=2'], 'in order');
+  t.same(
+    lines.map((l) => l.target),
+    ['/items?page=0', '/items?page=1', '/items?page=2'],
+    'in order',
+  );
 
   // Failures are logged with why: no server available (503), connection refused (502).
   const r503 = await request(`http://127.0.0.1:${sy.frontendAddress('gone').port}/x`);
@@ -95,10 +114,15 @@ t.test('TCP: one line per connection with bytes both ways and timings', async (t
   const echo = await tcpServer();
   t.teardown(() => echo.close());
   const dead = await deadPort();
-  const { sy, mem } = await run(t, withAccess(config(
-    [frontendConfig('db', 'tcp', 'pg'), frontendConfig('nodb', 'tcp', 'nopg')],
-    [backendConfig('pg', 'tcp', [echo.address]), backendConfig('nopg', 'tcp', [`127.0.0.1:${dead}`], { retries: 0 })],
-  )));
+  const { sy, mem } = await run(
+    t,
+    withAccess(
+      config(
+        [frontendConfig('db', 'tcp', 'pg'), frontendConfig('nodb', 'tcp', 'nopg')],
+        [backendConfig('pg', 'tcp', [echo.address]), backendConfig('nopg', 'tcp', [`127.0.0.1:${dead}`], { retries: 0 })],
+      ),
+    ),
+  );
   t.equal(await tcpExchange(sy.frontendAddress('db').port, 'hello, tcp', true), 'hello, tcp');
   await tcpExchange(sy.frontendAddress('nodb').port, 'lost', true);
   await until(() => mem.access().length >= 2);
@@ -114,7 +138,10 @@ t.test('TCP: one line per connection with bytes both ways and timings', async (t
 t.test('off by default: no line without `logging.access`, on after a reload that enables it', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'sy-access-'));
   const file = join(dir, 'switchyard.yaml');
-  writeFileSync(file, 'frontends:\n  web: { mode: http, bind: 127.0.0.1:0, backend: api }\nbackends:\n  api: { mode: http, servers: [ { address: 127.0.0.1:9 } ] }\n');
+  writeFileSync(
+    file,
+    'frontends:\n  web: { mode: http, bind: 127.0.0.1:0, backend: api }\nbackends:\n  api: { mode: http, servers: [ { address: 127.0.0.1:9 } ] }\n',
+  );
   const loaded = await loadConfigFile(file);
   t.same(loaded.logging.access, { enabled: false, sample: 1 }, 'the loader defaults to off');
 
@@ -147,10 +174,16 @@ t.test('sampling keeps about the share asked for, and every failure', async (t) 
   const a = await httpServer('a');
   t.teardown(() => a.close());
   const dead = await deadPort();
-  const { sy, mem } = await run(t, withAccess(config(
-    [frontendConfig('web', 'http', 'api'), frontendConfig('down', 'http', 'refused')],
-    [backendConfig('api', 'http', [a.address]), backendConfig('refused', 'http', [`127.0.0.1:${dead}`], { retries: 0 })],
-  ), 0.2));
+  const { sy, mem } = await run(
+    t,
+    withAccess(
+      config(
+        [frontendConfig('web', 'http', 'api'), frontendConfig('down', 'http', 'refused')],
+        [backendConfig('api', 'http', [a.address]), backendConfig('refused', 'http', [`127.0.0.1:${dead}`], { retries: 0 })],
+      ),
+      0.2,
+    ),
+  );
   const agent = new Agent({ connections: 4 });
   t.teardown(() => agent.close());
   const port = sy.frontendAddress('web').port;

@@ -9,13 +9,20 @@ const ctx = () => ({ clientIp: '10.0.0.1', avoid: null, stickyCookie: null, setS
 t.test('a user strategy whose update() throws is contained: counted, and picks fall back', async (t) => {
   let updates = 0;
   const broken = (): Strategy => ({
-    update() { updates++; if (updates > 1) throw new Error('update exploded'); },
-    pick() { throw new Error('pick exploded'); },
+    update() {
+      updates++;
+      if (updates > 1) throw new Error('update exploded');
+    },
+    pick() {
+      throw new Error('pick exploded');
+    },
   });
   const errors: unknown[] = [];
   const onError = (e: { error: unknown }) => errors.push(e.error);
   modelEvents.on('strategy-error', onError);
-  t.teardown(() => { modelEvents.off('strategy-error', onError); });
+  t.teardown(() => {
+    modelEvents.off('strategy-error', onError);
+  });
   const b = new Backend(backendConfig([1, 1], { strategy: './broken.js' }), broken);
   // A state change re-feeds the strategy: its throw must not escape refresh().
   const s1 = b.servers[0]!;
@@ -27,16 +34,32 @@ t.test('a user strategy whose update() throws is contained: counted, and picks f
 });
 
 t.test('eligible set: DOWN, MAINT and DRAIN servers leave it; backups serve only when no active one is UP', async (t) => {
-  const b = new Backend(backendConfig([{ name: 'a' }, { name: 'b' }, { name: 'spare', backup: true }]), (await import('../src/strategies/round-robin.js')).roundRobin);
-  t.same(b.eligible.map((s) => s.name), ['a', 'b']);
+  const b = new Backend(
+    backendConfig([{ name: 'a' }, { name: 'b' }, { name: 'spare', backup: true }]),
+    (await import('../src/strategies/round-robin.js')).roundRobin,
+  );
+  t.same(
+    b.eligible.map((s) => s.name),
+    ['a', 'b'],
+  );
   const [a, bb] = b.servers;
-  a!.checkDown = true; a!.noteChange('check');
+  a!.checkDown = true;
+  a!.noteChange('check');
   t.equal(a!.state, 'DOWN');
-  bb!.admin = 'drain'; bb!.noteChange('admin');
+  bb!.admin = 'drain';
+  bb!.noteChange('admin');
   t.equal(bb!.state, 'DRAIN');
-  t.same(b.eligible.map((s) => s.name), ['spare'], 'backup takes over');
-  bb!.admin = 'ready'; bb!.noteChange('admin');
-  t.same(b.eligible.map((s) => s.name), ['b']);
+  t.same(
+    b.eligible.map((s) => s.name),
+    ['spare'],
+    'backup takes over',
+  );
+  bb!.admin = 'ready';
+  bb!.noteChange('admin');
+  t.same(
+    b.eligible.map((s) => s.name),
+    ['b'],
+  );
 });
 
 t.test('panic mode: when passive ejection left nothing UP, ejected servers are still tried', async (t) => {
@@ -57,7 +80,10 @@ t.test('reload and the strategy: an unchanged one keeps its state, a changed one
   const { roundRobin } = await import('../src/strategies/round-robin.js');
   const { leastConnections } = await import('../src/strategies/least-connections.js');
   const made: string[] = [];
-  const counting = (name: string, f: typeof roundRobin) => (options: Readonly<Record<string, unknown>>) => { made.push(`${name} ${JSON.stringify(options)}`); return f(); };
+  const counting = (name: string, f: typeof roundRobin) => (options: Readonly<Record<string, unknown>>) => {
+    made.push(`${name} ${JSON.stringify(options)}`);
+    return f();
+  };
   const cfg = backendConfig([1, 1, 1], { strategy: 'round-robin' });
   const b = new Backend(cfg, counting('rr', roundRobin));
   t.same([b.pick(ctx())!.name, b.pick(ctx())!.name], ['s1', 's2']);
@@ -82,13 +108,23 @@ t.test('a user strategy failing in opened/closed is counted and emitted, like a 
   const errors: unknown[] = [];
   const onError = (e: { error: unknown }) => errors.push(e.error);
   modelEvents.on('strategy-error', onError);
-  t.teardown(() => { modelEvents.off('strategy-error', onError); });
+  t.teardown(() => {
+    modelEvents.off('strategy-error', onError);
+  });
   let servers: readonly { name: string }[] = [];
   const noisy = (): Strategy => ({
-    update(e) { servers = e; },
-    pick() { return servers[0] as never; },
-    opened() { throw new Error('opened failed'); },
-    closed() { throw new Error('closed failed'); },
+    update(e) {
+      servers = e;
+    },
+    pick() {
+      return servers[0] as never;
+    },
+    opened() {
+      throw new Error('opened failed');
+    },
+    closed() {
+      throw new Error('closed failed');
+    },
   });
   const b = new Backend(backendConfig([1], { strategy: './noisy.js' }), noisy);
   const s = b.pick(ctx())!;
@@ -96,5 +132,5 @@ t.test('a user strategy failing in opened/closed is counted and emitted, like a 
   b.closed(s);
   t.equal(b.strategyErrors, 2);
   t.same(errors.map(String), ['Error: opened failed', 'Error: closed failed']);
-  t.equal(s.active, 0, 'the counters are the backend\'s and still right');
+  t.equal(s.active, 0, "the counters are the backend's and still right");
 });

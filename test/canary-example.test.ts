@@ -58,14 +58,21 @@ t.test('the example modules through the proxy', async (t) => {
   copyFileSync(resolve('examples/canary/router.js'), join(dir, 'router.js'));
   copyFileSync(resolve('examples/canary/hooks.js'), join(dir, 'hooks.js'));
   const file = join(dir, 'switchyard.yaml');
-  writeFileSync(file, `frontends:
+  writeFileSync(
+    file,
+    `frontends:
   web: { mode: http, bind: 127.0.0.1:0, router: ./router.js, hooks: ./hooks.js, default_backend: stable }
 backends:
   stable: { mode: http, health: { type: none }, servers: [ { name: s1, address: ${s1.address} } ] }
   canary: { mode: http, health: { type: none }, servers: [ { name: c1, address: ${c1.address} } ] }
-`);
+`,
+  );
   const sy = await startSwitchyard({ config: await loadConfigFile(file), loadConfig: loadConfigFile, logger: quietLogger, watch: false });
-  t.teardown(async () => { await sy.stop(100); await s1.close(); await c1.close(); });
+  t.teardown(async () => {
+    await sy.stop(100);
+    await s1.close();
+    await c1.close();
+  });
   const get = async (headers: Record<string, string>) => {
     const res = await request(`http://127.0.0.1:${sy.frontendAddress('web').port}/`, { headers });
     return { body: await res.body.text(), canary: res.headers['x-canary'] };

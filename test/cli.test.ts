@@ -41,7 +41,9 @@ t.test('check: a valid config exits 0 with a one-line summary', async (t) => {
 
 t.test('check: an invalid config exits 1 and names every error with its path', async (t) => {
   const file = join(dir, 'bad.yaml');
-  writeFileSync(file, `frontends:
+  writeFileSync(
+    file,
+    `frontends:
   web: { mode: http, bind: 127.0.0.1:18080, backend: api }
   db: { mode: tcp, bind: 127.0.0.1:18081, backend: missing }
 backends:
@@ -51,7 +53,8 @@ backends:
     servers:
       - { address: 127.0.0.1:9001 }
       - { address: nope }
-`);
+`,
+  );
   const r = cli(['check', '--config', file]);
   t.equal(r.code, 1);
   t.equal(r.stdout, '', 'nothing on stdout');
@@ -77,10 +80,16 @@ t.test('with no config file, `npm start` runs the embedded demo on the contract 
   // npm start == node bin/switchyard.js; run the linked bin from a folder with no switchyard.yaml.
   const child = spawn(BIN, [], { cwd: empty, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
 
   const until = Date.now() + 20_000;
   while (!/switchyard demo is running/.test(out)) {
@@ -95,7 +104,7 @@ t.test('with no config file, `npm start` runs the embedded demo on the contract 
   for (let i = 0; i < 6; i++) {
     const res = await fetch('http://127.0.0.1:11101/hello');
     t.equal(res.status, 200);
-    servers.add((await res.json() as { server: string }).server);
+    servers.add(((await res.json()) as { server: string }).server);
   }
   t.same([...servers].sort(), ['echo1', 'echo2', 'echo3'], 'HTTP on 11101 is balanced over the three echo backends');
 
@@ -103,7 +112,9 @@ t.test('with no config file, `npm start` runs the embedded demo on the contract 
     const s = connect(11100, '127.0.0.1');
     let got = '';
     s.on('connect', () => s.end('hi over tcp\n'));
-    s.on('data', (d) => { got += d.toString(); });
+    s.on('data', (d) => {
+      got += d.toString();
+    });
     s.on('close', () => resolve(got));
     s.on('error', reject);
   });
@@ -117,12 +128,18 @@ t.test('with no config file, `npm start` runs the embedded demo on the contract 
   const denied = await fetch('http://127.0.0.1:11099/api/reload', { method: 'POST' });
   t.equal(denied.status, 401, 'admin without credentials: 401');
   const drain = await fetch('http://127.0.0.1:11099/api/backends/demo-http/servers/echo1/state', {
-    method: 'POST', headers: { authorization: auth, 'content-type': 'application/json' }, body: '{"state":"drain"}',
+    method: 'POST',
+    headers: { authorization: auth, 'content-type': 'application/json' },
+    body: '{"state":"drain"}',
   });
   t.equal(drain.status, 200, `the printed password works for admin actions (${await drain.text()})`);
   // The demo has no file to reload: said so, every time, and the balancer keeps answering.
   for (let i = 0; i < 3; i++) {
-    const reload = await fetch('http://127.0.0.1:11099/api/reload', { method: 'POST', headers: { authorization: auth, 'content-type': 'application/json' }, body: '{}' });
+    const reload = await fetch('http://127.0.0.1:11099/api/reload', {
+      method: 'POST',
+      headers: { authorization: auth, 'content-type': 'application/json' },
+      body: '{}',
+    });
     t.match(await reload.text(), /no config file to reload/, `reload ${i + 1} in the demo is refused with its reason`);
   }
   t.equal((await fetch('http://127.0.0.1:11101/hello')).status, 200, 'and the demo still serves');

@@ -107,11 +107,23 @@ t.test('fuzz: mutations of real hellos and random bytes never throw and never in
     const src = base[i % 2]!;
     let m = Buffer.from(src);
     switch (i % 5) {
-      case 0: m[rand(m.length)] ^= 1 << rand(8); break; // one bit flip
-      case 1: for (let k = 0; k < 8; k++) m[rand(m.length)] = rand(256); break; // several bytes
-      case 2: { const p = 5 + rand(m.length - 7); m.writeUInt16BE(rand(65536), p); break; } // a length lie
-      case 3: m = m.subarray(0, rand(m.length)); break; // truncation
-      default: m = Buffer.from(Array.from({ length: rand(600) }, () => rand(256))); break; // noise
+      case 0:
+        m[rand(m.length)] ^= 1 << rand(8);
+        break; // one bit flip
+      case 1:
+        for (let k = 0; k < 8; k++) m[rand(m.length)] = rand(256);
+        break; // several bytes
+      case 2: {
+        const p = 5 + rand(m.length - 7);
+        m.writeUInt16BE(rand(65536), p);
+        break;
+      } // a length lie
+      case 3:
+        m = m.subarray(0, rand(m.length));
+        break; // truncation
+      default:
+        m = Buffer.from(Array.from({ length: rand(600) }, () => rand(256)));
+        break; // noise
     }
     try {
       check(m);
@@ -130,7 +142,12 @@ t.test('server names are validated: bad bytes, empty labels, a trailing dot', as
   const hello = await nodeHello({ servername: 'abc.test' });
   const at = hello.indexOf(Buffer.from('abc.test'));
   t.ok(at > 0);
-  for (const [replacement, why] of [['ab\x00.test', 'NUL'], ['ab/.test', 'slash'], ['a..test\x2e', 'empty label'], ['ab c.tst', 'space']] as const) {
+  for (const [replacement, why] of [
+    ['ab\x00.test', 'NUL'],
+    ['ab/.test', 'slash'],
+    ['a..test\x2e', 'empty label'],
+    ['ab c.tst', 'space'],
+  ] as const) {
     const m = Buffer.from(hello);
     Buffer.from(replacement, 'latin1').copy(m, at);
     t.equal(parseClientHello(m).status, HELLO_INVALID, why);

@@ -10,7 +10,9 @@ const ALLOWED = new Set(['errors.ts', 'strategies/names.ts']);
 
 t.test('config/ reaches only config/, errors.ts and strategies/names.ts', async (t) => {
   const seen = new Set<string>();
-  const stack = readdirSync(join(SRC, 'config')).filter((f) => f.endsWith('.ts')).map((f) => `config/${f}`);
+  const stack = readdirSync(join(SRC, 'config'))
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => `config/${f}`);
   while (stack.length > 0) {
     const file = stack.pop()!;
     if (seen.has(file)) continue;
@@ -20,6 +22,9 @@ t.test('config/ reaches only config/, errors.ts and strategies/names.ts', async 
     }
   }
   const outside = [...seen].filter((f) => !f.startsWith('config/')).sort();
-  t.ok(outside.every((f) => ALLOWED.has(f)), `outside config/: ${outside.join(', ')}`);
+  t.ok(
+    outside.every((f) => ALLOWED.has(f)),
+    `outside config/: ${outside.join(', ')}`,
+  );
   t.ok(seen.size > 10, 'the walk found the config modules');
 });

@@ -7,8 +7,19 @@ import { ConfigError } from '../src/errors.js';
 
 t.test('durations', async (t) => {
   const ok: [unknown, number][] = [
-    ['250ms', 250], ['10s', 10_000], ['5m', 300_000], ['1h', 3_600_000], ['1d', 86_400_000],
-    ['1.5s', 1500], ['0.5m', 30_000], [' 2s ', 2000], ['100', 100], [100, 100], [0, 0], ['0s', 0], ['10 s', 10_000],
+    ['250ms', 250],
+    ['10s', 10_000],
+    ['5m', 300_000],
+    ['1h', 3_600_000],
+    ['1d', 86_400_000],
+    ['1.5s', 1500],
+    ['0.5m', 30_000],
+    [' 2s ', 2000],
+    ['100', 100],
+    [100, 100],
+    [0, 0],
+    ['0s', 0],
+    ['10 s', 10_000],
   ];
   for (const [input, ms] of ok) t.equal(parseDuration(input), ms, JSON.stringify(input));
   for (const bad of ['', 's', '10 seconds', '-1s', -5, '1e3s', '10S', 'ten', NaN, Infinity, null, true, [], {}]) {
@@ -57,7 +68,9 @@ t.test('env substitution in a config file', async (t) => {
   env.SY_TEST_HOST = '127.0.0.9';
   env.SY_TEST_PASSWORD = 'p@ss: "word" # not a comment';
   env.SY_TEST_WEIGHT = '7';
-  t.teardown(() => { for (const k of ['SY_TEST_PORT', 'SY_TEST_HOST', 'SY_TEST_PASSWORD', 'SY_TEST_WEIGHT']) delete env[k]; });
+  t.teardown(() => {
+    for (const k of ['SY_TEST_PORT', 'SY_TEST_HOST', 'SY_TEST_PASSWORD', 'SY_TEST_WEIGHT']) delete env[k];
+  });
   const yaml = `
 stats:
   auth: { username: admin, password: \${SY_TEST_PASSWORD} }
@@ -82,17 +95,29 @@ backends:
 
   delete env.SY_TEST_PASSWORD;
   delete env.SY_TEST_PORT;
-  const error = (() => { try { parseConfig(yaml + '    retries: lots\n', 'env.yaml'); } catch (e) { return e as ConfigError; } return null; })();
+  const error = (() => {
+    try {
+      parseConfig(yaml + '    retries: lots\n', 'env.yaml');
+    } catch (e) {
+      return e as ConfigError;
+    }
+    return null;
+  })();
   t.type(error, ConfigError);
-  t.same(error!.issues.map((i) => [i.path, i.message, i.line]), [
-    ['stats.auth.password', 'environment variable SY_TEST_PASSWORD is not set (use ${SY_TEST_PASSWORD:-default} for a default)', 3],
-    ['frontends.web.bind', 'environment variable SY_TEST_PORT is not set (use ${SY_TEST_PORT:-default} for a default)', 7],
-    ['backends.api.retries', 'expected a number, got "lots"', 15],
-  ], 'unset variables are reported with the other errors, each at its key path');
+  t.same(
+    error!.issues.map((i) => [i.path, i.message, i.line]),
+    [
+      ['stats.auth.password', 'environment variable SY_TEST_PASSWORD is not set (use ${SY_TEST_PASSWORD:-default} for a default)', 3],
+      ['frontends.web.bind', 'environment variable SY_TEST_PORT is not set (use ${SY_TEST_PORT:-default} for a default)', 7],
+      ['backends.api.retries', 'expected a number, got "lots"', 15],
+    ],
+    'unset variables are reported with the other errors, each at its key path',
+  );
 });
 
 t.test('YAML niceties: anchors and merge keys', async (t) => {
-  const c = parseConfig(`
+  const c = parseConfig(
+    `
 frontends:
   web: { bind: 127.0.0.1:0, backend: a }
 backends:
@@ -102,7 +127,9 @@ backends:
   b:
     <<: *base
     retries: 0
-`, null);
+`,
+    null,
+  );
   t.equal(c.backends[1]!.health.path, '/ping');
   t.equal(c.backends[1]!.retries, 0);
   t.equal(c.backends[1]!.servers[0]!.address.port, 9001);
@@ -110,26 +137,39 @@ backends:
 
 t.test('references inside flow mappings, defaults with commas and braces-free text', async (t) => {
   delete process.env.SY_TEST_UNSET;
-  const c = parseConfig(`
+  const c = parseConfig(
+    `
 stats: { bind: 127.0.0.1:0, auth: { username: \${SY_TEST_UNSET:-admin}, password: \${SY_TEST_UNSET:-a, b and c} } }
 frontends: { web: { bind: "127.0.0.1:\${SY_TEST_UNSET:-0}", backend: api } }
 backends: { api: { servers: [{ address: 127.0.0.1:9001 }], sticky: , discovery: } }
-`, null);
+`,
+    null,
+  );
   t.same(c.stats.auth, { username: 'admin', password: 'a, b and c' });
   t.equal(c.frontends[0]!.bind.port, 0);
   t.equal(c.backends[0]!.sticky, null, 'an empty sticky means none');
   t.equal(c.backends[0]!.discovery, null);
-  t.throws(() => parseConfig('frontends: { web: { bind: 1, backend: api } }\nbackends: { api: { servers: [], discovery: } }\n', null),
-    { issues: [{ path: 'backends.api.servers', message: 'a backend needs servers or discovery', line: 2 }] });
-  t.throws(() => parseConfig('frontends: { web: { bind: 1, backend: "${SY_TEST_UNSET" } }\nbackends: {}\n', null),
-    { issues: [{ path: 'frontends.web.backend', message: 'invalid reference ${SY_TEST_UNSET: expected ${NAME} or ${NAME:-default}', line: 1 }] });
+  t.throws(() => parseConfig('frontends: { web: { bind: 1, backend: api } }\nbackends: { api: { servers: [], discovery: } }\n', null), {
+    issues: [{ path: 'backends.api.servers', message: 'a backend needs servers or discovery', line: 2 }],
+  });
+  t.throws(() => parseConfig('frontends: { web: { bind: 1, backend: "${SY_TEST_UNSET" } }\nbackends: {}\n', null), {
+    issues: [{ path: 'frontends.web.backend', message: 'invalid reference ${SY_TEST_UNSET: expected ${NAME} or ${NAME:-default}', line: 1 }],
+  });
 });
 
 t.test('limits.obs_fold: reject by default, unfold on request, anything else an error with its path', async (t) => {
-  const yaml = (limits: string) => `frontends:\n  web: { mode: http, bind: 127.0.0.1:18080, backend: api${limits} }\nbackends:\n  api: { mode: http, servers: [ { address: 127.0.0.1:9001 } ] }\n`;
+  const yaml = (limits: string) =>
+    `frontends:\n  web: { mode: http, bind: 127.0.0.1:18080, backend: api${limits} }\nbackends:\n  api: { mode: http, servers: [ { address: 127.0.0.1:9001 } ] }\n`;
   t.equal(parseConfig(yaml(''), null).frontends[0]!.limits.obsFold, 'reject');
   t.equal(parseConfig(yaml(', limits: { obs_fold: unfold }'), null).frontends[0]!.limits.obsFold, 'unfold');
-  const error = (() => { try { parseConfig(yaml(', limits: { obs_fold: fold }'), 'f.yaml'); } catch (e) { return e as ConfigError; } return null; })();
+  const error = (() => {
+    try {
+      parseConfig(yaml(', limits: { obs_fold: fold }'), 'f.yaml');
+    } catch (e) {
+      return e as ConfigError;
+    }
+    return null;
+  })();
   t.ok(error instanceof ConfigError, 'rejected');
   t.equal(error?.issues[0]?.path, 'frontends.web.limits.obs_fold');
 });

@@ -35,14 +35,22 @@ backends:
       - address: 127.0.0.1:9001
 ${extra}`;
 
-
 t.test('the contract example parses with the right normalised values', async (t) => {
   process.env.SWITCHYARD_ADMIN_PASSWORD = 'hunter2';
   process.env.CONSUL_HTTP_TOKEN = 'consul-token';
-  t.teardown(() => { delete process.env.SWITCHYARD_ADMIN_PASSWORD; delete process.env.CONSUL_HTTP_TOKEN; });
+  t.teardown(() => {
+    delete process.env.SWITCHYARD_ADMIN_PASSWORD;
+    delete process.env.CONSUL_HTTP_TOKEN;
+  });
   const config = await loadConfigFile(fixture('contract.yaml'));
   t.equal(config.source, fixture('contract.yaml'));
-  t.same(config.stats, { bind: { host: '0.0.0.0', port: 11099 }, auth: { username: 'admin', password: 'hunter2' }, read: 'public', allowedHosts: [], sockets: [] });
+  t.same(config.stats, {
+    bind: { host: '0.0.0.0', port: 11099 },
+    auth: { username: 'admin', password: 'hunter2' },
+    read: 'public',
+    allowedHosts: [],
+    sockets: [],
+  });
   t.equal(config.consul?.address, 'http://127.0.0.1:8500');
   t.equal(config.consul?.token, 'consul-token');
   t.equal(config.consul?.waitMs, 30_000);
@@ -54,15 +62,22 @@ t.test('the contract example parses with the right normalised values', async (t)
 
   t.equal(config.frontends.length, 1);
   t.same(config.frontends[0], {
-    name: 'files', mode: 'http', bind: { host: '0.0.0.0', port: 11101 }, backend: 'mcp-files',
+    name: 'files',
+    mode: 'http',
+    bind: { host: '0.0.0.0', port: 11101 },
+    backend: 'mcp-files',
     timeouts: { clientMs: 30_000, httpRequestMs: 10_000, keepAliveMs: 60_000, handshakeMs: 10_000 },
-    maxconn: 0, maxconnPerSource: 0,
+    maxconn: 0,
+    maxconnPerSource: 0,
     limits: { maxRequestLine: 8192, maxHeaderBytes: 32768, maxHeaders: 100, obsFold: 'reject' },
     routing: { routes: [], requestHeaders: null, responseHeaders: null, requestId: null },
     rateLimit: null,
-    tls: null, redirectHttps: null, sniRoutes: null,
+    tls: null,
+    redirectHttps: null,
+    sniRoutes: null,
     trustedProxies: [],
-    acceptProxy: false, trustedSources: [],
+    acceptProxy: false,
+    trustedSources: [],
   });
 
   t.equal(config.backends.length, 1);
@@ -73,9 +88,20 @@ t.test('the contract example parses with the right normalised values', async (t)
   t.same(be.strategyOptions, {});
   t.same(be.sticky, { type: 'cookie', name: 'SY_SERVER' });
   t.same(be.health, {
-    type: 'http', method: 'GET', path: '/health', host: null, expect: [[200, 200]], body: null,
-    intervalMs: 10_000, fastIntervalMs: 10_000, downIntervalMs: 10_000, timeoutMs: 2_000,
-    rise: 2, fall: 3, onMarkedDown: 'none', sendProxy: 'auto',
+    type: 'http',
+    method: 'GET',
+    path: '/health',
+    host: null,
+    expect: [[200, 200]],
+    body: null,
+    intervalMs: 10_000,
+    fastIntervalMs: 10_000,
+    downIntervalMs: 10_000,
+    timeoutMs: 2_000,
+    rise: 2,
+    fall: 3,
+    onMarkedDown: 'none',
+    sendProxy: 'auto',
   });
   t.same(be.passive, { consecutiveFailures: 5, baseEjectionMs: 30_000, maxEjectionMs: 300_000, maxEjectedPercent: 50 });
   t.same(be.timeouts, { connectMs: 5_000, serverMs: 30_000, serverKeepAliveMs: 4_000 });
@@ -95,7 +121,9 @@ t.test('the output is deep-frozen', async (t) => {
   t.ok(Object.isFrozen(config.frontends[0]!.bind));
   t.ok(Object.isFrozen(config.backends[0]!.servers[0]!.address));
   t.ok(Object.isFrozen(config.backends[0]!.health.expect[0]));
-  t.throws(() => { (config.backends[0]!.servers as unknown as unknown[]).push({}); });
+  t.throws(() => {
+    (config.backends[0]!.servers as unknown as unknown[]).push({});
+  });
 });
 
 t.test('defaults for a minimal config', async (t) => {
@@ -135,7 +163,10 @@ t.test('JSON input, bind forms, IPv6, user strategy resolved against the config 
 });
 
 t.test('every error in a file at once, each with its path and line', async (t) => {
-  const error = await loadConfigFile(fixture('errors.yaml')).then(() => null, (e: unknown) => e);
+  const error = await loadConfigFile(fixture('errors.yaml')).then(
+    () => null,
+    (e: unknown) => e,
+  );
   t.type(error, ConfigError);
   const issues = (error as ConfigError).issues;
   t.same(issueLines(issues), [
@@ -201,7 +232,11 @@ t.test('error shapes: one mistake each, exact path and line', async (t) => {
     [base('    discovery: { consul: { tag: v1 } }\nconsul: {}'), 'backends.api.discovery.consul.service', 'required'],
     [base('  empty: { mode: http }'), 'backends.empty.servers', 'a backend needs servers or discovery'],
     [base('    servers: 5').replace(/ {4}servers:\n {6}- address: 127.0.0.1:9001\n/, ''), 'backends.api.servers', 'expected a list, got 5'],
-    [base().replace('- address: 127.0.0.1:9001', '- address: 127.0.0.1:9001\n      - { address: 127.0.0.1:9001, weight: 2 }'), 'backends.api.servers[1].address', 'duplicate server name "127.0.0.1:9001" (also servers[0])'],
+    [
+      base().replace('- address: 127.0.0.1:9001', '- address: 127.0.0.1:9001\n      - { address: 127.0.0.1:9001, weight: 2 }'),
+      'backends.api.servers[1].address',
+      'duplicate server name "127.0.0.1:9001" (also servers[0])',
+    ],
     [base().replace('- address: 127.0.0.1:9001', '- { name: "a b", address: 127.0.0.1:9001 }'), 'backends.api.servers[0].name', 'invalid server name'],
     [base('frontends2: {}'), 'frontends2', 'unknown key "frontends2" (did you mean "frontends"?)'],
     ['frontends: {}\nbackends: {}\n', 'frontends', 'at least one frontend is required'],
@@ -218,18 +253,18 @@ t.test('error shapes: one mistake each, exact path and line', async (t) => {
 
 t.test('line numbers point at the key', async (t) => {
   const yaml = [
-    'frontends:',               // 1
-    '  web:',                   // 2
-    '    bind: 127.0.0.1:0',    // 3
-    '    backend: api',         // 4
-    'backends:',                // 5
-    '  api:',                   // 6
-    '    servers:',             // 7
-    '      - name: a',          // 8
-    '        address: x',       // 9
-    '      - name: b',          // 10
+    'frontends:', // 1
+    '  web:', // 2
+    '    bind: 127.0.0.1:0', // 3
+    '    backend: api', // 4
+    'backends:', // 5
+    '  api:', // 6
+    '    servers:', // 7
+    '      - name: a', // 8
+    '        address: x', // 9
+    '      - name: b', // 10
     '        address: 127.0.0.1:1', // 11
-    '        weight: heavy',    // 12
+    '        weight: heavy', // 12
   ].join('\n');
   t.same(issueLines(issuesOf(t, yaml)), [
     'backends.api.servers[0].address: expected host:port @9',
@@ -245,10 +280,14 @@ frontends:
 backends:
   api: { servers: [{ address: 127.0.0.1:9001 }] }
 `;
-  t.same(issueLines(issuesOf(t, two('127.0.0.1:8080', '127.0.0.1:8080'))), ['frontends.two.bind: 127.0.0.1:8080 clashes with frontend "one" on 127.0.0.1:8080 @4']);
+  t.same(issueLines(issuesOf(t, two('127.0.0.1:8080', '127.0.0.1:8080'))), [
+    'frontends.two.bind: 127.0.0.1:8080 clashes with frontend "one" on 127.0.0.1:8080 @4',
+  ]);
   t.same(issueLines(issuesOf(t, two('0.0.0.0:8080', '127.0.0.1:8080'))), ['frontends.two.bind: 127.0.0.1:8080 clashes with frontend "one" on 0.0.0.0:8080 @4']);
   t.same(issueLines(issuesOf(t, two('8080', '[::1]:8080'))), ['frontends.two.bind: [::1]:8080 clashes with frontend "one" on 0.0.0.0:8080 @4']);
-  t.same(issueLines(issuesOf(t, two('127.0.0.1:11099', '127.0.0.1:8081'))), ['frontends.one.bind: 127.0.0.1:11099 clashes with the stats listener on 0.0.0.0:11099 @3']);
+  t.same(issueLines(issuesOf(t, two('127.0.0.1:11099', '127.0.0.1:8081'))), [
+    'frontends.one.bind: 127.0.0.1:11099 clashes with the stats listener on 0.0.0.0:11099 @3',
+  ]);
   t.doesNotThrow(() => parseConfig(two('127.0.0.1:8080', '127.0.0.2:8080'), null), 'different hosts');
   t.doesNotThrow(() => parseConfig(two('127.0.0.1:0', '127.0.0.1:0'), null), 'ephemeral ports');
 });
@@ -269,20 +308,42 @@ t.test('strategy: built-ins by name; module paths must exist, resolved against t
 
 t.test('health: HAProxy-like derived defaults and expect forms', async (t) => {
   const health = (h: string) => parseConfig(base(`    health: ${h}`), null).backends[0]!.health;
-  t.match(health('{ type: http, interval: 1s }'), { type: 'http', intervalMs: 1000, fastIntervalMs: 1000, downIntervalMs: 1000, timeoutMs: 1000 }, 'timeout capped at interval');
-  t.match(health('{ interval: 5s, fast_interval: 500ms, down_interval: 1m, timeout: 3s }'), { type: 'tcp', intervalMs: 5000, fastIntervalMs: 500, downIntervalMs: 60_000, timeoutMs: 3000 });
+  t.match(
+    health('{ type: http, interval: 1s }'),
+    { type: 'http', intervalMs: 1000, fastIntervalMs: 1000, downIntervalMs: 1000, timeoutMs: 1000 },
+    'timeout capped at interval',
+  );
+  t.match(health('{ interval: 5s, fast_interval: 500ms, down_interval: 1m, timeout: 3s }'), {
+    type: 'tcp',
+    intervalMs: 5000,
+    fastIntervalMs: 500,
+    downIntervalMs: 60_000,
+    timeoutMs: 3000,
+  });
   t.equal(health('{ type: http, method: head }').method, 'HEAD');
   t.same(health('{ expect: 204 }').expect, [[204, 204]]);
-  t.same(health('{ expect: [200, 204] }').expect, [[200, 200], [204, 204]]);
+  t.same(health('{ expect: [200, 204] }').expect, [
+    [200, 200],
+    [204, 204],
+  ]);
   t.same(health('{ expect: "200-299" }').expect, [[200, 299]]);
-  t.same(health('{ expect: [200, "300-302", 2xx] }').expect, [[200, 200], [300, 302], [200, 299]]);
-  t.match(health('{ type: http, host: example.com, body: ok, on_marked_down: shutdown_sessions }'), { host: 'example.com', body: 'ok', onMarkedDown: 'shutdown_sessions' });
+  t.same(health('{ expect: [200, "300-302", 2xx] }').expect, [
+    [200, 200],
+    [300, 302],
+    [200, 299],
+  ]);
+  t.match(health('{ type: http, host: example.com, body: ok, on_marked_down: shutdown_sessions }'), {
+    host: 'example.com',
+    body: 'ok',
+    onMarkedDown: 'shutdown_sessions',
+  });
   t.equal(health('').type, 'tcp', 'an empty health block is a tcp check');
   t.equal(health('{ type: none }').type, 'none');
 });
 
 t.test('other sections: consul, logging, stats, sticky, passive', async (t) => {
-  const c = parseConfig(base(`
+  const c = parseConfig(
+    base(`
 consul:
   address: https://consul.local:8501/
   register: { id: sy-1, port: 8080, tags: [lb, edge] }
@@ -291,9 +352,13 @@ logging: { level: debug, access: true }
 stats: { bind: "[::]:9000", auth: { username: u, password: p }, read: private }
 shutdown_timeout: 1500ms
 workers: 4
-`), null);
+`),
+    null,
+  );
   t.same(c.consul, {
-    address: 'https://consul.local:8501', token: null, waitMs: 300_000,
+    address: 'https://consul.local:8501',
+    token: null,
+    waitMs: 300_000,
     register: { name: 'switchyard', id: 'sy-1', address: null, port: 8080, tags: ['lb', 'edge'], checkIntervalMs: 10_000 },
   });
   t.same(c.logging, { level: 'debug', access: { enabled: true, sample: 1 } });
@@ -303,7 +368,10 @@ workers: 4
   const c2 = parseConfig(base(`consul:\nlogging: { access: { enabled: true, sample: 0.25 } }`), null);
   t.same(c2.consul, { address: 'http://127.0.0.1:8500', token: null, register: null, waitMs: 30_000 }, 'an empty consul block: defaults');
   t.same(c2.logging.access, { enabled: true, sample: 0.25 });
-  const be = parseConfig(base(`    sticky: { type: source, ttl: 1h, size: 10 }\n    passive: { consecutive_failures: 0 }\n    timeouts: { connect: 250ms }`), null).backends[0]!;
+  const be = parseConfig(
+    base(`    sticky: { type: source, ttl: 1h, size: 10 }\n    passive: { consecutive_failures: 0 }\n    timeouts: { connect: 250ms }`),
+    null,
+  ).backends[0]!;
   t.same(be.sticky, { type: 'source', ttlMs: 3_600_000, size: 10 });
   t.equal(be.passive.consecutiveFailures, 0);
   t.same(be.timeouts, { connectMs: 250, serverMs: 30_000, serverKeepAliveMs: 4_000 });
@@ -313,14 +381,20 @@ workers: 4
 t.test('YAML syntax errors are reported with a line', async (t) => {
   const issues = issuesOf(t, 'frontends:\n  web: { bind: 1\nbackends: [\n');
   t.ok(issues.length >= 1);
-  t.ok(issues.every((i) => typeof i.line === 'number'), issueLines(issues).join(' | '));
+  t.ok(
+    issues.every((i) => typeof i.line === 'number'),
+    issueLines(issues).join(' | '),
+  );
   const dup = issuesOf(t, base('  api:\n    servers: []'));
   t.match(issueLines(dup), [/unique/]);
   t.same(issuesOf(t, '# nothing\n'), [{ path: '', message: 'the config is empty' }]);
 });
 
 t.test('loadConfigFile: a read error is SY_ERR_CONFIG_READ', async (t) => {
-  const error = await loadConfigFile(fixture('no-such.yaml')).then(() => null, (e: unknown) => e);
+  const error = await loadConfigFile(fixture('no-such.yaml')).then(
+    () => null,
+    (e: unknown) => e,
+  );
   t.type(error, SwitchyardError);
   t.notOk(error instanceof ConfigError);
   t.equal((error as SwitchyardError).code, 'SY_ERR_CONFIG_READ');
@@ -328,13 +402,23 @@ t.test('loadConfigFile: a read error is SY_ERR_CONFIG_READ', async (t) => {
 });
 
 t.test('normalizeConfig takes the raw shape from code and validates it the same way', async (t) => {
-  const c = normalizeConfig({
-    frontends: { web: { bind: '127.0.0.1:0', backend: 'api' } },
-    backends: { api: { servers: [{ address: '127.0.0.1:9001' }], timeouts: { server: 2500 } } },
-  }, null);
+  const c = normalizeConfig(
+    {
+      frontends: { web: { bind: '127.0.0.1:0', backend: 'api' } },
+      backends: { api: { servers: [{ address: '127.0.0.1:9001' }], timeouts: { server: 2500 } } },
+    },
+    null,
+  );
   t.equal(c.source, null);
   t.equal(c.backends[0]!.timeouts.serverMs, 2500, 'plain numbers are ms');
-  const error = (() => { try { normalizeConfig({ frontends: { web: { bind: 1, backend: 'x' } }, backends: {} }, null); } catch (e) { return e as ConfigError; } return null; })();
+  const error = (() => {
+    try {
+      normalizeConfig({ frontends: { web: { bind: 1, backend: 'x' } }, backends: {} }, null);
+    } catch (e) {
+      return e as ConfigError;
+    }
+    return null;
+  })();
   t.type(error, ConfigError);
   t.same(error?.issues, [{ path: 'frontends.web.backend', message: 'unknown backend "x"' }], 'no line without a file');
   t.throws(() => normalizeConfig('nope', null), { name: 'ConfigError', issues: [{ path: '', message: 'expected a mapping, got "nope"' }] });
@@ -344,15 +428,21 @@ t.test('demo config', async (t) => {
   const c = demoConfig({ http: 11101, tcp: 11100, stats: 11099, echo: [11111, 11112, 11113] });
   t.equal(c.source, null);
   t.same(c.stats, { bind: { host: '127.0.0.1', port: 11099 }, auth: null, read: 'public', allowedHosts: [], sockets: [] });
-  t.same(c.frontends.map((f) => [f.name, f.mode, `${f.bind.host}:${f.bind.port}`, f.backend]), [
-    ['demo-http', 'http', '127.0.0.1:11101', 'demo-http'],
-    ['demo-tcp', 'tcp', '127.0.0.1:11100', 'demo-tcp'],
-  ]);
+  t.same(
+    c.frontends.map((f) => [f.name, f.mode, `${f.bind.host}:${f.bind.port}`, f.backend]),
+    [
+      ['demo-http', 'http', '127.0.0.1:11101', 'demo-http'],
+      ['demo-tcp', 'tcp', '127.0.0.1:11100', 'demo-tcp'],
+    ],
+  );
   const [http, tcp] = c.backends;
   t.match(http, { name: 'demo-http', mode: 'http', strategy: 'round-robin', health: { type: 'http', method: 'GET', path: '/health', intervalMs: 2000 } });
   t.match(tcp, { name: 'demo-tcp', mode: 'tcp', health: { type: 'tcp' } });
   for (const be of [http!, tcp!]) {
-    t.same(be.servers.map((s) => `${s.name}=${s.address.host}:${s.address.port}`), ['echo1=127.0.0.1:11111', 'echo2=127.0.0.1:11112', 'echo3=127.0.0.1:11113']);
+    t.same(
+      be.servers.map((s) => `${s.name}=${s.address.host}:${s.address.port}`),
+      ['echo1=127.0.0.1:11111', 'echo2=127.0.0.1:11112', 'echo3=127.0.0.1:11113'],
+    );
   }
   t.ok(Object.isFrozen(c.backends[1]!.servers[2]));
   t.equal(summarizeConfig(c), 'ok: 2 frontends (http 1, tcp 1), 2 backends, 6 servers, stats on 127.0.0.1:11099');

@@ -8,7 +8,11 @@ async function get(url: string, headers: Record<string, string> = {}): Promise<{
   const res = await fetch(url, { headers });
   const text = await res.text();
   let body: unknown = text;
-  try { body = JSON.parse(text); } catch { /* plain text */ }
+  try {
+    body = JSON.parse(text);
+  } catch {
+    /* plain text */
+  }
   return { status: res.status, headers: res.headers, body, ms: Date.now() - start };
 }
 
@@ -25,17 +29,42 @@ t.test('health/service: entries, headers, filters', async (t) => {
   t.equal(all.headers.get('x-consul-index'), String(c.indexOf('web')));
   t.equal(all.headers.get('x-consul-knownleader'), 'true');
   t.equal(all.headers.get('x-consul-lastcontact'), '0');
-  t.same(all.body.map((e: any) => e.Service.ID), ['web-1', 'web-2', 'web-3']);
+  t.same(
+    all.body.map((e: any) => e.Service.ID),
+    ['web-1', 'web-2', 'web-3'],
+  );
   const e = all.body[0];
-  t.match(e, { Node: { Node: 'node1', Address: '127.0.0.1', Datacenter: 'dc1' }, Service: { ID: 'web-1', Service: 'web', Tags: ['v1'], Address: '10.0.0.1', Port: 80, Meta: { weight: '3' }, Weights: { Passing: 1, Warning: 1 } } });
-  t.same(e.Checks.map((c: any) => [c.CheckID, c.Status]), [['serfHealth', 'passing'], ['service:web-1', 'passing']]);
+  t.match(e, {
+    Node: { Node: 'node1', Address: '127.0.0.1', Datacenter: 'dc1' },
+    Service: { ID: 'web-1', Service: 'web', Tags: ['v1'], Address: '10.0.0.1', Port: 80, Meta: { weight: '3' }, Weights: { Passing: 1, Warning: 1 } },
+  });
+  t.same(
+    e.Checks.map((c: any) => [c.CheckID, c.Status]),
+    [
+      ['serfHealth', 'passing'],
+      ['service:web-1', 'passing'],
+    ],
+  );
   t.equal(all.body[1].Service.Address, '', 'no service address: empty, the node address applies');
 
-  t.same((await get(`${c.address}/v1/health/service/web?passing`)).body.map((e: any) => e.Service.ID), ['web-1'], 'passing drops warning and critical');
-  t.same((await get(`${c.address}/v1/health/service/web?passing=true`)).body.map((e: any) => e.Service.ID), ['web-1']);
+  t.same(
+    (await get(`${c.address}/v1/health/service/web?passing`)).body.map((e: any) => e.Service.ID),
+    ['web-1'],
+    'passing drops warning and critical',
+  );
+  t.same(
+    (await get(`${c.address}/v1/health/service/web?passing=true`)).body.map((e: any) => e.Service.ID),
+    ['web-1'],
+  );
   t.same((await get(`${c.address}/v1/health/service/web?passing=false`)).body.length, 3);
-  t.same((await get(`${c.address}/v1/health/service/web?tag=v1`)).body.map((e: any) => e.Service.ID), ['web-1', 'web-3']);
-  t.same((await get(`${c.address}/v1/health/service/web?tag=v1&tag=canary`)).body.map((e: any) => e.Service.ID), ['web-3']);
+  t.same(
+    (await get(`${c.address}/v1/health/service/web?tag=v1`)).body.map((e: any) => e.Service.ID),
+    ['web-1', 'web-3'],
+  );
+  t.same(
+    (await get(`${c.address}/v1/health/service/web?tag=v1&tag=canary`)).body.map((e: any) => e.Service.ID),
+    ['web-3'],
+  );
   t.same((await get(`${c.address}/v1/health/service/web?dc=dc1`)).body.length, 3);
   const nodc = await get(`${c.address}/v1/health/service/web?dc=mars`);
   t.equal(nodc.status, 500);
@@ -136,17 +165,27 @@ t.test('ACL token, failNext, setDelay, stop/restart on the same port', async (t)
 t.test('agent register/deregister with an HTTP check run at its interval', async (t) => {
   const { createServer } = await import('node:http');
   let healthy = true;
-  const target = createServer((_req, res) => { res.statusCode = healthy ? 200 : 503; res.end(); });
+  const target = createServer((_req, res) => {
+    res.statusCode = healthy ? 200 : 503;
+    res.end();
+  });
   await new Promise<void>((r) => target.listen(0, '127.0.0.1', r));
   const tport = (target.address() as import('node:net').AddressInfo).port;
   const c = await ConsulTestServer.start();
-  t.teardown(async () => { await c.close(); await new Promise((r) => target.close(r)); });
+  t.teardown(async () => {
+    await c.close();
+    await new Promise((r) => target.close(r));
+  });
 
   const put = (path: string, body?: unknown) => fetch(`${c.address}${path}`, { method: 'PUT', body: body === undefined ? undefined : JSON.stringify(body) });
   t.equal((await put('/v1/agent/service/register', { Name: '' })).status, 400, 'Name required');
   t.equal((await put('/v1/agent/service/register', { Name: 'x', Check: { HTTP: 'http://127.0.0.1:1/' } })).status, 400, 'Interval required');
   const ok = await put('/v1/agent/service/register', {
-    ID: 'sy-1', Name: 'switchyard', Address: '10.0.0.2', Port: 11099, Tags: ['lb'],
+    ID: 'sy-1',
+    Name: 'switchyard',
+    Address: '10.0.0.2',
+    Port: 11099,
+    Tags: ['lb'],
     Check: { HTTP: `http://127.0.0.1:${tport}/health`, Interval: '50ms', DeregisterCriticalServiceAfter: '1m' },
   });
   t.equal(ok.status, 200);
@@ -192,7 +231,10 @@ t.test('flap toggles a check and wakes blocked queries at each change; register 
   t.same((await get(`${c.address}/v1/health/service/svc?passing`)).body.length, 1);
   await t.rejects(c.flap('nope', 1, 1), /no service nope/);
 
-  const put = await fetch(`${c.address}/v1/agent/service/register`, { method: 'PUT', body: JSON.stringify({ ID: 'w', Name: 'weighted', Port: 5, Weights: { Passing: 10, Warning: 1 } }) });
+  const put = await fetch(`${c.address}/v1/agent/service/register`, {
+    method: 'PUT',
+    body: JSON.stringify({ ID: 'w', Name: 'weighted', Port: 5, Weights: { Passing: 10, Warning: 1 } }),
+  });
   t.equal(put.status, 200);
   t.same((await get(`${c.address}/v1/health/service/weighted`)).body[0].Service.Weights, { Passing: 10, Warning: 1 });
 });

@@ -48,8 +48,14 @@ function run(cmd: string, args: string[], opts: { echo?: boolean; timeoutMs?: nu
     const child = spawn(cmd, args, { cwd: ROOT, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); if (opts.echo) process.stderr.write(d); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); if (opts.echo) process.stderr.write(d); });
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (opts.echo) process.stderr.write(d);
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (opts.echo) process.stderr.write(d);
+    });
     const timer = opts.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs) : null;
     child.on('error', reject);
     child.on('close', (code) => {
@@ -153,21 +159,35 @@ t.test('the MCP network compose file validates and has the promised shape', asyn
   const out = await run('bash', ['scripts/container/check-compose.sh'], { timeoutMs: 5 * 60_000 });
   t.equal(out.code, 0, `docker-compose config accepts docker/compose.mcp-network.yml${out.code === 0 ? '' : `:\n${out.stderr}`}`);
   if (out.code !== 0) return;
-  const compose = parseYaml(out.stdout) as { services: Record<string, ComposeService>; networks: Record<string, { internal?: boolean; name?: string; ipam?: { config?: { subnet?: string }[] } }> };
+  const compose = parseYaml(out.stdout) as {
+    services: Record<string, ComposeService>;
+    networks: Record<string, { internal?: boolean; name?: string; ipam?: { config?: { subnet?: string }[] } }>;
+  };
   const { services, networks } = compose;
   const published = (svc: ComposeService | undefined) => (svc?.ports ?? []).map((p) => `${p.published}:${p.target}`);
   const nets = (svc: ComposeService | undefined) => Object.keys(svc?.networks ?? {}).sort();
 
   t.equal(networks['mcp-internal']?.internal, true, 'mcp-internal is internal');
-  t.same(networks['mcp-internal']?.ipam?.config?.map((c) => c.subnet), ['172.20.0.0/24'], 'mcp-internal is 172.20.0.0/24');
+  t.same(
+    networks['mcp-internal']?.ipam?.config?.map((c) => c.subnet),
+    ['172.20.0.0/24'],
+    'mcp-internal is 172.20.0.0/24',
+  );
   t.equal(networks['sutazai-network']?.name, 'sutazai-network', 'sutazai-network keeps its name');
   t.same(published(services.consul), ['11090:8500'], 'Consul UI and API on 11090');
   t.same(nets(services.consul), ['mcp-internal', 'sutazai-network'], 'Consul on both networks (the services register with it)');
   const sy = services.switchyard;
-  t.same(published(sy), ['11099:11099', ...[0, 1, 2, 3, 4, 5].map((i) => `${11100 + i}:${11100 + i}`)], 'switchyard publishes stats 11099 and frontends 11100-11105');
+  t.same(
+    published(sy),
+    ['11099:11099', ...[0, 1, 2, 3, 4, 5].map((i) => `${11100 + i}:${11100 + i}`)],
+    'switchyard publishes stats 11099 and frontends 11100-11105',
+  );
   t.same(nets(sy), ['mcp-internal', 'sutazai-network'], 'switchyard joins both networks');
   t.ok(sy?.build?.context, 'switchyard is built from the repo Dockerfile');
-  t.ok((sy?.volumes ?? []).some((v) => /examples\/mcp-network\.yaml:\/etc\/switchyard\/switchyard\.yaml(:ro)?$/.test(v)), 'the MCP network config is mounted at /etc/switchyard/switchyard.yaml');
+  t.ok(
+    (sy?.volumes ?? []).some((v) => /examples\/mcp-network\.yaml:\/etc\/switchyard\/switchyard\.yaml(:ro)?$/.test(v)),
+    'the MCP network config is mounted at /etc/switchyard/switchyard.yaml',
+  );
   for (const name of ['mcp-postgres', 'mcp-files', 'mcp-http', 'mcp-ddg', 'mcp-github', 'mcp-memory']) {
     const svc = services[name];
     t.ok(svc, `${name} is defined`);
@@ -192,14 +212,19 @@ t.test('the container image: built on a local base, run with podman, checked end
 
   const before = (await run('buildah', [...STORAGE, 'inspect', '--type', 'image', '--format', '{{.FromImageID}}', IMAGE])).stdout.trim();
   t0 = Date.now();
-  await must('buildah', [...STORAGE, 'bud', '--isolation', 'chroot', '--format', 'docker', '--build-arg', `BASE=${base}`, '-t', IMAGE, '-f', 'Dockerfile', '.'], { echo: true, timeoutMs: 15 * 60_000 });
+  await must(
+    'buildah',
+    [...STORAGE, 'bud', '--isolation', 'chroot', '--format', 'docker', '--build-arg', `BASE=${base}`, '-t', IMAGE, '-f', 'Dockerfile', '.'],
+    { echo: true, timeoutMs: 15 * 60_000 },
+  );
   const buildSeconds = (Date.now() - t0) / 1000;
   const imageId = (await must('buildah', [...STORAGE, 'inspect', '--type', 'image', '--format', '{{.FromImageID}}', IMAGE])).trim();
   if (before && before !== imageId) await run('buildah', [...STORAGE, 'rmi', before]); // the previous build, now untagged
 
   const size = Number((await must('podman', [...PODMAN_GLOBAL, 'image', 'inspect', '--format', '{{.Size}}', IMAGE])).trim());
   const baseSize = Number((await must('podman', [...PODMAN_GLOBAL, 'image', 'inspect', '--format', '{{.Size}}', base])).trim());
-  const figures = `base ${base}: ${baseSeconds.toFixed(1)}s (cached when unchanged), ${mb(baseSize)}; ` +
+  const figures =
+    `base ${base}: ${baseSeconds.toFixed(1)}s (cached when unchanged), ${mb(baseSize)}; ` +
     `image build: ${buildSeconds.toFixed(1)}s; image ${IMAGE}: ${mb(size)} (app layers ${mb(size - baseSize)})`;
   t.comment(figures);
   process.stderr.write(`container figures: ${figures}\n`);
@@ -217,22 +242,49 @@ t.test('the container image: built on a local base, run with podman, checked end
   t.equal(config.StopSignal, 'SIGTERM', 'stop signal');
   // buildah keeps a range as written (`11100-11105/tcp`); docker expands it port by port.
   const exposed = Object.keys(config.ExposedPorts ?? {});
-  const exposes = (port: number) => exposed.some((e) => {
-    const m = /^(\d+)(?:-(\d+))?\/tcp$/.exec(e);
-    return m !== null && port >= Number(m[1]) && port <= Number(m[2] ?? m[1]);
-  });
+  const exposes = (port: number) =>
+    exposed.some((e) => {
+      const m = /^(\d+)(?:-(\d+))?\/tcp$/.exec(e);
+      return m !== null && port >= Number(m[1]) && port <= Number(m[2] ?? m[1]);
+    });
   t.ok([11099, 11100, 11101, 11102, 11103, 11104, 11105].every(exposes), `exposes 11099 and 11100-11105 (${exposed.join(', ')})`);
-  t.match(healthcheck?.Test?.join(' ') ?? '', /node -e .*fetch\(.*\/health/, 'image has a HEALTHCHECK with node\'s fetch on /health');
+  t.match(healthcheck?.Test?.join(' ') ?? '', /node -e .*fetch\(.*\/health/, "image has a HEALTHCHECK with node's fetch on /health");
 
   // The shipped default config and the MCP network example both pass `switchyard check` in the image.
-  const checkDefault = await podman(['run', '--rm', '--network', 'host', '--health-interval', 'disable', IMAGE, 'check', '--config', '/etc/switchyard/switchyard.yaml']);
+  const checkDefault = await podman([
+    'run',
+    '--rm',
+    '--network',
+    'host',
+    '--health-interval',
+    'disable',
+    IMAGE,
+    'check',
+    '--config',
+    '/etc/switchyard/switchyard.yaml',
+  ]);
   t.equal(checkDefault.code, 0, `the image's default config is valid: ${checkDefault.stdout.trim() || checkDefault.stderr.trim()}`);
-  const checkMcp = await podman(['run', '--rm', '--network', 'host', '--health-interval', 'disable', '-v', `${join(ROOT, 'examples/mcp-network.yaml')}:/etc/switchyard/switchyard.yaml:ro`, IMAGE, 'check', '--config', '/etc/switchyard/switchyard.yaml']);
+  const checkMcp = await podman([
+    'run',
+    '--rm',
+    '--network',
+    'host',
+    '--health-interval',
+    'disable',
+    '-v',
+    `${join(ROOT, 'examples/mcp-network.yaml')}:/etc/switchyard/switchyard.yaml:ro`,
+    IMAGE,
+    'check',
+    '--config',
+    '/etc/switchyard/switchyard.yaml',
+  ]);
   t.equal(checkMcp.code, 0, `examples/mcp-network.yaml is valid in the image: ${checkMcp.stdout.trim() || checkMcp.stderr.trim()}`);
 
   // ---- host backends and the mounted config ---------------------------------------------------
   let slowArrived!: () => void;
-  const slowSeen = new Promise<void>((r) => { slowArrived = r; });
+  const slowSeen = new Promise<void>((r) => {
+    slowArrived = r;
+  });
   const web = createHttpServer((req, res) => {
     if (req.url === '/slow') {
       slowArrived();
@@ -245,11 +297,17 @@ t.test('the container image: built on a local base, run with podman, checked end
   const echo = createNetServer((s) => s.pipe(s));
   const webPort = await listen(web);
   const echoPort = await listen(echo);
-  t.teardown(() => { web.closeAllConnections(); web.close(); echo.close(); });
+  t.teardown(() => {
+    web.closeAllConnections();
+    web.close();
+    echo.close();
+  });
   const [statsPort, httpPort, tcpPort] = [await freePort(), await freePort(), await freePort()];
 
   const configFile = join(dir, 'switchyard.yaml');
-  writeFileSync(configFile, `# container test config (mounted at /etc/switchyard/switchyard.yaml)
+  writeFileSync(
+    configFile,
+    `# container test config (mounted at /etc/switchyard/switchyard.yaml)
 stats: { bind: 127.0.0.1:${statsPort} }
 shutdown_timeout: 15s
 frontends:
@@ -264,32 +322,58 @@ backends:
     mode: tcp
     health: { type: tcp, interval: 1s }
     servers: [ { name: echo1, address: 127.0.0.1:${echoPort} } ]
-`);
+`,
+  );
   chmodSync(dir, 0o755);
   chmodSync(configFile, 0o644);
 
   // ---- run ------------------------------------------------------------------------------------
   const name = `sy-test-${process.pid}-${Date.now().toString(36)}`;
-  t.teardown(async () => { await podman(['rm', '-f', '-t', '0', name]); });
-  await must('podman', [...PODMAN_GLOBAL, 'run', '-d', '--name', name, '--network', 'host',
-    '--health-interval', 'disable', // no systemd timers here; the check is run by hand below
-    '-e', `SWITCHYARD_HEALTH_URL=http://127.0.0.1:${statsPort}/health`,
-    '-v', `${configFile}:/etc/switchyard/switchyard.yaml:ro`, IMAGE]);
-  const logs = async () => { const r = await podman(['logs', name]); return r.stdout + r.stderr; };
+  t.teardown(async () => {
+    await podman(['rm', '-f', '-t', '0', name]);
+  });
+  await must('podman', [
+    ...PODMAN_GLOBAL,
+    'run',
+    '-d',
+    '--name',
+    name,
+    '--network',
+    'host',
+    '--health-interval',
+    'disable', // no systemd timers here; the check is run by hand below
+    '-e',
+    `SWITCHYARD_HEALTH_URL=http://127.0.0.1:${statsPort}/health`,
+    '-v',
+    `${configFile}:/etc/switchyard/switchyard.yaml:ro`,
+    IMAGE,
+  ]);
+  const logs = async () => {
+    const r = await podman(['logs', name]);
+    return r.stdout + r.stderr;
+  };
 
   try {
     // Ready when the HTTP frontend answers; every check below reports on its own.
-    const res = await waitFor('HTTP through the frontend', async () => {
-      const r = await fetch(`http://127.0.0.1:${httpPort}/hello?x=1`);
-      return r.status === 200 ? r : undefined;
-    }, 60_000);
+    const res = await waitFor(
+      'HTTP through the frontend',
+      async () => {
+        const r = await fetch(`http://127.0.0.1:${httpPort}/hello?x=1`);
+        return r.status === 200 ? r : undefined;
+      },
+      60_000,
+    );
     const body = await res.text();
     t.match(body, /^host backend saw GET \/hello\?x=1 xff=127\.0\.0\.1/, 'an HTTP request through the frontend reaches the host backend');
 
-    const health = await waitFor('/health', async () => {
-      const r = await fetch(`http://127.0.0.1:${statsPort}/health`);
-      return r.status === 200 ? await r.json() : undefined;
-    }, 15_000).catch((error: unknown) => String(error));
+    const health = await waitFor(
+      '/health',
+      async () => {
+        const r = await fetch(`http://127.0.0.1:${statsPort}/health`);
+        return r.status === 200 ? await r.json() : undefined;
+      },
+      15_000,
+    ).catch((error: unknown) => String(error));
     t.same(health, { status: 'ok' }, '/health answers 200 {"status":"ok"}');
 
     // The page's bundle is built in the image (scripts/build-page.js in the build stage).
@@ -305,25 +389,49 @@ backends:
     const pid1 = /^Uid:\s+(\d+)\s+(\d+)/m.exec(status);
     t.ok(pid1 && pid1[1] !== '0' && pid1[2] !== '0', `the balancer (PID 1) runs as uid ${pid1?.[1]}, not root`);
     const cmdline = (await must('podman', [...PODMAN_GLOBAL, 'exec', name, 'cat', '/proc/1/cmdline'])).split('\0').join(' ');
-    t.match(cmdline, /node \/app\/bin\/switchyard\.js --config \/etc\/switchyard\/switchyard\.yaml/, 'PID 1 is node running the CLI with the default config path');
-
+    t.match(
+      cmdline,
+      /node \/app\/bin\/switchyard\.js --config \/etc\/switchyard\/switchyard\.yaml/,
+      'PID 1 is node running the CLI with the default config path',
+    );
 
     const payload = `ping ${Date.now()}\n`;
-    const echoed = await waitFor('TCP echo through the frontend', async () => {
-      const got = await tcpRoundTrip(tcpPort, payload);
-      return got === payload ? got : undefined;
-    }, 30_000);
+    const echoed = await waitFor(
+      'TCP echo through the frontend',
+      async () => {
+        const got = await tcpRoundTrip(tcpPort, payload);
+        return got === payload ? got : undefined;
+      },
+      30_000,
+    );
     t.equal(echoed, payload, 'a TCP connection through the frontend reaches the host echo server');
 
     const hc = await podman(['healthcheck', 'run', name]);
     t.equal(hc.code, 0, `the image's HEALTHCHECK passes (podman healthcheck run: ${(hc.stdout + hc.stderr).trim() || 'healthy'})`);
 
-    const modules = JSON.parse((await must('podman', [...PODMAN_GLOBAL, 'exec', name, 'node', '-e',
-      "const fs=require('fs');const d='/app/node_modules';const out=[];for(const n of fs.readdirSync(d)){if(n.startsWith('@')){for(const m of fs.readdirSync(d+'/'+n))out.push(n+'/'+m)}else if(!n.startsWith('.'))out.push(n)}console.log(JSON.stringify(out))"])).trim()) as string[];
-    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
+    const modules = JSON.parse(
+      (
+        await must('podman', [
+          ...PODMAN_GLOBAL,
+          'exec',
+          name,
+          'node',
+          '-e',
+          "const fs=require('fs');const d='/app/node_modules';const out=[];for(const n of fs.readdirSync(d)){if(n.startsWith('@')){for(const m of fs.readdirSync(d+'/'+n))out.push(n+'/'+m)}else if(!n.startsWith('.'))out.push(n)}console.log(JSON.stringify(out))",
+        ])
+      ).trim(),
+    ) as string[];
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+      devDependencies: Record<string, string>;
+    };
     const devInImage = [...Object.keys(pkg.devDependencies), 'typescript', 'tap', '@tapjs/core'].filter((d) => modules.includes(d) && !(d in pkg.dependencies));
     t.same(devInImage, [], 'no dev dependencies in /app/node_modules');
-    t.same(Object.keys(pkg.dependencies).filter((d) => !modules.includes(d)), [], 'every production dependency is in the image');
+    t.same(
+      Object.keys(pkg.dependencies).filter((d) => !modules.includes(d)),
+      [],
+      'every production dependency is in the image',
+    );
     const srcInImage = await podman(['exec', name, 'test', '-e', '/app/src']);
     t.not(srcInImage.code, 0, 'no TypeScript sources in the image');
 

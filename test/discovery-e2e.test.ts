@@ -11,10 +11,20 @@ import { backendConfig, config, frontendConfig, httpServer, quietLogger, type Te
 
 const SERVICE: ConsulDiscoveryConfig = { service: 'mcp-files', tag: null, passing: true, dc: null };
 
-async function startWithConsul(t: Test, consul: ConsulTestServer, staticServers: string[]): Promise<{ sy: Switchyard; get: (path?: string) => Promise<string> }> {
-  const cfg = config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', staticServers, { discovery: { consul: SERVICE } })],
-    { consul: { address: consul.address, token: null, register: null, waitMs: 60_000 } });
-  const sy = await startSwitchyard({ config: cfg, logger: quietLogger, watch: false, components: async () => [new ConsulDiscovery(cfg.consul, quietLogger, { backoffBaseMs: 50, backoffCapMs: 200 })] });
+async function startWithConsul(
+  t: Test,
+  consul: ConsulTestServer,
+  staticServers: string[],
+): Promise<{ sy: Switchyard; get: (path?: string) => Promise<string> }> {
+  const cfg = config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', staticServers, { discovery: { consul: SERVICE } })], {
+    consul: { address: consul.address, token: null, register: null, waitMs: 60_000 },
+  });
+  const sy = await startSwitchyard({
+    config: cfg,
+    logger: quietLogger,
+    watch: false,
+    components: async () => [new ConsulDiscovery(cfg.consul, quietLogger, { backoffBaseMs: 50, backoffCapMs: 200 })],
+  });
   t.teardown(() => sy.stop(100));
   const port = sy.frontendAddress('web').port;
   const get = async (path = '/') => {
@@ -42,7 +52,11 @@ t.test('added in Consul: traffic as the watch wakes; removed: no new requests wh
     if (req.url === '/slow') held.push(() => res.end('c-slow'));
     else res.end('c');
   });
-  t.teardown(async () => { await a.close(); await c.close(); await consul.close(); });
+  t.teardown(async () => {
+    await a.close();
+    await c.close();
+    await consul.close();
+  });
   const { sy, get } = await startWithConsul(t, consul, [a.address]);
   t.equal(await get(), 'a');
   await new Promise((r) => setTimeout(r, 100)); // the watch now blocks on Consul's index
@@ -72,7 +86,10 @@ t.test('added in Consul: traffic as the watch wakes; removed: no new requests wh
   for (const release of held) release();
   const answers = await Promise.all(slow);
   t.ok(answers.filter((x) => x === 'c-slow').length >= 1, `open requests on c finished: ${answers.join(', ')}`);
-  t.ok(answers.every((x) => x === 'c-slow' || x === 'a'), 'none failed');
+  t.ok(
+    answers.every((x) => x === 'c-slow' || x === 'a'),
+    'none failed',
+  );
   t.equal(cServer.active, 0);
 });
 
@@ -80,11 +97,18 @@ t.test('a Consul outage changes nothing served; recovery and an index reset are 
   const consul = await ConsulTestServer.start();
   const servers: TestHttpServer[] = await Promise.all(['c1', 'c2', 'c3', 'c4'].map((n) => httpServer(n)));
   const [c1, c2, c3, c4] = servers as [TestHttpServer, TestHttpServer, TestHttpServer, TestHttpServer];
-  t.teardown(async () => { for (const s of servers) await s.close(); await consul.close(); });
+  t.teardown(async () => {
+    for (const s of servers) await s.close();
+    await consul.close();
+  });
   consul.addService({ id: 'c1', name: 'mcp-files', address: '127.0.0.1', port: c1.port });
   consul.addService({ id: 'c2', name: 'mcp-files', address: '127.0.0.1', port: c2.port });
   const { get } = await startWithConsul(t, consul, []);
-  const answered = async (n: number) => { const seen = new Set<string>(); for (let i = 0; i < n; i++) seen.add(await get()); return [...seen].sort(); };
+  const answered = async (n: number) => {
+    const seen = new Set<string>();
+    for (let i = 0; i < n; i++) seen.add(await get());
+    return [...seen].sort();
+  };
   for (let i = 0; i < 100 && (await answered(4)).length < 2; i++) await new Promise((r) => setTimeout(r, 20));
   t.same(await answered(6), ['c1', 'c2'], 'both discovered servers serve');
 
@@ -99,7 +123,7 @@ t.test('a Consul outage changes nothing served; recovery and an index reset are 
   consul.removeService('c1');
   consul.addService({ id: 'c3', name: 'mcp-files', address: '127.0.0.1', port: c3.port });
   await consul.restart();
-  t.ok(await firstAnswerFrom(get, 'c3', 10_000) >= 0, 'c3 serves after recovery');
+  t.ok((await firstAnswerFrom(get, 'c3', 10_000)) >= 0, 'c3 serves after recovery');
   const seenC1 = seenCount(c1);
   t.same(await answered(6), ['c2', 'c3'], 'c1 is gone');
   t.equal(seenCount(c1), seenC1);

@@ -8,7 +8,10 @@ import { TokenBucket } from '../src/discovery/rate-limit.js';
 const entry = (id: string, over: { addr?: string; node?: string; nodeAddr?: string; port?: number; meta?: Record<string, string>; status?: string } = {}) => ({
   Node: { Node: over.node ?? 'n1', Address: over.nodeAddr ?? '10.0.0.1', Datacenter: 'dc1' },
   Service: { ID: id, Service: 'svc', Tags: [], Address: over.addr ?? '', Port: over.port ?? 80, Meta: over.meta ?? {}, Weights: { Passing: 1, Warning: 1 } },
-  Checks: [{ CheckID: 'serfHealth', Status: 'passing' }, { CheckID: `service:${id}`, Status: over.status ?? 'passing', ServiceID: id }],
+  Checks: [
+    { CheckID: 'serfHealth', Status: 'passing' },
+    { CheckID: `service:${id}`, Status: over.status ?? 'passing', ServiceID: id },
+  ],
 });
 
 t.test('toSnapshot', async (t) => {
@@ -20,12 +23,16 @@ t.test('toSnapshot', async (t) => {
     entry('d', { port: 0 }),
     entry('b', { node: 'n2', nodeAddr: '10.0.0.9' }),
   ]);
-  t.same(s.specs.map((x) => [x.id, x.name, x.host, x.port, x.weight]), [
-    ['consul:a', 'a', '10.0.0.1', 80, 1],
-    ['consul:b', 'b', '10.1.0.2', 80, 7],
-    ['consul:b@n2', 'b@n2', '10.0.0.9', 80, 1],
-    ['consul:c', 'c', 'fd00::1', 80, 1],
-  ], 'sorted by id; node address when Service.Address is empty; duplicate IDs on two nodes kept apart');
+  t.same(
+    s.specs.map((x) => [x.id, x.name, x.host, x.port, x.weight]),
+    [
+      ['consul:a', 'a', '10.0.0.1', 80, 1],
+      ['consul:b', 'b', '10.1.0.2', 80, 7],
+      ['consul:b@n2', 'b@n2', '10.0.0.9', 80, 1],
+      ['consul:c', 'c', 'fd00::1', 80, 1],
+    ],
+    'sorted by id; node address when Service.Address is empty; duplicate IDs on two nodes kept apart',
+  );
   t.same([...s.critical], ['consul:a']);
   t.equal(s.skipped.length, 2);
   t.equal(toSnapshot([entry('x'), entry('y')]).key, toSnapshot([entry('y'), entry('x')]).key, 'order does not matter');
@@ -52,8 +59,16 @@ t.test('parseIndex', async (t) => {
 
 t.test('backoffDelay: exponential, capped, jittered', async (t) => {
   const o = (r: number) => ({ baseMs: 100, capMs: 30_000, random: () => r });
-  t.same([1, 2, 3, 4].map((a) => backoffDelay(a, o(0))), [50, 100, 200, 400], 'lower bound: half the step');
-  t.same([1, 2, 3, 4].map((a) => backoffDelay(a, o(0.999999))), [100, 200, 400, 800], 'upper bound: the step');
+  t.same(
+    [1, 2, 3, 4].map((a) => backoffDelay(a, o(0))),
+    [50, 100, 200, 400],
+    'lower bound: half the step',
+  );
+  t.same(
+    [1, 2, 3, 4].map((a) => backoffDelay(a, o(0.999999))),
+    [100, 200, 400, 800],
+    'upper bound: the step',
+  );
   t.equal(backoffDelay(50, o(0.999999)), 30_000, 'capped');
   t.equal(backoffDelay(10_000, o(0)), 15_000);
   t.equal(goDuration(30_000), '30s');

@@ -5,7 +5,19 @@
 import t from 'tap';
 import { backoffDelay } from '../src/discovery/backoff.js';
 import { ConsulDiscovery } from '../src/discovery/consul.js';
-import { captureLogger, consulConfig, discoveryBackend, FAST_DISCOVERY as FAST, liveNames, setupDiscovery as setup, sleep, spyDiscovered as spy, testConfig, testRuntime, waitFor } from './support/consul-fixtures.js';
+import {
+  captureLogger,
+  consulConfig,
+  discoveryBackend,
+  FAST_DISCOVERY as FAST,
+  liveNames,
+  setupDiscovery as setup,
+  sleep,
+  spyDiscovered as spy,
+  testConfig,
+  testRuntime,
+  waitFor,
+} from './support/consul-fixtures.js';
 
 t.test('outage: the last set is kept, then changes are picked up after restart', async (t) => {
   const { consul, discovery, runtime, backend, lines } = await setup(t, [discoveryBackend('api', {})]);
@@ -37,7 +49,9 @@ t.test('outage: the last set is kept, then changes are picked up after restart',
 });
 
 t.test('500 errors are retried with growing backoff; the set is kept meanwhile', async (t) => {
-  const { consul, discovery, runtime, backend } = await setup(t, [discoveryBackend('api', {})], { discovery: { backoffBaseMs: 40, backoffCapMs: 160, random: () => 0.99 } });
+  const { consul, discovery, runtime, backend } = await setup(t, [discoveryBackend('api', {})], {
+    discovery: { backoffBaseMs: 40, backoffCapMs: 160, random: () => 0.99 },
+  });
   consul.addService({ id: 'a', name: 'api', address: '127.0.0.1', port: 1 });
   discovery.sync(runtime);
   const b = backend('api');
@@ -61,12 +75,22 @@ t.test('500 errors are retried with growing backoff; the set is kept meanwhile',
   // delay, which a loaded machine cannot be trusted to show: checked on the delays themselves.
   t.ok(gaps[0]! >= 20, `first retry after ${gaps[0]}ms`);
   t.ok(gaps[2]! >= 80, `third retry after ${gaps[2]}ms`);
-  t.same([1, 2, 3, 4, 5].map((n) => backoffDelay(n, { baseMs: 40, capMs: 160, random: () => 0.99 })), [40, 80, 159, 159, 159], `capped delays (seen: ${gaps.join(',')})`);
-  t.notOk(consul.requests.slice(from + 1).some((r, i) => i < 5 && r.query.has('index')), 'retries are fresh reads (index 0)');
+  t.same(
+    [1, 2, 3, 4, 5].map((n) => backoffDelay(n, { baseMs: 40, capMs: 160, random: () => 0.99 })),
+    [40, 80, 159, 159, 159],
+    `capped delays (seen: ${gaps.join(',')})`,
+  );
+  t.notOk(
+    consul.requests.slice(from + 1).some((r, i) => i < 5 && r.query.has('index')),
+    'retries are fresh reads (index 0)',
+  );
 });
 
 t.test('slow answers: still followed; answers slower than the timeout are retried', async (t) => {
-  const { consul, discovery, runtime, backend, lines } = await setup(t, [discoveryBackend('api', {})], { consul: { waitMs: 300 }, discovery: { timeoutMs: 250 } });
+  const { consul, discovery, runtime, backend, lines } = await setup(t, [discoveryBackend('api', {})], {
+    consul: { waitMs: 300 },
+    discovery: { timeoutMs: 250 },
+  });
   consul.addService({ id: 'a', name: 'api', address: '127.0.0.1', port: 1 });
   consul.setDelay(150);
   discovery.sync(runtime);
@@ -108,7 +132,10 @@ t.test('index going backwards is followed by a fresh read; a broken index polls 
   consul.addService({ id: 'zero', name: 'api', address: '127.0.0.1', port: 2001 });
   await waitFor(() => liveNames(b).includes('zero'), 10_000, 'read despite index 0');
   await waitFor(() => consul.requests.slice(z).some((r) => r.query.get('index') === '1'), 10_000, 'a query on index 1');
-  t.notOk(consul.requests.slice(z).some((r) => r.query.get('index') === '0'), 'never index=0 sent as a blocking index');
+  t.notOk(
+    consul.requests.slice(z).some((r) => r.query.get('index') === '0'),
+    'never index=0 sent as a blocking index',
+  );
   t.equal(lines.filter((l) => /X-Consul-Index 0/.test(String(l.msg))).length, 1, 'warned once');
   // The test server still holds its real (higher) index, so index=1 answers at once: only the
   // rate limit stands between this and a busy loop.
@@ -143,7 +170,9 @@ t.test('ACL token: sent as X-Consul-Token; without it 403 and nothing applied', 
 
 t.test('ACL token: a wrong token gets 403, retried with backoff; servers kept; a fixed token recovers', async (t) => {
   const { consul, discovery, runtime, backend, lines } = await setup(t, [discoveryBackend('api', {})], {
-    server: { token: 'right' }, consul: { token: 'right' }, discovery: { backoffBaseMs: 40, backoffCapMs: 160, random: () => 0.99 },
+    server: { token: 'right' },
+    consul: { token: 'right' },
+    discovery: { backoffBaseMs: 40, backoffCapMs: 160, random: () => 0.99 },
   });
   consul.addService({ id: 'a', name: 'api', address: '127.0.0.1', port: 1 });
   discovery.sync(runtime);
@@ -163,7 +192,10 @@ t.test('ACL token: a wrong token gets 403, retried with backoff; servers kept; a
   t.ok(warn, '403 logged');
   t.match(String(warn!.msg), /check consul\.token/);
   t.equal(lines.filter((l) => /status 403/.test(String(l.err)) && l.level === 40).length, 1, 'warned once, not per retry');
-  t.ok(consul.requests.slice(from).every((r) => r.token === 'right' && r.headers['x-consul-token'] === 'right'), 'every query carried the configured token as X-Consul-Token');
+  t.ok(
+    consul.requests.slice(from).every((r) => r.token === 'right' && r.headers['x-consul-token'] === 'right'),
+    'every query carried the configured token as X-Consul-Token',
+  );
   const times = consul.requests.slice(from + 1).map((r) => r.at);
   const gaps = times.slice(1).map((x, i) => x - times[i]!);
   t.ok(gaps.length >= 2 && gaps.every((g) => g >= 20), `retries spaced by the backoff: ${gaps.join(',')}ms`);

@@ -12,27 +12,37 @@ const REGISTER: ConsulRegisterConfig = { name: 'switchyard', id: 'switchyard-lb1
 
 t.test('registerSelf / deregisterSelf: definition, check on stats /health, token', async (t) => {
   // A stand-in stats listener answering /health.
-  const stats = createServer((req, res) => { res.statusCode = req.url === '/health' ? 200 : 404; res.end('{"status":"ok"}'); });
+  const stats = createServer((req, res) => {
+    res.statusCode = req.url === '/health' ? 200 : 404;
+    res.end('{"status":"ok"}');
+  });
   await new Promise<void>((r) => stats.listen(0, '127.0.0.1', r));
   const statsPort = (stats.address() as AddressInfo).port;
   const consul = await ConsulTestServer.start({ token: 'tok' });
-  t.teardown(async () => { await consul.close(); await new Promise((r) => stats.close(r)); });
+  t.teardown(async () => {
+    await consul.close();
+    await new Promise((r) => stats.close(r));
+  });
   const { logger, lines } = captureLogger();
   const cfg = consulConfig(consul.address, { token: 'tok', register: REGISTER });
 
   t.equal(await registerSelf(cfg, { host: '0.0.0.0', port: statsPort }, { logger }), true);
   t.match(consul.registrations.at(-1), {
-    ID: 'switchyard-lb1', Name: 'switchyard', Address: '127.0.0.1', Port: statsPort, Tags: ['lb'],
+    ID: 'switchyard-lb1',
+    Name: 'switchyard',
+    Address: '127.0.0.1',
+    Port: statsPort,
+    Tags: ['lb'],
     Check: { HTTP: `http://127.0.0.1:${statsPort}/health`, Interval: '100ms', DeregisterCriticalServiceAfter: '1m' },
   });
   t.equal(consul.requests.at(-1)!.headers['x-consul-token'], 'tok');
-  const agent = await (await fetch(`${consul.address}/v1/agent/services`, { headers: { 'X-Consul-Token': 'tok' } })).json() as Record<string, unknown>;
+  const agent = (await (await fetch(`${consul.address}/v1/agent/services`, { headers: { 'X-Consul-Token': 'tok' } })).json()) as Record<string, unknown>;
   t.ok(agent['switchyard-lb1'], 'listed by /v1/agent/services');
   // The agent runs the check against the stats listener: passing.
   await waitFor(() => consul.requests.length > 0 && stats.listening, 10_000);
   let status = '';
   for (let i = 0; i < 50 && status !== 'passing'; i++) {
-    const body = await (await fetch(`${consul.address}/v1/health/service/switchyard`, { headers: { 'X-Consul-Token': 'tok' } })).json() as any[];
+    const body = (await (await fetch(`${consul.address}/v1/health/service/switchyard`, { headers: { 'X-Consul-Token': 'tok' } })).json()) as any[];
     status = body[0]?.Checks[1].Status;
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -87,7 +97,10 @@ t.test('ConsulRegistration component: registers on sync, deregisters on stop', a
   t.same(consul.deregistrations, ['switchyard-lb1']);
   await component.stop();
   t.same(consul.deregistrations, ['switchyard-lb1', 'lb2']);
-  t.same(consul.registrations.map((r) => r.ID), ['switchyard-lb1', 'lb2']);
+  t.same(
+    consul.registrations.map((r) => r.ID),
+    ['switchyard-lb1', 'lb2'],
+  );
 });
 
 t.test('ConsulRegistration: an agent that is not up yet is retried until the registration lands', async (t) => {
@@ -122,7 +135,11 @@ t.test('ConsulRegistration: a 403 is retried; a reload with the token registers;
   await waitFor(() => consul.requests.length >= 2, 10_000, 'retried');
   // A reload brings the right token: registered at once with it.
   component.sync(testRuntime(testConfig(consulConfig(consul.address, { register: REGISTER, token: 'tok' }), [])));
-  await waitFor(() => consul.registrations.some((r) => r.ID === 'switchyard-lb1') && consul.requests.at(-1)!.token === 'tok', 10_000, 'registered with the token');
+  await waitFor(
+    () => consul.registrations.some((r) => r.ID === 'switchyard-lb1') && consul.requests.at(-1)!.token === 'tok',
+    10_000,
+    'registered with the token',
+  );
   await component.stop();
   t.same(consul.deregistrations, ['switchyard-lb1']);
   const after = consul.requests.length;
@@ -140,7 +157,9 @@ t.test('the real process: registered at start, deregistered on SIGTERM, exit 0',
   const httpPort = await deadPort();
   const dir = mkdtempSync(join(tmpdir(), 'sy-register-'));
   const file = join(dir, 'switchyard.yaml');
-  writeFileSync(file, `stats: { bind: 127.0.0.1:${statsPort} }
+  writeFileSync(
+    file,
+    `stats: { bind: 127.0.0.1:${statsPort} }
 consul:
   address: ${consul.address}
   token: \${TEST_CONSUL_TOKEN}
@@ -150,15 +169,27 @@ frontends:
   web: { mode: http, bind: 127.0.0.1:${httpPort}, backend: api }
 backends:
   api: { mode: http, servers: [ { address: 127.0.0.1:1 } ] }
-`);
+`,
+  );
   const { child, output, exited } = await runCli(t, file, { TEST_CONSUL_TOKEN: 'tok' });
 
   await waitFor(() => consul.registrations.length > 0, 15_000, `registration (output: ${output()})`);
-  t.match(consul.registrations[0], { ID: 'sy-test', Name: 'switchyard', Port: statsPort, Check: { HTTP: `http://127.0.0.1:${statsPort}/health`, Interval: '100ms' } });
-  t.equal(consul.requests.find((r) => r.path === '/v1/agent/service/register')!.headers['x-consul-token'], 'tok', 'the token from ${TEST_CONSUL_TOKEN} reached the agent');
+  t.match(consul.registrations[0], {
+    ID: 'sy-test',
+    Name: 'switchyard',
+    Port: statsPort,
+    Check: { HTTP: `http://127.0.0.1:${statsPort}/health`, Interval: '100ms' },
+  });
+  t.equal(
+    consul.requests.find((r) => r.path === '/v1/agent/service/register')!.headers['x-consul-token'],
+    'tok',
+    'the token from ${TEST_CONSUL_TOKEN} reached the agent',
+  );
   // The agent's check on the stats listener's /health passes while the balancer serves.
   const status = async () => {
-    const body = await (await fetch(`${consul.address}/v1/health/service/switchyard`, { headers: { 'X-Consul-Token': 'tok' } })).json() as { Checks: { Status: string }[] }[];
+    const body = (await (await fetch(`${consul.address}/v1/health/service/switchyard`, { headers: { 'X-Consul-Token': 'tok' } })).json()) as {
+      Checks: { Status: string }[];
+    }[];
     return body[0]?.Checks[1]?.Status;
   };
   for (let i = 0; i < 100 && (await status()) !== 'passing'; i++) await new Promise((r) => setTimeout(r, 50));
@@ -170,7 +201,11 @@ backends:
   const dereg = consul.requests.find((r) => r.path === '/v1/agent/service/deregister/sy-test')!;
   t.equal(dereg.method, 'PUT');
   t.equal(dereg.token, 'tok');
-  t.same((await (await fetch(`${consul.address}/v1/agent/services`, { headers: { 'X-Consul-Token': 'tok' } })).json()), {}, 'the agent lists no switchyard any more');
+  t.same(
+    await (await fetch(`${consul.address}/v1/agent/services`, { headers: { 'X-Consul-Token': 'tok' } })).json(),
+    {},
+    'the agent lists no switchyard any more',
+  );
   t.match(output(), /deregistered from consul/);
 });
 
@@ -182,21 +217,35 @@ t.test('SIGTERM: the balancer leaves Consul when the drain starts, not after it'
   t.teardown(() => consul.close());
   // A backend that holds /slow until we say so.
   let release!: () => void;
-  const released = new Promise<void>((r) => { release = r; });
+  const released = new Promise<void>((r) => {
+    release = r;
+  });
   let arrived!: () => void;
-  const slowArrived = new Promise<void>((r) => { arrived = r; });
+  const slowArrived = new Promise<void>((r) => {
+    arrived = r;
+  });
   const backend = createServer((req, res) => {
-    if (req.url === '/slow') { arrived(); void released.then(() => res.end('slow done')); return; }
+    if (req.url === '/slow') {
+      arrived();
+      void released.then(() => res.end('slow done'));
+      return;
+    }
     res.end('ok');
   });
   await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
-  t.teardown(() => { release(); backend.closeAllConnections(); backend.close(); });
+  t.teardown(() => {
+    release();
+    backend.closeAllConnections();
+    backend.close();
+  });
   const backendPort = (backend.address() as AddressInfo).port;
   const statsPort = await deadPort();
   const httpPort = await deadPort();
   const dir = mkdtempSync(join(tmpdir(), 'sy-register-'));
   const file = join(dir, 'switchyard.yaml');
-  writeFileSync(file, `stats: { bind: 127.0.0.1:${statsPort} }
+  writeFileSync(
+    file,
+    `stats: { bind: 127.0.0.1:${statsPort} }
 shutdown_timeout: 20s
 consul:
   address: ${consul.address}
@@ -205,7 +254,8 @@ frontends:
   web: { mode: http, bind: 127.0.0.1:${httpPort}, backend: api }
 backends:
   api: { mode: http, health: { type: none }, servers: [ { address: 127.0.0.1:${backendPort} } ] }
-`);
+`,
+  );
   const { child, output, exited } = await runCli(t, file);
   await waitFor(() => consul.registrations.length > 0, 15_000, `registration (output: ${output()})`);
 
@@ -225,9 +275,15 @@ async function runCli(t: { teardown(fn: () => void): void }, file: string, env: 
   const bin = new URL('../bin/switchyard.js', import.meta.url).pathname;
   const child = spawn(process.execPath, [bin, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let text = '';
-  child.stdout.on('data', (d) => { text += d; });
-  child.stderr.on('data', (d) => { text += d; });
+  child.stdout.on('data', (d) => {
+    text += d;
+  });
+  child.stderr.on('data', (d) => {
+    text += d;
+  });
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
   return { child, output: () => text, exited };
 }

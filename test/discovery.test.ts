@@ -2,7 +2,16 @@
 // watch applies (servers, weights, identity, filters, critical), how it follows reloads, and the
 // queries it sends. Failure handling is in discovery-faults.test.ts.
 import t from 'tap';
-import { discoveryBackend, liveNames, setupDiscovery as setup, sleep, spyDiscovered as spy, testConfig, testRuntime, waitFor } from './support/consul-fixtures.js';
+import {
+  discoveryBackend,
+  liveNames,
+  setupDiscovery as setup,
+  sleep,
+  spyDiscovered as spy,
+  testConfig,
+  testRuntime,
+  waitFor,
+} from './support/consul-fixtures.js';
 
 t.test('added in Consul: in backend.servers as the blocking query wakes; removed: retired; weight from Meta', async (t) => {
   // The watch blocks for a minute (waitMs 60 s) and every wait below is 10 s: a change seen in
@@ -33,13 +42,17 @@ t.test('added in Consul: in backend.servers as the blocking query wakes; removed
   t.same(liveNames(b), ['files-2']);
   t.notOk(b.eligible.includes(s1), 'no new traffic to the removed server');
 
-  const changes = lines.filter((l) => typeof l.msg === 'string' && (l.msg).startsWith('consul: '));
-  t.same(changes.map((l) => [l.added, l.removed]), [
-    [['files-1 127.0.0.1:9001'], []],
-    [['files-2 127.0.0.2:9002'], []],
-    [[], []],
-    [[], ['files-1']],
-  ], 'each change logged once, with names');
+  const changes = lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('consul: '));
+  t.same(
+    changes.map((l) => [l.added, l.removed]),
+    [
+      [['files-1 127.0.0.1:9001'], []],
+      [['files-2 127.0.0.2:9002'], []],
+      [[], []],
+      [[], ['files-1']],
+    ],
+    'each change logged once, with names',
+  );
   t.same(changes[2]!.changed, ['files-2 127.0.0.2:9002 weight 1']);
 });
 
@@ -141,7 +154,10 @@ t.test('sync follows reloads: new backend object, settings change, discovery rem
   consul.addService({ id: 'w2', name: 'web', address: '127.0.0.1', port: 4 });
   await sleep(100);
   t.equal(webRequests(), n, 'no more queries for web');
-  t.same(discovery.status().map((s) => s.backend), ['api']);
+  t.same(
+    discovery.status().map((s) => s.backend),
+    ['api'],
+  );
 
   // stop(): the 30s blocking query is aborted, not waited out: a 10 s deadline, far from the 30 s
   // wait and far from what a loaded machine needs (a stop that waits for the query fails).
@@ -151,13 +167,20 @@ t.test('sync follows reloads: new backend object, settings change, discovery rem
   consul.addService({ id: 'a3', name: 'api', address: '127.0.0.1', port: 5, tags: ['green'] });
   await sleep(100);
   t.same(liveNames(noWeb.backends.get('api')!), ['a2'], 'nothing applied after stop');
-  t.notOk(lines.some((l) => Number(l.level) >= 50), 'no error logged');
+  t.notOk(
+    lines.some((l) => Number(l.level) >= 50),
+    'no error logged',
+  );
 });
 
 t.test('static servers merge with Consul ones; identity is the service ID (address changes keep the server)', async (t) => {
-  const withStatic = discoveryBackend('api', {}, {
-    servers: [{ name: 'fixed', address: { host: '127.0.0.1', port: 9000 }, weight: 2, backup: false, maxconn: 0 }],
-  });
+  const withStatic = discoveryBackend(
+    'api',
+    {},
+    {
+      servers: [{ name: 'fixed', address: { host: '127.0.0.1', port: 9000 }, weight: 2, backup: false, maxconn: 0 }],
+    },
+  );
   const { consul, discovery, runtime, backend } = await setup(t, [withStatic]);
   const b = backend('api');
   const fixed = b.serverByName('fixed')!;
@@ -195,7 +218,7 @@ t.test('static servers merge with Consul ones; identity is the service ID (addre
   t.same(b.eligible, [fixed]);
 });
 
-t.test('blocking queries carry index and wait in Consul\'s format; filters go as query parameters', async (t) => {
+t.test("blocking queries carry index and wait in Consul's format; filters go as query parameters", async (t) => {
   const { consul, discovery, runtime } = await setup(t, [discoveryBackend('api', { tag: 'v1', dc: 'dc1', passing: true })], { consul: { waitMs: 120_000 } });
   consul.addService({ id: 'a', name: 'api', address: '127.0.0.1', port: 1, tags: ['v1'] });
   discovery.sync(runtime);

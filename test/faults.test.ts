@@ -24,14 +24,25 @@ class Killable {
   readonly sockets = new Set<Socket>();
   served = 0;
   port = 0;
-  constructor(readonly name: string, readonly delayMs: number) {}
+  constructor(
+    readonly name: string,
+    readonly delayMs: number,
+  ) {}
   async start(): Promise<this> {
     const server = createServer((req, res) => {
       req.resume();
-      req.on('end', () => setTimeout(() => { this.served++; res.end(this.name); }, this.delayMs));
+      req.on('end', () =>
+        setTimeout(() => {
+          this.served++;
+          res.end(this.name);
+        }, this.delayMs),
+      );
     });
     server.keepAliveTimeout = 60000;
-    server.on('connection', (s: Socket) => { this.sockets.add(s); s.on('close', () => this.sockets.delete(s)); });
+    server.on('connection', (s: Socket) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
     await new Promise<void>((r) => server.listen(this.port, '127.0.0.1', r));
     this.port = (server.address() as AddressInfo).port;
     this.server = server;
@@ -43,10 +54,16 @@ class Killable {
     this.server = null;
     for (const s of this.sockets) s.resetAndDestroy();
   }
-  get address(): string { return `127.0.0.1:${this.port}`; }
+  get address(): string {
+    return `127.0.0.1:${this.port}`;
+  }
 }
 
-interface LoadResult { ok: number; failures: string[]; bodies: Map<string, number> }
+interface LoadResult {
+  ok: number;
+  failures: string[];
+  bodies: Map<string, number>;
+}
 
 /** `concurrency` loops of GET requests until `stop()`; every non-200 or error is a failure. */
 function load(port: number, concurrency: number) {
@@ -70,7 +87,12 @@ function load(port: number, concurrency: number) {
   const workers = Array.from({ length: concurrency }, worker);
   return {
     result,
-    stop: async () => { stopped = true; await Promise.all(workers); await agent.close(); return result; },
+    stop: async () => {
+      stopped = true;
+      await Promise.all(workers);
+      await agent.close();
+      return result;
+    },
   };
 }
 
@@ -82,14 +104,37 @@ t.test('a server killed under load and restarted: GET requests do not fail (retr
   // after 2 successes once it listens again. Requests meanwhile rely on retries alone: the
   // requests a killed server had in hand are re-sent elsewhere only with `empty-response`.
   const retryOn = { connFailure: true, emptyResponse: true, junkResponse: false, responseTimeout: false, statuses: [] };
-  const health = { type: 'http' as const, method: 'GET', path: '/', host: null, expect: [[200, 399]] as [number, number][], body: null, intervalMs: 100, fastIntervalMs: 50, downIntervalMs: 100, timeoutMs: 1000, rise: 2, fall: 2, onMarkedDown: 'none' as const };
+  const health = {
+    type: 'http' as const,
+    method: 'GET',
+    path: '/',
+    host: null,
+    expect: [[200, 399]] as [number, number][],
+    body: null,
+    intervalMs: 100,
+    fastIntervalMs: 50,
+    downIntervalMs: 100,
+    timeoutMs: 1000,
+    rise: 2,
+    fall: 2,
+    onMarkedDown: 'none' as const,
+  };
   const sy = await startSwitchyard({
     config: config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', [a.address, b.address], { retries: 2, retryOn, health })]),
-    logger: quietLogger, watch: false, components: async () => [new HealthChecker({ log: quietLogger })],
+    logger: quietLogger,
+    watch: false,
+    components: async () => [new HealthChecker({ log: quietLogger })],
   });
-  t.teardown(async () => { await sy.stop(200); a.kill(); b.kill(); });
+  t.teardown(async () => {
+    await sy.stop(200);
+    a.kill();
+    b.kill();
+  });
   const port = sy.frontendAddress('web').port;
-  const sa = sy.runtime().backends.get('api')!.servers.find((s) => s.address === a.address)!;
+  const sa = sy
+    .runtime()
+    .backends.get('api')!
+    .servers.find((s) => s.address === a.address)!;
   const run = load(port, 16);
   const kills = 3;
   for (let i = 0; i < kills; i++) {
@@ -109,7 +154,9 @@ t.test('a server killed under load and restarted: GET requests do not fail (retr
   t.ok(r.ok > 200, 'load actually ran');
   t.ok((r.bodies.get('a') ?? 0) > 0 && (r.bodies.get('b') ?? 0) > 0, 'both servers served');
   const backend = sy.runtime().backends.get('api')!;
-  t.comment(`retries ${backend.counters.wretr}, redispatches ${backend.counters.wredis}, connect errors ${backend.counters.econ}, response errors ${backend.counters.eresp}`);
+  t.comment(
+    `retries ${backend.counters.wretr}, redispatches ${backend.counters.wredis}, connect errors ${backend.counters.econ}, response errors ${backend.counters.eresp}`,
+  );
 });
 
 t.test('config reloads under load: zero failed requests', async (t) => {
@@ -124,7 +171,12 @@ t.test('config reloads under load: zero failed requests', async (t) => {
     config([{ ...fe, limits: { ...fe.limits, maxHeaders: 50 } }], [backendConfig('api', 'http', [a.address, b.address, c.address])]),
   ];
   const sy = await start(configs[0]!);
-  t.teardown(async () => { await sy.stop(200); a.kill(); b.kill(); c.kill(); });
+  t.teardown(async () => {
+    await sy.stop(200);
+    a.kill();
+    b.kill();
+    c.kill();
+  });
   const run = load(sy.frontendAddress('web').port, 16);
   let applied = 0;
   for (let i = 1; i <= 12; i++) {
@@ -135,7 +187,9 @@ t.test('config reloads under load: zero failed requests', async (t) => {
   }
   await sleep(200);
   const r = await run.stop();
-  t.comment(`${applied} reloads applied under load; ${r.ok} requests ok, ${r.failures.length} failed; a ${r.bodies.get('a') ?? 0}, b ${r.bodies.get('b') ?? 0}, c ${r.bodies.get('c') ?? 0}`);
+  t.comment(
+    `${applied} reloads applied under load; ${r.ok} requests ok, ${r.failures.length} failed; a ${r.bodies.get('a') ?? 0}, b ${r.bodies.get('b') ?? 0}, c ${r.bodies.get('c') ?? 0}`,
+  );
   if (r.failures.length > 0) t.comment(`failures: ${JSON.stringify([...new Set(r.failures)])}`);
   t.equal(applied, 12, 'every reload applied');
   t.equal(r.failures.length, 0, 'zero failed requests');
@@ -149,17 +203,35 @@ t.test('Consul flapping under load: a server check flips every 25 ms and Consul 
   const c = await new Killable('c', 1).start();
   consul.addService({ id: 'api-b', name: 'api', address: '127.0.0.1', port: b.port, status: 'passing' });
   consul.addService({ id: 'api-c', name: 'api', address: '127.0.0.1', port: c.port, status: 'passing' });
-  const cfg = config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', [a.address], {
-    discovery: { consul: { service: 'api', tag: null, passing: true, dc: null } },
-  })], { consul: { address: consul.address, token: null, register: null, waitMs: 2000 } });
+  const cfg = config(
+    [frontendConfig('web', 'http', 'api')],
+    [
+      backendConfig('api', 'http', [a.address], {
+        discovery: { consul: { service: 'api', tag: null, passing: true, dc: null } },
+      }),
+    ],
+    { consul: { address: consul.address, token: null, register: null, waitMs: 2000 } },
+  );
   // No rate limit on the watch: every flip Consul reports becomes a server-list change.
   const sy = await startSwitchyard({
-    config: cfg, logger: quietLogger, watch: false,
+    config: cfg,
+    logger: quietLogger,
+    watch: false,
     components: async () => [new ConsulDiscovery(cfg.consul, quietLogger, { backoffBaseMs: 20, backoffCapMs: 100, rateLimitMs: 0 })],
   });
-  t.teardown(async () => { await sy.stop(200); a.kill(); b.kill(); c.kill(); await consul.close(); });
+  t.teardown(async () => {
+    await sy.stop(200);
+    a.kill();
+    b.kill();
+    c.kill();
+    await consul.close();
+  });
   const backend = () => sy.runtime().backends.get('api')!;
-  const live = () => backend().servers.filter((s) => !s.retired).map((s) => s.port).sort();
+  const live = () =>
+    backend()
+      .servers.filter((s) => !s.retired)
+      .map((s) => s.port)
+      .sort();
   t.ok(await until(() => live().length === 3, 10_000), 'a (static), b and c (Consul) in the list');
   const run = load(sy.frontendAddress('web').port, 16);
   let flips = 0;
@@ -181,12 +253,17 @@ t.test('Consul flapping under load: a server check flips every 25 ms and Consul 
   t.ok(await until(() => !live().includes(c.port), 10_000), 'c leaves the list once it stays critical');
   // Requests already on c finish there (a list change drops nothing in flight): polled until the
   // balancer has none open on c, rather than a fixed 100 ms a loaded machine can overrun.
-  const cOpen = () => backend().servers.filter((s) => s.port === c.port).reduce((n, s) => n + s.active, 0);
+  const cOpen = () =>
+    backend()
+      .servers.filter((s) => s.port === c.port)
+      .reduce((n, s) => n + s.active, 0);
   t.ok(await until(() => cOpen() === 0, 10_000), 'the requests open on c finished');
   const servedByC = c.served;
   await sleep(300);
   const r = await run.stop();
-  t.comment(`${flips} flips and one Consul restart under load; ${r.ok} requests ok, ${r.failures.length} failed; a ${r.bodies.get('a') ?? 0}, b ${r.bodies.get('b') ?? 0}, c ${r.bodies.get('c') ?? 0}`);
+  t.comment(
+    `${flips} flips and one Consul restart under load; ${r.ok} requests ok, ${r.failures.length} failed; a ${r.bodies.get('a') ?? 0}, b ${r.bodies.get('b') ?? 0}, c ${r.bodies.get('c') ?? 0}`,
+  );
   if (r.failures.length > 0) t.comment(`failures: ${JSON.stringify([...new Set(r.failures)])}`);
   t.equal(r.failures.length, 0, 'zero failed requests while c flapped in and out of the list');
   t.ok(r.ok > 200, 'load actually ran');
@@ -212,22 +289,37 @@ t.test('a request the server received and then dropped: GET is retried (counted 
         buf = buf.slice(i + 4);
         got.push(line);
         if (n++ === 0) s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
-        else { s.destroy(); return; }
+        else {
+          s.destroy();
+          return;
+        }
       }
     });
   });
   const sy = await start(config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', [srv.address], { retries: 1 })]));
-  t.teardown(async () => { await sy.stop(200); await srv.close(); });
+  t.teardown(async () => {
+    await sy.stop(200);
+    await srv.close();
+  });
   const port = sy.frontendAddress('web').port;
   // Warm one pooled connection, then send the request that gets dropped over it.
   let received = 0;
-  for (const [method, expect] of [['GET', 2], ['POST', 1], ['DELETE', 2], ['PATCH', 1]] as const) {
+  for (const [method, expect] of [
+    ['GET', 2],
+    ['POST', 1],
+    ['DELETE', 2],
+    ['PATCH', 1],
+  ] as const) {
     received += got.length;
     got.length = 0;
     t.match((await exchange(port, 'GET /warm HTTP/1.1\r\nHost: x\r\n\r\n', { end: true })).data, /^HTTP\/1\.1 200 /, 'warm-up');
     const ex = await exchange(port, `${method} /op HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n`, { end: true });
     const sent = got.filter((l) => l.startsWith(`${method} /op`)).length;
-    t.equal(sent, expect, `${method}: the server received it ${sent} time(s) (${expect === 2 ? 'idempotent: retried on a fresh connection' : 'not idempotent: never replayed'})`);
+    t.equal(
+      sent,
+      expect,
+      `${method}: the server received it ${sent} time(s) (${expect === 2 ? 'idempotent: retried on a fresh connection' : 'not idempotent: never replayed'})`,
+    );
     if (expect === 1) t.match(ex.data, /^HTTP\/1\.1 502 /, `${method}: 502 instead of a replay`);
     else t.match(ex.data, /^HTTP\/1\.1 200 /, `${method}: answered by the retry`);
   }
@@ -255,7 +347,10 @@ t.test('a server that dies with a request on a fresh connection: re-sent elsewhe
     let buf = '';
     s.on('data', (d: Buffer) => {
       buf += d.toString('latin1');
-      if (buf.includes('\r\n\r\n')) { got.push(buf.slice(0, buf.indexOf('\r\n'))); s.resetAndDestroy(); }
+      if (buf.includes('\r\n\r\n')) {
+        got.push(buf.slice(0, buf.indexOf('\r\n')));
+        s.resetAndDestroy();
+      }
     });
     s.on('error', () => {});
   });
@@ -263,14 +358,22 @@ t.test('a server that dies with a request on a fresh connection: re-sent elsewhe
     s.on('data', () => s.write('HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ngood'));
     s.on('error', () => {});
   });
-  t.teardown(async () => { await dropper.close(); await good.close(); });
+  t.teardown(async () => {
+    await dropper.close();
+    await good.close();
+  });
   // Default `retry_on: [conn-failure]`: the request left, so nothing is sent again, whatever
   // the method. `empty-response` opts in (HAProxy's keyword): any method, body included.
   const emptyResponse = { connFailure: true, emptyResponse: true, junkResponse: false, responseTimeout: false, statuses: [] };
   for (const optIn of [false, true]) {
     for (const method of ['GET', 'HEAD', 'PUT', 'POST', 'PATCH']) {
       got.length = 0;
-      const sy = await start(config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', [dropper.address, good.address], { retries: 2, ...(optIn ? { retryOn: emptyResponse } : {}) })]));
+      const sy = await start(
+        config(
+          [frontendConfig('web', 'http', 'api')],
+          [backendConfig('api', 'http', [dropper.address, good.address], { retries: 2, ...(optIn ? { retryOn: emptyResponse } : {}) })],
+        ),
+      );
       const ex = await exchange(sy.frontendAddress('web').port, `${method} /op HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi`, { end: true });
       const wretr = sy.runtime().backends.get('api')!.counters.wretr;
       await sy.stop(200);
@@ -289,7 +392,9 @@ t.test('uncaughtException policy: the CLI logs and counts each one, keeps servin
   // would end the process, and every connection with it.
   const a = await httpServer('a');
   const dir = mkdtempSync(join(tmpdir(), 'sy-uncaught-'));
-  writeFileSync(join(dir, 'strategy.js'), `
+  writeFileSync(
+    join(dir, 'strategy.js'),
+    `
 let picks = 0;
 export default function createStrategy() {
   let servers = [];
@@ -302,17 +407,21 @@ export default function createStrategy() {
     },
   };
 }
-`);
+`,
+  );
   const httpPort = await deadPort();
   const statsPort = await deadPort();
   const file = join(dir, 'switchyard.yaml');
-  writeFileSync(file, `stats: { bind: 127.0.0.1:${statsPort} }
+  writeFileSync(
+    file,
+    `stats: { bind: 127.0.0.1:${statsPort} }
 logging: { level: info }
 frontends:
   web: { mode: http, bind: 127.0.0.1:${httpPort}, backend: api }
 backends:
   api: { mode: http, strategy: ./strategy.js, health: { type: none }, servers: [ { address: ${a.address} } ] }
-`);
+`,
+  );
   // The built CLI, as users run it (`npm test` builds dist/ first, like test/workers.test.ts).
   const bin = new URL('../bin/switchyard.js', import.meta.url).pathname;
   const child = spawn(process.execPath, [bin, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SWITCHYARD_LOG_LEVEL: 'info' } });
@@ -325,12 +434,21 @@ backends:
     while ((i = buf.indexOf('\n')) !== -1) {
       const line = buf.slice(0, i);
       buf = buf.slice(i + 1);
-      try { lines.push(JSON.parse(line) as Record<string, unknown>); } catch { /* not a log line */ }
+      try {
+        lines.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        /* not a log line */
+      }
     }
   });
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  t.teardown(async () => { if (child.exitCode === null) child.kill('SIGKILL'); await a.close(); });
+  t.teardown(async () => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    await a.close();
+  });
   t.ok(await until(() => lines.some((l) => String(l.msg).includes('running')), 20000), `the CLI started ${stderr}`);
 
   const statuses: number[] = [];
@@ -342,8 +460,16 @@ backends:
   t.same(statuses, Array(9).fill(200), 'every request answered 200 while the exceptions were thrown');
   const policy = () => lines.filter((l) => l.msg === 'uncaught exception (process kept running)');
   t.ok(await until(() => policy().length === 3, 10_000), `three uncaught exceptions logged (${policy().length})`);
-  t.same(policy().map((l) => l.uncaught), [1, 2, 3], 'each log line carries the running count');
-  t.same(policy().map((l) => (l.err as { message?: string } | undefined)?.message), ['strategy timer bug #1', 'strategy timer bug #2', 'strategy timer bug #3'], 'and the error itself');
+  t.same(
+    policy().map((l) => l.uncaught),
+    [1, 2, 3],
+    'each log line carries the running count',
+  );
+  t.same(
+    policy().map((l) => (l.err as { message?: string } | undefined)?.message),
+    ['strategy timer bug #1', 'strategy timer bug #2', 'strategy timer bug #3'],
+    'and the error itself',
+  );
   t.equal(policy()[0]?.level, 50, 'at error level');
   const metrics = await (await fetch(`http://127.0.0.1:${statsPort}/metrics`)).text();
   t.match(metrics, /^switchyard_uncaught_exceptions_total 3$/m, 'and counted in /metrics');

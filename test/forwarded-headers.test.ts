@@ -20,7 +20,15 @@ async function through(trustedProxies: string[]) {
     await (await request(`http://127.0.0.1:${port}/`, { headers, ...(dispatcher ? { dispatcher } : {}) })).body.text();
     return srv.seen.at(-1)!.headers;
   };
-  return { srv, sy, send, close: async () => { await sy.stop(200); await srv.close(); } };
+  return {
+    srv,
+    sy,
+    send,
+    close: async () => {
+      await sy.stop(200);
+      await srv.close();
+    },
+  };
 }
 
 t.test('default (trust nobody): client-sent X-Forwarded-For and Forwarded are replaced', async (t) => {
@@ -28,7 +36,7 @@ t.test('default (trust nobody): client-sent X-Forwarded-For and Forwarded are re
   t.teardown(p.close);
   const h = await p.send(SPOOFED);
   t.equal(h['x-forwarded-for'], '127.0.0.1', 'X-Forwarded-For is the peer switchyard saw');
-  t.equal(h.forwarded, 'for=127.0.0.1;proto=http', 'Forwarded is ours alone: the client\'s never reaches the server');
+  t.equal(h.forwarded, 'for=127.0.0.1;proto=http', "Forwarded is ours alone: the client's never reaches the server");
   t.equal(h['x-forwarded-proto'], 'http', 'X-Forwarded-Proto is ours');
 });
 
@@ -78,10 +86,18 @@ t.test('trusted_proxies: matching and config errors', async (t) => {
   t.ok(isTrustedPeer(fe(['::1/128']), '::1'));
   t.notOk(isTrustedPeer(fe(['10.0.0.0/8']), '11.0.0.1'));
   t.notOk(isTrustedPeer(fe([]), '127.0.0.1'));
-  const yaml = (list: string) => `frontends:\n  web: { bind: 1, backend: b, trusted_proxies: ${list} }\nbackends:\n  b: { servers: [{ address: "127.0.0.1:1" }] }\n`;
+  const yaml = (list: string) =>
+    `frontends:\n  web: { bind: 1, backend: b, trusted_proxies: ${list} }\nbackends:\n  b: { servers: [{ address: "127.0.0.1:1" }] }\n`;
   t.same(parseConfig(yaml('[10.0.0.1, "FD00::/8"]'), null).frontends[0]!.trustedProxies, ['10.0.0.1/32', 'fd00::/8'], 'a bare address is a /32 (/128)');
   for (const bad of ['[10.0.0.0/33]', '[example.com]', '[::/129]']) {
-    const error = (() => { try { parseConfig(yaml(bad), 'f.yaml'); } catch (e) { return e as ConfigError; } return null; })();
+    const error = (() => {
+      try {
+        parseConfig(yaml(bad), 'f.yaml');
+      } catch (e) {
+        return e as ConfigError;
+      }
+      return null;
+    })();
     t.type(error, ConfigError, `${bad} is refused`);
     t.match(error?.issues[0]?.path, /^frontends\.web\.trusted_proxies\[0\]$/, `${bad}: the error names the key path`);
   }

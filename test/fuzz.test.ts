@@ -19,7 +19,7 @@ import { ChunkedScanner, CHUNKED_ERROR } from '../src/balancer/chunked.js';
 import { backendConfig, config, frontendConfig, start } from './support/proxy-harness.js';
 import { exchange, parseResponses, prng, strictBackend, strictParseAll, strictParseHead, strictParseRequest, type BackendRequest } from './support/hostile.js';
 
-const SEED = Number(process.env.FUZZ_SEED ?? (Date.now() % 1_000_000_007));
+const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000_007);
 const LIMITS: ParserLimits = { maxRequestLine: 512, maxHeaderBytes: 2048, maxHeaders: 16 };
 
 const TEMPLATES = [
@@ -37,11 +37,30 @@ const TEMPLATES = [
 ];
 const SPECIAL = ['\r', '\n', '\0', ' ', '\t', ':', ',', ';', '\x7f', '\xff', '\x0b', '0', '-', '+', '"', '\r\n', '\r\n\r\n'];
 const LINES = [
-  'Transfer-Encoding: chunked', 'Content-Length: 5', 'Content-Length: 0', 'Host: other.test', 'Transfer-Encoding: chunked, identity',
-  ' folded', 'X-A: a\rb', 'Content-Length: 0, 0', 'Transfer-Encoding : chunked', 'Content-Length: 99999999999999999999',
-  'Transfer-Encoding: \x0bchunked', 'Connection: close', 'Connection: upgrade', 'Upgrade: websocket', 'X-Big: ' + 'b'.repeat(600),
-  'Content-Length: 1, 1', 'Transfer-Encoding: chunked, chunked', 'Transfer-Encoding: Chunked', 'Host: a b', 'Host: a/b', 'Host: u@a',
-  'Content-Length: 05', ' \tContent-Length: 3', 'Connection: content-length',
+  'Transfer-Encoding: chunked',
+  'Content-Length: 5',
+  'Content-Length: 0',
+  'Host: other.test',
+  'Transfer-Encoding: chunked, identity',
+  ' folded',
+  'X-A: a\rb',
+  'Content-Length: 0, 0',
+  'Transfer-Encoding : chunked',
+  'Content-Length: 99999999999999999999',
+  'Transfer-Encoding: \x0bchunked',
+  'Connection: close',
+  'Connection: upgrade',
+  'Upgrade: websocket',
+  'X-Big: ' + 'b'.repeat(600),
+  'Content-Length: 1, 1',
+  'Transfer-Encoding: chunked, chunked',
+  'Transfer-Encoding: Chunked',
+  'Host: a b',
+  'Host: a/b',
+  'Host: u@a',
+  'Content-Length: 05',
+  ' \tContent-Length: 3',
+  'Connection: content-length',
 ];
 const NUMBERS = ['99999999999999999999', '0x10', '-1', '+1', '1e3', '00000000000000000001', 'ffffffffffffff', ''];
 
@@ -54,9 +73,15 @@ function mutate(rand: () => number): string {
   for (let k = 0; k < n; k++) {
     const at = Math.floor(rand() * (s.length + 1));
     switch (Math.floor(rand() * 8)) {
-      case 0: s = s.slice(0, at) + String.fromCharCode(Math.floor(rand() * 256)) + s.slice(at + 1); break;
-      case 1: s = s.slice(0, at) + pick(SPECIAL) + s.slice(at); break;
-      case 2: s = s.slice(0, at) + s.slice(at + 1 + Math.floor(rand() * 3)); break;
+      case 0:
+        s = s.slice(0, at) + String.fromCharCode(Math.floor(rand() * 256)) + s.slice(at + 1);
+        break;
+      case 1:
+        s = s.slice(0, at) + pick(SPECIAL) + s.slice(at);
+        break;
+      case 2:
+        s = s.slice(0, at) + s.slice(at + 1 + Math.floor(rand() * 3));
+        break;
       case 3: {
         const lines = s.split('\r\n');
         const i = 1 + Math.floor(rand() * Math.max(1, lines.length - 2));
@@ -69,8 +94,12 @@ function mutate(rand: () => number): string {
         if (i !== -1) s = s.slice(0, i + 2) + pick(LINES) + '\r\n' + s.slice(i + 2);
         break;
       }
-      case 5: s = s.replace(/\d+/g, (m) => (rand() < 0.3 ? pick(NUMBERS) : m)); break;
-      case 6: s = s.slice(0, at); break;
+      case 5:
+        s = s.replace(/\d+/g, (m) => (rand() < 0.3 ? pick(NUMBERS) : m));
+        break;
+      case 6:
+        s = s.slice(0, at);
+        break;
       default: {
         const a = Math.floor(rand() * s.length);
         const b = Math.floor(rand() * s.length);
@@ -89,7 +118,15 @@ function random(rand: () => number): string {
   return s;
 }
 
-interface HeadResult { r: number; headEnd: number; cl: number; chunked: boolean; count: number; method: string; target: string }
+interface HeadResult {
+  r: number;
+  headEnd: number;
+  cl: number;
+  chunked: boolean;
+  count: number;
+  method: string;
+  target: string;
+}
 
 function parseAt(head: HttpHead, data: Buffer, pad: number, junk: number): HeadResult & { buf: Buffer } {
   // data placed at `pad` inside a buffer with junk bytes before and after
@@ -106,9 +143,13 @@ function parseAt(head: HttpHead, data: Buffer, pad: number, junk: number): HeadR
 function differential(head: HttpHead, buf: Buffer, input: string, problem: (what: string, input: string) => void): void {
   // the head as parsed (unfolded in place when obsFold is 'unfold'), from offset 0
   const ref = strictParseHead(buf.toString('latin1', 0, head.headEnd));
-  if (ref === null || typeof ref === 'string') { problem(`accepted; the strict parser says ${ref === null ? 'incomplete' : ref}`, input); return; }
+  if (ref === null || typeof ref === 'string') {
+    problem(`accepted; the strict parser says ${ref === null ? 'incomplete' : ref}`, input);
+    return;
+  }
   if (ref.method !== head.method || ref.target !== head.target) problem(`request line read differently: ${ref.method} ${ref.target}`, input);
-  if (ref.contentLength !== head.contentLength || ref.chunked !== head.chunked) problem(`framing read differently: strict ${ref.contentLength}/${ref.chunked}, proxy ${head.contentLength}/${head.chunked}`, input);
+  if (ref.contentLength !== head.contentLength || ref.chunked !== head.chunked)
+    problem(`framing read differently: strict ${ref.contentLength}/${ref.chunked}, proxy ${head.contentLength}/${head.chunked}`, input);
   if ((ref.host ?? '') !== (head.hostCount === 0 ? '' : head.host(buf))) problem(`Host read differently: ${ref.host}`, input);
 }
 
@@ -120,7 +161,9 @@ t.test(`parser fuzz (seed ${SEED})`, async (t) => {
   let cases = 0;
   let ok = 0;
   const problems: string[] = [];
-  const problem = (what: string, input: string) => { if (problems.length < 20) problems.push(`${what}: ${JSON.stringify(input.slice(0, 300))}`); };
+  const problem = (what: string, input: string) => {
+    if (problems.length < 20) problems.push(`${what}: ${JSON.stringify(input.slice(0, 300))}`);
+  };
   while (cases < 30000 && Date.now() < deadline) {
     cases++;
     const input = rand() < 0.85 ? mutate(rand) : random(rand);
@@ -134,7 +177,10 @@ t.test(`parser fuzz (seed ${SEED})`, async (t) => {
       problem(`threw ${(error as Error).message}`, input);
       continue;
     }
-    if (a.r !== b.r || (a.r === PARSE_OK && (a.headEnd !== b.headEnd || a.cl !== b.cl || a.chunked !== b.chunked || a.count !== b.count || a.target !== b.target))) {
+    if (
+      a.r !== b.r ||
+      (a.r === PARSE_OK && (a.headEnd !== b.headEnd || a.cl !== b.cl || a.chunked !== b.chunked || a.count !== b.count || a.target !== b.target))
+    ) {
       problem(`bytes outside [start, end) changed the result (${a.r} vs ${b.r})`, input);
     }
     if (a.r === PARSE_OK) {
@@ -146,7 +192,12 @@ t.test(`parser fuzz (seed ${SEED})`, async (t) => {
       head.parseRequest(data, 0, data.length);
       differential(head, data, input, problem);
       for (let i = 0; i < head.count; i++) {
-        if (!(head.lineStart[i]! >= head.startLineEnd && head.lineEnd[i]! <= head.headEnd && head.nameEnd[i]! > head.lineStart[i]! && head.nameEnd[i]! < head.lineEnd[i]!)) {
+        if (!(
+          head.lineStart[i]! >= head.startLineEnd &&
+          head.lineEnd[i]! <= head.headEnd &&
+          head.nameEnd[i]! > head.lineStart[i]! &&
+          head.nameEnd[i]! < head.lineEnd[i]!
+        )) {
           problem(`field ${i} offsets out of range`, input);
         }
       }
@@ -170,7 +221,9 @@ t.test(`parser fuzz with obsFold unfold: what is accepted is strictly valid afte
   let cases = 0;
   let folded = 0;
   const problems: string[] = [];
-  const problem = (what: string, input: string) => { if (problems.length < 20) problems.push(`${what}: ${JSON.stringify(input.slice(0, 300))}`); };
+  const problem = (what: string, input: string) => {
+    if (problems.length < 20) problems.push(`${what}: ${JSON.stringify(input.slice(0, 300))}`);
+  };
   while (cases < 15000 && Date.now() < deadline) {
     cases++;
     let input = mutate(rand);
@@ -179,7 +232,12 @@ t.test(`parser fuzz with obsFold unfold: what is accepted is strictly valid afte
     const buf = Buffer.alloc(input.length + 16);
     buf.write(input, 0, 'latin1');
     let r: number;
-    try { r = head.parseRequest(buf, 0, input.length); } catch (error) { problem(`threw ${(error as Error).message}`, input); continue; }
+    try {
+      r = head.parseRequest(buf, 0, input.length);
+    } catch (error) {
+      problem(`threw ${(error as Error).message}`, input);
+      continue;
+    }
     if (r !== PARSE_OK) continue;
     const unfolded = buf.toString('latin1', 0, head.headEnd);
     if (unfolded !== input.slice(0, head.headEnd)) folded++;
@@ -220,7 +278,9 @@ t.test(`chunked scanner fuzz (seed ${SEED})`, async (t) => {
   let cases = 0;
   let done = 0;
   const problems: string[] = [];
-  const problem = (what: string, input: string) => { if (problems.length < 20) problems.push(`${what}: ${JSON.stringify(input.slice(0, 200))}`); };
+  const problem = (what: string, input: string) => {
+    if (problems.length < 20) problems.push(`${what}: ${JSON.stringify(input.slice(0, 200))}`);
+  };
   while (cases < 30000 && Date.now() < deadline) {
     cases++;
     const body = chunkedBody(rand);
@@ -236,9 +296,15 @@ t.test(`chunked scanner fuzz (seed ${SEED})`, async (t) => {
       while (p < data.length) {
         const q = Math.min(data.length, p + 1 + Math.floor(rand() * 8));
         const r = split.scan(data, p, q);
-        if (r === CHUNKED_ERROR) { e2 = CHUNKED_ERROR; break; }
+        if (r === CHUNKED_ERROR) {
+          e2 = CHUNKED_ERROR;
+          break;
+        }
         if (r < p || r > q) problem(`offset ${r} outside [${p}, ${q}]`, body);
-        if (split.done) { e2 = r; break; }
+        if (split.done) {
+          e2 = r;
+          break;
+        }
         p = q;
       }
       if (e2 === -2) e2 = data.length;
@@ -252,7 +318,8 @@ t.test(`chunked scanner fuzz (seed ${SEED})`, async (t) => {
     const offset = 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n'.length;
     if (whole.done) {
       done++;
-      if (strict === null || typeof strict === 'string' || strict.used - offset !== e1) problem(`scanner ends at ${e1}, strict parser: ${typeof strict === 'string' ? strict : strict === null ? 'incomplete' : strict.used - offset}`, body);
+      if (strict === null || typeof strict === 'string' || strict.used - offset !== e1)
+        problem(`scanner ends at ${e1}, strict parser: ${typeof strict === 'string' ? strict : strict === null ? 'incomplete' : strict.used - offset}`, body);
     } else if (e1 === CHUNKED_ERROR) {
       if (strict !== null && typeof strict !== 'string') problem(`scanner rejects (${whole.error}), strict parser accepts`, body);
     } else if (strict !== null && typeof strict !== 'string') {
@@ -270,14 +337,24 @@ t.test(`network fuzz through the proxy (seed ${SEED})`, async (t) => {
     const body = req.method === 'HEAD' ? '' : `req#${req.id}`;
     socket.write(`HTTP/1.1 200 OK\r\ncontent-length: ${req.method === 'HEAD' ? 0 : body.length}\r\nx-seq: ${req.id}\r\n\r\n${body}`);
   });
-  const sy = await start(config([frontendConfig('web', 'http', 'api', { limits: LIMITS, timeouts: { clientMs: 5000, httpRequestMs: 2000, keepAliveMs: 2000 } })], [backendConfig('api', 'http', [be.address], { retries: 0 })]));
-  t.teardown(async () => { await sy.stop(200); await be.close(); });
+  const sy = await start(
+    config(
+      [frontendConfig('web', 'http', 'api', { limits: LIMITS, timeouts: { clientMs: 5000, httpRequestMs: 2000, keepAliveMs: 2000 } })],
+      [backendConfig('api', 'http', [be.address], { retries: 0 })],
+    ),
+  );
+  t.teardown(async () => {
+    await sy.stop(200);
+    await be.close();
+  });
   const port = sy.frontendAddress('web').port;
   const deadline = Date.now() + 6000;
   let cases = 0;
   const statuses = new Map<number, number>();
   const problems: string[] = [];
-  const problem = (what: string, input: string) => { if (problems.length < 20) problems.push(`${what}: ${JSON.stringify(input.slice(0, 300))}`); };
+  const problem = (what: string, input: string) => {
+    if (problems.length < 20) problems.push(`${what}: ${JSON.stringify(input.slice(0, 300))}`);
+  };
   const ran: { input: string; client: string; seqs: number[] }[] = [];
   const one = async () => {
     while (cases < 3000 && Date.now() < deadline) {
@@ -289,10 +366,17 @@ t.test(`network fuzz through the proxy (seed ${SEED})`, async (t) => {
       const seqs: number[] = [];
       ran.push({ input, client, seqs });
       const ex = await exchange(port, pieces, { end: true, gapMs: 5, idleMs: 3000, localAddress: client });
-      if (!ex.closed) { problem('the proxy neither answered and closed nor closed', input); continue; }
+      if (!ex.closed) {
+        problem('the proxy neither answered and closed nor closed', input);
+        continue;
+      }
       const parsed = parseResponses(ex.data);
-      if (typeof parsed === 'string') { problem(`malformed answer (${parsed})`, input); continue; }
-      if (parsed.rest !== '' && !/^HTTP\/1\.1 100 Continue\r\n\r\n$/.test(parsed.rest)) problem(`trailing bytes ${JSON.stringify(parsed.rest.slice(0, 60))}`, input);
+      if (typeof parsed === 'string') {
+        problem(`malformed answer (${parsed})`, input);
+        continue;
+      }
+      if (parsed.rest !== '' && !/^HTTP\/1\.1 100 Continue\r\n\r\n$/.test(parsed.rest))
+        problem(`trailing bytes ${JSON.stringify(parsed.rest.slice(0, 60))}`, input);
       parsed.responses.forEach((r, i) => {
         statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
         const seq = r.headers.find(([k]) => k === 'x-seq');
@@ -307,11 +391,17 @@ t.test(`network fuzz through the proxy (seed ${SEED})`, async (t) => {
     }
   };
   await Promise.all(Array.from({ length: 6 }, one));
-  t.comment(`network: ${cases} cases; answers by status: ${JSON.stringify(Object.fromEntries([...statuses].sort()))}; backend got ${be.requests.length} requests`);
+  t.comment(
+    `network: ${cases} cases; answers by status: ${JSON.stringify(Object.fromEntries([...statuses].sort()))}; backend got ${be.requests.length} requests`,
+  );
   t.same(problems, [], 'every answer well-formed, errors close the connection');
   t.same(be.violations, [], 'the backend never received anything a strict parser rejects');
   const unmarked = be.requests.filter((r) => !r.marked);
-  t.same(unmarked.map((r) => r.head), [], 'every request the backend got went through the proxy\'s parser (ends with its Forwarded line)');
+  t.same(
+    unmarked.map((r) => r.head),
+    [],
+    "every request the backend got went through the proxy's parser (ends with its Forwarded line)",
+  );
 
   // The differential check, per case: what the backend got from this client is a prefix of
   // what the strict parser reads in the bytes the client sent, and every answer the client got
@@ -329,7 +419,9 @@ t.test(`network fuzz through the proxy (seed ${SEED})`, async (t) => {
     const got = byClient.get(c.client) ?? [];
     byClient.delete(c.client);
     const expected = strictParseAll(c.input);
-    const say = (what: string) => { if (smuggled.length < 20) smuggled.push(`${what}: ${JSON.stringify(c.input.slice(0, 300))}`); };
+    const say = (what: string) => {
+      if (smuggled.length < 20) smuggled.push(`${what}: ${JSON.stringify(c.input.slice(0, 300))}`);
+    };
     if (got.length > expected.length) say(`the backend got ${got.length} requests, the strict parser reads ${expected.length}`);
     got.forEach((g, k) => {
       compared++;
@@ -343,7 +435,11 @@ t.test(`network fuzz through the proxy (seed ${SEED})`, async (t) => {
     const ids = new Set(got.map((g) => g.id));
     if (!c.seqs.every((s) => ids.has(s))) say(`the client got an answer (x-seq ${c.seqs.join(',')}) to a request it did not send`);
   }
-  t.same(smuggled, [], `every request the backend got (${compared}) is one the strict parser reads in that client's bytes, in order; answers go to their own client`);
+  t.same(
+    smuggled,
+    [],
+    `every request the backend got (${compared}) is one the strict parser reads in that client's bytes, in order; answers go to their own client`,
+  );
   t.same([...byClient.keys()], [], 'no request at the backend from an address no case used');
   t.ok(cases >= 300, `enough cases ran (${cases})`);
   const ex = await exchange(port, 'GET /still-alive HTTP/1.1\r\nHost: x\r\n\r\n', { end: true });

@@ -16,8 +16,7 @@ const USER_EXAMPLE = fileURLToPath(new URL('../examples/strategies/weighted-firs
 const STRATEGIES = [...builtinStrategyNames(), USER_EXAMPLE];
 const label = (name: string) => (name === USER_EXAMPLE ? 'weighted-first (user example)' : name);
 
-const req = (clientIp: string, stickyCookie: string | null = null): BalanceContext =>
-  ({ clientIp, avoid: null, stickyCookie, setStickyCookie: null });
+const req = (clientIp: string, stickyCookie: string | null = null): BalanceContext => ({ clientIp, avoid: null, stickyCookie, setStickyCookie: null });
 const ip = (i: number) => `10.${(i * 37) & 255}.${(i >> 3) & 255}.${(i * 11) & 255}`;
 
 async function backendWith(strategy: string, sticky: StickyConfig | null = null): Promise<Backend> {
@@ -64,7 +63,10 @@ for (const strategy of STRATEGIES) {
   });
 }
 
-const STICKY: StickyConfig[] = [{ type: 'cookie', name: 'SY_SERVER' }, { type: 'source', ttlMs: 60_000, size: 1000 }];
+const STICKY: StickyConfig[] = [
+  { type: 'cookie', name: 'SY_SERVER' },
+  { type: 'source', ttlMs: 60_000, size: 1000 },
+];
 
 for (const strategy of STRATEGIES) {
   for (const sticky of STICKY) {

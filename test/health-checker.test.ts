@@ -13,7 +13,9 @@ const checker = (random?: () => number) => new HealthChecker({ log: quiet, ...(r
 /** Record server-state events of one server, with how many checks the fake server had seen. */
 function watch(server: Server, hits: () => number) {
   const events: (ServerStateEvent & { hits: number; at: number })[] = [];
-  const on = (e: ServerStateEvent) => { if (e.server === server) events.push({ ...e, hits: hits(), at: performance.now() }); };
+  const on = (e: ServerStateEvent) => {
+    if (e.server === server) events.push({ ...e, hits: hits(), at: performance.now() });
+  };
   modelEvents.on('server-state', on);
   return { events, off: () => modelEvents.off('server-state', on) };
 }
@@ -24,7 +26,11 @@ t.test('fall 3: DOWN after exactly 3 failures; rise 2: UP after exactly 2 succes
   const server = backend.servers[0]!;
   const hc = checker();
   const w = watch(server, () => s.hits);
-  t.teardown(async () => { w.off(); await hc.stop(); await s.close(); });
+  t.teardown(async () => {
+    w.off();
+    await hc.stop();
+    await s.close();
+  });
   t.equal(server.state, 'UP', 'starts UP');
   hc.sync(runtimeOf(backend));
 
@@ -50,7 +56,10 @@ t.test('a success in between restarts the count', async (t) => {
   const backend = healthBackend('b', [s.address], { intervalMs: 30, fastIntervalMs: 30, downIntervalMs: 30, fall: 3 });
   const server = backend.servers[0]!;
   const hc = checker();
-  t.teardown(async () => { await hc.stop(); await s.close(); });
+  t.teardown(async () => {
+    await hc.stop();
+    await s.close();
+  });
   hc.sync(runtimeOf(backend));
   // fail, fail, ok, fail, fail, ok ... never 3 in a row
   s.statusFor = (hit) => (hit % 3 === 2 ? 200 : 503);
@@ -67,8 +76,18 @@ t.test('intervals: fastinter while changing, downinter while DOWN, inter when st
   // whatever a loaded machine does to timers: no elapsed-time bound in this test.
   const start: number[] = [];
   const due: number[] = [];
-  const hc = new HealthChecker({ log: quiet, random: () => 0.5, onCheckStart: (_server, dueAt) => { start.push(performance.now()); due.push(dueAt); } });
-  t.teardown(async () => { await hc.stop(); await s.close(); });
+  const hc = new HealthChecker({
+    log: quiet,
+    random: () => 0.5,
+    onCheckStart: (_server, dueAt) => {
+      start.push(performance.now());
+      due.push(dueAt);
+    },
+  });
+  t.teardown(async () => {
+    await hc.stop();
+    await s.close();
+  });
   hc.sync(runtimeOf(backend));
   await until(() => s.hits >= 5, 10_000);
   s.status = 200;
@@ -92,7 +111,11 @@ t.test('a killed server is DOWN within fall x interval + timeout, back UP after 
   const server = backend.servers[0]!;
   const hc = checker();
   const w = watch(server, () => s.hits);
-  t.teardown(async () => { w.off(); await hc.stop(); await s.close(); });
+  t.teardown(async () => {
+    w.off();
+    await hc.stop();
+    await s.close();
+  });
   hc.sync(runtimeOf(backend));
   await until(() => s.hits >= 2, 10_000);
   const killed = performance.now();
@@ -119,7 +142,10 @@ t.test('tcp check and timeouts feed the same counter', async (t) => {
   const backend = healthBackend('b', [s.address], { type: 'tcp', intervalMs: 30, fastIntervalMs: 30, downIntervalMs: 30, fall: 2 });
   const server = backend.servers[0]!;
   const hc = checker();
-  t.teardown(async () => { await hc.stop(); await s.close(); });
+  t.teardown(async () => {
+    await hc.stop();
+    await s.close();
+  });
   hc.sync(runtimeOf(backend));
   await until(() => server.check.code === 'L4OK', 10_000);
   t.equal(server.check.reason, 'connected');
@@ -135,7 +161,10 @@ t.test('MAINT: not checked, in-flight check dropped; ready: checked at once', as
   const server = backend.servers[0]!;
   const due: number[] = [];
   const hc = new HealthChecker({ log: quiet, onCheckStart: (_server, dueAt) => due.push(dueAt) });
-  t.teardown(async () => { await hc.stop(); await s.close(); });
+  t.teardown(async () => {
+    await hc.stop();
+    await s.close();
+  });
   hc.sync(runtimeOf(backend));
   await until(() => server.checkDown, 10_000);
 
@@ -170,7 +199,7 @@ t.test('MAINT: not checked, in-flight check dropped; ready: checked at once', as
   t.equal(server.admin, 'drain');
 });
 
-t.test('on_marked_down: shutdown_sessions closes the server\'s connections', async (t) => {
+t.test("on_marked_down: shutdown_sessions closes the server's connections", async (t) => {
   const s = await fakeHttp();
   const backend = healthBackend('b', [s.address], { intervalMs: 30, fastIntervalMs: 30, downIntervalMs: 30, fall: 1, onMarkedDown: 'shutdown_sessions' });
   const other = healthBackend('c', [s.address], { intervalMs: 30, fastIntervalMs: 30, downIntervalMs: 30, fall: 1, path: '/other' });
@@ -182,11 +211,17 @@ t.test('on_marked_down: shutdown_sessions closes the server\'s connections', asy
     await new Promise((r) => sock.once('connect', r));
     return sock;
   };
-  const a = await open(), b = await open();
+  const a = await open(),
+    b = await open();
   server.sessions.add(a);
   kept.sessions.add(b);
   const hc = checker();
-  t.teardown(async () => { await hc.stop(); await s.close(); a.destroy(); b.destroy(); });
+  t.teardown(async () => {
+    await hc.stop();
+    await s.close();
+    a.destroy();
+    b.destroy();
+  });
   hc.sync(runtimeOf(backend, other));
   await until(() => server.check.at > 0 && kept.check.at > 0, 10_000);
   s.status = 503;
@@ -201,9 +236,13 @@ t.test('reload: kept servers keep their loop, changed settings restart it, remov
   const backend = healthBackend('b', [s.address, s.address], { intervalMs: 50 });
   const [s1, s2] = backend.servers;
   const hc = checker();
-  t.teardown(async () => { await hc.stop(); await s.close(); });
+  t.teardown(async () => {
+    await hc.stop();
+    await s.close();
+  });
   hc.sync(runtimeOf(backend));
-  const l1 = hc.loopOf(s1!), l2 = hc.loopOf(s2!);
+  const l1 = hc.loopOf(s1!),
+    l2 = hc.loopOf(s2!);
   t.ok(l1 && l2);
   hc.sync(runtimeOf(backend));
   t.equal(hc.loopOf(s1!), l1, 'same settings: same loop');
@@ -249,14 +288,23 @@ t.test('200 servers at 1s: checks are spread, never all at once', async (t) => {
       const now = performance.now();
       due.push(dueAt);
       started.push(now);
-      if (!firstDue.has(server)) { firstDue.set(server, dueAt); firstStart.set(server, now); }
+      if (!firstDue.has(server)) {
+        firstDue.set(server, dueAt);
+        firstStart.set(server, now);
+      }
     },
   });
-  t.teardown(async () => { await hc.stop(); await s.close(); });
+  t.teardown(async () => {
+    await hc.stop();
+    await s.close();
+  });
   hc.sync(runtimeOf(backend));
   // Polled with a generous deadline rather than a fixed 2.3 s sleep a loaded machine can miss.
   await until(() => due.length >= 300 && backend.servers.every((x) => x.check.code === 'L4OK'), 10_000, 'two rounds');
-  t.ok(backend.servers.every((x) => x.check.code === 'L4OK'), 'every server checked');
+  t.ok(
+    backend.servers.every((x) => x.check.code === 'L4OK'),
+    'every server checked',
+  );
   t.ok(due.length >= 300, `~2 rounds of checks (${due.length})`);
   const busiest = (times: number[]) => {
     const sorted = [...times].sort((a, b) => a - b);
@@ -285,7 +333,10 @@ t.test('200 servers at 1s: checks are spread, never all at once', async (t) => {
     return counts;
   };
   const dueBuckets = buckets(firstRound);
-  t.ok(dueBuckets.every((n) => n >= 15 && n <= 25), `due per 100 ms of the first round: ${dueBuckets.join(' ')}`);
+  t.ok(
+    dueBuckets.every((n) => n >= 15 && n <= 25),
+    `due per 100 ms of the first round: ${dueBuckets.join(' ')}`,
+  );
   const startBuckets = buckets([...firstStart.values()]);
   t.ok(startBuckets.filter((n) => n >= 5).length >= 8, `started per 100 ms of the first round: ${startBuckets.join(' ')}`);
 });
@@ -293,7 +344,12 @@ t.test('200 servers at 1s: checks are spread, never all at once', async (t) => {
 t.test('stop(): no timer left, in-flight checks cancelled', async (t) => {
   const before = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
   const s = await fakeHttp({ stall: true });
-  const backend = healthBackend('b', [s.address, s.address, s.address], { intervalMs: 20, timeoutMs: 60_000 }, { consecutiveFailures: 1, baseEjectionMs: 60000 });
+  const backend = healthBackend(
+    'b',
+    [s.address, s.address, s.address],
+    { intervalMs: 20, timeoutMs: 60_000 },
+    { consecutiveFailures: 1, baseEjectionMs: 60000 },
+  );
   const hc = checker();
   hc.sync(runtimeOf(backend));
   await until(() => s.hits >= 3, 10_000, 'checks in flight');

@@ -11,14 +11,30 @@ import { modelEvents, type ServerStateEvent } from '../src/model/events.js';
 import type { Server } from '../src/model/server.js';
 import { backendConfig, config, deadPort, frontendConfig, httpServer, quietLogger, tcpServer } from './support/proxy-harness.js';
 
-const HEALTH: HealthConfig = { type: 'http', method: 'GET', path: '/health', host: null, expect: [[200, 399]], body: null, intervalMs: 200, fastIntervalMs: 100, downIntervalMs: 200, timeoutMs: 150, rise: 2, fall: 2, onMarkedDown: 'none' };
+const HEALTH: HealthConfig = {
+  type: 'http',
+  method: 'GET',
+  path: '/health',
+  host: null,
+  expect: [[200, 399]],
+  body: null,
+  intervalMs: 200,
+  fastIntervalMs: 100,
+  downIntervalMs: 200,
+  timeoutMs: 150,
+  rise: 2,
+  fall: 2,
+  onMarkedDown: 'none',
+};
 const NO_PASSIVE: PassiveHealthConfig = { consecutiveFailures: 0, baseEjectionMs: 30000, maxEjectionMs: 300000, maxEjectedPercent: 50 };
 const withChecker = async () => [new HealthChecker({ log: quietLogger })];
 
 /** Transitions of one server, timestamped as they happen (no polling in the measurement). */
 function transitionsOf(server: () => Server | undefined) {
   const seen: (ServerStateEvent & { at: number })[] = [];
-  const on = (e: ServerStateEvent) => { if (e.server === server()) seen.push({ ...e, at: Date.now() }); };
+  const on = (e: ServerStateEvent) => {
+    if (e.server === server()) seen.push({ ...e, at: Date.now() });
+  };
   modelEvents.on('server-state', on);
   return { seen, off: () => modelEvents.off('server-state', on) };
 }
@@ -33,7 +49,15 @@ async function waitUntil(cond: () => boolean, ms: number, what: string): Promise
 
 /** An HTTP server on a given port counting health checks (path /health) apart from traffic. */
 async function countingServer(name: string, port: number): Promise<{ srv: HttpServer; checks: number; close(): Promise<void> }> {
-  const out = { srv: null as unknown as HttpServer, checks: 0, close: () => new Promise<void>((r) => { out.srv.closeAllConnections(); out.srv.close(() => r()); }) };
+  const out = {
+    srv: null as unknown as HttpServer,
+    checks: 0,
+    close: () =>
+      new Promise<void>((r) => {
+        out.srv.closeAllConnections();
+        out.srv.close(() => r());
+      }),
+  };
   out.srv = createServer((req, res) => {
     if (req.url === '/health') out.checks++;
     res.end(name);
@@ -47,7 +71,11 @@ t.test('a killed server is DOWN within fall x interval (+ timeout); requests mea
   const b = await httpServer('b');
   const cfg = config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', [a.address, b.address], { health: HEALTH })]);
   const sy = await startSwitchyard({ config: cfg, logger: quietLogger, watch: false, components: withChecker });
-  t.teardown(async () => { await sy.stop(100); await a.close(); await b.close(); });
+  t.teardown(async () => {
+    await sy.stop(100);
+    await a.close();
+    await b.close();
+  });
   const port = sy.frontendAddress('web').port;
   const backend = sy.runtime().backends.get('api')!;
   const s2 = backend.serverByName('s2')!;
@@ -83,7 +111,12 @@ t.test('a killed server is DOWN within fall x interval (+ timeout); requests mea
   const back = await countingServer('b', b.port);
   t.teardown(() => back.close());
   const checksAtUp = await new Promise<number>((resolve) => {
-    const on = (e: ServerStateEvent) => { if (e.server === s2 && e.to === 'UP') { modelEvents.off('server-state', on); resolve(back.checks); } };
+    const on = (e: ServerStateEvent) => {
+      if (e.server === s2 && e.to === 'UP') {
+        modelEvents.off('server-state', on);
+        resolve(back.checks);
+      }
+    };
     modelEvents.on('server-state', on);
   });
   t.equal(checksAtUp, HEALTH.rise, `UP after ${checksAtUp} successful checks (rise ${HEALTH.rise})`);
@@ -93,18 +126,31 @@ t.test('a killed server is DOWN within fall x interval (+ timeout); requests mea
 });
 
 t.test('passive: consecutive 5xx on real traffic eject for a growing period; connect failures too', async (t) => {
-  const bad = await httpServer('bad', (_q, res) => { res.statusCode = 500; res.end('bad'); });
+  const bad = await httpServer('bad', (_q, res) => {
+    res.statusCode = 500;
+    res.end('bad');
+  });
   const good = await httpServer('good');
   const dead = await deadPort();
   const passive = { consecutiveFailures: 2, baseEjectionMs: 400, maxEjectionMs: 3000, maxEjectedPercent: 50 };
-  const cfg = config([frontendConfig('web', 'http', 'api'), frontendConfig('conn', 'http', 'conn')], [
-    backendConfig('api', 'http', [bad.address, good.address], { passive }),
-    // An active check too (60 s interval: it does not get to see the dead server), so connect
-    // failures follow the consecutive rule rather than the no-check rule.
-    backendConfig('conn', 'http', [`127.0.0.1:${dead}`, good.address], { passive, health: { ...HEALTH, type: 'tcp', intervalMs: 60_000, fastIntervalMs: 60_000, downIntervalMs: 60_000, fall: 3 } }),
-  ]);
+  const cfg = config(
+    [frontendConfig('web', 'http', 'api'), frontendConfig('conn', 'http', 'conn')],
+    [
+      backendConfig('api', 'http', [bad.address, good.address], { passive }),
+      // An active check too (60 s interval: it does not get to see the dead server), so connect
+      // failures follow the consecutive rule rather than the no-check rule.
+      backendConfig('conn', 'http', [`127.0.0.1:${dead}`, good.address], {
+        passive,
+        health: { ...HEALTH, type: 'tcp', intervalMs: 60_000, fastIntervalMs: 60_000, downIntervalMs: 60_000, fall: 3 },
+      }),
+    ],
+  );
   const sy = await startSwitchyard({ config: cfg, logger: quietLogger, watch: false, components: withChecker });
-  t.teardown(async () => { await sy.stop(100); await bad.close(); await good.close(); });
+  t.teardown(async () => {
+    await sy.stop(100);
+    await bad.close();
+    await good.close();
+  });
   const web = sy.frontendAddress('web').port;
   const api = sy.runtime().backends.get('api')!;
   const s1 = api.serverByName('s1')!;
@@ -140,12 +186,23 @@ t.test('passive: consecutive 5xx on real traffic eject for a growing period; con
 });
 
 t.test('passive: never more than max_ejected_percent of a backend is ejected', async (t) => {
-  const failing = await Promise.all([0, 1, 2].map((i) => httpServer(`bad${i}`, (_q, res) => { res.statusCode = 503; res.end(); })));
+  const failing = await Promise.all(
+    [0, 1, 2].map((i) =>
+      httpServer(`bad${i}`, (_q, res) => {
+        res.statusCode = 503;
+        res.end();
+      }),
+    ),
+  );
   const ok = await httpServer('ok');
   const passive = { consecutiveFailures: 1, baseEjectionMs: 60_000, maxEjectionMs: 60_000, maxEjectedPercent: 50 };
   const cfg = config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', [...failing.map((f) => f.address), ok.address], { passive })]);
   const sy = await startSwitchyard({ config: cfg, logger: quietLogger, watch: false, components: withChecker });
-  t.teardown(async () => { await sy.stop(100); for (const f of failing) await f.close(); await ok.close(); });
+  t.teardown(async () => {
+    await sy.stop(100);
+    for (const f of failing) await f.close();
+    await ok.close();
+  });
   const port = sy.frontendAddress('web').port;
   const backend = sy.runtime().backends.get('api')!;
   for (let i = 0; i < 40; i++) await (await request(`http://127.0.0.1:${port}/`)).body.text();
@@ -156,22 +213,33 @@ t.test('passive: never more than max_ejected_percent of a backend is ejected', a
   t.equal(backend.eligible.length, 2);
 });
 
-t.test('on_marked_down: shutdown_sessions closes a DOWN server\'s connections; the default keeps them', async (t) => {
+t.test("on_marked_down: shutdown_sessions closes a DOWN server's connections; the default keeps them", async (t) => {
   const kill = await tcpServer();
   const keep = await tcpServer();
   const tcpHealth: HealthConfig = { ...HEALTH, type: 'tcp', intervalMs: 100, fastIntervalMs: 100, downIntervalMs: 100, fall: 1 };
-  const cfg = config([frontendConfig('k', 'tcp', 'kill'), frontendConfig('p', 'tcp', 'keep')], [
-    backendConfig('kill', 'tcp', [kill.address], { health: { ...tcpHealth, onMarkedDown: 'shutdown_sessions' }, passive: NO_PASSIVE }),
-    backendConfig('keep', 'tcp', [keep.address], { health: tcpHealth, passive: NO_PASSIVE }),
-  ]);
+  const cfg = config(
+    [frontendConfig('k', 'tcp', 'kill'), frontendConfig('p', 'tcp', 'keep')],
+    [
+      backendConfig('kill', 'tcp', [kill.address], { health: { ...tcpHealth, onMarkedDown: 'shutdown_sessions' }, passive: NO_PASSIVE }),
+      backendConfig('keep', 'tcp', [keep.address], { health: tcpHealth, passive: NO_PASSIVE }),
+    ],
+  );
   const sy = await startSwitchyard({ config: cfg, logger: quietLogger, watch: false, components: withChecker });
-  t.teardown(async () => { await sy.stop(100); await kill.close(); await keep.close(); });
+  t.teardown(async () => {
+    await sy.stop(100);
+    await kill.close();
+    await keep.close();
+  });
   const open = async (port: number): Promise<{ sock: Socket; closed: Promise<void>; echo(s: string): Promise<string> }> => {
     const sock = connect(port, '127.0.0.1');
     sock.on('error', () => {});
     await new Promise((r) => sock.once('connect', r));
     const closed = new Promise<void>((r) => sock.once('close', () => r()));
-    const echo = (s: string) => new Promise<string>((resolve) => { sock.once('data', (d) => resolve(d.toString())); sock.write(s); });
+    const echo = (s: string) =>
+      new Promise<string>((resolve) => {
+        sock.once('data', (d) => resolve(d.toString()));
+        sock.write(s);
+      });
     return { sock, closed, echo };
   };
   const k = await open(sy.frontendAddress('k').port);

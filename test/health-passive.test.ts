@@ -10,7 +10,12 @@ const quiet = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 const addrs = (n: number) => Array.from({ length: n }, (_, i) => `127.0.0.1:${20000 + i}`);
 const NO_CHECK = { type: 'none' as const };
 
-function setup(t: Test, n: number, passive: Parameters<typeof healthBackend>[3], health: Parameters<typeof healthBackend>[2] = NO_CHECK): { backend: Backend; observer: TrafficObserver; hc: HealthChecker } {
+function setup(
+  t: Test,
+  n: number,
+  passive: Parameters<typeof healthBackend>[3],
+  health: Parameters<typeof healthBackend>[2] = NO_CHECK,
+): { backend: Backend; observer: TrafficObserver; hc: HealthChecker } {
   const backend = healthBackend('api', addrs(n), health, passive);
   const hc = new HealthChecker({ log: quiet });
   hc.sync(runtimeOf(backend));
@@ -70,7 +75,11 @@ t.test('the period grows: base x 2^n, capped at max', async (t) => {
 t.test('max ejected percent respected; at least one may always go', async (t) => {
   const { backend, observer } = setup(t, 4, { consecutiveFailures: 1, baseEjectionMs: 5000, maxEjectionMs: 5000, maxEjectedPercent: 50 });
   for (const s of backend.servers) observer.failure(s, '5xx');
-  t.same(backend.servers.map((s) => s.ejected), [true, true, false, false], '50% of 4 = 2');
+  t.same(
+    backend.servers.map((s) => s.ejected),
+    [true, true, false, false],
+    '50% of 4 = 2',
+  );
   t.equal(backend.eligible.length, 2);
 
   const small = healthBackend('small', addrs(3), NO_CHECK, { consecutiveFailures: 1, baseEjectionMs: 5000, maxEjectionMs: 5000, maxEjectedPercent: 10 });

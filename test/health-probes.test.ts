@@ -49,7 +49,19 @@ t.test('http: each failure shape', async (t) => {
 
   s.status = 302;
   t.match(await startProbe(target(s.address), http({ expect: [[200, 200]] })).done, { ok: false, code: 'L7STS', reason: 'status 302' });
-  t.match(await startProbe(target(s.address), http({ expect: [[200, 200], [300, 399]] })).done, { ok: true, code: 'L7OK' }, 'a list of ranges');
+  t.match(
+    await startProbe(
+      target(s.address),
+      http({
+        expect: [
+          [200, 200],
+          [300, 399],
+        ],
+      }),
+    ).done,
+    { ok: true, code: 'L7OK' },
+    'a list of ranges',
+  );
 
   s.status = 200;
   s.body = 'status: degraded';
@@ -89,11 +101,12 @@ t.test('cancel resolves at once', async (t) => {
 });
 
 t.test('rise/fall: one counter, exact counts', async (t) => {
-  const rise = 2, fall = 3;
+  const rise = 2,
+    fall = 3;
   let h = topOf(rise, fall);
   t.equal(h, 4);
   const seq: number[] = [];
-  for (let i = 0; i < 3; i++) seq.push(h = nextHealth(h, false, rise, fall));
+  for (let i = 0; i < 3; i++) seq.push((h = nextHealth(h, false, rise, fall)));
   t.same(seq, [3, 2, 0], 'UP -> DOWN after exactly fall failures');
   t.equal(nextHealth(0, false, rise, fall), 0);
   h = nextHealth(0, true, rise, fall);
@@ -118,12 +131,17 @@ t.test('formatDuration', async (t) => {
 
 // Whether this machine has an IPv6 loopback (containers may not): the test says so when it skips.
 const ipv6 = await new Promise<boolean>((resolve) => {
-  const probe = createNetServer().once('error', () => resolve(false)).listen(0, '::1', () => probe.close(() => resolve(true)));
+  const probe = createNetServer()
+    .once('error', () => resolve(false))
+    .listen(0, '::1', () => probe.close(() => resolve(true)));
 });
 
 t.test('http over IPv6: the URL and the default Host header bracket the address', { skip: ipv6 ? false : 'no IPv6 loopback here' }, async (t) => {
   const hosts: string[] = [];
-  const srv = createHttpServer((req, res) => { hosts.push(req.headers.host ?? ''); res.end('ok'); });
+  const srv = createHttpServer((req, res) => {
+    hosts.push(req.headers.host ?? '');
+    res.end('ok');
+  });
   await new Promise<void>((resolve) => srv.listen(0, '::1', resolve));
   t.teardown(() => new Promise<void>((r) => srv.close(() => r())));
   const port = (srv.address() as AddressInfo).port;

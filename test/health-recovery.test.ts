@@ -22,7 +22,10 @@ class Killable {
   constructor(readonly name: string) {}
   async start(): Promise<this> {
     const server = createServer((_req, res) => res.end(this.name));
-    server.on('connection', (s: Socket) => { this.sockets.add(s); s.on('close', () => this.sockets.delete(s)); });
+    server.on('connection', (s: Socket) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
     await new Promise<void>((r) => server.listen(this.port, '127.0.0.1', r));
     this.port = (server.address() as AddressInfo).port;
     this.server = server;
@@ -33,10 +36,26 @@ class Killable {
     this.server = null;
     for (const s of this.sockets) s.resetAndDestroy();
   }
-  get address(): string { return `127.0.0.1:${this.port}`; }
+  get address(): string {
+    return `127.0.0.1:${this.port}`;
+  }
 }
 
-const health = { type: 'http' as const, method: 'GET', path: '/', host: null, expect: [[200, 399]] as [number, number][], body: null, intervalMs: 500, fastIntervalMs: 500, downIntervalMs: 500, timeoutMs: 300, rise: 1, fall: 3, onMarkedDown: 'none' as const };
+const health = {
+  type: 'http' as const,
+  method: 'GET',
+  path: '/',
+  host: null,
+  expect: [[200, 399]] as [number, number][],
+  body: null,
+  intervalMs: 500,
+  fastIntervalMs: 500,
+  downIntervalMs: 500,
+  timeoutMs: 300,
+  rise: 1,
+  fall: 3,
+  onMarkedDown: 'none' as const,
+};
 const passive = { consecutiveFailures: 1, baseEjectionMs: 30000, maxEjectionMs: 300000, maxEjectedPercent: 100 };
 
 t.test('a passively ejected server is back as soon as its active checks pass rise times', async (t) => {
@@ -45,11 +64,20 @@ t.test('a passively ejected server is back as soon as its active checks pass ris
   const { logger, lines } = captureLogger();
   const sy = await startSwitchyard({
     config: config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', [a.address, b.address], { health, passive, retries: 2 })]),
-    logger, watch: false, components: async () => [new HealthChecker({ log: logger })],
+    logger,
+    watch: false,
+    components: async () => [new HealthChecker({ log: logger })],
   });
-  t.teardown(async () => { await sy.stop(200); a.kill(); b.kill(); });
+  t.teardown(async () => {
+    await sy.stop(200);
+    a.kill();
+    b.kill();
+  });
   const port = sy.frontendAddress('web').port;
-  const sa = sy.runtime().backends.get('api')!.servers.find((s) => s.address === a.address)!;
+  const sa = sy
+    .runtime()
+    .backends.get('api')!
+    .servers.find((s) => s.address === a.address)!;
   for (let round = 1; round <= 2; round++) {
     a.kill();
     // Traffic finds the dead server: a refused connect ejects it (consecutive_failures 1).
@@ -73,7 +101,15 @@ t.test('a passively ejected server is back as soon as its active checks pass ris
 });
 
 t.test('an ejected server needs rise passing checks in a row: a failed check restarts the count', async (t) => {
-  const server = { ejected: false, ejectedUntil: 0, ejections: 0, consecutiveFailures: 0, noteChange: () => true, name: 's', retired: false } as never as import('../src/model/server.js').Server;
+  const server = {
+    ejected: false,
+    ejectedUntil: 0,
+    ejections: 0,
+    consecutiveFailures: 0,
+    noteChange: () => true,
+    name: 's',
+    retired: false,
+  } as never as import('../src/model/server.js').Server;
   const backend = { name: 'b', servers: [server] } as never as import('../src/model/backend.js').Backend;
   const { logger } = captureLogger();
   const detector = new PassiveDetector(backend, passive, { ...health, rise: 3 }, logger);
@@ -90,15 +126,20 @@ t.test('an ejected server needs rise passing checks in a row: a failed check res
   t.notOk(server.ejected, 'three passes in a row bring it back');
 });
 
-t.test('a worker: the primary\'s checks bringing the server back UP end the worker\'s ejection', async (t) => {
+t.test("a worker: the primary's checks bringing the server back UP end the worker's ejection", async (t) => {
   const a = await new Killable('a').start();
   const { logger } = captureLogger();
   // A worker: passive detection only, no active checks (the primary runs those).
   const sy = await startSwitchyard({
     config: config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', [a.address], { health, passive })]),
-    logger, watch: false, components: async () => [new HealthChecker({ log: logger, active: false })],
+    logger,
+    watch: false,
+    components: async () => [new HealthChecker({ log: logger, active: false })],
   });
-  t.teardown(async () => { await sy.stop(200); a.kill(); });
+  t.teardown(async () => {
+    await sy.stop(200);
+    a.kill();
+  });
   const runtime = sy.runtime();
   const sa = runtime.backends.get('api')!.servers[0]!;
   runtime.backends.get('api')!.observer!.failure(sa, 'connect');

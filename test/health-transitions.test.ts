@@ -21,7 +21,12 @@ t.test('each transition: one log line with from, to and the reason; counted; tim
   const onState = (e: ServerStateEvent) => events.push({ ...e, at: Date.now() });
   modelEvents.on('server-state', onState);
   const hc = new HealthChecker({ log });
-  t.teardown(async () => { modelEvents.off('server-state', onState); await hc.stop(); await http.close(); await tcp.close(); });
+  t.teardown(async () => {
+    modelEvents.off('server-state', onState);
+    await hc.stop();
+    await http.close();
+    await tcp.close();
+  });
   const w = web.servers[0]!;
   const d = db.servers[0]!;
   const startedAt = Date.now();
@@ -31,7 +36,16 @@ t.test('each transition: one log line with from, to and the reason; counted; tim
   await until(() => w.checkDown, 5000, 'web DOWN by timeout');
   t.ok(w.stateSince >= startedAt + 1900 && w.stateSince <= Date.now(), 'stateSince: when it went DOWN');
   let line = transitions(lines).at(-1)!;
-  t.match(line, { backend: 'web', server: 's1', address: http.address, from: 'UP', to: 'DOWN', reason: 'timeout after 2s', code: 'L7TOUT', msg: 'server s1 DOWN: timeout after 2s' });
+  t.match(line, {
+    backend: 'web',
+    server: 's1',
+    address: http.address,
+    from: 'UP',
+    to: 'DOWN',
+    reason: 'timeout after 2s',
+    code: 'L7TOUT',
+    msg: 'server s1 DOWN: timeout after 2s',
+  });
   t.equal(w.stateReason, 'timeout after 2s', 'the stats page shows the reason');
   t.equal(w.check.downTransitions, 1, 'counted (chkdown)');
   t.ok(w.check.at >= w.stateSince - 5, 'last check time recorded');
@@ -56,29 +70,42 @@ t.test('each transition: one log line with from, to and the reason; counted; tim
   t.equal(d.check.downTransitions, 1);
 
   // One line and one event per transition, no more (checks that change nothing log nothing).
-  t.same(transitions(lines).map((l) => `${String(l.backend)} ${String(l.to)} ${String(l.reason)}`), [
-    'web DOWN timeout after 2s', 'web UP status 200', 'web DOWN status 503', 'db DOWN connection refused',
-  ]);
-  t.same(events.map((e) => `${e.server.backendName} ${e.from}->${e.to} ${e.reason}`), [
-    'web UP->DOWN timeout after 2s', 'web DOWN->UP status 200', 'web UP->DOWN status 503', 'db UP->DOWN connection refused',
-  ], 'the model event feed (stats history and event log) carries the same reasons');
+  t.same(
+    transitions(lines).map((l) => `${String(l.backend)} ${String(l.to)} ${String(l.reason)}`),
+    ['web DOWN timeout after 2s', 'web UP status 200', 'web DOWN status 503', 'db DOWN connection refused'],
+  );
+  t.same(
+    events.map((e) => `${e.server.backendName} ${e.from}->${e.to} ${e.reason}`),
+    ['web UP->DOWN timeout after 2s', 'web DOWN->UP status 200', 'web UP->DOWN status 503', 'db UP->DOWN connection refused'],
+    'the model event feed (stats history and event log) carries the same reasons',
+  );
 });
 
 t.test('every interval after the first gets ±10% jitter', async (t) => {
   const s = await fakeTcp();
   t.teardown(() => s.close());
   const inter = 200;
-  for (const [r, factor] of [[0, 0.9], [0.999999, 1.1]] as const) {
+  for (const [r, factor] of [
+    [0, 0.9],
+    [0.999999, 1.1],
+  ] as const) {
     const backend = healthBackend(`j${r}`, [s.address], { type: 'tcp', intervalMs: inter, fastIntervalMs: inter, downIntervalMs: inter });
     const due: number[] = [];
     const started: number[] = [];
-    const hc = new HealthChecker({ random: () => r, onCheckStart: (_s, dueAt) => { due.push(dueAt); started.push(performance.now()); } });
+    const hc = new HealthChecker({
+      random: () => r,
+      onCheckStart: (_s, dueAt) => {
+        due.push(dueAt);
+        started.push(performance.now());
+      },
+    });
     hc.sync(runtimeOf(backend));
     await until(() => due.length >= 5, 5000);
     await hc.stop();
     // When the next check was due, measured from the start of the one before: the interval the
     // scheduler chose (timer lag does not enter it).
     const chosen = due.slice(1).map((d, i) => d - started[i]!);
-    for (const c of chosen) t.ok(Math.abs(c - inter * factor) <= 3, `random ${r}: next check due ${c.toFixed(1)}ms after the last started (${inter} x ${factor})`);
+    for (const c of chosen)
+      t.ok(Math.abs(c - inter * factor) <= 3, `random ${r}: next check due ${c.toFixed(1)}ms after the last started (${inter} x ${factor})`);
   }
 });

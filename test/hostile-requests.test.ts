@@ -15,8 +15,16 @@ const LONG_BACKEND = { connectMs: 2000, serverMs: 60_000, serverKeepAliveMs: 400
 
 async function setup(t: Test, limits: ParserLimits = LIMITS) {
   const be = await strictBackend();
-  const sy = await start(config([frontendConfig('web', 'http', 'api', { limits, timeouts: LONG_FRONTEND })], [backendConfig('api', 'http', [be.address], { retries: 0, timeouts: LONG_BACKEND })]));
-  t.teardown(async () => { await sy.stop(200); await be.close(); });
+  const sy = await start(
+    config(
+      [frontendConfig('web', 'http', 'api', { limits, timeouts: LONG_FRONTEND })],
+      [backendConfig('api', 'http', [be.address], { retries: 0, timeouts: LONG_BACKEND })],
+    ),
+  );
+  t.teardown(async () => {
+    await sy.stop(200);
+    await be.close();
+  });
   return { be, port: sy.frontendAddress('web').port };
 }
 
@@ -140,7 +148,10 @@ t.test('every rejected shape is answered, the connection closed, and nothing for
     t.equal(parsed.responses.length, 1, `${name}: one answer`);
     t.equal(parsed.responses[0]?.status, status, `${name}: ${status}`);
     t.equal(parsed.rest, '', `${name}: nothing after the answer`);
-    t.ok(parsed.responses[0]?.headers.some(([k, v]) => k === 'connection' && v === 'close'), `${name}: says connection: close`);
+    t.ok(
+      parsed.responses[0]?.headers.some(([k, v]) => k === 'connection' && v === 'close'),
+      `${name}: says connection: close`,
+    );
     // closed: the proxy closed before 5 s of silence, while every timeout is 60 s, so it closed
     // because of the rejection (a connection left open fails here).
     t.ok(ex.closed, `${name}: connection closed after the answer, not left to a timeout (${ex.ms} ms)`);
@@ -189,8 +200,10 @@ t.test('malformed chunked request bodies: answered 400 or closed, never a comple
     for (const pieces of [[head + body], [head, body]]) {
       const ex = await exchange(port, pieces, { idleMs: 5000, gapMs: 50 });
       const parsed = parseResponses(ex.data);
-      t.ok(typeof parsed !== 'string' && parsed.rest === '' && parsed.responses.every((r) => r.status === 400) && parsed.responses.length <= 1,
-        `${name} (${pieces.length} writes): a 400 or nothing: ${JSON.stringify(ex.data.slice(0, 40))}`);
+      t.ok(
+        typeof parsed !== 'string' && parsed.rest === '' && parsed.responses.every((r) => r.status === 400) && parsed.responses.length <= 1,
+        `${name} (${pieces.length} writes): a 400 or nothing: ${JSON.stringify(ex.data.slice(0, 40))}`,
+      );
       // Closed by the proxy within 5 s of silence, the timeouts being 60 s: because of the bad chunk.
       t.ok(ex.closed, `${name} (${pieces.length} writes): closed (${ex.ms} ms)`);
     }
@@ -216,10 +229,18 @@ t.test('legal shapes still go through (the strictness does not over-reach)', asy
     ['Host as an IPv6 literal with a port', 'GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n', ''],
     ['empty Host (RFC 9110 §7.2)', 'GET / HTTP/1.1\r\nHost:\r\n\r\n', ''],
     ['percent-encoding and sub-delims in the target', `GET /a%20b;c=d/(e)!*'~?x=1&y=%2F HTTP/1.1\r\n${H}\r\n`, ''],
-    ['a trailer with a framing-like but allowed name', `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nContent-Length-X: 1\r\nHosts: 1\r\n\r\n`, 'hello'],
+    [
+      'a trailer with a framing-like but allowed name',
+      `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nContent-Length-X: 1\r\nHosts: 1\r\n\r\n`,
+      'hello',
+    ],
     ['obs-text in a value', `GET / HTTP/1.1\r\n${H}X-A: caf\xe9\r\n\r\n`, ''],
     ['empty value', `GET / HTTP/1.1\r\n${H}X-A:\r\n\r\n`, ''],
-    [`request line of exactly maxRequestLine (${LIMITS.maxRequestLine}) bytes`, `GET /${long(LIMITS.maxRequestLine - 'GET / HTTP/1.1'.length)} HTTP/1.1\r\n${H}\r\n`, ''],
+    [
+      `request line of exactly maxRequestLine (${LIMITS.maxRequestLine}) bytes`,
+      `GET /${long(LIMITS.maxRequestLine - 'GET / HTTP/1.1'.length)} HTTP/1.1\r\n${H}\r\n`,
+      '',
+    ],
     [`exactly maxHeaders (${LIMITS.maxHeaders}) fields`, `GET / HTTP/1.1\r\n${H}${'X-A: b\r\n'.repeat(LIMITS.maxHeaders - 1)}\r\n`, ''],
   ];
   let i = 0;
@@ -237,8 +258,16 @@ t.test('legal shapes still go through (the strictness does not over-reach)', asy
   t.match((await exchange(port, exact, { end: true })).data, /^HTTP\/1\.1 200 /, 'head of exactly maxHeaderBytes');
   t.match((await exchange(port, exact.replace('X-Pad: ', 'X-Pad: a'), { end: true })).data, /^HTTP\/1\.1 431 /, 'one byte more');
   t.same(be.violations, []);
-  t.same(be.requests.map((r) => r.target).slice(ok.findIndex(([n]) => n.startsWith('absolute-form whose')), ok.findIndex(([n]) => n === 'OPTIONS *') + 1),
-    ['http://Example.TEST/abs?q=1', 'HTTPS://example.test:8443/', 'http://example.test?q=1', '*'], 'absolute-form and * targets are forwarded as sent');
+  t.same(
+    be.requests
+      .map((r) => r.target)
+      .slice(
+        ok.findIndex(([n]) => n.startsWith('absolute-form whose')),
+        ok.findIndex(([n]) => n === 'OPTIONS *') + 1,
+      ),
+    ['http://Example.TEST/abs?q=1', 'HTTPS://example.test:8443/', 'http://example.test?q=1', '*'],
+    'absolute-form and * targets are forwarded as sent',
+  );
 });
 
 // obs-fold (RFC 9112 §5.2): rejected by default (above); with `obsFold: 'unfold'` each fold is
@@ -249,7 +278,14 @@ t.test('obsFold unfold: folded values reach the server as one line; unfolded fra
   const ok = await exchange(port, `GET / HTTP/1.1\r\n${H}X-A: one\r\n two\r\n\tthree\r\nX-B: b\r\n\r\n`, { end: true });
   t.match(ok.data, /^HTTP\/1\.1 200 /, 'a folded field is accepted');
   t.equal(be.requests.length, 1);
-  t.same(be.requests[0]!.headers.filter(([k]) => k === 'x-a' || k === 'x-b'), [['x-a', 'one   two  \tthree'], ['x-b', 'b']], 'unfolded: each CRLF became two spaces, the fold\'s own whitespace kept');
+  t.same(
+    be.requests[0]!.headers.filter(([k]) => k === 'x-a' || k === 'x-b'),
+    [
+      ['x-a', 'one   two  \tthree'],
+      ['x-b', 'b'],
+    ],
+    "unfolded: each CRLF became two spaces, the fold's own whitespace kept",
+  );
   t.notMatch(be.requests[0]!.head, /\r\n[ \t]/, 'no continuation line reaches the server');
   const rejected: [string, string][] = [
     ['folded Content-Length', `POST / HTTP/1.1\r\n${H}Content-Length: 5\r\n 5\r\n\r\nhello`],

@@ -8,7 +8,6 @@ import { backendConfig, config, frontendConfig, start, tcpServer } from './suppo
 import { exchange, parseResponses } from './support/hostile.js';
 import { MAX_INTERIM_RESPONSES } from '../src/balancer/http-head.js';
 
-
 /** A proxy in front of a raw server that does `onRequest` for each request it gets. */
 async function behind(t: Test, onRequest: (s: Socket, n: number) => void, serverMs = 2000) {
   let n = 0;
@@ -23,8 +22,16 @@ async function behind(t: Test, onRequest: (s: Socket, n: number) => void, server
     });
     s.on('error', () => {});
   });
-  const sy = await start(config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', [srv.address], { retries: 0, timeouts: { connectMs: 1000, serverMs, serverKeepAliveMs: 4000 } })]));
-  t.teardown(async () => { await sy.stop(200); await srv.close(); });
+  const sy = await start(
+    config(
+      [frontendConfig('web', 'http', 'api')],
+      [backendConfig('api', 'http', [srv.address], { retries: 0, timeouts: { connectMs: 1000, serverMs, serverKeepAliveMs: 4000 } })],
+    ),
+  );
+  t.teardown(async () => {
+    await sy.stop(200);
+    await srv.close();
+  });
   return { port: sy.frontendAddress('web').port, srv, count: () => n };
 }
 
@@ -50,7 +57,10 @@ const MALFORMED: [string, string][] = [
   ['space before the colon', `HTTP/1.1 200 OK\r\nContent-Length : 11\r\n\r\n${SECRET}`],
   ['bad chunk size (head and body in one read)', `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n${SECRET}\r\n0\r\n\r\n`],
   ['chunk data longer than its size', `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n${SECRET}\r\n0\r\n\r\n`],
-  ['bad chunk with a header to drop (rewritten head)', `HTTP/1.1 200 OK\r\nKeep-Alive: timeout=5\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n${SECRET}\r\n0\r\n\r\n`],
+  [
+    'bad chunk with a header to drop (rewritten head)',
+    `HTTP/1.1 200 OK\r\nKeep-Alive: timeout=5\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n${SECRET}\r\n0\r\n\r\n`,
+  ],
   ['CL list', `HTTP/1.1 200 OK\r\nContent-Length: 11, 11\r\n\r\n${SECRET}`],
   ['TE chunked, chunked', `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\nb\r\n${SECRET}\r\n0\r\n\r\n`],
   ['TE twice', `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\nb\r\n${SECRET}\r\n0\r\n\r\n`],
@@ -69,17 +79,25 @@ t.test('a malformed response is a 502, never passed through', async (t) => {
     const parsed = parseResponses(ex.data);
     // Interim responses before the malformed one were legitimately relayed; the answer is a 502.
     const finals = typeof parsed === 'string' ? [] : parsed.responses.filter((r) => r.status >= 200);
-    t.ok(typeof parsed !== 'string' && finals.length === 1 && finals[0]!.status === 502 && parsed.rest === '', `${name}: 502 (${JSON.stringify(ex.data.slice(0, 30))})`);
+    t.ok(
+      typeof parsed !== 'string' && finals.length === 1 && finals[0]!.status === 502 && parsed.rest === '',
+      `${name}: 502 (${JSON.stringify(ex.data.slice(0, 30))})`,
+    );
     t.notMatch(ex.data, SECRET, `${name}: not passed through`);
   }
 });
 
 t.test('1xx floods: a few interim responses are relayed, an endless run is a 502', async (t) => {
   // Three 103 Early Hints then the answer: relayed as sent.
-  const few = await behind(t, (s) => s.write(`${'HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n'.repeat(3)}HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok`));
+  const few = await behind(t, (s) =>
+    s.write(`${'HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n'.repeat(3)}HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok`),
+  );
   const ex = await exchange(few.port, GET, { end: true });
   const parsed = parseResponses(ex.data);
-  t.ok(typeof parsed !== 'string' && parsed.responses.map((r) => r.status).join() === '103,103,103,200', `3 x 103 then 200 (${JSON.stringify(ex.data.slice(0, 40))})`);
+  t.ok(
+    typeof parsed !== 'string' && parsed.responses.map((r) => r.status).join() === '103,103,103,200',
+    `3 x 103 then 200 (${JSON.stringify(ex.data.slice(0, 40))})`,
+  );
   // 1000 interim responses, in one write and spread over many: at most MAX_INTERIM_RESPONSES
   // are relayed, then a 502; the server's final answer never reaches the client.
   for (const spread of [false, true]) {
@@ -88,13 +106,22 @@ t.test('1xx floods: a few interim responses are relayed, an endless run is a 502
       if (!spread) s.write(`${one.repeat(1000)}HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n${SECRET}`);
       else {
         let n = 0;
-        const tick = () => { if (s.destroyed) return; if (n++ < 1000) { s.write(one); setImmediate(tick); } else s.write(`HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n${SECRET}`); };
+        const tick = () => {
+          if (s.destroyed) return;
+          if (n++ < 1000) {
+            s.write(one);
+            setImmediate(tick);
+          } else s.write(`HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n${SECRET}`);
+        };
         tick();
       }
     });
     const fx = await exchange(flood.port, GET, { end: true, idleMs: 1500 });
     const fp = parseResponses(fx.data);
-    if (typeof fp === 'string') { t.fail(`flood (${spread ? 'spread' : 'one write'}): ${fp}`); continue; }
+    if (typeof fp === 'string') {
+      t.fail(`flood (${spread ? 'spread' : 'one write'}): ${fp}`);
+      continue;
+    }
     const statuses = fp.responses.map((r) => r.status);
     t.equal(statuses.at(-1), 502, `flood (${spread ? 'spread' : 'one write'}): ends in a 502`);
     t.equal(statuses.filter((x) => x === 100).length, MAX_INTERIM_RESPONSES, `${MAX_INTERIM_RESPONSES} interim responses relayed, no more`);
@@ -105,7 +132,9 @@ t.test('1xx floods: a few interim responses are relayed, an endless run is a 502
 
 t.test('garbage as the answer on a pooled connection: 502 for that request only', async (t) => {
   // The server answers the first request on a connection properly and the second with garbage.
-  const { port, count } = await behind(t, (s, n) => s.write(n % 2 === 1 ? 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok' : `\x00\x01garbage ${SECRET}\r\n\r\n`));
+  const { port, count } = await behind(t, (s, n) =>
+    s.write(n % 2 === 1 ? 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok' : `\x00\x01garbage ${SECRET}\r\n\r\n`),
+  );
   const ex = await exchange(port, [GET, GET], { end: true, gapMs: 100, idleMs: 1500 });
   const parsed = parseResponses(ex.data);
   t.ok(typeof parsed !== 'string' && parsed.responses.map((r) => r.status).join() === '200,502', `200 then 502 (${JSON.stringify(ex.data.slice(0, 60))})`);
@@ -117,7 +146,9 @@ t.test('garbage as the answer on a pooled connection: 502 for that request only'
 });
 
 t.test('garbage that never ends a head: 502 past the size limit; closed without a head: 502', async (t) => {
-  const flood = await behind(t, (s) => { for (let i = 0; i < 20; i++) s.write('x'.repeat(8192)); });
+  const flood = await behind(t, (s) => {
+    for (let i = 0; i < 20; i++) s.write('x'.repeat(8192));
+  });
   const ex = await exchange(flood.port, GET, { end: true });
   t.match(ex.data, /^HTTP\/1\.1 502 /, 'endless head');
   const closer = await behind(t, (s) => s.end('HTTP/1.1 200 OK\r\nContent-Le'));
@@ -136,28 +167,40 @@ t.test('a server that resets or closes mid-response: the client connection is cl
   // serverMs 60 s and a 10 s client wait: a close seen here was caused by the server's reset / FIN,
   // not by the server timeout (a client connection left open fails `closed`).
   for (const how of ['reset', 'fin'] as const) {
-    const { port } = await behind(t, (s) => {
-      s.write(`HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n${SECRET}`);
-      setTimeout(() => (how === 'reset' ? s.resetAndDestroy() : s.end()), 50);
-    }, 60_000);
+    const { port } = await behind(
+      t,
+      (s) => {
+        s.write(`HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n${SECRET}`);
+        setTimeout(() => (how === 'reset' ? s.resetAndDestroy() : s.end()), 50);
+      },
+      60_000,
+    );
     const ex = await exchange(port, GET, { idleMs: 10_000 });
     t.ok(ex.closed, `${how}: client closed because the server went (${ex.ms} ms)`);
     const parsed = parseResponses(ex.data);
     t.ok(typeof parsed !== 'string' && parsed.responses.length === 0, `${how}: no complete response reached the client`);
   }
   // Chunked: the last chunk never comes.
-  const { port } = await behind(t, (s) => {
-    s.write(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nb\r\n${SECRET}\r\n`);
-    setTimeout(() => s.resetAndDestroy(), 50);
-  }, 60_000);
+  const { port } = await behind(
+    t,
+    (s) => {
+      s.write(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nb\r\n${SECRET}\r\n`);
+      setTimeout(() => s.resetAndDestroy(), 50);
+    },
+    60_000,
+  );
   const ex = await exchange(port, GET, { idleMs: 10_000 });
   t.ok(ex.closed, 'chunked: closed');
   t.notMatch(ex.data, /\r\n0\r\n\r\n$/, 'chunked: the client never sees a last chunk');
   // A bad chunk after the head went out: nothing more can be said than a close.
-  const late = await behind(t, (s) => {
-    s.write(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nb\r\n${SECRET}\r\n`);
-    setTimeout(() => s.write('zz\r\nmore\r\n0\r\n\r\n'), 50);
-  }, 60_000);
+  const late = await behind(
+    t,
+    (s) => {
+      s.write(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nb\r\n${SECRET}\r\n`);
+      setTimeout(() => s.write('zz\r\nmore\r\n0\r\n\r\n'), 50);
+    },
+    60_000,
+  );
   const ex2 = await exchange(late.port, GET, { idleMs: 10_000 });
   t.ok(ex2.closed, `bad chunk mid-response: closed because of it, not by the 60 s server timeout (${ex2.ms} ms)`);
   t.notMatch(ex2.data, /more/, 'bad chunk mid-response: the bad chunk is not relayed');
@@ -165,7 +208,13 @@ t.test('a server that resets or closes mid-response: the client connection is cl
 
 t.test('a stalled server: 504 within serverMs; stalled mid-body: closed within serverMs', async (t) => {
   const serverMs = 500;
-  const { port } = await behind(t, () => { /* never answer */ }, serverMs);
+  const { port } = await behind(
+    t,
+    () => {
+      /* never answer */
+    },
+    serverMs,
+  );
   // 504 names the server timeout; a lower bound only (it did not fire early): a loaded machine
   // fires timers late, never early. The client waits 10 s, the other timeouts are 30 s or more.
   const ex = await exchange(port, GET, { idleMs: 10_000, end: true });
@@ -183,11 +232,20 @@ t.test('a stalled server: 504 within serverMs; stalled mid-body: closed within s
 
 t.test('bytes after a complete response are never served as the answer to the next request', async (t) => {
   // The server appends a second, unsolicited response: a response-splitting attempt.
-  const { port, count } = await behind(t, (s, n) => s.write(`HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nreal-${n}HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nINJECTED`));
+  const { port, count } = await behind(t, (s, n) =>
+    s.write(`HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nreal-${n}HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nINJECTED`),
+  );
   const ex = await exchange(port, [GET, GET], { idleMs: 800, gapMs: 200 });
   const parsed = parseResponses(ex.data);
-  if (typeof parsed === 'string') { t.fail(parsed); return; }
-  t.same(parsed.responses.map((r) => r.body), ['real-1', 'real-2'], 'each request got its own answer');
+  if (typeof parsed === 'string') {
+    t.fail(parsed);
+    return;
+  }
+  t.same(
+    parsed.responses.map((r) => r.body),
+    ['real-1', 'real-2'],
+    'each request got its own answer',
+  );
   t.notMatch(ex.data, /INJECTED/);
   t.equal(count(), 2);
 });

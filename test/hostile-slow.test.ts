@@ -12,8 +12,16 @@ import { captureLogger, exchange, sleep, strictBackend, until } from './support/
 
 t.test('slowloris: one header byte every 200 ms with http_request 1000 ms gets 408 and is closed', async (t) => {
   const be = await strictBackend();
-  const sy = await start(config([frontendConfig('web', 'http', 'api', { timeouts: { clientMs: 30000, httpRequestMs: 1000, keepAliveMs: 5000 } })], [backendConfig('api', 'http', [be.address])]));
-  t.teardown(async () => { await sy.stop(200); await be.close(); });
+  const sy = await start(
+    config(
+      [frontendConfig('web', 'http', 'api', { timeouts: { clientMs: 30000, httpRequestMs: 1000, keepAliveMs: 5000 } })],
+      [backendConfig('api', 'http', [be.address])],
+    ),
+  );
+  t.teardown(async () => {
+    await sy.stop(200);
+    await be.close();
+  });
   const port = sy.frontendAddress('web').port;
   const req = 'GET / HTTP/1.1\r\nHost: example.test\r\nX-Slow: 1\r\n\r\n';
   // The whole head takes ~10 s to trickle in: a proxy that does not cut it answers 200 (or nothing
@@ -37,11 +45,19 @@ t.test('idle connections: keep-alive closes after keepAliveMs; a silent new conn
   // the client's 10 s wait was made by that timeout (no upper bound on time needed to tell them
   // apart), and the lower bound says it did not fire early.
   const be = await strictBackend();
-  const sy = await start(config([
-    frontendConfig('keepalive', 'http', 'api', { timeouts: { clientMs: 60_000, httpRequestMs: 60_000, keepAliveMs: 400, handshakeMs: 10_000 } }),
-    frontendConfig('request', 'http', 'api', { timeouts: { clientMs: 60_000, httpRequestMs: 800, keepAliveMs: 60_000, handshakeMs: 10_000 } }),
-  ], [backendConfig('api', 'http', [be.address])]));
-  t.teardown(async () => { await sy.stop(200); await be.close(); });
+  const sy = await start(
+    config(
+      [
+        frontendConfig('keepalive', 'http', 'api', { timeouts: { clientMs: 60_000, httpRequestMs: 60_000, keepAliveMs: 400, handshakeMs: 10_000 } }),
+        frontendConfig('request', 'http', 'api', { timeouts: { clientMs: 60_000, httpRequestMs: 800, keepAliveMs: 60_000, handshakeMs: 10_000 } }),
+      ],
+      [backendConfig('api', 'http', [be.address])],
+    ),
+  );
+  t.teardown(async () => {
+    await sy.stop(200);
+    await be.close();
+  });
   const ex = await exchange(sy.frontendAddress('keepalive').port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n', { idleMs: 10_000 });
   t.match(ex.data, /^HTTP\/1\.1 200 /);
   t.ok(ex.closed, 'closed by the proxy: keepAliveMs is the only short timeout');
@@ -58,7 +74,9 @@ function hold(port: number, localAddress = '127.0.0.1'): Promise<{ socket: Socke
   return new Promise((resolve) => {
     const socket = connect({ port, host: '127.0.0.1', localAddress });
     let closed = false;
-    socket.on('close', () => { closed = true; });
+    socket.on('close', () => {
+      closed = true;
+    });
     socket.on('error', () => {});
     socket.on('connect', () => resolve({ socket, closed: () => closed }));
   });
@@ -68,20 +86,27 @@ t.test('maxconn and maxconn_per_source refuse extra connections, log it, and ser
   const srv = await httpServer('a');
   const { logger, lines } = captureLogger();
   const sy = await startSwitchyard({
-    config: config([
-      frontendConfig('capped', 'http', 'api', { maxconn: 3 }),
-      frontendConfig('persrc', 'http', 'api', { maxconnPerSource: 2 }),
-    ], [backendConfig('api', 'http', [srv.address])]),
-    logger, watch: false,
+    config: config(
+      [frontendConfig('capped', 'http', 'api', { maxconn: 3 }), frontendConfig('persrc', 'http', 'api', { maxconnPerSource: 2 })],
+      [backendConfig('api', 'http', [srv.address])],
+    ),
+    logger,
+    watch: false,
   });
-  t.teardown(async () => { await sy.stop(200); await srv.close(); });
+  t.teardown(async () => {
+    await sy.stop(200);
+    await srv.close();
+  });
 
   const capped = sy.frontendAddress('capped').port;
   const held = await Promise.all([hold(capped), hold(capped), hold(capped)]);
   const extra = await hold(capped);
   // 5 s: half the 10 s http_request timeout, so a close seen here is the refusal, not that timeout.
   t.ok(await until(extra.closed, 5000), 'the 4th connection is closed by the proxy');
-  t.ok(held.every((h) => !h.closed()), 'the first 3 stay open');
+  t.ok(
+    held.every((h) => !h.closed()),
+    'the first 3 stay open',
+  );
   const refusal = lines.find((l) => typeof l.msg === 'string' && l.msg.includes('maxconn 3 reached'));
   t.ok(refusal, 'a log line says why');
   t.equal(refusal?.level, 40, 'at warn level');
@@ -102,12 +127,21 @@ t.test('maxconn and maxconn_per_source refuse extra connections, log it, and ser
   await sleep(100);
   t.notOk(other.closed(), 'another source address is still accepted');
   other.socket.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
-  const got = await new Promise<string>((r) => { let d = ''; other.socket.on('data', (c) => { d += c.toString(); }); other.socket.on('close', () => r(d)); });
+  const got = await new Promise<string>((r) => {
+    let d = '';
+    other.socket.on('data', (c) => {
+      d += c.toString();
+    });
+    other.socket.on('close', () => r(d));
+  });
   t.match(got, /^HTTP\/1\.1 200 /, 'and served');
   await sleep(1100); // the refusal log is rate-limited to one line a second
   const again = await hold(persrc);
   t.ok(await until(again.closed, 5000), 'still refused while both are held');
-  t.ok(await until(() => lines.some((l) => typeof l.msg === 'string' && l.msg.includes('maxconn_per_source 2 reached for 127.0.0.1')), 10_000), 'per-source log line');
+  t.ok(
+    await until(() => lines.some((l) => typeof l.msg === 'string' && l.msg.includes('maxconn_per_source 2 reached for 127.0.0.1')), 10_000),
+    'per-source log line',
+  );
   for (const m of mine) m.socket.destroy();
   t.ok(await until(() => !sy.runtime().frontends.get('persrc')!.perSource.has('127.0.0.1'), 10_000), 'its connections are no longer counted');
   const res2 = await request(`http://127.0.0.1:${persrc}/`);
@@ -168,7 +202,12 @@ if (mode === 'backend') {
 }
 `;
 
-interface Child { lines: string[]; next: (prefix: string, ms: number) => Promise<string>; send: (line: string) => void; stop: () => void }
+interface Child {
+  lines: string[];
+  next: (prefix: string, ms: number) => Promise<string>;
+  send: (line: string) => void;
+  stop: () => void;
+}
 
 /** node `nodeArgs` under `ulimit -Sn nofile`; its first line is `nofile N`, the limit it got. */
 function child(nodeArgs: string[], nofile: number): Child {
@@ -180,7 +219,10 @@ function child(nodeArgs: string[], nofile: number): Child {
   p.stdout.on('data', (d: Buffer) => {
     buf += d.toString();
     let i;
-    while ((i = buf.indexOf('\n')) !== -1) { lines.push(buf.slice(0, i)); buf = buf.slice(i + 1); }
+    while ((i = buf.indexOf('\n')) !== -1) {
+      lines.push(buf.slice(0, i));
+      buf = buf.slice(i + 1);
+    }
   });
   return {
     lines,
@@ -193,8 +235,13 @@ function child(nodeArgs: string[], nofile: number): Child {
       taken = k + 1;
       return lines[k]!;
     },
-    send: (line) => { p.stdin.write(`${line}\n`); },
-    stop: () => { p.stdin.end(); setTimeout(() => p.kill('SIGKILL'), 3000).unref(); },
+    send: (line) => {
+      p.stdin.write(`${line}\n`);
+    },
+    stop: () => {
+      p.stdin.end();
+      setTimeout(() => p.kill('SIGKILL'), 3000).unref();
+    },
   };
 }
 
@@ -228,16 +275,25 @@ t.test('2000 idle connections do not stop service; memory per idle connection', 
     await sleep(100);
     const before = await mem();
     const clients = child(['--input-type=module', '-e', CLIENTS, String(port), String(N), mode], N + 500);
-    t.ok(await limitOf(clients) >= N + 500, 'the client process may open enough files');
+    t.ok((await limitOf(clients)) >= N + 500, 'the client process may open enough files');
     const ready = await clients.next('ready', 60000);
-    t.equal(ready, mode === 'silent' ? 'ready 0' : `ready ${N}`, `${N} ${mode} connections open (${mode === 'silent' ? 'never sent a byte' : 'each served once'})`);
+    t.equal(
+      ready,
+      mode === 'silent' ? 'ready 0' : `ready ${N}`,
+      `${N} ${mode} connections open (${mode === 'silent' ? 'never sent a byte' : 'each served once'})`,
+    );
     // The client's connect completes in the kernel before the proxy accepts: wait for the accepts.
     let after = await mem();
-    for (let k = 0; k < 50 && after.scur < N; k++) { await sleep(200); after = await mem(); }
+    for (let k = 0; k < 50 && after.scur < N; k++) {
+      await sleep(200);
+      after = await mem();
+    }
     t.ok(after.scur >= N && after.scur <= N + 10, `the frontend counts them (${after.scur})`);
     const heap = (after.heapUsed - before.heapUsed) / N;
     const rss = (after.rss - before.rss) / N;
-    t.comment(`memory per idle ${mode} connection: heapUsed ${(heap / 1024).toFixed(2)} KiB, rss ${(rss / 1024).toFixed(2)} KiB (N=${N}, proxy process only, after gc)`);
+    t.comment(
+      `memory per idle ${mode} connection: heapUsed ${(heap / 1024).toFixed(2)} KiB, rss ${(rss / 1024).toFixed(2)} KiB (N=${N}, proxy process only, after gc)`,
+    );
     t.ok(heap < 16 * 1024, `heap per connection under 16 KiB (${Math.round(heap)} B)`);
     // Service continues: a normal request on a new connection is answered while they are held.
     const t0 = Date.now();
@@ -247,7 +303,10 @@ t.test('2000 idle connections do not stop service; memory per idle connection', 
     t.equal((await mem()).scur >= N, true, 'with the idle connections still open');
     clients.stop();
     let left = await mem();
-    for (let k = 0; k < 50 && left.scur > 10; k++) { await sleep(200); left = await mem(); }
+    for (let k = 0; k < 50 && left.scur > 10; k++) {
+      await sleep(200);
+      left = await mem();
+    }
     t.ok(left.scur <= 10, `all closed when the clients leave (${left.scur})`);
   }
 });

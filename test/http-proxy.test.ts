@@ -3,10 +3,18 @@ import { connect } from 'node:net';
 import { request } from 'undici';
 import { backendConfig, config, deadPort, frontendConfig, httpServer, rawRequest, start, tcpServer } from './support/proxy-harness.js';
 
-async function oneBackend(t: Test, handler?: Parameters<typeof httpServer>[1], over: Parameters<typeof backendConfig>[3] = {}, feOver: Parameters<typeof frontendConfig>[3] = {}) {
+async function oneBackend(
+  t: Test,
+  handler?: Parameters<typeof httpServer>[1],
+  over: Parameters<typeof backendConfig>[3] = {},
+  feOver: Parameters<typeof frontendConfig>[3] = {},
+) {
   const srv = await httpServer('a', handler);
   const sy = await start(config([frontendConfig('web', 'http', 'api', feOver)], [backendConfig('api', 'http', [srv.address], over)]));
-  t.teardown(async () => { await sy.stop(200); await srv.close(); });
+  t.teardown(async () => {
+    await sy.stop(200);
+    await srv.close();
+  });
   return { srv, sy, port: sy.frontendAddress('web').port };
 }
 
@@ -14,7 +22,11 @@ t.test('GET goes through, keep-alive reused, round-robin across servers, forward
   const a = await httpServer('a');
   const b = await httpServer('b');
   const sy = await start(config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', [a.address, b.address])]));
-  t.teardown(async () => { await sy.stop(100); await a.close(); await b.close(); });
+  t.teardown(async () => {
+    await sy.stop(100);
+    await a.close();
+    await b.close();
+  });
   const { port } = sy.frontendAddress('web');
   const bodies: string[] = [];
   for (let i = 0; i < 4; i++) {
@@ -38,7 +50,10 @@ t.test('keep-alive: several requests on one client connection reuse one server c
   const conns = new Set<unknown>();
   srv.server.on('connection', (s) => conns.add(s));
   const sy = await start(config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', [srv.address])]));
-  t.teardown(async () => { await sy.stop(100); await srv.close(); });
+  t.teardown(async () => {
+    await sy.stop(100);
+    await srv.close();
+  });
   const port = sy.frontendAddress('web').port;
   const raw = await rawRequest(port, 'GET /1 HTTP/1.1\r\nHost: x\r\n\r\n');
   t.match(raw, /^HTTP\/1\.1 200/);
@@ -48,7 +63,10 @@ t.test('keep-alive: several requests on one client connection reuse one server c
 
 t.test('pipelined requests are answered in order', async (t) => {
   const { port, srv } = await oneBackend(t, (req, res) => res.end(`you asked ${req.url}`));
-  const raw = await rawRequest(port, 'GET /one HTTP/1.1\r\nHost: x\r\n\r\nGET /two HTTP/1.1\r\nHost: x\r\n\r\nGET /three HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  const raw = await rawRequest(
+    port,
+    'GET /one HTTP/1.1\r\nHost: x\r\n\r\nGET /two HTTP/1.1\r\nHost: x\r\n\r\nGET /three HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+  );
   const bodies = [...raw.matchAll(/you asked (\/[a-z]+)/g)].map((m) => m[1]);
   t.same(bodies, ['/one', '/two', '/three']);
   t.equal(srv.seen.length, 3);
@@ -75,12 +93,23 @@ t.test('POST with Content-Length and chunked bodies, large bodies both ways', as
 
 t.test('HEAD and 204/304 responses have no body; keep-alive continues', async (t) => {
   const { port } = await oneBackend(t, (req, res) => {
-    if (req.url === '/204') { res.statusCode = 204; res.end(); return; }
-    if (req.url === '/304') { res.statusCode = 304; res.end(); return; }
+    if (req.url === '/204') {
+      res.statusCode = 204;
+      res.end();
+      return;
+    }
+    if (req.url === '/304') {
+      res.statusCode = 304;
+      res.end();
+      return;
+    }
     res.setHeader('content-length', '11');
     res.end(req.method === 'HEAD' ? undefined : 'hello world');
   });
-  const raw = await rawRequest(port, 'HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET /204 HTTP/1.1\r\nHost: x\r\n\r\nGET /304 HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  const raw = await rawRequest(
+    port,
+    'HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET /204 HTTP/1.1\r\nHost: x\r\n\r\nGET /304 HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+  );
   const statuses = [...raw.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => m[1]);
   t.same(statuses, ['200', '204', '304', '200']);
   t.equal(raw.split('hello world').length - 1, 1, 'only the GET carries the body');
@@ -93,7 +122,10 @@ t.test('hop-by-hop headers are removed both ways, including those named in Conne
     res.setHeader('connection', 'x-secret-hop');
     res.end('ok');
   });
-  const raw = await rawRequest(port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, X-Custom-Hop\r\nKeep-Alive: timeout=9\r\nX-Custom-Hop: 1\r\nTE: trailers\r\nProxy-Connection: keep-alive\r\nX-End: kept\r\n\r\n');
+  const raw = await rawRequest(
+    port,
+    'GET / HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, X-Custom-Hop\r\nKeep-Alive: timeout=9\r\nX-Custom-Hop: 1\r\nTE: trailers\r\nProxy-Connection: keep-alive\r\nX-End: kept\r\n\r\n',
+  );
   const h = srv.seen[0]!.headers;
   t.equal(h['x-custom-hop'], undefined);
   t.equal(h['keep-alive'], undefined);
@@ -105,7 +137,7 @@ t.test('hop-by-hop headers are removed both ways, including those named in Conne
   t.match(raw, /^HTTP\/1\.1 200/);
 });
 
-t.test('Connection on responses: a server\'s lone keep-alive is kept as ours; close and HTTP/1.0 get their own', async (t) => {
+t.test("Connection on responses: a server's lone keep-alive is kept as ours; close and HTTP/1.0 get their own", async (t) => {
   // A raw server: one fixed response per request head, `Connection: keep-alive` only.
   const srv = await tcpServer((s) => {
     let pending = '';
@@ -118,12 +150,27 @@ t.test('Connection on responses: a server\'s lone keep-alive is kept as ours; cl
     });
   });
   const sy = await start(config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', [srv.address])]));
-  t.teardown(async () => { await sy.stop(100); await srv.close(); });
+  t.teardown(async () => {
+    await sy.stop(100);
+    await srv.close();
+  });
   const port = sy.frontendAddress('web').port;
   const connectionLines = (raw: string) => raw.split('\r\n').filter((l) => /^connection:/i.test(l));
-  t.same(connectionLines(await rawRequest(port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n')), ['Connection: keep-alive'], 'HTTP/1.1 client kept alive: one keep-alive line');
-  t.same(connectionLines(await rawRequest(port, 'GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n')), ['Connection: keep-alive'], 'HTTP/1.0 client asking keep-alive: one line, not two');
-  t.same(connectionLines(await rawRequest(port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')), ['Connection: close'], 'client closing: the server\'s keep-alive is replaced by close');
+  t.same(
+    connectionLines(await rawRequest(port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n')),
+    ['Connection: keep-alive'],
+    'HTTP/1.1 client kept alive: one keep-alive line',
+  );
+  t.same(
+    connectionLines(await rawRequest(port, 'GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n')),
+    ['Connection: keep-alive'],
+    'HTTP/1.0 client asking keep-alive: one line, not two',
+  );
+  t.same(
+    connectionLines(await rawRequest(port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')),
+    ['Connection: close'],
+    "client closing: the server's keep-alive is replaced by close",
+  );
   t.same(connectionLines(await rawRequest(port, 'GET / HTTP/1.0\r\n\r\n')), ['Connection: close'], 'HTTP/1.0 without keep-alive: close');
 });
 
@@ -141,7 +188,10 @@ t.test('Expect: 100-continue is relayed', async (t) => {
     s.on('data', (d) => {
       data += d.toString();
       if (data.includes('100 Continue') && !data.includes('got')) s.write('abc');
-      if (data.includes('got abc')) { s.end(); resolve(data); }
+      if (data.includes('got abc')) {
+        s.end();
+        resolve(data);
+      }
     });
     s.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n');
   });
@@ -156,7 +206,10 @@ t.test('WebSocket-style upgrade is tunnelled', async (t) => {
     void req;
   });
   const sy = await start(config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', [srv.address])]));
-  t.teardown(async () => { await sy.stop(100); await srv.close(); });
+  t.teardown(async () => {
+    await sy.stop(100);
+    await srv.close();
+  });
   const port = sy.frontendAddress('web').port;
   const out = await new Promise<string>((resolve) => {
     const s = connect(port, '127.0.0.1');
@@ -164,9 +217,14 @@ t.test('WebSocket-style upgrade is tunnelled', async (t) => {
     s.on('data', (d) => {
       data += d.toString();
       if (data.includes('\r\n\r\n') && !data.includes('echo:')) s.write('ping');
-      if (data.includes('echo:ping')) { s.destroy(); resolve(data); }
+      if (data.includes('echo:ping')) {
+        s.destroy();
+        resolve(data);
+      }
     });
-    s.write('GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+    s.write(
+      'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+    );
   });
   t.match(out, /^HTTP\/1\.1 101 Switching Protocols/);
   t.match(out, /upgrade: websocket/i);
@@ -176,17 +234,30 @@ t.test('WebSocket-style upgrade is tunnelled', async (t) => {
 t.test('502 when no server answers, 503 when none is available, 504 on server timeout', async (t) => {
   const dead1 = await deadPort();
   const dead2 = await deadPort();
-  const sy = await start(config(
-    [frontendConfig('bad', 'http', 'dead'), frontendConfig('none', 'http', 'empty'), frontendConfig('slow', 'http', 'slow')],
-    [
-      backendConfig('dead', 'http', [`127.0.0.1:${dead1}`, `127.0.0.1:${dead2}`], { retries: 1 }),
-      backendConfig('empty', 'http', ['127.0.0.1:1'], { servers: [] }),
-      backendConfig('slow', 'http', ['127.0.0.1:1'], { timeouts: { connectMs: 1000, serverMs: 300, serverKeepAliveMs: 4000 } }),
-    ],
-  ));
-  const stall = await tcpServer(() => { /* accept, never answer */ });
-  const sy2 = await start(config([frontendConfig('slow', 'http', 'slow')], [backendConfig('slow', 'http', [stall.address], { timeouts: { connectMs: 1000, serverMs: 300, serverKeepAliveMs: 4000 } })]));
-  t.teardown(async () => { await sy.stop(100); await sy2.stop(100); await stall.close(); });
+  const sy = await start(
+    config(
+      [frontendConfig('bad', 'http', 'dead'), frontendConfig('none', 'http', 'empty'), frontendConfig('slow', 'http', 'slow')],
+      [
+        backendConfig('dead', 'http', [`127.0.0.1:${dead1}`, `127.0.0.1:${dead2}`], { retries: 1 }),
+        backendConfig('empty', 'http', ['127.0.0.1:1'], { servers: [] }),
+        backendConfig('slow', 'http', ['127.0.0.1:1'], { timeouts: { connectMs: 1000, serverMs: 300, serverKeepAliveMs: 4000 } }),
+      ],
+    ),
+  );
+  const stall = await tcpServer(() => {
+    /* accept, never answer */
+  });
+  const sy2 = await start(
+    config(
+      [frontendConfig('slow', 'http', 'slow')],
+      [backendConfig('slow', 'http', [stall.address], { timeouts: { connectMs: 1000, serverMs: 300, serverKeepAliveMs: 4000 } })],
+    ),
+  );
+  t.teardown(async () => {
+    await sy.stop(100);
+    await sy2.stop(100);
+    await stall.close();
+  });
   const r502 = await request(`http://127.0.0.1:${sy.frontendAddress('bad').port}/`);
   t.equal(r502.statusCode, 502);
   t.match(await r502.body.text(), /backend dead/);
@@ -204,7 +275,10 @@ t.test('retry: a refused connect goes to another server', async (t) => {
   const a = await httpServer('a');
   const dead = await deadPort();
   const sy = await start(config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', [`127.0.0.1:${dead}`, a.address])]));
-  t.teardown(async () => { await sy.stop(100); await a.close(); });
+  t.teardown(async () => {
+    await sy.stop(100);
+    await a.close();
+  });
   const { port } = sy.frontendAddress('web');
   for (let i = 0; i < 4; i++) {
     const res = await request(`http://127.0.0.1:${port}/`);
@@ -242,7 +316,10 @@ t.test('framing-ambiguous requests get 400 and never reach the server', async (t
 t.test('a malformed response becomes 502, never passed through', async (t) => {
   const bad = await tcpServer((s) => s.once('data', () => s.end('HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd')));
   const sy = await start(config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', [bad.address], { retries: 0 })]));
-  t.teardown(async () => { await sy.stop(100); await bad.close(); });
+  t.teardown(async () => {
+    await sy.stop(100);
+    await bad.close();
+  });
   const raw = await rawRequest(sy.frontendAddress('web').port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');
   t.match(raw, /^HTTP\/1\.1 502 /);
   t.notMatch(raw, /abcd/);

@@ -20,21 +20,38 @@ const STANDIN = join(ROOT, 'docker/mcp-standin/server.mjs');
 const BIN = join(ROOT, 'bin/switchyard.js');
 const EXAMPLE = join(ROOT, 'examples/mcp-network.yaml');
 
-interface Proc { child: ChildProcess; output: () => string; exit: Promise<number | null> }
+interface Proc {
+  child: ChildProcess;
+  output: () => string;
+  exit: Promise<number | null>;
+}
 
 function run(t: Test, args: string[], env: Record<string, string>): Proc {
   const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
-  child.stdout.on('data', (d) => { output += d; });
-  child.stderr.on('data', (d) => { output += d; });
+  child.stdout.on('data', (d) => {
+    output += d;
+  });
+  child.stderr.on('data', (d) => {
+    output += d;
+  });
   const exit = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
   return { child, output: () => output, exit };
 }
 
 async function standin(t: Test, consul: ConsulTestServer, name: string, id: string, mode: 'http' | 'tcp' = 'http'): Promise<Proc & { port: number }> {
   const port = await deadPort();
-  const p = run(t, [STANDIN], { SERVICE_NAME: name, SERVICE_ID: id, PORT: String(port), MODE: mode, CONSUL_HTTP_ADDR: consul.address, SERVICE_ADDRESS: '127.0.0.1' });
+  const p = run(t, [STANDIN], {
+    SERVICE_NAME: name,
+    SERVICE_ID: id,
+    PORT: String(port),
+    MODE: mode,
+    CONSUL_HTTP_ADDR: consul.address,
+    SERVICE_ADDRESS: '127.0.0.1',
+  });
   await waitFor(`${id} registered`, () => (p.output().includes('registered in consul') ? true : undefined));
   return { ...p, port };
 }
@@ -45,10 +62,17 @@ async function passing(consul: ConsulTestServer, service: string): Promise<strin
   return ((await res.body.json()) as { Service: { ID: string } }[]).map((e) => e.Service.ID);
 }
 
-async function getJson(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown>; setCookie: string | null }> {
+async function getJson(
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: Record<string, unknown>; setCookie: string | null }> {
   const res = await request(url, { headers, reset: true });
   const setCookie = res.headers['set-cookie'];
-  return { status: res.statusCode, body: (await res.body.json()) as Record<string, unknown>, setCookie: Array.isArray(setCookie) ? setCookie[0]! : setCookie ?? null };
+  return {
+    status: res.statusCode,
+    body: (await res.body.json()) as Record<string, unknown>,
+    setCookie: Array.isArray(setCookie) ? setCookie[0]! : (setCookie ?? null),
+  };
 }
 
 t.test('an HTTP stand-in registers, passes its Consul check, answers, and deregisters on SIGTERM', async (t) => {
@@ -57,7 +81,11 @@ t.test('an HTTP stand-in registers, passes its Consul check, answers, and deregi
   const files = await standin(t, consul, 'mcp-files', 'files-1');
   const reg = consul.registrations.find((r) => r.ID === 'files-1') as { Name: string; Address: string; Port: number; Check: { HTTP: string } };
   t.match(reg, { Name: 'mcp-files', Address: '127.0.0.1', Port: files.port, Check: { HTTP: `http://127.0.0.1:${files.port}/health` } });
-  t.same(await waitFor('check passing', async () => ((await passing(consul, 'mcp-files')).length === 1 ? passing(consul, 'mcp-files') : undefined)), ['files-1'], 'Consul ran its HTTP check: passing');
+  t.same(
+    await waitFor('check passing', async () => ((await passing(consul, 'mcp-files')).length === 1 ? passing(consul, 'mcp-files') : undefined)),
+    ['files-1'],
+    'Consul ran its HTTP check: passing',
+  );
 
   const base = `http://127.0.0.1:${files.port}`;
   t.match(await getJson(`${base}/health`), { status: 200, body: { status: 'ok', service: 'mcp-files', instance: 'files-1' } });
@@ -76,7 +104,11 @@ t.test('the TCP stand-in (mcp-postgres) echoes bytes, answers HTTP health, has a
   const consul = await ConsulTestServer.start();
   t.teardown(() => consul.close());
   const pg = await standin(t, consul, 'mcp-postgres', 'pg-1', 'tcp');
-  t.match(consul.registrations.find((r) => r.ID === 'pg-1'), { Check: { TCP: `127.0.0.1:${pg.port}` } }, 'registered with a TCP check');
+  t.match(
+    consul.registrations.find((r) => r.ID === 'pg-1'),
+    { Check: { TCP: `127.0.0.1:${pg.port}` } },
+    'registered with a TCP check',
+  );
   await waitFor('check passing', async () => ((await passing(consul, 'mcp-postgres')).length === 1 ? true : undefined));
   t.equal(await tcpExchange(pg.port, 'hello\0binary\n'), 'hello\0binary\n', 'bytes echoed');
   t.equal(await tcpExchange(pg.port, 'hi'), 'hi', 'a short message is echoed at once');
@@ -100,7 +132,9 @@ t.test('the compose file and the example agree on the services', async (t) => {
     frontends: Record<string, { bind: string; backend: string }>;
     backends: Record<string, { mode: string; discovery: { consul: { service: string } } }>;
   };
-  const ports = Object.values(example.frontends).map((f) => Number(f.bind.split(':')[1])).sort();
+  const ports = Object.values(example.frontends)
+    .map((f) => Number(f.bind.split(':')[1]))
+    .sort();
   t.same(ports, [11100, 11101, 11102, 11103, 11104, 11105], 'frontends on 11100-11105');
   for (const [name, b] of Object.entries(example.backends)) {
     const env = compose.services[name]?.environment;
@@ -143,7 +177,11 @@ t.test('the MCP network example routes every frontend to its service through Con
   const echoed = await via(11102, '/fetch');
   t.equal(echoed.body.forwarded_for, '127.0.0.1', 'the service sees the client in X-Forwarded-For');
   t.equal(await tcpExchange(port[11100]!, 'SELECT 1;\n'), 'SELECT 1;\n', '11100 tunnels TCP to mcp-postgres');
-  t.match(await tcpExchange(port[11100]!, 'GET /health HTTP/1.1\r\nHost: x\r\n\r\n'), /"service":"mcp-postgres"/, 'curl :11100/health works through the TCP frontend');
+  t.match(
+    await tcpExchange(port[11100]!, 'GET /health HTTP/1.1\r\nHost: x\r\n\r\n'),
+    /"service":"mcp-postgres"/,
+    'curl :11100/health works through the TCP frontend',
+  );
 
   // mcp-files: round-robin over its two instances, a client with the cookie stays on one.
   await waitFor('both files instances', async () => {

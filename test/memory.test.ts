@@ -8,8 +8,15 @@ import t from 'tap';
 // @ts-expect-error plain JavaScript module without types
 import { measureMemory } from '../bench/memory.js';
 
-interface PerConnection { js: number; rss: number }
-interface MemoryResult { connections: number; idleClient: PerConnection; pooledServer: PerConnection }
+interface PerConnection {
+  js: number;
+  rss: number;
+}
+interface MemoryResult {
+  connections: number;
+  idleClient: PerConnection;
+  pooledServer: PerConnection;
+}
 
 t.test('an idle client connection and a pooled server connection stay small', async (t) => {
   const r = (await measureMemory({ connections: 2000 })) as MemoryResult;

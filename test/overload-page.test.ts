@@ -11,7 +11,16 @@ import { backendConfig, config, frontendConfig, httpServer, quietLogger, start }
 import { waitFor } from './support/polling.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 const WAIT = { timeout: 15_000 };
 
 if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/ensure-system-deps.sh as root, or apt-get install chromium`);
@@ -19,11 +28,17 @@ if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/
 t.test('queue, slow start, limits and 429s on the page', async (t) => {
   const held: ServerResponse[] = [];
   // Both servers answer at once, except /hold, which they keep until the end.
-  const holding = (name: string) => httpServer(name, (req, res) => { if (req.url === '/hold') held.push(res); else res.end(name); });
+  const holding = (name: string) =>
+    httpServer(name, (req, res) => {
+      if (req.url === '/hold') held.push(res);
+      else res.end(name);
+    });
   const a = await holding('a');
   const b = await holding('b');
   const be = backendConfig('api', 'http', [a.address, b.address], {
-    maxQueue: 5, queueTimeoutMs: 60_000, slowStart: { durationMs: 120_000, minWeightPercent: 10 },
+    maxQueue: 5,
+    queueTimeoutMs: 60_000,
+    slowStart: { durationMs: 120_000, minWeightPercent: 10 },
     circuitBreaker: { maxConnections: 0, maxPending: 0, maxRequests: 50, maxRetries: -1, retryBudget: null },
   });
   const cfg = config(
@@ -50,7 +65,14 @@ t.test('queue, slow start, limits and 429s on the page', async (t) => {
   for (let i = 0; i < 4; i++) {
     const s = connect({ port, host: '127.0.0.1', localAddress: '127.0.0.4' });
     s.on('error', () => {});
-    const raw = await new Promise<string>((resolve) => { let got = ''; s.on('data', (d: Buffer) => { got += d.toString('latin1'); }); s.on('close', () => resolve(got)); s.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'); });
+    const raw = await new Promise<string>((resolve) => {
+      let got = '';
+      s.on('data', (d: Buffer) => {
+        got += d.toString('latin1');
+      });
+      s.on('close', () => resolve(got));
+      s.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    });
     statuses.push(Number(raw.split(' ')[1]));
   }
   t.same(statuses, [200, 200, 200, 429]);
@@ -67,7 +89,9 @@ t.test('queue, slow start, limits and 429s on the page', async (t) => {
     s.write('GET /hold HTTP/1.1\r\nHost: x\r\n\r\n');
     return s;
   });
-  t.teardown(() => { for (const s of sockets) s.destroy(); });
+  t.teardown(() => {
+    for (const s of sockets) s.destroy();
+  });
   await waitFor('two held, one queued', () => (held.length === 2 && backend.counters.qcur === 1 ? true : undefined));
 
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
@@ -76,7 +100,7 @@ t.test('queue, slow start, limits and 429s on the page', async (t) => {
   page.on('pageerror', (e) => errors.push(e.message));
   await page.goto(`http://127.0.0.1:${stats.address().port}/`);
   const queueText = await page.waitForSelector('[data-backend="api"] [data-k="queue"]', WAIT).then((e) => e.textContent());
-  t.match(queueText, /queue 1 \/ 5/, 'the backend\'s queue: waiting / limit');
+  t.match(queueText, /queue 1 \/ 5/, "the backend's queue: waiting / limit");
   const ramp = await page.waitForSelector(`tr.srv[data-server="${s2.name}"] [data-k="ramp"]`, WAIT).then((e) => e.textContent());
   t.ok(Number(ramp) < s2.weight, `the ramping server shows its effective weight (${ramp})`);
   const limited = await page.waitForSelector('[data-frontend="web"] [data-k="limited"]', WAIT).then((e) => e.textContent());

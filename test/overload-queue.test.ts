@@ -22,25 +22,38 @@ async function holdingServer(name: string) {
     order.push(req.url!);
     concurrent++;
     if (concurrent > maxConcurrent) maxConcurrent = concurrent;
-    res.on('close', () => { concurrent--; });
+    res.on('close', () => {
+      concurrent--;
+    });
     held.push({ url: req.url!, res });
   });
   return {
-    srv, held, order,
-    get maxConcurrent() { return maxConcurrent; },
+    srv,
+    held,
+    order,
+    get maxConcurrent() {
+      return maxConcurrent;
+    },
     /** Answer the oldest held request. */
     releaseOne(): void {
       const h = held.shift();
       if (h) h.res.end(`${name}${h.url}`);
     },
-    releaseAll(): void { while (held.length > 0) this.releaseOne(); },
+    releaseAll(): void {
+      while (held.length > 0) this.releaseOne();
+    },
   };
 }
 
 type Holding = Awaited<ReturnType<typeof holdingServer>>;
 
 async function proxy(t: Tap, servers: Holding[], over: Partial<BackendConfig>, maxconn = 1): Promise<{ sy: Switchyard; port: number }> {
-  const be = backendConfig('api', 'http', servers.map((s) => s.srv.address), over);
+  const be = backendConfig(
+    'api',
+    'http',
+    servers.map((s) => s.srv.address),
+    over,
+  );
   const withMaxconn = { ...be, servers: be.servers.map((s) => ({ ...s, maxconn })) };
   const sy = await start(config([frontendConfig('web', 'http', 'api')], [withMaxconn]));
   t.teardown(async () => {
@@ -54,8 +67,11 @@ type Tap = typeof t;
 
 /** One request on its own connection (no keep-alive sharing), resolved with status, header and body. */
 function get(port: number, path: string, headers: Record<string, string> = {}) {
-  return request(`http://127.0.0.1:${port}${path}`, { headers: { connection: 'close', ...headers }, reset: true })
-    .then(async (res) => ({ status: res.statusCode, limit: res.headers['x-switchyard-limit'], body: await res.body.text() }));
+  return request(`http://127.0.0.1:${port}${path}`, { headers: { connection: 'close', ...headers }, reset: true }).then(async (res) => ({
+    status: res.statusCode,
+    limit: res.headers['x-switchyard-limit'],
+    body: await res.body.text(),
+  }));
 }
 
 t.test('requests wait in order for a slot and are dispatched as slots free; qcur/qmax/qtime counted', async (t) => {
@@ -76,7 +92,10 @@ t.test('requests wait in order for a slot and are dispatched as slots free; qcur
     if (i < 4) await waitFor(`request ${i + 1} dispatched`, () => (a.held.length === 1 && be.counters.qcur === 3 - i ? true : undefined));
   }
   const results = await Promise.all(answers);
-  t.same(results.map((r) => r.status), [200, 200, 200, 200, 200]);
+  t.same(
+    results.map((r) => r.status),
+    [200, 200, 200, 200, 200],
+  );
   t.same(a.order, ['/0', '/1', '/2', '/3', '/4'], 'first in, first out');
   t.equal(a.maxConcurrent, 1, 'maxconn held throughout');
   t.equal(be.counters.qcur, 0);
@@ -89,7 +108,10 @@ t.test('requests wait in order for a slot and are dispatched as slots free; qcur
   const base = `http://127.0.0.1:${stats.address().port}`;
   const csv = await (await request(`${base}/stats;csv`)).body.text();
   const header = csv.split('\n')[0]!.slice(2).split(',');
-  const row = csv.split('\n').find((l) => l.startsWith('api,BACKEND,'))!.split(',');
+  const row = csv
+    .split('\n')
+    .find((l) => l.startsWith('api,BACKEND,'))!
+    .split(',');
   const cellOf = (name: string) => row[header.indexOf(name)];
   t.equal(cellOf('qcur'), '0');
   t.equal(cellOf('qmax'), '4');
@@ -119,7 +141,11 @@ t.test('past timeouts.queue a waiting request gets 503 naming the limit', async 
 
 t.test('a full queue answers 503 at once (max_queue); circuit_breaker.max_pending, when smaller, names itself', async (t) => {
   const a = await holdingServer('a');
-  const { sy, port } = await proxy(t, [a], { maxQueue: 5, queueTimeoutMs: 30_000, circuitBreaker: { maxConnections: 0, maxPending: 1, maxRequests: 0, maxRetries: -1, retryBudget: null } });
+  const { sy, port } = await proxy(t, [a], {
+    maxQueue: 5,
+    queueTimeoutMs: 30_000,
+    circuitBreaker: { maxConnections: 0, maxPending: 1, maxRequests: 0, maxRetries: -1, retryBudget: null },
+  });
   const be = sy.runtime().backends.get('api')!;
   const first = get(port, '/1');
   await waitFor('first at the server', () => (a.held.length === 1 ? true : undefined));
@@ -168,11 +194,17 @@ t.test('the queue serves any server the strategy may use; servers never exceed m
   const all = Array.from({ length: 20 }, (_, i) => get(port, `/${i}`));
   await waitFor('4 at servers, 16 queued', () => (a.held.length + b.held.length === 4 && be.counters.qcur === 16 ? true : undefined));
   // Answer whatever is held, repeatedly, until all 20 are done.
-  const timer = setInterval(() => { a.releaseOne(); b.releaseOne(); }, 5);
+  const timer = setInterval(() => {
+    a.releaseOne();
+    b.releaseOne();
+  }, 5);
   t.teardown(() => clearInterval(timer));
   const results = await Promise.all(all);
   clearInterval(timer);
-  t.ok(results.every((r) => r.status === 200), 'all 200');
+  t.ok(
+    results.every((r) => r.status === 200),
+    'all 200',
+  );
   t.ok(a.maxConcurrent <= 2 && b.maxConcurrent <= 2, `maxconn 2 each (saw ${a.maxConcurrent}, ${b.maxConcurrent})`);
   t.ok(a.order.length > 0 && b.order.length > 0, 'both servers served');
 });
@@ -187,7 +219,7 @@ t.test('a sticky request waits for its own server, then is redispatched when tha
   const first = get(port, '/first', cookie);
   await waitFor('first at a', () => (a.held.length === 1 ? true : undefined));
   const second = get(port, '/second', cookie);
-  await waitFor('second waits in a\'s own queue', () => (s1.counters.qcur === 1 ? true : undefined));
+  await waitFor("second waits in a's own queue", () => (s1.counters.qcur === 1 ? true : undefined));
   t.equal(b.held.length, 0, 'not sent to the free server b');
   t.equal(be.counters.qcur, 0, 'not in the backend queue');
   s1.admin = 'maint';
@@ -203,7 +235,12 @@ t.test('a sticky request waits for its own server, then is redispatched when tha
 
 t.test('circuit_breaker.max_requests answers 503 at once, with the limit in a header, counted', async (t) => {
   const a = await holdingServer('a');
-  const { sy, port } = await proxy(t, [a], { maxQueue: 10, queueTimeoutMs: 30_000, circuitBreaker: { maxConnections: 0, maxPending: 0, maxRequests: 2, maxRetries: -1, retryBudget: null } }, 0);
+  const { sy, port } = await proxy(
+    t,
+    [a],
+    { maxQueue: 10, queueTimeoutMs: 30_000, circuitBreaker: { maxConnections: 0, maxPending: 0, maxRequests: 2, maxRetries: -1, retryBudget: null } },
+    0,
+  );
   const be = sy.runtime().backends.get('api')!;
   const held = [get(port, '/1'), get(port, '/2')];
   await waitFor('two at the server', () => (a.held.length === 2 ? true : undefined));
@@ -213,7 +250,10 @@ t.test('circuit_breaker.max_requests answers 503 at once, with the limit in a he
   t.equal(be.counters.overMaxRequests, 1);
   t.equal(be.counters.qcur, 0, 'max_requests does not queue (Envoy)');
   a.releaseAll();
-  t.same((await Promise.all(held)).map((x) => x.status), [200, 200]);
+  t.same(
+    (await Promise.all(held)).map((x) => x.status),
+    [200, 200],
+  );
 });
 
 t.test('circuit_breaker.max_connections: busy connections count, a full backend waits in the queue or gets 503', async (t) => {
@@ -246,7 +286,11 @@ t.test('circuit_breaker.max_retries and retry_budget: a retry beyond them gets 5
     circuitBreaker: { maxConnections: 0, maxPending: 0, maxRequests: 0, maxRetries: -1, retryBudget: { percent: 0, minRetryConcurrency: 1 } },
   });
   const sy = await start(config([frontendConfig('web', 'http', 'api')], [base]));
-  t.teardown(async () => { slow.releaseAll(); await sy.stop(200); await slow.srv.close(); });
+  t.teardown(async () => {
+    slow.releaseAll();
+    await sy.stop(200);
+    await slow.srv.close();
+  });
   const port = sy.frontendAddress('web').port;
   const be = sy.runtime().backends.get('api')!;
   // Round-robin: /1 goes to the refusing server and is retried on `slow`, which holds it: one
@@ -264,7 +308,12 @@ t.test('circuit_breaker.max_retries and retry_budget: a retry beyond them gets 5
   await waitFor('the open retry closed', () => (be.overload.retries === 0 ? true : undefined));
 
   // max_retries: 0 refuses every retry.
-  await sy.apply(config([frontendConfig('web', 'http', 'api')], [{ ...base, circuitBreaker: { maxConnections: 0, maxPending: 0, maxRequests: 0, maxRetries: 0, retryBudget: null } }]));
+  await sy.apply(
+    config(
+      [frontendConfig('web', 'http', 'api')],
+      [{ ...base, circuitBreaker: { maxConnections: 0, maxPending: 0, maxRequests: 0, maxRetries: 0, retryBudget: null } }],
+    ),
+  );
   const statuses: number[] = [];
   for (let i = 0; i < 2; i++) {
     const r = get(port, `/m${i}`);
@@ -280,10 +329,16 @@ t.test('circuit_breaker.max_retries and retry_budget: a retry beyond them gets 5
 
 t.test('TCP connections wait in the queue with the client paused, and time out with a close', async (t) => {
   const sockets: Socket[] = [];
-  const echo = await tcpServer((s) => { sockets.push(s); s.pipe(s); });
+  const echo = await tcpServer((s) => {
+    sockets.push(s);
+    s.pipe(s);
+  });
   const be = backendConfig('db', 'tcp', [echo.address], { maxQueue: 4, queueTimeoutMs: 30_000 });
   const sy = await start(config([frontendConfig('pg', 'tcp', 'db')], [{ ...be, servers: be.servers.map((s) => ({ ...s, maxconn: 1 })) }]));
-  t.teardown(async () => { await sy.stop(200); await echo.close(); });
+  t.teardown(async () => {
+    await sy.stop(200);
+    await echo.close();
+  });
   const port = sy.frontendAddress('pg').port;
   const backend = sy.runtime().backends.get('db')!;
   const first = connect(port, '127.0.0.1');
@@ -291,7 +346,9 @@ t.test('TCP connections wait in the queue with the client paused, and time out w
   await waitFor('first at the server', () => (echo.received.length === 1 ? true : undefined));
   const second = connect(port, '127.0.0.1');
   let got = '';
-  second.on('data', (d) => { got += d.toString(); });
+  second.on('data', (d) => {
+    got += d.toString();
+  });
   second.write('two');
   await waitFor('second queued', () => (backend.counters.qcur === 1 ? true : undefined));
   t.equal(sockets.length, 1, 'the server sees one connection');

@@ -25,13 +25,24 @@ async function startHaproxy(t: Test, name: string, text: string, port: number): 
   if (check.status !== 0) throw new Error(`haproxy -c: ${check.stdout}${check.stderr}`);
   const child = spawn('haproxy', ['-db', '-f', file], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  child.stderr.on('data', (d) => { stderr += d; });
-  t.teardown(() => { child.kill('SIGTERM'); });
-  await waitFor(`haproxy listening on ${port} (${stderr})`, () => new Promise<true | undefined>((resolve) => {
-    const s = connect(port, '127.0.0.1');
-    s.on('connect', () => { s.destroy(); resolve(true); });
-    s.on('error', () => resolve(undefined));
-  }));
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  t.teardown(() => {
+    child.kill('SIGTERM');
+  });
+  await waitFor(
+    `haproxy listening on ${port} (${stderr})`,
+    () =>
+      new Promise<true | undefined>((resolve) => {
+        const s = connect(port, '127.0.0.1');
+        s.on('connect', () => {
+          s.destroy();
+          resolve(true);
+        });
+        s.on('error', () => resolve(undefined));
+      }),
+  );
   return child;
 }
 
@@ -40,7 +51,9 @@ function get(port: number, localAddress: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = connect({ port, host: '127.0.0.1', localAddress });
     let out = '';
-    s.on('data', (d) => { out += d.toString(); });
+    s.on('data', (d) => {
+      out += d.toString();
+    });
     s.on('error', reject);
     s.on('close', () => {
       const i = out.indexOf('\r\n\r\n');
@@ -63,22 +76,26 @@ defaults
 t.test('HAProxy send-proxy / send-proxy-v2 → switchyard accept_proxy: X-Forwarded-For is the original client', async (t) => {
   const echo = await httpServer('echo', (req, res) => res.end(String(req.headers['x-forwarded-for'])));
   t.teardown(() => echo.close());
-  const sy = await start(config(
-    [frontendConfig('edge', 'http', 'app', { acceptProxy: true, trustedSources: ['127.0.0.1/32'] })],
-    [backendConfig('app', 'http', [echo.address])],
-  ));
+  const sy = await start(
+    config([frontendConfig('edge', 'http', 'app', { acceptProxy: true, trustedSources: ['127.0.0.1/32'] })], [backendConfig('app', 'http', [echo.address])]),
+  );
   t.teardown(() => sy.stop(100));
   const syPort = sy.frontendAddress('edge').port;
   const v2 = await deadPort();
   const v1 = await deadPort();
-  await startHaproxy(t, 'to-sy', `${DEFAULTS}
+  await startHaproxy(
+    t,
+    'to-sy',
+    `${DEFAULTS}
 listen v2
   bind 127.0.0.1:${v2}
   server sy 127.0.0.1:${syPort} send-proxy-v2
 listen v1
   bind 127.0.0.1:${v1}
   server sy 127.0.0.1:${syPort} send-proxy
-`, v1);
+`,
+    v1,
+  );
   t.equal(await get(v2, '127.0.0.7'), '127.0.0.7', 'v2 from HAProxy: switchyard forwards the original client');
   t.equal(await get(v1, '127.0.0.8'), '127.0.0.8', 'v1 from HAProxy too');
   t.equal(sy.runtime().frontends.get('edge')!.proxyRefused, 0);
@@ -89,24 +106,35 @@ t.test('switchyard send_proxy v1/v2 (HTTP and TCP) → HAProxy accept-proxy repo
   const hp2 = await deadPort();
   // HAProxy answers itself with the source and destination it believes in (%[src] comes from the header).
   const answer = 'http-request return status 200 content-type text/plain lf-string "%[src]:%[src_port] %[dst]:%[dst_port]"';
-  await startHaproxy(t, 'from-sy', `${DEFAULTS}
+  await startHaproxy(
+    t,
+    'from-sy',
+    `${DEFAULTS}
 frontend v1
   bind 127.0.0.1:${hp1} accept-proxy
   ${answer}
 frontend v2
   bind 127.0.0.1:${hp2} accept-proxy
   ${answer}
-`, hp2);
-  const sy = await start(config(
-    [frontendConfig('h1', 'http', 'to-v1'), frontendConfig('h2', 'http', 'to-v2'), frontendConfig('t2', 'tcp', 'tcp-v2')],
-    [
-      backendConfig('to-v1', 'http', [`127.0.0.1:${hp1}`], { sendProxy: 1 }),
-      backendConfig('to-v2', 'http', [`127.0.0.1:${hp2}`], { sendProxy: 2 }),
-      backendConfig('tcp-v2', 'tcp', [`127.0.0.1:${hp2}`], { sendProxy: 2 }),
-    ],
-  ));
+`,
+    hp2,
+  );
+  const sy = await start(
+    config(
+      [frontendConfig('h1', 'http', 'to-v1'), frontendConfig('h2', 'http', 'to-v2'), frontendConfig('t2', 'tcp', 'tcp-v2')],
+      [
+        backendConfig('to-v1', 'http', [`127.0.0.1:${hp1}`], { sendProxy: 1 }),
+        backendConfig('to-v2', 'http', [`127.0.0.1:${hp2}`], { sendProxy: 2 }),
+        backendConfig('tcp-v2', 'tcp', [`127.0.0.1:${hp2}`], { sendProxy: 2 }),
+      ],
+    ),
+  );
   t.teardown(() => sy.stop(100));
-  for (const [fe, from] of [['h1', '127.0.0.11'], ['h2', '127.0.0.12'], ['t2', '127.0.0.13']] as const) {
+  for (const [fe, from] of [
+    ['h1', '127.0.0.11'],
+    ['h2', '127.0.0.12'],
+    ['t2', '127.0.0.13'],
+  ] as const) {
     const port = sy.frontendAddress(fe).port;
     const body = await get(port, from);
     const [src, dst] = body.split(' ');

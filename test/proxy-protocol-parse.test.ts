@@ -74,7 +74,11 @@ t.test('v2: PROXY over IPv4 and IPv6, LOCAL, UNSPEC, TLVs skipped', async (t) =>
 
 t.test('v2: wrong version, command, family, short address block or oversized length', async (t) => {
   const h4 = proxyHeader(2, { srcIp: '10.1.2.3', srcPort: 1, dstIp: '10.0.0.1', dstPort: 2 });
-  const mutate = (at: number, v: number) => { const b = Buffer.from(h4); b[at] = v; return b; };
+  const mutate = (at: number, v: number) => {
+    const b = Buffer.from(h4);
+    b[at] = v;
+    return b;
+  };
   t.equal(parseProxyHeader(mutate(12, 0x11)).status, PROXY_ERROR, 'version 1 in a v2 header');
   t.equal(parseProxyHeader(mutate(12, 0x22)).status, PROXY_ERROR, 'command 2');
   t.equal(parseProxyHeader(mutate(13, 0x41)).status, PROXY_ERROR, 'family 4');

@@ -19,8 +19,12 @@ function converse(port: number, chunks: (string | Buffer)[], gapMs = 0): Promise
     const s = connect({ port, host: '127.0.0.1' });
     let data = '';
     let how: 'end' | 'reset' = 'end';
-    s.on('data', (d) => { data += d.toString('latin1'); });
-    s.on('error', () => { how = 'reset'; });
+    s.on('data', (d) => {
+      data += d.toString('latin1');
+    });
+    s.on('error', () => {
+      how = 'reset';
+    });
     s.on('close', () => resolve({ data, closedBy: how }));
     let i = 0;
     const next = (): void => {
@@ -40,7 +44,10 @@ function proxiedFrontend(over: Partial<FrontendConfig> = {}): FrontendConfig {
 t.test('HTTP: v1 and v2 headers set the client address; X-Forwarded-For carries it', async (t) => {
   const app = await httpServer('app', (req, res) => res.end(String(req.headers['x-forwarded-for'])));
   const sy = await start(config([proxiedFrontend()], [backendConfig('app', 'http', [app.address])]));
-  t.teardown(async () => { await sy.stop(100); await app.close(); });
+  t.teardown(async () => {
+    await sy.stop(100);
+    await app.close();
+  });
   const port = sy.frontendAddress('edge').port;
   const a = await converse(port, [`PROXY TCP4 203.0.113.7 10.0.0.1 40000 443\r\n${GET}`]);
   t.match(a.data, /^HTTP\/1\.1 200[^]*\r\n\r\n203\.0\.113\.7$/, 'v1: the server sees the carried address');
@@ -57,11 +64,19 @@ t.test('HTTP: v1 and v2 headers set the client address; X-Forwarded-For carries 
 
 t.test('missing, malformed, slow and untrusted headers: refused, counted, never forwarded', async (t) => {
   const app = await httpServer('app');
-  const sy = await start(config([
-    proxiedFrontend({ timeouts: { clientMs: 30000, httpRequestMs: 300, keepAliveMs: 60000 } }),
-    frontendConfig('strict', 'http', 'app', { acceptProxy: true, trustedSources: ['10.0.0.0/8'] }),
-  ], [backendConfig('app', 'http', [app.address])]));
-  t.teardown(async () => { await sy.stop(100); await app.close(); });
+  const sy = await start(
+    config(
+      [
+        proxiedFrontend({ timeouts: { clientMs: 30000, httpRequestMs: 300, keepAliveMs: 60000 } }),
+        frontendConfig('strict', 'http', 'app', { acceptProxy: true, trustedSources: ['10.0.0.0/8'] }),
+      ],
+      [backendConfig('app', 'http', [app.address])],
+    ),
+  );
+  t.teardown(async () => {
+    await sy.stop(100);
+    await app.close();
+  });
   const port = sy.frontendAddress('edge').port;
   const edge = sy.runtime().frontends.get('edge')!;
   const bad = [
@@ -96,7 +111,10 @@ t.test('missing, malformed, slow and untrusted headers: refused, counted, never 
 t.test('per-source limits count the carried address, not the proxy in front', async (t) => {
   const app = await httpServer('app');
   const sy = await start(config([proxiedFrontend({ maxconnPerSource: 1 })], [backendConfig('app', 'http', [app.address])]));
-  t.teardown(async () => { await sy.stop(100); await app.close(); });
+  t.teardown(async () => {
+    await sy.stop(100);
+    await app.close();
+  });
   const port = sy.frontendAddress('edge').port;
   // Hold one connection from 203.0.113.1 open.
   const held: Socket = connect({ port, host: '127.0.0.1' });
@@ -144,11 +162,16 @@ async function proxyAwareServer(mode: 'http' | 'tcp') {
 
 t.test('TCP: accept_proxy in, send_proxy v2 out: the server gets the original endpoints', async (t) => {
   const srv = await proxyAwareServer('tcp');
-  const sy = await start(config(
-    [frontendConfig('db', 'tcp', 'pg', { acceptProxy: true, trustedSources: ['127.0.0.0/8'] })],
-    [backendConfig('pg', 'tcp', [srv.address], { sendProxy: 2 })],
-  ));
-  t.teardown(async () => { await sy.stop(100); await srv.close(); });
+  const sy = await start(
+    config(
+      [frontendConfig('db', 'tcp', 'pg', { acceptProxy: true, trustedSources: ['127.0.0.0/8'] })],
+      [backendConfig('pg', 'tcp', [srv.address], { sendProxy: 2 })],
+    ),
+  );
+  t.teardown(async () => {
+    await sy.stop(100);
+    await srv.close();
+  });
   const r = await new Promise<string>((resolve) => {
     const s = connect({ port: sy.frontendAddress('db').port, host: '127.0.0.1' });
     let out = '';
@@ -166,48 +189,80 @@ t.test('TCP: accept_proxy in, send_proxy v2 out: the server gets the original en
 t.test('HTTP send_proxy v1: every server connection speaks for its own client only', async (t) => {
   const srv = await proxyAwareServer('http');
   const sy = await start(config([frontendConfig('web', 'http', 'app')], [backendConfig('app', 'http', [srv.address], { sendProxy: 1 })]));
-  t.teardown(async () => { await sy.stop(100); await srv.close(); });
+  t.teardown(async () => {
+    await sy.stop(100);
+    await srv.close();
+  });
   const port = sy.frontendAddress('web').port;
   // Two clients from different loopback addresses, each with two keep-alive requests.
-  const run = (localAddress: string) => new Promise<string[]>((resolve, reject) => {
-    const s = connect({ port, host: '127.0.0.1', localAddress });
-    const bodies: string[] = [];
-    let buf = '';
-    s.on('data', (d) => {
-      buf += d.toString();
-      const m = /^HTTP\/1\.1 200 OK\r\n[^]*?\r\n\r\n/.exec(buf);
-      if (m === null) return;
-      const len = Number(/content-length: (\d+)/i.exec(m[0])?.[1]);
-      if (buf.length < m[0].length + len) return;
-      bodies.push(buf.slice(m[0].length, m[0].length + len));
-      buf = buf.slice(m[0].length + len);
-      if (bodies.length === 2) s.end();
-      else s.write('GET /2 HTTP/1.1\r\nHost: t\r\n\r\n');
+  const run = (localAddress: string) =>
+    new Promise<string[]>((resolve, reject) => {
+      const s = connect({ port, host: '127.0.0.1', localAddress });
+      const bodies: string[] = [];
+      let buf = '';
+      s.on('data', (d) => {
+        buf += d.toString();
+        const m = /^HTTP\/1\.1 200 OK\r\n[^]*?\r\n\r\n/.exec(buf);
+        if (m === null) return;
+        const len = Number(/content-length: (\d+)/i.exec(m[0])?.[1]);
+        if (buf.length < m[0].length + len) return;
+        bodies.push(buf.slice(m[0].length, m[0].length + len));
+        buf = buf.slice(m[0].length + len);
+        if (bodies.length === 2) s.end();
+        else s.write('GET /2 HTTP/1.1\r\nHost: t\r\n\r\n');
+      });
+      s.on('error', reject);
+      s.on('close', () => resolve(bodies));
+      s.write('GET /1 HTTP/1.1\r\nHost: t\r\n\r\n');
     });
-    s.on('error', reject);
-    s.on('close', () => resolve(bodies));
-    s.write('GET /1 HTTP/1.1\r\nHost: t\r\n\r\n');
-  });
   const a = await run('127.0.0.2');
   const b = await run('127.0.0.3');
   t.equal(a.length, 2);
-  t.ok(a.every((x) => x.startsWith('127.0.0.2:')), `client A's requests carry A (${a.join(', ')})`);
-  t.ok(b.every((x) => x.startsWith('127.0.0.3:')), `client B's requests carry B, never A's pooled connection (${b.join(', ')})`);
-  t.ok(srv.headers.every((h) => h !== null && h.family === 'tcp4' && h.dstPort === port), 'the destination is the frontend the client reached');
+  t.ok(
+    a.every((x) => x.startsWith('127.0.0.2:')),
+    `client A's requests carry A (${a.join(', ')})`,
+  );
+  t.ok(
+    b.every((x) => x.startsWith('127.0.0.3:')),
+    `client B's requests carry B, never A's pooled connection (${b.join(', ')})`,
+  );
+  t.ok(
+    srv.headers.every((h) => h !== null && h.family === 'tcp4' && h.dstPort === port),
+    'the destination is the frontend the client reached',
+  );
 });
 
 t.test('check_send_proxy: health checks send PROXY UNKNOWN (v1) / LOCAL (v2)', async (t) => {
   const srv = await proxyAwareServer('tcp');
-  const health = { type: 'tcp' as const, method: 'GET', path: '/', host: null, expect: [[200, 399]] as [number, number][], body: null, intervalMs: 100, fastIntervalMs: 100, downIntervalMs: 100, timeoutMs: 100, rise: 1, fall: 1, onMarkedDown: 'none' as const, sendProxy: 'auto' as const };
+  const health = {
+    type: 'tcp' as const,
+    method: 'GET',
+    path: '/',
+    host: null,
+    expect: [[200, 399]] as [number, number][],
+    body: null,
+    intervalMs: 100,
+    fastIntervalMs: 100,
+    downIntervalMs: 100,
+    timeoutMs: 100,
+    rise: 1,
+    fall: 1,
+    onMarkedDown: 'none' as const,
+    sendProxy: 'auto' as const,
+  };
   const { startSwitchyard } = await import('../src/switchyard.js');
   const { HealthChecker } = await import('../src/health/checker.js');
   const { quietLogger } = await import('./support/proxy-harness.js');
   const sy = await startSwitchyard({
     config: config([frontendConfig('db', 'tcp', 'pg')], [backendConfig('pg', 'tcp', [srv.address], { sendProxy: 2, health })]),
-    logger: quietLogger, watch: false,
+    logger: quietLogger,
+    watch: false,
     components: async () => [new HealthChecker({ log: quietLogger })],
   });
-  t.teardown(async () => { await sy.stop(100); await srv.close(); });
+  t.teardown(async () => {
+    await sy.stop(100);
+    await srv.close();
+  });
   await waitFor('a check with a PROXY header', () => (srv.headers.length > 0 ? true : undefined));
   t.equal(srv.headers[0], null, 'a v2 LOCAL header: the check speaks for the balancer');
 });
@@ -218,14 +273,20 @@ t.test('the stream-reads fallback (SWITCHYARD_STREAM_READS=1) hands the socket o
   process.env.SWITCHYARD_STREAM_READS = '1';
   let sy;
   try {
-    sy = await start(config(
-      [proxiedFrontend(), frontendConfig('db', 'tcp', 'pg', { acceptProxy: true, trustedSources: [] })],
-      [backendConfig('app', 'http', [app.address]), backendConfig('pg', 'tcp', [srv.address], { sendProxy: 1 })],
-    ));
+    sy = await start(
+      config(
+        [proxiedFrontend(), frontendConfig('db', 'tcp', 'pg', { acceptProxy: true, trustedSources: [] })],
+        [backendConfig('app', 'http', [app.address]), backendConfig('pg', 'tcp', [srv.address], { sendProxy: 1 })],
+      ),
+    );
   } finally {
     delete process.env.SWITCHYARD_STREAM_READS;
   }
-  t.teardown(async () => { await sy.stop(100); await app.close(); await srv.close(); });
+  t.teardown(async () => {
+    await sy.stop(100);
+    await app.close();
+    await srv.close();
+  });
   const header = Buffer.from('PROXY TCP4 198.51.100.77 10.0.0.1 1 2\r\n');
   const r = await converse(sy.frontendAddress('edge').port, [header.subarray(0, 10), header.subarray(10), GET], 5);
   t.match(r.data, /\r\n\r\n198\.51\.100\.77$/, 'HTTP: one request, read once');

@@ -12,7 +12,12 @@ import type { RateLimitConfig } from '../src/config/types.js';
 import { parseConfig } from '../src/config/load.js';
 import { ConfigError } from '../src/errors.js';
 
-interface Answer { status: number; headers: Record<string, string>; body: string; closed: boolean }
+interface Answer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+  closed: boolean;
+}
 
 /** Parse the HTTP/1.1 responses in `raw` (content-length framed, as ours and node:http's are). */
 function parse(raw: string): Answer[] {
@@ -42,7 +47,10 @@ function exchange(port: number, from: string, requests: string[], expect = reque
     };
     s.on('data', (d) => {
       raw += d.toString('latin1');
-      if (parse(raw).length >= expect) { s.destroy(); done(false); }
+      if (parse(raw).length >= expect) {
+        s.destroy();
+        done(false);
+      }
     });
     s.on('close', () => done(true));
     s.on('error', (e: NodeJS.ErrnoException) => (e.code === 'ECONNRESET' ? done(true) : reject(e)));
@@ -60,7 +68,10 @@ function limit(r: Partial<RateLimitConfig>): RateLimitConfig {
 async function proxy(t: Tap, rateLimit: RateLimitConfig) {
   const app = await httpServer('app');
   const sy = await start(config([frontendConfig('web', 'http', 'api', { rateLimit })], [backendConfig('api', 'http', [app.address])]));
-  t.teardown(async () => { await sy.stop(200); await app.close(); });
+  t.teardown(async () => {
+    await sy.stop(200);
+    await app.close();
+  });
   return { sy, app, port: sy.frontendAddress('web').port };
 }
 type Tap = typeof t;
@@ -98,7 +109,10 @@ t.test('requests per second with a burst, per client address: 429 with Retry-Aft
 t.test('a refused pipelined request keeps the connection; the next one waits its turn', async (t) => {
   const { port, app } = await proxy(t, limit({ requestsPerSecond: 0.5, burst: 1 }));
   const answers = await exchange(port, '127.0.0.4', [GET('/a'), GET('/b')]);
-  t.same(answers.map((a) => a.status), [200, 429]);
+  t.same(
+    answers.map((a) => a.status),
+    [200, 429],
+  );
   t.equal(answers[1]!.headers['retry-after'], '2', 'at 0.5/s the next token is 2 s away');
   t.notOk(answers[1]!.closed, 'keep-alive goes on after a 429');
   t.equal(app.seen.length, 1);
@@ -112,7 +126,9 @@ t.test('concurrent connections per address: the connection over the count gets 4
     s.on('error', () => {});
     open.push(s);
   }
-  t.teardown(() => { for (const s of open) s.destroy(); });
+  t.teardown(() => {
+    for (const s of open) s.destroy();
+  });
   const fe = sy.runtime().frontends.get('web')!;
   await waitFor('two connections counted', () => (fe.perSource.get('127.0.0.5') === 2 ? true : undefined));
   const third = (await exchange(port, '127.0.0.5', [GET('/')]))[0]!;
@@ -127,17 +143,29 @@ t.test('concurrent connections per address: the connection over the count gets 4
 
 t.test('TCP: over-limit connections are refused at accept, per address', async (t) => {
   const echo = await tcpServer();
-  const sy = await start(config([frontendConfig('pg', 'tcp', 'db', { rateLimit: limit({ connections: 1, requestsPerSecond: 100, burst: 100 }) })], [backendConfig('db', 'tcp', [echo.address])]));
-  t.teardown(async () => { await sy.stop(200); await echo.close(); });
-  const port = sy.frontendAddress('pg').port;
-  const talk = (from: string) => new Promise<string>((resolve) => {
-    const s = connect({ port, host: '127.0.0.1', localAddress: from });
-    let got = '';
-    s.on('data', (d) => { got += d.toString(); if (got === 'ping') s.end(); });
-    s.on('error', () => {});
-    s.on('close', () => resolve(got));
-    s.write('ping');
+  const sy = await start(
+    config(
+      [frontendConfig('pg', 'tcp', 'db', { rateLimit: limit({ connections: 1, requestsPerSecond: 100, burst: 100 }) })],
+      [backendConfig('db', 'tcp', [echo.address])],
+    ),
+  );
+  t.teardown(async () => {
+    await sy.stop(200);
+    await echo.close();
   });
+  const port = sy.frontendAddress('pg').port;
+  const talk = (from: string) =>
+    new Promise<string>((resolve) => {
+      const s = connect({ port, host: '127.0.0.1', localAddress: from });
+      let got = '';
+      s.on('data', (d) => {
+        got += d.toString();
+        if (got === 'ping') s.end();
+      });
+      s.on('error', () => {});
+      s.on('close', () => resolve(got));
+      s.write('ping');
+    });
   const holder = connect({ port, host: '127.0.0.1', localAddress: '127.0.0.7' });
   holder.on('error', () => {});
   holder.write('hold');
@@ -148,7 +176,9 @@ t.test('TCP: over-limit connections are refused at accept, per address', async (
   holder.destroy();
 
   // The connection rate: burst 1 at 0.1/s, the second connection is refused at accept.
-  await sy.apply(config([frontendConfig('pg', 'tcp', 'db', { rateLimit: limit({ requestsPerSecond: 0.1, burst: 1 }) })], [backendConfig('db', 'tcp', [echo.address])]));
+  await sy.apply(
+    config([frontendConfig('pg', 'tcp', 'db', { rateLimit: limit({ requestsPerSecond: 0.1, burst: 1 }) })], [backendConfig('db', 'tcp', [echo.address])]),
+  );
   t.equal(await talk('127.0.0.9'), 'ping');
   t.equal(await talk('127.0.0.9'), '', 'over the connection rate');
   t.equal(sy.runtime().frontends.get('pg')!.counters.rateLimited, 1);
@@ -171,7 +201,10 @@ backends:
   api: { servers: [ { address: ${app.address} } ] }
 `;
   const sy = await start(parseConfig(yaml, null));
-  t.teardown(async () => { await sy.stop(200); await app.close(); });
+  t.teardown(async () => {
+    await sy.stop(200);
+    await app.close();
+  });
   const port = sy.frontendAddress('web').port;
   const statuses = [];
   for (let i = 0; i < 3; i++) statuses.push((await exchange(port, '127.0.0.10', [GET('/login', true)]))[0]!.status);

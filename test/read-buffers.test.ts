@@ -48,26 +48,39 @@ function slowExchange(port: number, data: Buffer | string[]): Promise<Buffer> {
       }
       s.end();
     };
-    s.on('connect', () => { send().catch(reject); });
+    s.on('connect', () => {
+      send().catch(reject);
+    });
   });
 }
 
 for (const path of ['onread', 'stream'] as const) {
   t.test(`${path} reads: bytes arrive intact under backpressure`, async (t) => {
     if (path === 'stream') process.env.SWITCHYARD_STREAM_READS = '1';
-    t.teardown(() => { delete process.env.SWITCHYARD_STREAM_READS; });
+    t.teardown(() => {
+      delete process.env.SWITCHYARD_STREAM_READS;
+    });
     // HTTP: an echo server (node:http answers chunked, no Content-Length) and a TCP echo.
     // GET /dribble: 8 MiB of random bytes in 997-byte writes, one per turn of the event loop, so
     // the proxy's reads from the server are short, not whole buffers, while its writes to the
     // slow client queue up.
     const dribble = randomBytes(8 * MiB);
     const http = createServer((req, res) => {
-      if (req.method !== 'GET') { req.pipe(res); return; }
-      if (req.url !== '/dribble') { res.end(`you asked ${req.url}`); return; }
+      if (req.method !== 'GET') {
+        req.pipe(res);
+        return;
+      }
+      if (req.url !== '/dribble') {
+        res.end(`you asked ${req.url}`);
+        return;
+      }
       res.setHeader('content-length', dribble.length);
       let p = 0;
       const next = () => {
-        if (p >= dribble.length) { res.end(); return; }
+        if (p >= dribble.length) {
+          res.end();
+          return;
+        }
         res.write(dribble.subarray(p, p + 997));
         p += 997;
         setImmediate(next);
@@ -77,11 +90,18 @@ for (const path of ['onread', 'stream'] as const) {
     await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
     const echo = await tcpServer();
     const httpAddress = `127.0.0.1:${(http.address() as AddressInfo).port}`;
-    const sy = await start(config(
-      [frontendConfig('web', 'http', 'api'), frontendConfig('db', 'tcp', 'raw')],
-      [backendConfig('api', 'http', [httpAddress]), backendConfig('raw', 'tcp', [echo.address])],
-    ));
-    t.teardown(async () => { await sy.stop(100); http.closeAllConnections(); http.close(); await echo.close(); });
+    const sy = await start(
+      config(
+        [frontendConfig('web', 'http', 'api'), frontendConfig('db', 'tcp', 'raw')],
+        [backendConfig('api', 'http', [httpAddress]), backendConfig('raw', 'tcp', [echo.address])],
+      ),
+    );
+    t.teardown(async () => {
+      await sy.stop(100);
+      http.closeAllConnections();
+      http.close();
+      await echo.close();
+    });
     const listener = sy as unknown as { listeners: Map<string, { onreadClients: boolean }> };
     t.equal(listener.listeners.get('web')?.onreadClients, path === 'onread', `the listener uses ${path} reads`);
 
@@ -103,7 +123,11 @@ for (const path of ['onread', 'stream'] as const) {
     const text = ['/a', '/bb', '/ccc'].map((u, i) => `GET ${u} HTTP/1.1\r\nHost: x\r\n${i === 2 ? 'Connection: close\r\n' : ''}\r\n`).join('');
     const pieces = text.match(/[\s\S]{1,3}/g)!;
     const answers = (await slowExchange(sy.frontendAddress('web').port, pieces)).toString('latin1');
-    t.same([...answers.matchAll(/you asked (\/[a-c]+)/g)].map((m) => m[1]), ['/a', '/bb', '/ccc'], 'all answered, in order');
+    t.same(
+      [...answers.matchAll(/you asked (\/[a-c]+)/g)].map((m) => m[1]),
+      ['/a', '/bb', '/ccc'],
+      'all answered, in order',
+    );
   });
 }
 

@@ -53,11 +53,28 @@ function snapshot(sy: Switchyard) {
   const rt = sy.runtime();
   return {
     generation: rt.generation,
-    frontends: [...rt.frontends.values()].map((f) => ({ name: f.name, bind: f.config.bind, backend: f.backend.name, counters: { ...f.counters, latencyBuckets: [...f.counters.latencyBuckets] }, denied: f.denied })),
+    frontends: [...rt.frontends.values()].map((f) => ({
+      name: f.name,
+      bind: f.config.bind,
+      backend: f.backend.name,
+      counters: { ...f.counters, latencyBuckets: [...f.counters.latencyBuckets] },
+      denied: f.denied,
+    })),
     backends: [...rt.backends.values()].map((b) => ({
-      name: b.name, strategy: b.strategyName, sticky: b.config.sticky, retries: b.config.retries, eligible: b.eligible.map((s) => s.name),
-      counters: { ...b.counters, latencyBuckets: [...b.counters.latencyBuckets] }, strategyErrors: b.strategyErrors,
-      servers: b.servers.map((s) => ({ name: s.name, weight: s.weight, state: s.state, active: s.active, counters: { ...s.counters, latencyBuckets: [...s.counters.latencyBuckets] } })),
+      name: b.name,
+      strategy: b.strategyName,
+      sticky: b.config.sticky,
+      retries: b.config.retries,
+      eligible: b.eligible.map((s) => s.name),
+      counters: { ...b.counters, latencyBuckets: [...b.counters.latencyBuckets] },
+      strategyErrors: b.strategyErrors,
+      servers: b.servers.map((s) => ({
+        name: s.name,
+        weight: s.weight,
+        state: s.state,
+        active: s.active,
+        counters: { ...s.counters, latencyBuckets: [...s.counters.latencyBuckets] },
+      })),
     })),
   };
 }

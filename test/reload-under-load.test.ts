@@ -67,7 +67,15 @@ t.test('reloads that change the config and a module under load: zero failed requ
         '    routes:\n      - { name: all, match: { host: 127.0.0.1 }, backend: api, request_headers: { set: { x-route: all } } }\n',
         '',
       ][i % 3]!;
-      writeFileSync(file, yaml(servers, [1 + (i % 3), 1, 2], i % 2 === 0 ? '  spare: { mode: http, health: { type: none }, servers: [ { name: x, address: 127.0.0.1:9 } ] }\n' : '', routes));
+      writeFileSync(
+        file,
+        yaml(
+          servers,
+          [1 + (i % 3), 1, 2],
+          i % 2 === 0 ? '  spare: { mode: http, health: { type: none }, servers: [ { name: x, address: 127.0.0.1:9 } ] }\n' : '',
+          routes,
+        ),
+      );
       if (i % 2 === 0) {
         const r = await sy.reload();
         if (!r.ok) throw new Error(`reload ${i}: ${r.errors.join('; ')}`);
@@ -96,8 +104,14 @@ t.test('reloads that change the config and a module under load: zero failed requ
   t.equal(result.timeouts, 0, 'no timeouts');
   t.equal(result.non2xx, 0, 'no non-2xx answers');
   t.equal(result['2xx'], total, `all ${total} requests answered 200`);
-  t.ok(servers[0]!.seen.length > 0 && servers[1]!.seen.length > 0, `both module versions served (a: ${servers[0]!.seen.length}, b: ${servers[1]!.seen.length})`);
+  t.ok(
+    servers[0]!.seen.length > 0 && servers[1]!.seen.length > 0,
+    `both module versions served (a: ${servers[0]!.seen.length}, b: ${servers[1]!.seen.length})`,
+  );
   t.ok(sy.runtime().generation >= 7, `six reloads applied (generation ${sy.runtime().generation})`);
-  t.ok([...servers[0]!.seen, ...servers[1]!.seen].some((r) => r.headers['x-route'] === 'all'), 'the route added by a reload served requests');
+  t.ok(
+    [...servers[0]!.seen, ...servers[1]!.seen].some((r) => r.headers['x-route'] === 'all'),
+    'the route added by a reload served requests',
+  );
   t.equal(servers[2]!.seen.length, 0, 'the route that matches nothing took nothing');
 });

@@ -30,7 +30,14 @@ async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 20
 /** A logger whose lines the test can read. */
 function captureLogger() {
   const lines: { level: number; msg: string; [k: string]: unknown }[] = [];
-  const logger = pino({ level: 'info' }, { write: (line: string) => { lines.push(JSON.parse(line)); } });
+  const logger = pino(
+    { level: 'info' },
+    {
+      write: (line: string) => {
+        lines.push(JSON.parse(line));
+      },
+    },
+  );
   return { logger, lines };
 }
 
@@ -63,7 +70,10 @@ t.test('hot swap under load: file watch, admin API and reload, zero failed reque
   // surely in flight on it when it is removed.
   let hold = false;
   const held: import('node:http').ServerResponse[] = [];
-  const c = await httpServer('c', (_req, res) => { if (hold) held.push(res); else setTimeout(() => res.end('c'), 20); });
+  const c = await httpServer('c', (_req, res) => {
+    if (hold) held.push(res);
+    else setTimeout(() => res.end('c'), 20);
+  });
   const e1 = await tcpServer();
   const e2 = await tcpServer();
   const dir = mkdtempSync(join(tmpdir(), 'sy-reload-'));
@@ -71,19 +81,26 @@ t.test('hot swap under load: file watch, admin API and reload, zero failed reque
   const server = (name: string, address: string, weight = 1) => `{ name: ${name}, address: ${address}, weight: ${weight} }`;
   const write = (text: string) => writeFileSync(file, text);
   /** As editors and ConfigMaps do: a new file renamed over the old one. */
-  const replace = (text: string) => { writeFileSync(`${file}.tmp`, text); renameSync(`${file}.tmp`, file); };
+  const replace = (text: string) => {
+    writeFileSync(`${file}.tmp`, text);
+    renameSync(`${file}.tmp`, file);
+  };
   write(yaml({ api: `${server('a', a.address)}, ${server('b', b.address)}`, strategy: 'round-robin', echo: server('e1', e1.address) }));
 
   const { logger, lines } = captureLogger();
   let stats: Awaited<ReturnType<typeof startStats>> | null = null;
   const sy = await startSwitchyard({
-    config: await loadConfigFile(file), loadConfig: loadConfigFile, logger,
-    components: async (s) => [stats = await startStats(s, s.runtime().config.stats, logger)],
+    config: await loadConfigFile(file),
+    loadConfig: loadConfigFile,
+    logger,
+    components: async (s) => [(stats = await startStats(s, s.runtime().config.stats, logger))],
   });
   const statsPort = () => stats!.address().port;
   const admin = async (method: 'POST' | 'PUT', path: string, body: unknown = {}) => {
     const res = await request(`http://127.0.0.1:${statsPort()}${path}`, {
-      method, headers: { authorization: AUTH, 'content-type': 'application/json' }, body: JSON.stringify(body),
+      method,
+      headers: { authorization: AUTH, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
     });
     return { status: res.statusCode, body: (await res.body.json()) as Record<string, unknown> };
   };
@@ -93,7 +110,9 @@ t.test('hot swap under load: file watch, admin API and reload, zero failed reque
   // The load: 12 workers over 8 keep-alive connections, for the whole test.
   const agent = new Agent({ connections: 8, keepAliveTimeout: 60_000, keepAliveMaxTimeout: 60_000 });
   let disconnects = 0;
-  agent.on('disconnect', () => { disconnects++; });
+  agent.on('disconnect', () => {
+    disconnects++;
+  });
   let stop = false;
   let ok = 0;
   const failures: string[] = [];
@@ -104,22 +123,32 @@ t.test('hot swap under load: file watch, admin API and reload, zero failed reque
       try {
         const res = await request(url, { dispatcher: agent });
         const text = await res.body.text();
-        if (res.statusCode === 200) { ok++; seen.add(text); } else failures.push(`${res.statusCode} ${text}`);
+        if (res.statusCode === 200) {
+          ok++;
+          seen.add(text);
+        } else failures.push(`${res.statusCode} ${text}`);
       } catch (error) {
         failures.push(String(error));
       }
     }
   };
   const workers = Array.from({ length: 12 }, worker);
-  const served = async (n: number) => { const from = ok; await until(`${n} more requests`, () => ok >= from + n); };
+  const served = async (n: number) => {
+    const from = ok;
+    await until(`${n} more requests`, () => ok >= from + n);
+  };
 
   // And one TCP session, echoing a numbered line every few ms, across every reload.
   const tcp: Socket = connect(sy.frontendAddress('raw').port, '127.0.0.1');
   let echoed = '';
   let sent = 0;
   let tcpClosed = false;
-  tcp.on('data', (d) => { echoed += d.toString(); });
-  tcp.on('close', () => { tcpClosed = true; });
+  tcp.on('data', (d) => {
+    echoed += d.toString();
+  });
+  tcp.on('close', () => {
+    tcpClosed = true;
+  });
   const pinger = (async () => {
     while (!stop) {
       tcp.write(`${sent++}\n`);
@@ -147,7 +176,10 @@ t.test('hot swap under load: file watch, admin API and reload, zero failed reque
   await served(200);
 
   // 2. The admin API: the strategy, live; and b drained (a state that must survive reloads).
-  t.same(await admin('PUT', '/api/backends/api/strategy', { strategy: 'least-connections' }), { status: 200, body: { backend: 'api', strategy: 'least-connections' } });
+  t.same(await admin('PUT', '/api/backends/api/strategy', { strategy: 'least-connections' }), {
+    status: 200,
+    body: { backend: 'api', strategy: 'least-connections' },
+  });
   t.equal((await admin('POST', '/api/backends/api/servers/b/state', { state: 'drain' })).status, 200);
   await served(200);
   const s1Count = s1.counters.reqTot;
@@ -155,10 +187,14 @@ t.test('hot swap under load: file watch, admin API and reload, zero failed reque
   // 3. Written in place this time: server c added, strategy random, sticky cookies on, and the
   // TCP backend's only server replaced while the session is open on it. POST /api/reload applies
   // it (the watcher, seeing the same text afterwards, does not apply it twice).
-  write(yaml({
-    api: `${server('a', a.address)}, ${server('b', b.address, 3)}, ${server('c', c.address, 2)}`,
-    strategy: 'random', sticky: '{ type: cookie, name: SY }', echo: server('e2', e2.address),
-  }));
+  write(
+    yaml({
+      api: `${server('a', a.address)}, ${server('b', b.address, 3)}, ${server('c', c.address, 2)}`,
+      strategy: 'random',
+      sticky: '{ type: cookie, name: SY }',
+      echo: server('e2', e2.address),
+    }),
+  );
   const r3 = await admin('POST', '/api/reload');
   t.equal(r3.status, 200);
   t.equal(r3.body.ok, true);
@@ -174,7 +210,14 @@ t.test('hot swap under load: file watch, admin API and reload, zero failed reque
   const s3 = api().serverByName('c')!;
   hold = true;
   await until('requests held on c', () => held.length >= 2);
-  replace(yaml({ api: `${server('a', a.address)}, ${server('b', b.address)}`, strategy: 'ip-hash', sticky: '{ type: cookie, name: SY }', echo: server('e2', e2.address) }));
+  replace(
+    yaml({
+      api: `${server('a', a.address)}, ${server('b', b.address)}`,
+      strategy: 'ip-hash',
+      sticky: '{ type: cookie, name: SY }',
+      echo: server('e2', e2.address),
+    }),
+  );
   const r4 = await admin('POST', '/api/reload');
   t.equal(r4.body.ok, true);
   t.equal(s3.retired, true, 'c is out of the config');
@@ -192,7 +235,14 @@ t.test('hot swap under load: file watch, admin API and reload, zero failed reque
   // 5. Reloads in quick succession, each while the load runs: weights and strategies change.
   const strategies = ['round-robin', 'least-connections', 'random', 'ip-hash', 'round-robin', 'random'];
   for (const [i, strategy] of strategies.entries()) {
-    replace(yaml({ api: `${server('a', a.address, 1 + i)}, ${server('b', b.address, 6 - i)}`, strategy, sticky: '{ type: cookie, name: SY }', echo: server('e2', e2.address) }));
+    replace(
+      yaml({
+        api: `${server('a', a.address, 1 + i)}, ${server('b', b.address, 6 - i)}`,
+        strategy,
+        sticky: '{ type: cookie, name: SY }',
+        echo: server('e2', e2.address),
+      }),
+    );
     const r = await admin('POST', '/api/reload');
     t.equal(r.body.ok, true, `quick reload ${i + 1}: ${strategy}, weights ${1 + i}:${6 - i}`);
     await served(50);
@@ -209,8 +259,14 @@ t.test('hot swap under load: file watch, admin API and reload, zero failed reque
   const r6 = await admin('POST', '/api/reload');
   t.match((r6.body.errors as string[]).join('\n'), /backends\.api\.strategy: strategy module not found/);
   t.equal(sy.runtime(), before, 'the running config stays');
-  t.same(api().servers.map((s) => s.name), ['a', 'b']);
-  t.ok(lines.some((l) => l.msg === 'reload rejected; the running config stays' && JSON.stringify(l.errors).includes('servers[0].address')), 'the errors are logged');
+  t.same(
+    api().servers.map((s) => s.name),
+    ['a', 'b'],
+  );
+  t.ok(
+    lines.some((l) => l.msg === 'reload rejected; the running config stays' && JSON.stringify(l.errors).includes('servers[0].address')),
+    'the errors are logged',
+  );
   await served(200);
 
   stop = true;
@@ -229,12 +285,17 @@ t.test('the watcher follows a file replaced again and again; a bad save is rejec
   const b = await httpServer('b');
   const dir = mkdtempSync(join(tmpdir(), 'sy-watch-'));
   const file = join(dir, 'switchyard.yaml');
-  const text = (address: string) => yaml({ api: `{ name: only, address: ${address} }`, strategy: 'round-robin', echo: `{ name: e, address: ${a.address} }` }).replace(/ {2}auth: .*\n/, '');
+  const text = (address: string) =>
+    yaml({ api: `{ name: only, address: ${address} }`, strategy: 'round-robin', echo: `{ name: e, address: ${a.address} }` }).replace(/ {2}auth: .*\n/, '');
   writeFileSync(file, text(a.address));
   const { logger, lines } = captureLogger();
   const sy = await startSwitchyard({ config: await loadConfigFile(file), loadConfig: loadConfigFile, logger });
-  t.teardown(async () => { await sy.stop(100); await a.close(); await b.close(); });
-  const get = async () => (await (await request(`http://127.0.0.1:${sy.frontendAddress('web').port}/`)).body.text());
+  t.teardown(async () => {
+    await sy.stop(100);
+    await a.close();
+    await b.close();
+  });
+  const get = async () => await (await request(`http://127.0.0.1:${sy.frontendAddress('web').port}/`)).body.text();
   const address = () => sy.runtime().backends.get('api')!.servers[0]!.address;
   for (let i = 0; i < 3; i++) {
     for (const target of [b, a]) {
@@ -247,7 +308,10 @@ t.test('the watcher follows a file replaced again and again; a bad save is rejec
   const g = sy.runtime().generation;
   writeFileSync(file, 'backends: [ this is not : valid');
   await until('the rejection', () => sy.lastReload()?.ok === false);
-  t.ok(lines.some((l) => l.msg === 'reload rejected; the running config stays'), 'logged');
+  t.ok(
+    lines.some((l) => l.msg === 'reload rejected; the running config stays'),
+    'logged',
+  );
   t.equal(sy.runtime().generation, g, 'nothing applied');
   t.equal(await get(), 'a', 'still serving the running config');
   writeFileSync(file, text(b.address));
@@ -263,25 +327,41 @@ t.test('SIGHUP reloads the config file (the CLI, in its own process)', async (t)
   // watcher's sight (it watches the symlink's folder), so only SIGHUP can apply an edit.
   const real = join(mkdtempSync(join(tmpdir(), 'sy-sighup-real-')), 'real.yaml');
   const file = join(mkdtempSync(join(tmpdir(), 'sy-sighup-')), 'switchyard.yaml');
-  const write = (address: string) => writeFileSync(real, `stats: { bind: 127.0.0.1:0 }
+  const write = (address: string) =>
+    writeFileSync(
+      real,
+      `stats: { bind: 127.0.0.1:0 }
 frontends:
   web: { mode: http, bind: 127.0.0.1:${port}, backend: api }
 backends:
   api: { mode: http, health: { type: none }, servers: [ { name: s, address: ${address} } ] }
-`);
+`,
+    );
   write(a.address);
   symlinkSync(real, file);
   // The CLI from source, under the same TypeScript loader as this test.
-  const child = spawn(process.execPath, [...process.execArgv, new URL('../src/main.ts', import.meta.url).pathname, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...process.execArgv, new URL('../src/main.ts', import.meta.url).pathname, '--config', file], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
-  child.stdout.on('data', (d) => { output += d; });
-  child.stderr.on('data', (d) => { output += d; });
-  t.teardown(async () => { if (child.exitCode === null) child.kill('SIGKILL'); await a.close(); await b.close(); });
+  child.stdout.on('data', (d) => {
+    output += d;
+  });
+  child.stderr.on('data', (d) => {
+    output += d;
+  });
+  t.teardown(async () => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    await a.close();
+    await b.close();
+  });
   const get = async () => {
     try {
       const res = await request(`http://127.0.0.1:${port}/`, { reset: true });
       return await res.body.text();
-    } catch { return ''; }
+    } catch {
+      return '';
+    }
   };
   await until('the CLI to serve', async () => (await get()) === 'a', 60_000);
   write(b.address);
@@ -305,7 +385,10 @@ backends:
 t.test('a config that fails to build leaves the running one serving', async (t) => {
   const a = await httpServer('a');
   const sy = await start(config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', [a.address])]));
-  t.teardown(async () => { await sy.stop(100); await a.close(); });
+  t.teardown(async () => {
+    await sy.stop(100);
+    await a.close();
+  });
   const before = sy.runtime();
   const bad = config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', [a.address], { strategy: './does-not-exist.js' })]);
   const r = await sy.apply(bad);
@@ -320,14 +403,21 @@ t.test('a user factory that throws half-way through a reload: every backend is p
   const a = await httpServer('a');
   const b = await httpServer('b');
   const dir = mkdtempSync(join(tmpdir(), 'sy-factory-'));
-  writeFileSync(join(dir, 'picky.mjs'), `export default (options) => {
+  writeFileSync(
+    join(dir, 'picky.mjs'),
+    `export default (options) => {
     if (!options.ok) throw new Error('strategy_options.ok is required');
     let s = []; return { update(e) { s = e; }, pick() { return s[0] ?? null; } };
-  };`);
+  };`,
+  );
   const fe = [frontendConfig('one', 'http', 'first'), frontendConfig('two', 'http', 'second')];
   const v1 = config(fe, [backendConfig('first', 'http', [a.address, b.address]), backendConfig('second', 'http', [a.address])]);
   const sy = await start(v1);
-  t.teardown(async () => { await sy.stop(100); await a.close(); await b.close(); });
+  t.teardown(async () => {
+    await sy.stop(100);
+    await a.close();
+    await b.close();
+  });
   const first = sy.runtime().backends.get('first')!;
   const [sa, sb] = [first.servers[0]!, first.servers[1]!];
   sb.counters.reqTot = 7; // something only the same object would remember
@@ -354,11 +444,20 @@ t.test('a config whose new bind fails is rolled back: servers and strategy stay 
   const b = await httpServer('b');
   const busy = await httpServer('busy');
   const sy = await start(config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', [a.address])]));
-  t.teardown(async () => { await sy.stop(100); await a.close(); await b.close(); await busy.close(); });
+  t.teardown(async () => {
+    await sy.stop(100);
+    await a.close();
+    await b.close();
+    await busy.close();
+  });
   const server = sy.runtime().backends.get('api')!.servers[0];
   const next = config(
     [frontendConfig('web', 'http', 'api'), frontendConfig('extra', 'http', 'api', { bind: { host: '127.0.0.1', port: busy.port } })],
-    [backendConfig('api', 'http', [b.address], { servers: [{ name: 'other', address: { host: '127.0.0.1', port: b.port }, weight: 1, backup: false, maxconn: 0 }] })],
+    [
+      backendConfig('api', 'http', [b.address], {
+        servers: [{ name: 'other', address: { host: '127.0.0.1', port: b.port }, weight: 1, backup: false, maxconn: 0 }],
+      }),
+    ],
   );
   const r = await sy.apply(next);
   t.equal(r.ok, false);
@@ -380,8 +479,17 @@ frontends: { web: { mode: http, bind: 127.0.0.1:0, backend: api } }
 backends: { api: { mode: http, health: { type: none }, servers: [ { name: s, address: ${address} } ] } }
 `;
   writeFileSync(file, text(a.address));
-  const sy: Switchyard = await startSwitchyard({ config: await loadConfigFile(file), loadConfig: loadConfigFile, logger: pino({ level: 'silent' }), watch: false });
-  t.teardown(async () => { await sy.stop(100); await a.close(); await b.close(); });
+  const sy: Switchyard = await startSwitchyard({
+    config: await loadConfigFile(file),
+    loadConfig: loadConfigFile,
+    logger: pino({ level: 'silent' }),
+    watch: false,
+  });
+  t.teardown(async () => {
+    await sy.stop(100);
+    await a.close();
+    await b.close();
+  });
   const first = sy.reload(); // reads the file as it is now (a)
   writeFileSync(file, text(b.address)); // changed while the first reload runs
   const second = sy.reload();
@@ -395,18 +503,31 @@ t.test('a server moved to a new address by a reload: a connection busy during th
   // The request in flight at the reload holds a connection to the old address; pooling it
   // afterwards would keep the server's traffic on the old address for as long as it is reused.
   let release!: () => void;
-  const held = new Promise<void>((r) => { release = r; });
+  const held = new Promise<void>((r) => {
+    release = r;
+  });
   let arrived!: () => void;
-  const slowArrived = new Promise<void>((r) => { arrived = r; });
+  const slowArrived = new Promise<void>((r) => {
+    arrived = r;
+  });
   const a = await httpServer('a', (req, res) => {
-    if (req.url === '/slow') { arrived(); void held.then(() => res.end('a slow')); return; }
+    if (req.url === '/slow') {
+      arrived();
+      void held.then(() => res.end('a slow'));
+      return;
+    }
     res.end('a');
   });
   const b = await httpServer('b');
   // Both configs name the one server s1: the same identity, a new address.
   const server = (address: string) => backendConfig('api', 'http', [address]);
   const sy = await start(config([frontendConfig('web', 'http', 'api')], [server(a.address)]));
-  t.teardown(async () => { release(); await sy.stop(100); await a.close(); await b.close(); });
+  t.teardown(async () => {
+    release();
+    await sy.stop(100);
+    await a.close();
+    await b.close();
+  });
   const port = sy.frontendAddress('web').port;
   const agent = new Agent({ connections: 1 });
   t.teardown(() => agent.close());

@@ -11,7 +11,10 @@ const HEAD = 'POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n
 t.test('a chunked body broken in the bytes that came with the head: 400 and nothing forwarded, even with a pooled connection ready', async (t) => {
   const be = await strictBackend();
   const sy = await start(config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', [be.address])]));
-  t.teardown(async () => { await sy.stop(200); await be.close(); });
+  t.teardown(async () => {
+    await sy.stop(200);
+    await be.close();
+  });
   const port = sy.frontendAddress('web').port;
   // A warm pooled server connection: a head would go out on it at once.
   t.match((await exchange(port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n', { idleMs: 500, end: true })).data, /^HTTP\/1\.1 200 /, 'warm-up');
@@ -37,7 +40,10 @@ t.test('a chunked body broken in the bytes that came with the head: 400 and noth
 t.test('a chunked body that turns bad later: 400, the server connection is closed before the message ends and not reused', async (t) => {
   const be = await strictBackend();
   const sy = await start(config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', [be.address])]));
-  t.teardown(async () => { await sy.stop(200); await be.close(); });
+  t.teardown(async () => {
+    await sy.stop(200);
+    await be.close();
+  });
   const port = sy.frontendAddress('web').port;
   const ex = await exchange(port, [HEAD + '5\r\nhello\r\n', 'zz\r\nworld\r\n0\r\n\r\n'], { gapMs: 300, idleMs: 2000 });
   t.match(ex.data, /^HTTP\/1\.1 400 /, '400');

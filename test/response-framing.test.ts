@@ -31,7 +31,10 @@ async function behind(t: Test, response: string) {
     s.on('error', () => {});
   });
   const sy = await start(config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', [srv.address], { retries: 0 })]));
-  t.teardown(async () => { await sy.stop(200); await srv.close(); });
+  t.teardown(async () => {
+    await sy.stop(200);
+    await srv.close();
+  });
   return { port: sy.frontendAddress('web').port, connections: () => connections, sy };
 }
 
@@ -64,14 +67,26 @@ t.test('Transfer-Encoding whose last coding is not chunked: the body runs to the
 });
 
 t.test('pooled server connections are closed after timeouts.server_keep_alive, before the server would', async (t) => {
-  t.equal(parseConfig('frontends: { w: { bind: 1, backend: b } }\nbackends: { b: { servers: [{ address: "127.0.0.1:1" }] } }\n', null).backends[0]!.timeouts.serverKeepAliveMs, 4000,
-    'default 4 s: below Node\'s and Apache\'s 5 s keep-alive');
+  t.equal(
+    parseConfig('frontends: { w: { bind: 1, backend: b } }\nbackends: { b: { servers: [{ address: "127.0.0.1:1" }] } }\n', null).backends[0]!.timeouts
+      .serverKeepAliveMs,
+    4000,
+    "default 4 s: below Node's and Apache's 5 s keep-alive",
+  );
   const srv = await httpServer('a');
   srv.server.keepAliveTimeout = 60000;
   const closedByPeer: number[] = [];
   srv.server.on('connection', (s: Socket) => s.on('end', () => closedByPeer.push(Date.now())));
-  const sy = await start(config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', [srv.address], { timeouts: { connectMs: 2000, serverMs: 10000, serverKeepAliveMs: 300 } })]));
-  t.teardown(async () => { await sy.stop(200); await srv.close(); });
+  const sy = await start(
+    config(
+      [frontendConfig('web', 'http', 'api')],
+      [backendConfig('api', 'http', [srv.address], { timeouts: { connectMs: 2000, serverMs: 10000, serverKeepAliveMs: 300 } })],
+    ),
+  );
+  t.teardown(async () => {
+    await sy.stop(200);
+    await srv.close();
+  });
   const port = sy.frontendAddress('web').port;
   const server = sy.runtime().backends.get('api')!.servers[0]!;
   t.match((await exchange(port, GET, { end: true })).data, /^HTTP\/1\.1 200 /);

@@ -11,7 +11,14 @@ import { MAX_REPLAY_BODY } from '../src/balancer/http-exchange.js';
 import { backendConfig, config, deadPort, frontendConfig, httpServer, start, tcpServer } from './support/proxy-harness.js';
 import { exchange, until } from './support/hostile.js';
 
-const retryOn = (over: Partial<RetryOn>): RetryOn => ({ connFailure: true, emptyResponse: false, junkResponse: false, responseTimeout: false, statuses: [], ...over });
+const retryOn = (over: Partial<RetryOn>): RetryOn => ({
+  connFailure: true,
+  emptyResponse: false,
+  junkResponse: false,
+  responseTimeout: false,
+  statuses: [],
+  ...over,
+});
 
 /** A raw server that reads each request whole (Content-Length bodies) and answers `reply(n)`. */
 async function rawServer(reply: (n: number, s: Socket) => void) {
@@ -41,7 +48,10 @@ t.test('conn-failure: a POST with its body goes to another server, counted as on
   const good = await httpServer('good', (_req, res, body) => res.end(`good got ${body.length}`));
   const dead = await deadPort();
   const sy = await start(config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', [`127.0.0.1:${dead}`, good.address], { retries: 1 })]));
-  t.teardown(async () => { await sy.stop(200); await good.close(); });
+  t.teardown(async () => {
+    await sy.stop(200);
+    await good.close();
+  });
   const port = sy.frontendAddress('web').port;
   // The head and a small body in one write; then a body far larger than anything held.
   for (const size of [5, 3 << 20]) {
@@ -58,8 +68,16 @@ t.test('conn-failure: a POST with its body goes to another server, counted as on
 t.test('conn-failure left out of retry_on: a refused connection is a 502', async (t) => {
   const good = await httpServer('good');
   const dead = await deadPort();
-  const sy = await start(config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', [`127.0.0.1:${dead}`, good.address], { retries: 2, retryOn: retryOn({ connFailure: false, statuses: [503] }) })]));
-  t.teardown(async () => { await sy.stop(200); await good.close(); });
+  const sy = await start(
+    config(
+      [frontendConfig('web', 'http', 'api')],
+      [backendConfig('api', 'http', [`127.0.0.1:${dead}`, good.address], { retries: 2, retryOn: retryOn({ connFailure: false, statuses: [503] }) })],
+    ),
+  );
+  t.teardown(async () => {
+    await sy.stop(200);
+    await good.close();
+  });
   const ex = await exchange(sy.frontendAddress('web').port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n', { idleMs: 1000, end: true });
   t.match(ex.data, /^HTTP\/1\.1 502 /);
 });
@@ -67,10 +85,18 @@ t.test('conn-failure left out of retry_on: a refused connection is a 502', async
 t.test('retry_on 503: the 503 is dropped unseen and the request (body included) goes to another server', async (t) => {
   const busy = await rawServer((_n, s) => s.write('HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nbusy'));
   const good = await rawServer((_n, s) => s.write('HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ngood'));
-  t.teardown(async () => { await busy.close(); await good.close(); });
+  t.teardown(async () => {
+    await busy.close();
+    await good.close();
+  });
   const run = async (on: RetryOn, size: number) => {
-    const sy = await start(config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', [busy.address, good.address], { retries: 2, retryOn: on })]));
-    const ex = await exchange(sy.frontendAddress('web').port, `POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${size}\r\n\r\n${'y'.repeat(size)}`, { idleMs: 1000, end: true });
+    const sy = await start(
+      config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', [busy.address, good.address], { retries: 2, retryOn: on })]),
+    );
+    const ex = await exchange(sy.frontendAddress('web').port, `POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${size}\r\n\r\n${'y'.repeat(size)}`, {
+      idleMs: 1000,
+      end: true,
+    });
     const wretr = sy.runtime().backends.get('api')!.counters.wretr;
     await sy.stop(200);
     return { data: ex.data, wretr };
@@ -92,12 +118,28 @@ t.test('junk-response and response-timeout re-send to another server when asked'
   const junk = await rawServer((_n, s) => s.write('SPEAKING SMTP\r\n\r\n'));
   const silent = await rawServer(() => {});
   const good = await rawServer((_n, s) => s.write('HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ngood'));
-  t.teardown(async () => { await junk.close(); await silent.close(); await good.close(); });
-  for (const [name, bad, on] of [['junk-response', junk, retryOn({ junkResponse: true })], ['response-timeout', silent, retryOn({ responseTimeout: true })]] as const) {
+  t.teardown(async () => {
+    await junk.close();
+    await silent.close();
+    await good.close();
+  });
+  for (const [name, bad, on] of [
+    ['junk-response', junk, retryOn({ junkResponse: true })],
+    ['response-timeout', silent, retryOn({ responseTimeout: true })],
+  ] as const) {
     for (const enabled of [false, true]) {
-      const sy = await start(config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', [bad.address, good.address], {
-        retries: 1, retryOn: enabled ? on : retryOn({}), timeouts: { connectMs: 1000, serverMs: 400, serverKeepAliveMs: 4000 },
-      })]));
+      const sy = await start(
+        config(
+          [frontendConfig('web', 'http', 'api')],
+          [
+            backendConfig('api', 'http', [bad.address, good.address], {
+              retries: 1,
+              retryOn: enabled ? on : retryOn({}),
+              timeouts: { connectMs: 1000, serverMs: 400, serverKeepAliveMs: 4000 },
+            }),
+          ],
+        ),
+      );
       const ex = await exchange(sy.frontendAddress('web').port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n', { idleMs: 2000, end: true });
       await sy.stop(200);
       if (enabled) t.match(ex.data, /^HTTP\/1\.1 200 [^]*good$/, `${name}: answered by the other server`);
@@ -109,9 +151,19 @@ t.test('junk-response and response-timeout re-send to another server when asked'
 t.test('retry_on in the config file: keywords and statuses, errors with their path', async (t) => {
   const yaml = (v: string) => `frontends:\n  w: { bind: 1, backend: b }\nbackends:\n  b:\n    servers: [{ address: "127.0.0.1:1" }]\n${v}`;
   t.same(parseConfig(yaml(''), null).backends[0]!.retryOn, retryOn({}), 'default: conn-failure only');
-  t.same(parseConfig(yaml('    retry_on: [conn-failure, empty-response, 503, 503, 502]\n'), null).backends[0]!.retryOn, retryOn({ emptyResponse: true, statuses: [503, 502] }));
+  t.same(
+    parseConfig(yaml('    retry_on: [conn-failure, empty-response, 503, 503, 502]\n'), null).backends[0]!.retryOn,
+    retryOn({ emptyResponse: true, statuses: [503, 502] }),
+  );
   for (const bad of ['[418]', '[sometimes]']) {
-    const error = (() => { try { parseConfig(yaml(`    retry_on: ${bad}\n`), 'f.yaml'); } catch (e) { return e as ConfigError; } return null; })();
+    const error = (() => {
+      try {
+        parseConfig(yaml(`    retry_on: ${bad}\n`), 'f.yaml');
+      } catch (e) {
+        return e as ConfigError;
+      }
+      return null;
+    })();
     t.type(error, ConfigError, `${bad} is refused`);
     t.equal(error?.issues[0]?.path, 'backends.b.retry_on[0]', `${bad}: the error names the key path`);
   }
@@ -136,11 +188,16 @@ t.test('a 100 Continue closes the re-send window: the body that follows is strea
     s.on('error', () => {});
   });
   const sy = await start(config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', [srv.address], { retries: 2 })]));
-  t.teardown(async () => { await sy.stop(200); await srv.close(); });
+  t.teardown(async () => {
+    await sy.stop(200);
+    await srv.close();
+  });
   const client = connect(sy.frontendAddress('web').port, '127.0.0.1');
   let data = '';
   client.setEncoding('latin1');
-  client.on('data', (d: string) => { data += d; });
+  client.on('data', (d: string) => {
+    data += d;
+  });
   client.on('error', () => {});
   client.write('PUT /f HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n');
   t.ok(await until(() => data.includes('100 Continue'), 10000), 'the 100 Continue was relayed');

@@ -31,8 +31,7 @@ function referenceIndexes(weights: readonly number[], n: number): number[] {
   return out;
 }
 
-const reference = (weights: readonly number[], n: number): string[] =>
-  referenceIndexes(weights, n).map((i) => String.fromCharCode(97 + i));
+const reference = (weights: readonly number[], n: number): string[] => referenceIndexes(weights, n).map((i) => String.fromCharCode(97 + i));
 
 function longestRun(seq: readonly string[], name: string): number {
   let longest = 0;
@@ -54,7 +53,10 @@ t.test('1:2:1 over 40 requests: exactly 10/20/10, in the smooth pattern, no burs
   t.equal(longestRun(seq, 'c'), 1);
   // Spread: every window of 4 consecutive requests (one period) holds exactly 1 a, 2 b, 1 c.
   for (let i = 0; i + 4 <= seq.length; i++) {
-    const w = seq.slice(i, i + 4).sort().join('');
+    const w = seq
+      .slice(i, i + 4)
+      .sort()
+      .join('');
     t.equal(w, 'abbc', `requests ${i + 1}..${i + 4}`);
   }
 });

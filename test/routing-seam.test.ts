@@ -15,7 +15,9 @@ import { HeaderEdits } from '../src/routing/header-edits.js';
 t.test('a router first, routes next, default last; hooks edit both directions', async (t) => {
   const a = await httpServer('a');
   const b = await httpServer('b');
-  const sy = await start(parseConfig(`stats: { bind: 127.0.0.1:0 }
+  const sy = await start(
+    parseConfig(
+      `stats: { bind: 127.0.0.1:0 }
 frontends:
   web:
     bind: 127.0.0.1:0
@@ -26,8 +28,15 @@ frontends:
 backends:
   a: { servers: [ { name: a1, address: ${a.address} } ] }
   b: { servers: [ { name: b1, address: ${b.address} } ] }
-`, null));
-  t.teardown(async () => { await sy.stop(200); await a.close(); await b.close(); });
+`,
+      null,
+    ),
+  );
+  t.teardown(async () => {
+    await sy.stop(200);
+    await a.close();
+    await b.close();
+  });
   const port = sy.frontendAddress('web').port;
   const frontend = sy.runtime().frontends.get('web')!;
   const backendB = sy.runtime().backends.get('b') as Backend;
@@ -47,7 +56,9 @@ backends:
   const hooks: HooksSlot = {
     hasRequestHook: true,
     hasResponseHook: true,
-    onRequest(v) { v.requestEdits().set('x-hook', `saw ${v.path}`); },
+    onRequest(v) {
+      v.requestEdits().set('x-hook', `saw ${v.path}`);
+    },
     onResponse(v, head: HttpHead, buf: Buffer) {
       const res = new ResponseView();
       res.begin(head, buf);
@@ -63,7 +74,7 @@ backends:
   t.equal(r1.headers['x-upstream-status'], '200');
   t.equal(r1.headers['x-content'], 'text/plain');
   t.equal(b.seen.at(-1)!.headers['x-hook'], 'saw /x');
-  t.equal(b.seen.at(-1)!.headers['x-rule'], 'frontend', 'header rules still apply to a router\'s choice');
+  t.equal(b.seen.at(-1)!.headers['x-rule'], 'frontend', "header rules still apply to a router's choice");
   t.equal(seen.at(-1), 'GET /x shop.test bee 1');
 
   t.equal(await (await request(`http://127.0.0.1:${port}/b/1`)).body.text(), 'b', 'the router fell through: routes decide');

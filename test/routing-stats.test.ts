@@ -31,16 +31,32 @@ const ROUTES = `
 t.test('hits per route in /api/stats and /metrics, kept across a reload', async (t) => {
   const api = await httpServer('api');
   const web = await httpServer('web');
-  const yaml = (routes: string) => `stats: { bind: 127.0.0.1:0 }\nfrontends:\n  web:\n    bind: 127.0.0.1:0\n${routes}\nbackends:\n  api: { servers: [ { address: ${api.address} } ] }\n  web: { servers: [ { address: ${web.address} } ] }\n`;
+  const yaml = (routes: string) =>
+    `stats: { bind: 127.0.0.1:0 }\nfrontends:\n  web:\n    bind: 127.0.0.1:0\n${routes}\nbackends:\n  api: { servers: [ { address: ${api.address} } ] }\n  web: { servers: [ { address: ${web.address} } ] }\n`;
   const sy = await start(parseConfig(yaml(ROUTES), null));
   const stats = await startStats(sy, sy.runtime().config.stats, quietLogger);
-  t.teardown(async () => { await stats.close(); await sy.stop(200); await api.close(); await web.close(); });
+  t.teardown(async () => {
+    await stats.close();
+    await sy.stop(200);
+    await api.close();
+    await web.close();
+  });
   const port = sy.frontendAddress('web').port;
   for (const path of ['/api/a', '/api/b', '/api/v0/c', '/gone', '/', '/x']) await (await request(`http://127.0.0.1:${port}${path}`)).body.text();
 
-  const json = await (await request(`http://127.0.0.1:${stats.address().port}/api/stats`)).body.json() as { frontends: { name: string; routes: { name: string; hits: number; action: string; match: string }[] }[] };
+  const json = (await (await request(`http://127.0.0.1:${stats.address().port}/api/stats`)).body.json()) as {
+    frontends: { name: string; routes: { name: string; hits: number; action: string; match: string }[] }[];
+  };
   const routes = json.frontends.find((f) => f.name === 'web')!.routes;
-  t.same(routes.map((r) => [r.name, r.hits]), [['api', 3], ['legacy', 0], ['routes[2]', 1], ['default', 2]]);
+  t.same(
+    routes.map((r) => [r.name, r.hits]),
+    [
+      ['api', 3],
+      ['legacy', 0],
+      ['routes[2]', 1],
+      ['default', 2],
+    ],
+  );
   t.equal(routes[0]!.match, 'path_prefix /api');
   t.equal(routes[2]!.action, 'deny 410');
 
@@ -58,15 +74,23 @@ t.test('hits per route in /api/stats and /metrics, kept across a reload', async 
   t.equal(after.defaultStats.hits, 2);
 });
 
-t.test('the stats page shows each frontend\'s routes with their hits', async (t) => {
+t.test("the stats page shows each frontend's routes with their hits", async (t) => {
   const html = renderFrontends({
-    frontends: [{
-      name: 'web', mode: 'http', bind: '127.0.0.1:80', backend: 'web', status: 'OPEN', stats: { req_rate: 1 },
-      routes: [
-        { name: 'api', match: 'path_prefix /api', action: 'backend api', backend: 'api', hits: 3 },
-        { name: 'default', match: 'no route matched', action: 'backend web', backend: 'web', hits: 1 },
-      ],
-    }, { name: 'plain', mode: 'http', bind: '127.0.0.1:81', backend: 'web', status: 'OPEN', stats: {}, routes: [] }],
+    frontends: [
+      {
+        name: 'web',
+        mode: 'http',
+        bind: '127.0.0.1:80',
+        backend: 'web',
+        status: 'OPEN',
+        stats: { req_rate: 1 },
+        routes: [
+          { name: 'api', match: 'path_prefix /api', action: 'backend api', backend: 'api', hits: 3 },
+          { name: 'default', match: 'no route matched', action: 'backend web', backend: 'web', hits: 1 },
+        ],
+      },
+      { name: 'plain', mode: 'http', bind: '127.0.0.1:81', backend: 'web', status: 'OPEN', stats: {}, routes: [] },
+    ],
   } as unknown as StatsJson);
   t.match(html, /<table class="inner" aria-label="routes of web">/);
   t.match(html, /data-route="api"[^]*path_prefix \/api[^]*backend api[^]*>3<span class="sub">75%<\/span>/);
@@ -76,7 +100,12 @@ t.test('the stats page shows each frontend\'s routes with their hits', async (t)
 t.test('switchyard check prints the route table and warns about shadowed routes', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'sy-routes-'));
   const file = join(dir, 'switchyard.yaml');
-  writeFileSync(file, `frontends:\n  web:\n    bind: 127.0.0.1:0\n${ROUTES}\n      - match: { host: "*.example.com" }\n        redirect: { status: 308, location: "https://example.com\${path}" }\n      - match: { host: a.example.com, method: GET }\n        backend: api\nbackends:\n  api: { servers: [ { address: 127.0.0.1:1 } ] }\n  web: { servers: [ { address: 127.0.0.1:1 } ] }\n`.replace('    default_backend: web\n', '').replace('routes:\n', 'default_backend: web\n    routes:\n'));
+  writeFileSync(
+    file,
+    `frontends:\n  web:\n    bind: 127.0.0.1:0\n${ROUTES}\n      - match: { host: "*.example.com" }\n        redirect: { status: 308, location: "https://example.com\${path}" }\n      - match: { host: a.example.com, method: GET }\n        backend: api\nbackends:\n  api: { servers: [ { address: 127.0.0.1:1 } ] }\n  web: { servers: [ { address: 127.0.0.1:1 } ] }\n`
+      .replace('    default_backend: web\n', '')
+      .replace('routes:\n', 'default_backend: web\n    routes:\n'),
+  );
   const { stdout, stderr } = await run(process.execPath, [join(import.meta.dirname, '..', 'bin', 'switchyard.js'), 'check', '--config', file]);
   t.match(stdout, /^ok: 1 frontend/);
   t.match(stdout, /frontend web routes \(first match wins\):/);

@@ -80,8 +80,13 @@ t.test('the anchor-bench config: the bench request matches only the last of 10 r
   let tested = 0;
   // eslint-disable-next-line @typescript-eslint/unbound-method -- called below with .call(this), then put back
   const orig = CompiledRoute.prototype.matches;
-  CompiledRoute.prototype.matches = function (this: CompiledRoute, v, checked) { tested++; return orig.call(this, v, checked); };
-  t.teardown(() => { CompiledRoute.prototype.matches = orig; });
+  CompiledRoute.prototype.matches = function (this: CompiledRoute, v, checked) {
+    tested++;
+    return orig.call(this, v, checked);
+  };
+  t.teardown(() => {
+    CompiledRoute.prototype.matches = orig;
+  });
   const v = new RequestView('127.0.0.1');
   const r = head('GET /hello HTTP/1.1\r\nHost: 127.0.0.1:19011\r\nUser-Agent: wrk\r\n\r\n');
   v.begin(r.head, r.buf);
@@ -92,7 +97,18 @@ t.test('the anchor-bench config: the bench request matches only the last of 10 r
 });
 
 t.test('shadowing: proven cases are flagged, possible matches are not', async (t) => {
-  const m = (over: Record<string, unknown>) => ({ hosts: null, path: null, pathPrefix: null, pathRegex: null, methods: null, headers: [], query: [], source: null, notSource: null, ...over });
+  const m = (over: Record<string, unknown>) => ({
+    hosts: null,
+    path: null,
+    pathPrefix: null,
+    pathRegex: null,
+    methods: null,
+    headers: [],
+    query: [],
+    source: null,
+    notSource: null,
+    ...over,
+  });
   t.ok(covers(m({}), m({ path: '/x' })), 'a catch-all covers everything');
   t.ok(covers(m({ pathPrefix: '/api/' }), m({ pathPrefix: '/api/v1' })));
   t.notOk(covers(m({ pathPrefix: '/api' }), m({ pathPrefix: '/apix' })), 'segment boundaries');

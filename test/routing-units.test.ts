@@ -62,8 +62,14 @@ function parsed(text: string): { head: HttpHead; buf: Buffer } {
   return { head, buf };
 }
 
-t.test('a rewrite keeps an absolute-form target\'s scheme and authority; views read what they should', async (t) => {
-  const rt = await buildRuntime(parseConfig(`frontends:\n  web:\n    bind: 127.0.0.1:0\n    default_backend: b\n    routes:\n      - { match: { path_prefix: /api }, backend: b, path_rewrite: { strip_prefix: /api } }\nbackends:\n  b: { servers: [ { address: 127.0.0.1:1 } ] }\n`, null), null);
+t.test("a rewrite keeps an absolute-form target's scheme and authority; views read what they should", async (t) => {
+  const rt = await buildRuntime(
+    parseConfig(
+      `frontends:\n  web:\n    bind: 127.0.0.1:0\n    default_backend: b\n    routes:\n      - { match: { path_prefix: /api }, backend: b, path_rewrite: { strip_prefix: /api } }\nbackends:\n  b: { servers: [ { address: 127.0.0.1:1 } ] }\n`,
+      null,
+    ),
+    null,
+  );
   const routing = rt.frontends.get('web')!.routing;
   const r = parsed('GET http://h.test/api/x?q=1 HTTP/1.1\r\nHost: h.test\r\nX-A:  one \r\nx-a: two\r\n\r\n');
   const v = new RequestView('10.0.0.1');
@@ -72,7 +78,10 @@ t.test('a rewrite keeps an absolute-form target\'s scheme and authority; views r
   t.equal(v.path, '/api/x');
   t.equal(v.query, 'q=1');
   t.equal(v.header('x-a'), 'one');
-  t.same(v.headers().slice(1), [['x-a', 'one'], ['x-a', 'two']]);
+  t.same(v.headers().slice(1), [
+    ['x-a', 'one'],
+    ['x-a', 'two'],
+  ]);
   const out = routedRequestHead(r.head, r.buf, 0, '', v).toString('latin1');
   t.match(out, /^GET http:\/\/h\.test\/x\?q=1 HTTP\/1\.1\r\n/);
 
@@ -88,7 +97,7 @@ t.test('a rewrite keeps an absolute-form target\'s scheme and authority; views r
   t.throws(() => v.respond(99), /status must be/);
 });
 
-t.test('route hits over workers: summed, a dead worker\'s share kept', async (t) => {
+t.test("route hits over workers: summed, a dead worker's share kept", async (t) => {
   const yaml = `frontends:\n  web:\n    bind: 127.0.0.1:0\n    default_backend: b\n    routes:\n      - { name: a, match: { path: /a }, backend: b }\n  plain: { bind: 127.0.0.1:0, backend: b }\nbackends:\n  b: { servers: [ { address: 127.0.0.1:1 } ] }\n`;
   const worker = await buildRuntime(parseConfig(yaml, null), null);
   const wr = worker.frontends.get('web')!.routing;
@@ -110,5 +119,5 @@ t.test('route hits over workers: summed, a dead worker\'s share kept', async (t)
   totals.retire(2);
   totals.report(1, { ...empty, routes: { web: { routes: { a: 7 }, default: 2 } } });
   totals.applyTo(primary);
-  t.equal(primary.frontends.get('web')!.routing.routes[0]!.stats.hits, 12, 'live 7 + the dead worker\'s 5');
+  t.equal(primary.frontends.get('web')!.routing.routes[0]!.stats.hits, 12, "live 7 + the dead worker's 5");
 });

@@ -22,9 +22,16 @@ t.test('RuntimeEdits: overrides, adds and deletes laid over specs', async (t) =>
   e.override('static:a', { weight: 5 });
   e.add(spec('runtime:c'));
   e.delete('static:b');
-  t.same(e.apply(specs).map((s) => `${s.id}:${s.weight}`), ['static:a:5', 'runtime:c:1']);
+  t.same(
+    e.apply(specs).map((s) => `${s.id}:${s.weight}`),
+    ['static:a:5', 'runtime:c:1'],
+  );
   e.delete('runtime:c');
-  t.same(e.apply(specs).map((s) => s.id), ['static:a'], 'deleting an added server removes it');
+  t.same(
+    e.apply(specs).map((s) => s.id),
+    ['static:a'],
+    'deleting an added server removes it',
+  );
   e.clear();
   t.ok(e.empty);
 });
@@ -39,12 +46,20 @@ t.test('splitCommands: words, ; and backslash escapes', async (t) => {
 t.test('socket files: any other file in the way is an error, an unknown owner too, nothing left open', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'sy-rt-units-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const host = { runtime: () => ({ frontends: new Map(), backends: new Map() }), workers: () => null, sessions: () => [], startedAt: Date.now() } as unknown as ShowHost;
+  const host = {
+    runtime: () => ({ frontends: new Map(), backends: new Map() }),
+    workers: () => null,
+    sessions: () => [],
+    startedAt: Date.now(),
+  } as unknown as ShowHost;
   const rates = { ratesOf: () => ZERO_RATES };
   const base = { address: null, mode: 0o600, user: null, group: null, level: 'admin' as const, timeoutMs: 1000 };
   writeFileSync(join(dir, 'plain'), 'not a socket');
   await t.rejects(startRuntimeApi(host, [{ ...base, path: join(dir, 'plain') }], quietLogger, { rates, version: 'x' }), /exists and is not a socket/);
-  await t.rejects(startRuntimeApi(host, [{ ...base, path: join(dir, 'u.sock'), user: 'no-such-user-here' }], quietLogger, { rates, version: 'x' }), /unknown user/);
+  await t.rejects(
+    startRuntimeApi(host, [{ ...base, path: join(dir, 'u.sock'), user: 'no-such-user-here' }], quietLogger, { rates, version: 'x' }),
+    /unknown user/,
+  );
   const api = await startRuntimeApi(host, [{ ...base, path: join(dir, 'ok.sock'), user: '0', group: 'root' }], quietLogger, { rates, version: 'x' });
   t.same(api.addresses(), [join(dir, 'ok.sock')]);
   await api.stop();

@@ -36,7 +36,12 @@ interface Fixture {
 }
 
 async function startFixture(t: Test, backends: BackendConfig[], extra: Partial<Config> = {}): Promise<Fixture> {
-  const sockets = [socketConfig(), socketConfig({ level: 'user' }), socketConfig({ level: 'operator' }), socketConfig({ path: null, address: { host: '127.0.0.1', port: 0 } })];
+  const sockets = [
+    socketConfig(),
+    socketConfig({ level: 'user' }),
+    socketConfig({ level: 'operator' }),
+    socketConfig({ path: null, address: { host: '127.0.0.1', port: 0 } }),
+  ];
   const cfg = config([frontendConfig('web', backends[0]!.mode, backends[0]!.name)], backends, extra);
   let api: RuntimeApiListener | null = null;
   let statsBase = '';
@@ -63,15 +68,21 @@ function socat(target: string, input: string): Promise<string> {
     const p = spawn('socat', ['-t', '5', 'stdio', address]);
     let out = '';
     let err = '';
-    p.stdout.on('data', (d) => { out += d; });
-    p.stderr.on('data', (d) => { err += d; });
+    p.stdout.on('data', (d) => {
+      out += d;
+    });
+    p.stderr.on('data', (d) => {
+      err += d;
+    });
     p.on('error', reject);
     p.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`socat exited ${code}: ${err}`))));
     p.stdin.end(input);
   });
 }
 
-async function statsJson(f: Fixture): Promise<{ backends: { name: string; servers: { name: string; state: string; weight: number; address: string; source: string }[] }[] }> {
+async function statsJson(
+  f: Fixture,
+): Promise<{ backends: { name: string; servers: { name: string; state: string; weight: number; address: string; source: string }[] }[] }> {
   const res = await request(`${f.statsBase}/api/stats`);
   return (await res.body.json()) as never;
 }
@@ -90,8 +101,15 @@ t.test('show info, show backend, show servers state, help and unknown commands',
   const state = await socat(f.admin, 'show servers state\n');
   const lines = state.split('\n');
   t.equal(lines[0], '1', 'format version 1');
-  t.equal(lines[1], '# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port');
-  t.match(lines[2], new RegExp(`^2 app 1 s1 127\\.0\\.0\\.1 2 0 1 1 \\d+ 1 0 2 0 0 0 0 - ${app.port} - 0 0 - - 0$`), 'as HAProxy 2.6.12 prints an unchecked server');
+  t.equal(
+    lines[1],
+    '# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port',
+  );
+  t.match(
+    lines[2],
+    new RegExp(`^2 app 1 s1 127\\.0\\.0\\.1 2 0 1 1 \\d+ 1 0 2 0 0 0 0 - ${app.port} - 0 0 - - 0$`),
+    'as HAProxy 2.6.12 prints an unchecked server',
+  );
   t.equal(lines[2]!.split(' ').length, 25, '25 fields');
   t.match(await socat(f.admin, 'show servers state nope\n'), /^Can't find backend\.\n/);
   const help = await socat(f.admin, 'help\n');
@@ -100,7 +118,11 @@ t.test('show info, show backend, show servers state, help and unknown commands',
   t.match(help, /\n {2}quit +: disconnect\n\n$/);
   t.match(await socat(f.admin, '\n'), /^Unknown command\. Please enter one of the following commands only:\n/, 'an empty line: the full usage, as HAProxy');
   t.match(await socat(f.admin, 'frobnicate\n'), /^Unknown command, but maybe one of the following ones is a better match:\n/);
-  t.match(await socat(f.admin, 'show frobs\n'), /^Unknown command, but maybe one of the following ones is a better match:\n {2}show backend /, 'a partial match lists the commands under it');
+  t.match(
+    await socat(f.admin, 'show frobs\n'),
+    /^Unknown command, but maybe one of the following ones is a better match:\n {2}show backend /,
+    'a partial match lists the commands under it',
+  );
   t.equal(await socat(f.admin, 'set server app state drain\n'), "Require 'backend/server'.\n\n");
   t.equal(await socat(f.admin, 'set server nope/s1 state drain\n'), 'No such backend.\n\n');
   t.equal(await socat(f.admin, 'set server app/nope state drain\n'), 'No such server.\n\n');
@@ -139,11 +161,35 @@ t.test('show stat is byte-identical to /stats;csv, with HAProxy filters and type
   });
   t.ok(same.startsWith('# pxname,svname,qcur,'), 'the CSV header');
   const servers = await socat(f.admin, 'show stat -1 4 -1\n');
-  t.same(servers.trim().split('\n').slice(1).map((l) => l.split(',').slice(0, 2).join(',')), ['app,s1', 'app,s2'], 'type 4: servers only');
+  t.same(
+    servers
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((l) => l.split(',').slice(0, 2).join(',')),
+    ['app,s1', 'app,s2'],
+    'type 4: servers only',
+  );
   const one = await socat(f.admin, 'show stat app 4 2\n');
-  t.same(one.trim().split('\n').slice(1).map((l) => l.split(',')[1]), ['s2'], 'by proxy name and server id');
+  t.same(
+    one
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((l) => l.split(',')[1]),
+    ['s2'],
+    'by proxy name and server id',
+  );
   const fe = await socat(f.admin, 'show stat 1 1 -1\n');
-  t.same(fe.trim().split('\n').slice(1).map((l) => l.split(',')[1]), ['FRONTEND'], 'by proxy id, frontends only');
+  t.same(
+    fe
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((l) => l.split(',')[1]),
+    ['FRONTEND'],
+    'by proxy id, frontends only',
+  );
   t.equal(await socat(f.admin, 'show stat nope 1 -1\n'), 'No such proxy.\n\n');
   const typed = await socat(f.admin, 'show stat typed\n');
   t.match(typed, /^F\.1\.0\.0\.pxname\.1:KNS:str:web\n/);
@@ -157,7 +203,9 @@ t.test('interactive mode: prompt, several commands, ; separators, quit', async (
   const f = await startFixture(t, [backendConfig('app', 'http', [app.address])]);
   const s: Socket = connect(f.admin);
   let out = '';
-  s.on('data', (d) => { out += d.toString(); });
+  s.on('data', (d) => {
+    out += d.toString();
+  });
   const closed = new Promise<void>((r) => s.on('close', () => r()));
   s.write('prompt\n');
   await waitFor('the prompt', () => (out === '\n> ' ? true : undefined));
@@ -177,15 +225,33 @@ t.test('interactive mode: prompt, several commands, ; separators, quit', async (
 t.test('changes go through the model: state, weight, address, maxconn, health, page JSON', async (t) => {
   const a = await httpServer('A');
   const b = await httpServer('B');
-  t.teardown(async () => { await a.close(); await b.close(); });
-  const health = { type: 'tcp' as const, method: 'GET', path: '/', host: null, expect: [[200, 399]] as [number, number][], body: null, intervalMs: 200, fastIntervalMs: 200, downIntervalMs: 200, timeoutMs: 200, rise: 1, fall: 1, onMarkedDown: 'none' as const, sendProxy: 'auto' as const };
+  t.teardown(async () => {
+    await a.close();
+    await b.close();
+  });
+  const health = {
+    type: 'tcp' as const,
+    method: 'GET',
+    path: '/',
+    host: null,
+    expect: [[200, 399]] as [number, number][],
+    body: null,
+    intervalMs: 200,
+    fastIntervalMs: 200,
+    downIntervalMs: 200,
+    timeoutMs: 200,
+    rise: 1,
+    fall: 1,
+    onMarkedDown: 'none' as const,
+    sendProxy: 'auto' as const,
+  };
   const f = await startFixture(t, [backendConfig('app', 'http', [a.address, a.address], { health })]);
   const backend = f.sy.runtime().backends.get('app')!;
   const [s1, s2] = backend.servers;
   t.equal(await socat(f.admin, 'set server app/s1 state maint\n'), '\n');
   t.equal(s1!.state, 'MAINT');
   let json = await statsJson(f);
-  t.equal(json.backends[0]!.servers[0]!.state, 'MAINT', 'the page\'s JSON shows it');
+  t.equal(json.backends[0]!.servers[0]!.state, 'MAINT', "the page's JSON shows it");
   t.equal(await socat(f.admin, 'enable server app/s1\n'), '\n');
   t.equal(s1!.state, 'UP');
   t.equal(await socat(f.admin, 'disable server app/s1;set server app/s1 state ready\n'), '\n\n');
@@ -198,7 +264,10 @@ t.test('changes go through the model: state, weight, address, maxconn, health, p
   json = await statsJson(f);
   t.equal(json.backends[0]!.servers[1]!.weight, 1);
   // Move s2 to server B: the next requests it takes reach B.
-  t.equal(await socat(f.admin, `set server app/s2 addr 127.0.0.1 port ${b.port}\n`), `no need to change the addr, port changed from '${a.port}' to '${b.port}' by 'stats socket command'\n\n`);
+  t.equal(
+    await socat(f.admin, `set server app/s2 addr 127.0.0.1 port ${b.port}\n`),
+    `no need to change the addr, port changed from '${a.port}' to '${b.port}' by 'stats socket command'\n\n`,
+  );
   t.equal(s2!.address, `127.0.0.1:${b.port}`);
   t.equal(await socat(f.admin, 'set server app/s2 addr 10.0.0.300\n'), "Invalid addr '10.0.0.300' by 'stats socket command'\n\n");
   t.equal(await socat(f.admin, 'set server app/s1 state maint\n'), '\n');
@@ -221,7 +290,10 @@ t.test('changes go through the model: state, weight, address, maxconn, health, p
 t.test('add server and del server, as HAProxy requires (maint, then no connection)', async (t) => {
   const a = await httpServer('A');
   const c = await httpServer('C');
-  t.teardown(async () => { await a.close(); await c.close(); });
+  t.teardown(async () => {
+    await a.close();
+    await c.close();
+  });
   const f = await startFixture(t, [backendConfig('app', 'http', [a.address])]);
   const backend = f.sy.runtime().backends.get('app')!;
   t.equal(await socat(f.admin, `add server app/c1 ${c.address} weight 3\n`), 'New server registered.\n\n');
@@ -229,13 +301,20 @@ t.test('add server and del server, as HAProxy requires (maint, then no connectio
   t.equal(c1.state, 'MAINT', 'a new server starts in maintenance');
   t.equal(c1.weight, 3);
   t.equal(await socat(f.admin, `add server app/c1 ${c.address}\n`), 'Already exists a server with the same name in backend.\n\n');
-  t.equal(await socat(f.admin, 'add server app/c2 not-an-ip:80\n'), "'add server' expects <backend>/<server> <addr>:<port> [weight <w>] [maxconn <n>] [backup] [enabled|disabled].\n");
+  t.equal(
+    await socat(f.admin, 'add server app/c2 not-an-ip:80\n'),
+    "'add server' expects <backend>/<server> <addr>:<port> [weight <w>] [maxconn <n>] [backup] [enabled|disabled].\n",
+  );
   t.equal(await socat(f.admin, `add server nope/c2 ${c.address}\n`), 'No such backend.\n');
   t.equal(await socat(f.admin, 'set server app/c1 state ready;set server app/s1 state maint\n'), '\n\n');
   const body = await request(`http://127.0.0.1:${f.sy.frontendAddress('web').port}/`).then((r) => r.body.text());
   t.equal(body, 'C', 'the added server takes traffic once enabled');
   const json = await statsJson(f);
-  t.same(json.backends[0]!.servers.map((s) => `${s.name}:${s.source}`), ['s1:static', 'c1:runtime'], 'and shows on the page');
+  t.same(
+    json.backends[0]!.servers.map((s) => `${s.name}:${s.source}`),
+    ['s1:static', 'c1:runtime'],
+    'and shows on the page',
+  );
   t.equal(await socat(f.admin, 'del server app/c1\n'), 'Only servers in maintenance mode can be deleted.\n');
   t.equal(await socat(f.admin, 'set server app/c1 state maint;del server app/c1\n'), '\nServer deleted.\n');
   t.equal(backend.serverByName('c1'), undefined);
@@ -265,7 +344,10 @@ t.test('shutdown sessions server closes what the server carries', async (t) => {
 t.test('a drain under load through socat fails no request', async (t) => {
   const a = await httpServer('A');
   const b = await httpServer('B');
-  t.teardown(async () => { await a.close(); await b.close(); });
+  t.teardown(async () => {
+    await a.close();
+    await b.close();
+  });
   const f = await startFixture(t, [backendConfig('app', 'http', [a.address, b.address])]);
   const url = `http://127.0.0.1:${f.sy.frontendAddress('web').port}/`;
   const seen: string[] = [];
@@ -301,9 +383,25 @@ t.test('garbage on the socket gets error lines, never a crash', async (t) => {
   t.teardown(() => app.close());
   const f = await startFixture(t, [backendConfig('app', 'http', [app.address])]);
   const inputs = [
-    '\n', ';;;\n', '\\\n', 'set\n', 'set server\n', 'set server /\n', 'set server a/\n', 'set weight app/s1\n', 'add server\n',
-    'add server app/x 1.2.3.4:99999\n', 'del server\n', 'show stat a b\n', 'show stat -1 -1\n', 'set maxconn server app/s1 -5\n',
-    'shutdown sessions server\n', `${'x'.repeat(20000)}\n`, '\u0000\u0001\u00ff\n', 'set server app/s1 addr\n', 'set server app/s1 addr ::1 port 0\n',
+    '\n',
+    ';;;\n',
+    '\\\n',
+    'set\n',
+    'set server\n',
+    'set server /\n',
+    'set server a/\n',
+    'set weight app/s1\n',
+    'add server\n',
+    'add server app/x 1.2.3.4:99999\n',
+    'del server\n',
+    'show stat a b\n',
+    'show stat -1 -1\n',
+    'set maxconn server app/s1 -5\n',
+    'shutdown sessions server\n',
+    `${'x'.repeat(20000)}\n`,
+    '\u0000\u0001\u00ff\n',
+    'set server app/s1 addr\n',
+    'set server app/s1 addr ::1 port 0\n',
   ];
   for (const input of inputs) await socat(f.admin, input);
   for (let i = 0; i < 50; i++) {

@@ -42,7 +42,11 @@ function maintThenReady(s: Server): void {
   s.noteChange('test');
 }
 
-const strategies: [string, StrategyFactory][] = [['round-robin', roundRobin], ['least-connections', leastConnections], ['random', random]];
+const strategies: [string, StrategyFactory][] = [
+  ['round-robin', roundRobin],
+  ['least-connections', leastConnections],
+  ['random', random],
+];
 
 for (const [name, factory] of strategies) {
   t.test(`${name}: a server leaving MAINT starts near the floor and reaches its full share`, async (t) => {
@@ -101,7 +105,11 @@ t.test('a server added by a reload ramps up; real traffic shows it in the distri
   // must still be clearly below the even split (a ramp of 2.5 s was nearly over by then).
   const slow = { slowStart: { durationMs: 8000, minWeightPercent: 5 } };
   const sy = await harness.start(harness.config([fe], [harness.backendConfig('api', 'http', [a.address], slow)]));
-  t.teardown(async () => { await sy.stop(200); await a.close(); await b.close(); });
+  t.teardown(async () => {
+    await sy.stop(200);
+    await a.close();
+    await b.close();
+  });
   const port = sy.frontendAddress('web').port;
   const tally = async (n: number) => {
     const seen = { a: 0, b: 0 };

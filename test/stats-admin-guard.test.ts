@@ -31,12 +31,18 @@ t.test('admin writes need Content-Type: application/json (415 otherwise), and ch
   t.equal(reload.status, 415, 'a reload without a JSON body type too');
   t.equal(f.host.reloads, 0, 'reload never ran');
   t.equal(s1.admin, 'ready', 'nothing changed');
-  const ok = await call(f.base, 'POST', '/api/backends/api/servers/s1/state', { authorization: ADMIN_AUTH, 'content-type': 'Application/JSON; charset=utf-8' }, body);
+  const ok = await call(
+    f.base,
+    'POST',
+    '/api/backends/api/servers/s1/state',
+    { authorization: ADMIN_AUTH, 'content-type': 'Application/JSON; charset=utf-8' },
+    body,
+  );
   t.equal(ok.status, 200, 'application/json with a charset is fine');
   t.equal(s1.admin, 'maint');
 });
 
-t.test('Origin: only the stats page\'s own; null and others are refused even with credentials', async (t) => {
+t.test("Origin: only the stats page's own; null and others are refused even with credentials", async (t) => {
   const f = await startFixture();
   t.teardown(f.close);
   const s1 = f.runtime.backends.get('api')!.serverByName('s1')!;
@@ -48,8 +54,12 @@ t.test('Origin: only the stats page\'s own; null and others are refused even wit
     t.equal(res.status, 403, `Origin ${origin}: 403`);
   }
   t.equal(s1.admin, 'ready', 'nothing changed');
-  t.equal((await call(f.base, 'POST', '/api/backends/api/servers/s1/state', { ...json, origin: f.base }, body)).status, 200, 'the page\'s own origin');
-  t.equal((await call(f.base, 'POST', '/api/backends/api/servers/s1/state', json, JSON.stringify({ state: 'ready' }))).status, 200, 'no Origin (curl, scripts)');
+  t.equal((await call(f.base, 'POST', '/api/backends/api/servers/s1/state', { ...json, origin: f.base }, body)).status, 200, "the page's own origin");
+  t.equal(
+    (await call(f.base, 'POST', '/api/backends/api/servers/s1/state', json, JSON.stringify({ state: 'ready' }))).status,
+    200,
+    'no Origin (curl, scripts)',
+  );
 });
 
 t.test('stats.allowed_hosts: other Host names get 421 (DNS rebinding), /health stays open', async (t) => {
@@ -64,7 +74,11 @@ t.test('stats.allowed_hosts: other Host names get 421 (DNS rebinding), /health s
   t.equal(await get('/api/stats', 'STATS.INTERNAL'), 200, 'case does not matter');
   t.equal(await get('/api/stats', 'localhost:9999'), 200, 'a listed host:port');
   t.equal(await get('/health', 'attacker.example'), 200, '/health stays open to probes');
-  const res = await request(`${f.base}/api/backends/api/servers/s1/state`, { method: 'POST', headers: { host: 'attacker.example', authorization: ADMIN_AUTH, 'content-type': 'application/json' }, body: '{"state":"maint"}' });
+  const res = await request(`${f.base}/api/backends/api/servers/s1/state`, {
+    method: 'POST',
+    headers: { host: 'attacker.example', authorization: ADMIN_AUTH, 'content-type': 'application/json' },
+    body: '{"state":"maint"}',
+  });
   await res.body.text();
   t.equal(res.statusCode, 421, 'admin writes too');
   t.equal(f.runtime.backends.get('api')!.serverByName('s1')!.admin, 'ready');
@@ -81,7 +95,10 @@ t.test('config: stats.auth.read and stats.allowed_hosts', async (t) => {
 });
 
 t.test('read: private through auth.read protects reads', async (t) => {
-  const cfg = parseConfig('stats:\n  bind: 127.0.0.1:0\n  auth: { username: admin, password: "s3cret pass", read: private }\nfrontends: { w: { bind: "127.0.0.1:0", backend: b } }\nbackends: { b: { servers: [{ address: "127.0.0.1:1" }] } }\n', null);
+  const cfg = parseConfig(
+    'stats:\n  bind: 127.0.0.1:0\n  auth: { username: admin, password: "s3cret pass", read: private }\nfrontends: { w: { bind: "127.0.0.1:0", backend: b } }\nbackends: { b: { servers: [{ address: "127.0.0.1:1" }] } }\n',
+    null,
+  );
   const f = await startFixture(cfg);
   t.teardown(f.close);
   t.equal((await request(`${f.base}/api/stats`)).statusCode, 401, 'no credentials: 401');
@@ -93,7 +110,9 @@ function hold(port: number): Promise<{ socket: Socket; closed: () => boolean }> 
   return new Promise((resolve) => {
     const socket = connect({ port, host: '127.0.0.1' });
     let closed = false;
-    socket.on('close', () => { closed = true; });
+    socket.on('close', () => {
+      closed = true;
+    });
     socket.on('error', () => {});
     socket.on('connect', () => resolve({ socket, closed: () => closed }));
   });
@@ -103,7 +122,10 @@ t.test('maxconn_per_source counts stay right when a reload turns the limit off a
   const srv = await httpServer('a');
   const fe = frontendConfig('web', 'http', 'api', { maxconnPerSource: 2 });
   const sy = await start(config([fe], [backendConfig('api', 'http', [srv.address])]));
-  t.teardown(async () => { await sy.stop(200); await srv.close(); });
+  t.teardown(async () => {
+    await sy.stop(200);
+    await srv.close();
+  });
   const port = sy.frontendAddress('web').port;
   const bind = sy.runtime().config.frontends[0]!.bind;
   const withLimit = async (n: number) => {
@@ -129,6 +151,9 @@ t.test('maxconn_per_source counts stay right when a reload turns the limit off a
   t.ok(await until(() => frontend.perSource.size === 0, 10_000), 'back to zero when they close');
   const again = await Promise.all([hold(port), hold(port)]);
   await new Promise((r) => setTimeout(r, 100));
-  t.ok(again.every((h) => !h.closed()), 'two new connections are welcome');
+  t.ok(
+    again.every((h) => !h.closed()),
+    'two new connections are welcome',
+  );
   for (const h of again) h.socket.destroy();
 });

@@ -8,7 +8,13 @@ import { ADMIN, ADMIN_AUTH, basic, sampleConfig, startFixture, statsConfig } fro
 
 type Headers = Record<string, string>;
 
-async function call(base: string, method: 'GET' | 'POST' | 'PUT', path: string, headers: Headers = {}, body?: unknown): Promise<{ status: number; headers: Record<string, unknown>; text: string }> {
+async function call(
+  base: string,
+  method: 'GET' | 'POST' | 'PUT',
+  path: string,
+  headers: Headers = {},
+  body?: unknown,
+): Promise<{ status: number; headers: Record<string, unknown>; text: string }> {
   const res = await request(`${base}${path}`, {
     method,
     headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
@@ -51,7 +57,13 @@ t.test('admin calls without valid credentials: 401 and nothing changes', async (
   t.equal(stats.backends[0].servers[0].admin, 'ready', '/api/stats agrees');
 
   // The page's own requests get no browser prompt on a 401.
-  const fromPage = await call(f.base, 'POST', '/api/backends/api/servers/s1/state', { 'x-requested-with': 'switchyard-page', authorization: basic('admin', 'nope') }, { state: 'drain' });
+  const fromPage = await call(
+    f.base,
+    'POST',
+    '/api/backends/api/servers/s1/state',
+    { 'x-requested-with': 'switchyard-page', authorization: basic('admin', 'nope') },
+    { state: 'drain' },
+  );
   t.equal(fromPage.status, 401);
   t.equal(fromPage.headers['www-authenticate'], undefined);
   t.equal(s1.admin, 'ready');
@@ -99,7 +111,13 @@ t.test('a cross-origin admin request is refused even with credentials', async (t
   const f = await startFixture();
   t.teardown(f.close);
   const s1 = f.runtime.backends.get('api')!.serverByName('s1')!;
-  const res = await call(f.base, 'POST', '/api/backends/api/servers/s1/state', { authorization: ADMIN_AUTH, origin: 'http://evil.example' }, { state: 'maint' });
+  const res = await call(
+    f.base,
+    'POST',
+    '/api/backends/api/servers/s1/state',
+    { authorization: ADMIN_AUTH, origin: 'http://evil.example' },
+    { state: 'maint' },
+  );
   t.equal(res.status, 403);
   t.equal(s1.admin, 'ready');
   const same = await call(f.base, 'POST', '/api/backends/api/servers/s1/state', { authorization: ADMIN_AUTH, origin: f.base }, { state: 'drain' });

@@ -16,9 +16,15 @@ async function csvRows(workers: number) {
 t.test('pid: 1 in a single process, empty when rows add up workers', async (t) => {
   const single = await csvRows(1);
   t.ok(single.length > 2);
-  t.ok(single.every((r) => r.pid === '1'), 'every row of a single process says 1');
+  t.ok(
+    single.every((r) => r.pid === '1'),
+    'every row of a single process says 1',
+  );
   const cluster = await csvRows(4);
-  t.ok(cluster.every((r) => r.pid === ''), 'with workers, no row claims one process number');
+  t.ok(
+    cluster.every((r) => r.pid === ''),
+    'with workers, no row claims one process number',
+  );
 });
 
 t.test('eint is empty on every row (not a constant 0 that looks measured)', async (t) => {

@@ -30,23 +30,35 @@ t.test('rows: HAProxy order, types, statuses and every cell present', async (t) 
   const api = f.runtime.backends.get('api')!;
   const [s1, s2, s3] = api.servers;
   // s1: checked and fully UP; s2: UP but one check failed (UP 2/3); s3: DOWN, one success seen (DOWN 1/2).
-  for (const s of api.servers) { s.check.code = 'L7OK'; s.check.reason = 'status 200'; s.check.durationMs = 3.4; s.check.at = Date.now(); s.check.health = 4; }
+  for (const s of api.servers) {
+    s.check.code = 'L7OK';
+    s.check.reason = 'status 200';
+    s.check.durationMs = 3.4;
+    s.check.at = Date.now();
+    s.check.health = 4;
+  }
   s2!.check.health = 3;
-  s3!.checkDown = true; s3!.check.health = 1; s3!.check.code = 'L7STS'; s3!.check.reason = 'status 503'; s3!.check.failures = 3; s3!.check.downTransitions = 1;
+  s3!.checkDown = true;
+  s3!.check.health = 1;
+  s3!.check.code = 'L7STS';
+  s3!.check.reason = 'status 503';
+  s3!.check.failures = 3;
+  s3!.check.downTransitions = 1;
   s3!.noteChange('health check: status 503');
   const pg = f.runtime.backends.get('pg')!;
-  pg.servers[0]!.admin = 'maint'; pg.servers[0]!.noteChange('admin: maint');
-  pg.servers[1]!.admin = 'drain'; pg.servers[1]!.noteChange('admin: drain');
+  pg.servers[0]!.admin = 'maint';
+  pg.servers[0]!.noteChange('admin: maint');
+  pg.servers[1]!.admin = 'drain';
+  pg.servers[1]!.noteChange('admin: drain');
 
   const body = await (await request(`${f.base}/stats;csv`)).body.text();
   const { header, rows } = parseCsv(body);
   t.equal(header.length, 128);
   for (const line of body.trim().split('\n').slice(1)) t.equal(line.split(',').length, 129, 'every row has 128 cells and a trailing comma');
-  t.same(rows.map((r) => `${r.pxname}/${r.svname}/${r.type}`), [
-    'web/FRONTEND/0', 'db/FRONTEND/0',
-    'api/s1/2', 'api/s2/2', 'api/s3/2', 'api/BACKEND/1',
-    'pg/p1/2', 'pg/p2/2', 'pg/BACKEND/1',
-  ]);
+  t.same(
+    rows.map((r) => `${r.pxname}/${r.svname}/${r.type}`),
+    ['web/FRONTEND/0', 'db/FRONTEND/0', 'api/s1/2', 'api/s2/2', 'api/s3/2', 'api/BACKEND/1', 'pg/p1/2', 'pg/p2/2', 'pg/BACKEND/1'],
+  );
   const by = (px: string, sv: string) => rows.find((r) => r.pxname === px && r.svname === sv)!;
   t.equal(by('web', 'FRONTEND').status, 'OPEN');
   t.equal(by('web', 'FRONTEND').slim, '500');
@@ -112,7 +124,20 @@ t.test('true counters, lastchg in seconds, rate from the 1 s sampler', async (t)
   const sv = rows.find((r) => r.svname === 's2')!;
   const be = rows.find((r) => r.svname === 'BACKEND' && r.pxname === 'api')!;
   t.match(fe, { scur: '7', smax: '7', stot: '7', bin: '1234', bout: '98765', req_tot: '7', hrsp_2xx: '5', hrsp_5xx: '2', conn_tot: '7' });
-  t.match(sv, { scur: '6', smax: '7', stot: '7', lbtot: '7', req_tot: '7', hrsp_2xx: '5', hrsp_5xx: '2', econ: '2', wretr: '1', ttime: '12', lastchg: '90', lastsess: '0' });
+  t.match(sv, {
+    scur: '6',
+    smax: '7',
+    stot: '7',
+    lbtot: '7',
+    req_tot: '7',
+    hrsp_2xx: '5',
+    hrsp_5xx: '2',
+    econ: '2',
+    wretr: '1',
+    ttime: '12',
+    lastchg: '90',
+    lastsess: '0',
+  });
   t.match(be, { scur: '6', stot: '7', lbtot: '7', hrsp_2xx: '5', hrsp_5xx: '2', ttime: '12' });
   t.equal(fe.rate, '7', 'sessions in the last sampled second');
   t.equal(fe.rate_max, '7');
@@ -146,8 +171,8 @@ t.test('counters match the traffic sent through a real switchyard', async (t) =>
   // than the client sent) and what came back from it.
   t.ok(Number(sv.bin) > Number(fe.bin), `server bytes in (${sv.bin}) include the added X-Forwarded-* lines (client sent ${fe.bin})`);
   t.ok(Number(sv.bout) >= 20 * 5, 'server bytes out counted');
-  t.equal(be.bin, sv.bin, 'backend bytes in = its one server\'s');
-  t.equal(be.bout, sv.bout, 'backend bytes out = its one server\'s');
+  t.equal(be.bin, sv.bin, "backend bytes in = its one server's");
+  t.equal(be.bout, sv.bout, "backend bytes out = its one server's");
 });
 
 t.test('the fixture is what the installed HAProxy 2.6 prints for `show stat`, and our rows have its shape', async (t) => {
@@ -160,42 +185,86 @@ t.test('the fixture is what the installed HAProxy 2.6 prints for `show stat`, an
   t.match(version, /^HAProxy version 2\.6\./, 'HAProxy 2.6');
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-haproxy-'));
   const sock = join(dir, 'admin.sock');
-  writeFileSync(join(dir, 'haproxy.cfg'), [
-    'global', `  stats socket ${sock} mode 600 level admin`,
-    'defaults', '  mode http', '  timeout connect 1s', '  timeout client 5s', '  timeout server 5s',
-    'frontend web', `  bind ${join(dir, 'web.sock')}`, '  default_backend api',
-    'backend api', '  server s1 127.0.0.1:9 disabled',
-  ].join('\n') + '\n');
+  writeFileSync(
+    join(dir, 'haproxy.cfg'),
+    [
+      'global',
+      `  stats socket ${sock} mode 600 level admin`,
+      'defaults',
+      '  mode http',
+      '  timeout connect 1s',
+      '  timeout client 5s',
+      '  timeout server 5s',
+      'frontend web',
+      `  bind ${join(dir, 'web.sock')}`,
+      '  default_backend api',
+      'backend api',
+      '  server s1 127.0.0.1:9 disabled',
+    ].join('\n') + '\n',
+  );
   const child = spawn(HAPROXY, ['-db', '-f', join(dir, 'haproxy.cfg')], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   t.teardown(() => {
     child.kill('SIGTERM');
     rmSync(dir, { recursive: true, force: true });
   });
-  const showStat = (): Promise<string> => new Promise((resolve, reject) => {
-    const s = connect(sock);
-    let out = '';
-    s.on('connect', () => s.write('show stat\n'));
-    s.on('data', (d) => { out += d.toString(); });
-    s.on('end', () => resolve(out));
-    s.on('error', reject);
-  });
+  const showStat = (): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const s = connect(sock);
+      let out = '';
+      s.on('connect', () => s.write('show stat\n'));
+      s.on('data', (d) => {
+        out += d.toString();
+      });
+      s.on('end', () => resolve(out));
+      s.on('error', reject);
+    });
   let text = '';
   for (let i = 0; i < 100 && text === '' && child.exitCode === null; i++) {
-    text = await showStat().catch(async () => { await new Promise((r) => setTimeout(r, 50)); return ''; });
+    text = await showStat().catch(async () => {
+      await new Promise((r) => setTimeout(r, 50));
+      return '';
+    });
   }
   t.not(text, '', `haproxy answered on its stats socket (stderr: ${stderr.trim()})`);
   const lines = text.split('\n').filter((l) => l !== '');
   t.equal(`${lines[0]}\n`, FIXTURE, 'HAProxy 2.6 prints the fixture header');
-  t.same(lines.slice(1).map((l) => l.split(',').slice(0, 2).join('/')), ['web/FRONTEND', 'api/s1', 'api/BACKEND']);
+  t.same(
+    lines.slice(1).map((l) => l.split(',').slice(0, 2).join('/')),
+    ['web/FRONTEND', 'api/s1', 'api/BACKEND'],
+  );
   for (const line of lines.slice(1)) t.equal(line.split(',').length, 129, 'HAProxy rows: 128 cells and a trailing comma, like ours');
   // Cells HAProxy always fills on a FRONTEND row are filled in ours too (the tools read them).
   const theirs = parseCsv(text).rows.find((r) => r.svname === 'FRONTEND')!;
   const f = await startFixture();
   t.teardown(f.close);
   const ours = parseCsv(await (await request(`${f.base}/stats;csv`)).body.text()).rows.find((r) => r.svname === 'FRONTEND')!;
-  for (const key of ['scur', 'smax', 'stot', 'bin', 'bout', 'dreq', 'dresp', 'ereq', 'status', 'pid', 'iid', 'sid', 'type', 'rate', 'rate_max', 'hrsp_2xx', 'req_rate', 'req_tot', 'mode', 'conn_rate', 'conn_tot']) {
+  for (const key of [
+    'scur',
+    'smax',
+    'stot',
+    'bin',
+    'bout',
+    'dreq',
+    'dresp',
+    'ereq',
+    'status',
+    'pid',
+    'iid',
+    'sid',
+    'type',
+    'rate',
+    'rate_max',
+    'hrsp_2xx',
+    'req_rate',
+    'req_tot',
+    'mode',
+    'conn_rate',
+    'conn_tot',
+  ]) {
     t.not(theirs[key], '', `HAProxy fills ${key}`);
     t.not(ours[key], '', `we fill ${key}`);
   }

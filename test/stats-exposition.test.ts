@@ -24,11 +24,23 @@ t.test('families: HELP, TYPE, samples, a blank line between families, a final li
   out.sample('x_total', '', 3);
   out.raw('# HELP y y\n# TYPE y gauge\ny 1\n');
   out.family('z', 'Z', 'histogram');
-  t.equal(out.text, [
-    '# HELP x_total Things.\\nMore', '# TYPE x_total counter', 'x_total{a="1"} 2', 'x_total 3', '',
-    '# HELP y y', '# TYPE y gauge', 'y 1', '',
-    '# HELP z Z', '# TYPE z histogram', '',
-  ].join('\n'));
+  t.equal(
+    out.text,
+    [
+      '# HELP x_total Things.\\nMore',
+      '# TYPE x_total counter',
+      'x_total{a="1"} 2',
+      'x_total 3',
+      '',
+      '# HELP y y',
+      '# TYPE y gauge',
+      'y 1',
+      '',
+      '# HELP z Z',
+      '# TYPE z histogram',
+      '',
+    ].join('\n'),
+  );
   t.ok(isMetricType('summary'));
   t.notOk(isMetricType('info'));
 });

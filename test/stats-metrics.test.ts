@@ -5,8 +5,16 @@ import { LATENCY_BUCKETS_MS } from '../src/model/counters.js';
 import { families } from '../src/stats/metrics.js';
 import { proxiedOrigin, startFixture } from './support/stats-fixtures.js';
 
-interface Sample { name: string; labels: Record<string, string>; value: number }
-interface Parsed { help: Map<string, string>; type: Map<string, string>; samples: Sample[] }
+interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+interface Parsed {
+  help: Map<string, string>;
+  type: Map<string, string>;
+  samples: Sample[];
+}
 
 /** A strict-enough parser of the Prometheus text format (0.0.4). */
 function parse(text: string, t: { fail(message: string): unknown }): Parsed {
@@ -16,11 +24,20 @@ function parse(text: string, t: { fail(message: string): unknown }): Parsed {
   for (const line of text.split('\n')) {
     if (line === '') continue;
     let m = /^# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) (.*)$/.exec(line);
-    if (m) { help.set(m[1]!, m[2]!); continue; }
+    if (m) {
+      help.set(m[1]!, m[2]!);
+      continue;
+    }
     m = /^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$/.exec(line);
-    if (m) { type.set(m[1]!, m[2]!); continue; }
+    if (m) {
+      type.set(m[1]!, m[2]!);
+      continue;
+    }
     m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (-?[0-9.e+-]+|NaN|\+Inf|-Inf)$/.exec(line);
-    if (!m) { t.fail(`bad line: ${line}`); continue; }
+    if (!m) {
+      t.fail(`bad line: ${line}`);
+      continue;
+    }
     const labels: Record<string, string> = {};
     if (m[2]) for (const lm of m[2].matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[lm[1]!] = lm[2]!;
     samples.push({ name: m[1]!, labels, value: Number(m[3]) });
@@ -89,8 +106,14 @@ t.test('/metrics: valid exposition format, HELP and TYPE for every family, model
   t.equal(one('switchyard_backend_eligible_servers', { backend: 'api' }), 2);
   t.ok(one('switchyard_uptime_seconds', {})! >= 65);
   t.equal(one('switchyard_config_generation', {}), 1);
-  t.ok(samples.some((s) => s.name === 'process_cpu_user_seconds_total'), 'default process metrics');
-  t.ok(samples.some((s) => s.name === 'nodejs_heap_size_total_bytes'), 'default nodejs metrics');
+  t.ok(
+    samples.some((s) => s.name === 'process_cpu_user_seconds_total'),
+    'default process metrics',
+  );
+  t.ok(
+    samples.some((s) => s.name === 'nodejs_heap_size_total_bytes'),
+    'default nodejs metrics',
+  );
 
   // Histograms: cumulative buckets in seconds, +Inf == _count, _sum in seconds.
   for (const kind of ['frontend', 'backend', 'server']) {
@@ -104,7 +127,11 @@ t.test('/metrics: valid exposition format, HELP and TYPE for every family, model
     }
     t.ok(groups.size > 0);
     for (const [key, buckets] of groups) {
-      t.same(buckets.map((b) => b.labels.le), [...LATENCY_BUCKETS_MS.map((ms) => String(ms / 1000)), '+Inf'], `${name} bucket bounds`);
+      t.same(
+        buckets.map((b) => b.labels.le),
+        [...LATENCY_BUCKETS_MS.map((ms) => String(ms / 1000)), '+Inf'],
+        `${name} bucket bounds`,
+      );
       for (let i = 1; i < buckets.length; i++) t.ok(buckets[i]!.value >= buckets[i - 1]!.value, 'cumulative');
       const labels = JSON.parse(key) as Record<string, string>;
       t.equal(one(`${name}_count`, labels), buckets.at(-1)!.value, `${name}_count equals the +Inf bucket`);
@@ -195,7 +222,7 @@ t.test('switchyard_last_reload_success: absent before any reload, then 1 or 0', 
   t.same(await scrape(), ['switchyard_last_reload_success 0']);
 });
 
-t.test('switchyard_uncaught_exceptions_total reports the host\'s count', async (t) => {
+t.test("switchyard_uncaught_exceptions_total reports the host's count", async (t) => {
   const f = await startFixture();
   t.teardown(f.close);
   const scrape = async () => (await (await fetch(`${f.base}/metrics`)).text()).split('\n').find((l) => l.startsWith('switchyard_uncaught_exceptions_total'));

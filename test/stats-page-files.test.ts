@@ -77,7 +77,11 @@ t.test('the document: security headers, revalidated by ETag, assets by hashed na
   t.equal(head.headers['content-length'], String(Buffer.byteLength(page.body)), 'HEAD tells the length of the page');
 
   const { script, style } = assetsOf(page.body);
-  for (const [path, type] of [[script, 'text/javascript; charset=utf-8'], [style, 'text/css; charset=utf-8'], [`${script}.map`, 'application/json; charset=utf-8']] as const) {
+  for (const [path, type] of [
+    [script, 'text/javascript; charset=utf-8'],
+    [style, 'text/css; charset=utf-8'],
+    [`${script}.map`, 'application/json; charset=utf-8'],
+  ] as const) {
     const r = await get(f.base, path);
     t.equal(r.status, 200, `${path} served`);
     t.equal(r.headers['content-type'], type, `${path}: ${type}`);
@@ -97,9 +101,21 @@ t.test('any other name under /assets/ is 404: nothing reaches the file system', 
   const f = await startFixture();
   t.teardown(() => f.close());
   const probes = [
-    '/assets/nope.js', '/assets/', '/assets/main.js', '/assets/../package.json', '/assets/%2e%2e/package.json', '/assets/..%2fpackage.json',
-    '/assets/..%2f..%2fpackage.json', '/assets//etc/passwd', '/assets/%2fetc%2fpasswd', '/assets/assets', '/assets/index.html', '/index.html',
-    '/assets/.', '/assets/..', '/assets/main.js%00.js',
+    '/assets/nope.js',
+    '/assets/',
+    '/assets/main.js',
+    '/assets/../package.json',
+    '/assets/%2e%2e/package.json',
+    '/assets/..%2fpackage.json',
+    '/assets/..%2f..%2fpackage.json',
+    '/assets//etc/passwd',
+    '/assets/%2fetc%2fpasswd',
+    '/assets/assets',
+    '/assets/index.html',
+    '/index.html',
+    '/assets/.',
+    '/assets/..',
+    '/assets/main.js%00.js',
   ];
   for (const path of probes) {
     const r = await get(f.base, path);

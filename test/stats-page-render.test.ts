@@ -24,7 +24,7 @@ t.test('every section renders from a live listener; admin controls only for an a
   const f = await startFixture(cfg, { history: { intervalMs: 1000 } });
   t.teardown(() => f.close());
   const s = await json<StatsJson>(`${f.base}/api/stats`);
-  t.same(s.strategies, builtinStrategyNames(), '/api/stats lists the registry\'s strategies');
+  t.same(s.strategies, builtinStrategyNames(), "/api/stats lists the registry's strategies");
 
   const api = s.backends.find((b) => b.name === 'api')!;
   const history = await json<{ backends: HistoryJson[] }>(`${f.base}/api/history?minutes=60`);
@@ -42,13 +42,21 @@ t.test('every section renders from a live listener; admin controls only for an a
 
   const admin = renderBackend(api, h, { now, admin: true, strategies: s.strategies });
   const options = [...admin.matchAll(/<option( selected)?>([^<]+)<\/option>/g)].map((m) => `${m[2]}${m[1] ? '*' : ''}`);
-  t.same(options, builtinStrategyNames().map((n) => (n === 'least-connections' ? `${n}*` : n)), 'the drop-down: the server\'s strategies, the one in use selected');
+  t.same(
+    options,
+    builtinStrategyNames().map((n) => (n === 'least-connections' ? `${n}*` : n)),
+    "the drop-down: the server's strategies, the one in use selected",
+  );
   t.equal([...admin.matchAll(/data-act="state"/g)].length, 6, 'ready, drain, maint per server');
 
   const userModule = renderBackend({ ...api, strategy: './weighted.js' }, h, { now, admin: true, strategies: s.strategies });
   t.match(userModule, /<option selected>\.\/weighted\.js<\/option><\/select>/, 'a user strategy in use is listed after the built-ins');
 
-  const tcp = renderBackend(s.backends.find((b) => b.name === 'pg')!, undefined, { now, admin: false, strategies: s.strategies });
+  const tcp = renderBackend(
+    s.backends.find((b) => b.name === 'pg')!,
+    undefined,
+    { now, admin: false, strategies: s.strategies },
+  );
   t.match(tcp, /no response times in TCP mode/);
   t.match(tcp, /Connections\/s/);
 
@@ -66,7 +74,14 @@ t.test('a rejected reload, state changes and user code, escaped', async (t) => {
   t.match(renderReload(s), /generation 3\) stays\.<ul><li>backends\.api: &lt;bad&gt;<\/li><\/ul>/);
   const events = renderEvents([{ t: at, backend: 'api', server: 's1', from: 'UP', to: 'DOWN', reason: 'connection refused' }]);
   t.match(events, /<b>api\/s1<\/b> <span class="badge s-UP" data-state="UP">UP<\/span> → <span class="badge s-DOWN"/);
-  const code = renderUserCode({ userCode: [{ file: '/etc/sy/router.js', kind: 'router', version: 'abcdef0123456789', loadedAt: at, loads: 2, errors: 3, lastError: 'boom <x>', lastErrorAt: at }] } as unknown as StatsJson, at + 90_000);
+  const code = renderUserCode(
+    {
+      userCode: [
+        { file: '/etc/sy/router.js', kind: 'router', version: 'abcdef0123456789', loadedAt: at, loads: 2, errors: 3, lastError: 'boom <x>', lastErrorAt: at },
+      ],
+    } as unknown as StatsJson,
+    at + 90_000,
+  );
   t.match(code, /<b>router\.js<\/b>/);
   t.match(code, /version abcdef012345 · 1m 30s ago/);
   t.match(code, /boom &lt;x&gt;/);
@@ -95,28 +110,73 @@ t.test('formatting', async (t) => {
 t.test('what each state of a backend and server looks like', async (t) => {
   const now = Date.UTC(2026, 0, 1, 12, 0, 0);
   const server = (name: string, over: Partial<JsonServer>): JsonServer => ({
-    name, address: '10.0.0.1:80', state: 'UP', status: 'UP', admin: 'ready', backup: false, weight: 10, source: 'config', stateSince: now - 5000, stateReason: '',
+    name,
+    address: '10.0.0.1:80',
+    state: 'UP',
+    status: 'UP',
+    admin: 'ready',
+    backup: false,
+    weight: 10,
+    source: 'config',
+    stateSince: now - 5000,
+    stateReason: '',
     check: { enabled: true, code: 'L7OK', reason: 'status 200', durationMs: 3, at: now - 1000, health: 2, rise: 2, fall: 3 },
-    latency: { bucketsMs: [null], counts: [0], sumMs: 0, count: 0 }, stats: {}, effectiveWeight: 10, rampUntil: null, ...over,
+    latency: { bucketsMs: [null], counts: [0], sumMs: 0, count: 0 },
+    stats: {},
+    effectiveWeight: 10,
+    rampUntil: null,
+    ...over,
   });
   const servers = [
-    server('ramping', { effectiveWeight: 2.5, rampUntil: now + 20_000, backup: true, stats: { hrsp_1xx: 1, hrsp_2xx: 5, hrsp_3xx: 1, hrsp_4xx: 2, hrsp_5xx: 1, hrsp_other: 0, downtime: 90, chkdown: 2, qcur: 4, wredis: 3 } }),
-    server('down', { state: 'DOWN', status: 'DOWN 1/2', stateReason: 'connection refused', check: { ...server('x', {}).check, enabled: false }, stats: { downtime: 0, chkdown: 1 } }),
+    server('ramping', {
+      effectiveWeight: 2.5,
+      rampUntil: now + 20_000,
+      backup: true,
+      stats: { hrsp_1xx: 1, hrsp_2xx: 5, hrsp_3xx: 1, hrsp_4xx: 2, hrsp_5xx: 1, hrsp_other: 0, downtime: 90, chkdown: 2, qcur: 4, wredis: 3 },
+    }),
+    server('down', {
+      state: 'DOWN',
+      status: 'DOWN 1/2',
+      stateReason: 'connection refused',
+      check: { ...server('x', {}).check, enabled: false },
+      stats: { downtime: 0, chkdown: 1 },
+    }),
     server('flapped', { stats: { downtime: 12, chkdown: 0 } }),
   ];
   const b = {
-    name: 'api', mode: 'http', status: 'DOWN', strategy: 'random', strategyErrors: 2, sticky: 'cookie SY', health: 'http GET /health', eligible: 1, stateSince: now - 60_000,
-    latency: servers[0]!.latency, stats: { econ: 1, eresp: 0 }, servers,
+    name: 'api',
+    mode: 'http',
+    status: 'DOWN',
+    strategy: 'random',
+    strategyErrors: 2,
+    sticky: 'cookie SY',
+    health: 'http GET /health',
+    eligible: 1,
+    stateSince: now - 60_000,
+    latency: servers[0]!.latency,
+    stats: { econ: 1, eresp: 0 },
+    servers,
     overload: {
       queue: { current: 1, max: 9, limit: 100, timeoutMs: 5000, avgWaitMs: 12, maxWaitMs: 40, waiting: 4 },
-      breaker: { maxConnections: 10, maxPending: 10, maxRequests: 10, maxRetries: 1, retryBudget: null }, connections: 3, retries: 1, slowStartMs: 30_000,
+      breaker: { maxConnections: 10, maxPending: 10, maxRequests: 10, maxRetries: 1, retryBudget: null },
+      connections: 3,
+      retries: 1,
+      slowStartMs: 30_000,
       refusals: { max_connections: 2, max_pending: 0 },
     },
   } as BackendJson;
   const h = {
-    backend: 'api', minutes: 60, intervalSeconds: 10, now,
-    samples: [{ t: now - 50_000, state: 'UP', active: 0, rate: 4, avgMs: 12, checkMs: 3 }, { t: now - 40_000, state: 'UP', active: 0, rate: 2, avgMs: null, checkMs: 3 }],
-    servers: [{ name: 'down', address: '10.0.0.1:80', state: 'DOWN', samples: [{ t: now - 50_000, state: 'UP', active: 0, rate: 0, avgMs: null, checkMs: null }] }],
+    backend: 'api',
+    minutes: 60,
+    intervalSeconds: 10,
+    now,
+    samples: [
+      { t: now - 50_000, state: 'UP', active: 0, rate: 4, avgMs: 12, checkMs: 3 },
+      { t: now - 40_000, state: 'UP', active: 0, rate: 2, avgMs: null, checkMs: 3 },
+    ],
+    servers: [
+      { name: 'down', address: '10.0.0.1:80', state: 'DOWN', samples: [{ t: now - 50_000, state: 'UP', active: 0, rate: 0, avgMs: null, checkMs: null }] },
+    ],
     events: [{ t: now - 30_000, backend: 'api', server: 'down', from: 'UP', to: 'DOWN', reason: 'connection refused' }],
   } as HistoryJson;
   const html = renderBackend(b, h, { now, admin: false, strategies: [] });
@@ -133,7 +193,11 @@ t.test('what each state of a backend and server looks like', async (t) => {
   t.match(html, /class="badge s-GU"/, 'a server on its way UP has its own colour');
   t.match(html, /for 5s · connection refused/, 'the reason a server is not UP');
   t.match(html, /<span class="kv">no check<\/span>/);
-  t.match(html, /<rect data-state="UP"[^>]*fill="#2da44e"><title>UP [^<]+<\/title><\/rect><rect data-state="DOWN"/, 'the timeline: UP, then DOWN from the transition');
+  t.match(
+    html,
+    /<rect data-state="UP"[^>]*fill="#2da44e"><title>UP [^<]+<\/title><\/rect><rect data-state="DOWN"/,
+    'the timeline: UP, then DOWN from the transition',
+  );
   t.match(html, /<span data-k="queue">queue <b>4<\/b> \/ 100 · max 9 · wait avg 12 ms, max 40 ms<\/span>/);
   t.match(html, /limits <b class="bad">max_connections 2<\/b> · 1 retrying/);
   t.match(html, /slow start <b>30s<\/b>/);
@@ -141,7 +205,11 @@ t.test('what each state of a backend and server looks like', async (t) => {
   t.match(html, /sticky <b>cookie SY<\/b>/);
   t.match(html, /<b class="bad">1 \/ 0<\/b>/, 'backend connection errors stand out');
   t.match(html, /<path d="M[^"]+L[^"]+Z" fill="#0969da"/, 'the rate chart has its area');
-  const calm = renderBackend({ ...b, overload: { ...b.overload, refusals: {}, retries: 0, slowStartMs: 0, queue: { ...b.overload.queue, limit: 0, max: 0 } } }, undefined, { now, admin: false, strategies: [] });
+  const calm = renderBackend(
+    { ...b, overload: { ...b.overload, refusals: {}, retries: 0, slowStartMs: 0, queue: { ...b.overload.queue, limit: 0, max: 0 } } },
+    undefined,
+    { now, admin: false, strategies: [] },
+  );
   t.match(calm, /limits <b class="">none tripped<\/b><\/span>/);
   t.notMatch(calm, /data-k="queue"|slow start <b>/);
   t.match(calm, /no data yet/, 'an empty chart says so');
@@ -153,13 +221,50 @@ t.test('frontends, TLS and the summary in their less common states', async (t) =
   const s = {
     uptimeSeconds: 5,
     frontends: [
-      { name: 'tcp', mode: 'tcp', bind: '0.0.0.0:5432', backend: 'pg', status: 'OPEN', stats: { scur: 1, smax: 2, slim: 100, rate: 3, rate_max: 4, ereq: 0, dreq: 1 }, overload, tls: null,
-        routes: [{ name: 'a', match: 'sni a', action: 'backend pg', backend: 'pg', hits: 0 }] },
-      { name: 'sni', mode: 'tcp', bind: '0.0.0.0:443', backend: 'pg', status: 'OPEN', stats: {}, overload: { ...overload, rateLimited: 0, connLimited: 0 }, routes: [],
-        tls: { kind: 'sni-route', handshakes: 4, versions: { 'TLSv1.2': 0, 'TLSv1.3': 0 }, resumed: 0, failures: { no_sni: 0 }, certificates: [] } },
-      { name: 'https', mode: 'http', bind: '0.0.0.0:8443', backend: 'pg', status: 'OPEN', stats: { req_rate: 1 }, overload, routes: [],
-        tls: { kind: 'terminate', handshakes: 9, versions: { 'TLSv1.2': 3, 'TLSv1.3': 6 }, resumed: 1, failures: { bad_certificate: 2 },
-          certificates: [{ file: 'old.pem', names: [], notAfter: now - 86_400_000, daysLeft: -1 }, { file: 'b.pem', names: ['b.test'], notAfter: now + 20 * 86_400_000, daysLeft: 20 }, { file: 'c.pem', names: ['c.test', 'www.c.test'], notAfter: now + 90 * 86_400_000, daysLeft: 90 }] } },
+      {
+        name: 'tcp',
+        mode: 'tcp',
+        bind: '0.0.0.0:5432',
+        backend: 'pg',
+        status: 'OPEN',
+        stats: { scur: 1, smax: 2, slim: 100, rate: 3, rate_max: 4, ereq: 0, dreq: 1 },
+        overload,
+        tls: null,
+        routes: [{ name: 'a', match: 'sni a', action: 'backend pg', backend: 'pg', hits: 0 }],
+      },
+      {
+        name: 'sni',
+        mode: 'tcp',
+        bind: '0.0.0.0:443',
+        backend: 'pg',
+        status: 'OPEN',
+        stats: {},
+        overload: { ...overload, rateLimited: 0, connLimited: 0 },
+        routes: [],
+        tls: { kind: 'sni-route', handshakes: 4, versions: { 'TLSv1.2': 0, 'TLSv1.3': 0 }, resumed: 0, failures: { no_sni: 0 }, certificates: [] },
+      },
+      {
+        name: 'https',
+        mode: 'http',
+        bind: '0.0.0.0:8443',
+        backend: 'pg',
+        status: 'OPEN',
+        stats: { req_rate: 1 },
+        overload,
+        routes: [],
+        tls: {
+          kind: 'terminate',
+          handshakes: 9,
+          versions: { 'TLSv1.2': 3, 'TLSv1.3': 6 },
+          resumed: 1,
+          failures: { bad_certificate: 2 },
+          certificates: [
+            { file: 'old.pem', names: [], notAfter: now - 86_400_000, daysLeft: -1 },
+            { file: 'b.pem', names: ['b.test'], notAfter: now + 20 * 86_400_000, daysLeft: 20 },
+            { file: 'c.pem', names: ['c.test', 'www.c.test'], notAfter: now + 90 * 86_400_000, daysLeft: 90 },
+          ],
+        },
+      },
     ],
     backends: [
       { name: 'pg', status: 'DOWN', servers: [{ state: 'DOWN' }, { state: 'NOLB' }] },
@@ -184,5 +289,13 @@ t.test('frontends, TLS and the summary in their less common states', async (t) =
   t.match(summary, /<span class="bad">1 DOWN<\/span>/, 'a DOWN backend in the servers tile');
   t.match(summary, /data-k="down">1 DOWN<\/span>/);
   t.match(summary, /data-k="rate">4<\/div>/, 'requests per second of the HTTP frontend plus sessions per second of the TCP ones');
-  t.match(renderUserCode({ userCode: [{ file: 'w.js', kind: 'strategy', version: 'v1', loadedAt: now, loads: 1, errors: 0, lastError: null, lastErrorAt: 0 }] } as unknown as StatsJson, now), /data-label="Last error" class="l">–<\/td>/);
+  t.match(
+    renderUserCode(
+      {
+        userCode: [{ file: 'w.js', kind: 'strategy', version: 'v1', loadedAt: now, loads: 1, errors: 0, lastError: null, lastErrorAt: 0 }],
+      } as unknown as StatsJson,
+      now,
+    ),
+    /data-label="Last error" class="l">–<\/td>/,
+  );
 });

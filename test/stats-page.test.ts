@@ -18,12 +18,23 @@ import { ADMIN, backend, config, freePort, frontend, health, quiet, startOrigin,
 
 const CHROMIUM = '/usr/bin/chromium';
 // Without the background-networking flags chromium keeps trying to reach Google's services.
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 const IMAGES = fileURLToPath(new URL('../docs/images/', import.meta.url));
 const WAIT = { timeout: 10_000 };
 
 if (!existsSync(CHROMIUM)) {
-  throw new Error(`${CHROMIUM} is missing: the stats page test drives Debian's chromium (run scripts/ensure-system-deps.sh as root, or apt-get install chromium)`);
+  throw new Error(
+    `${CHROMIUM} is missing: the stats page test drives Debian's chromium (run scripts/ensure-system-deps.sh as root, or apt-get install chromium)`,
+  );
 }
 
 interface Collected {
@@ -34,7 +45,9 @@ interface Collected {
 function watch(page: Page, label: string): Collected {
   const c: Collected = { errors: [] };
   page.on('pageerror', (e) => c.errors.push(`${label} pageerror: ${e.message}`));
-  page.on('console', (m) => { if (m.type() === 'error') c.errors.push(`${label} console: ${m.text()}`); });
+  page.on('console', (m) => {
+    if (m.type() === 'error') c.errors.push(`${label} console: ${m.text()}`);
+  });
   page.on('requestfailed', (r) => {
     // The event stream is cut when the page closes; anything else failing is a bug.
     if (!r.url().endsWith('/api/events')) c.errors.push(`${label} request failed: ${r.url()} ${r.failure()?.errorText ?? ''}`);
@@ -61,13 +74,18 @@ t.test('the stats page: live states, admin, charts, timelines, 1280 and 390 px',
   const servers = origins.map((o) => `${o.name}@${o.address}`);
   // Real ports in the config (not 0), so the page shows the addresses a user would see.
   const cfg = config(
-    [frontend('web', 'api', 'http', { bind: { host: '127.0.0.1', port: await freePort() } }), frontend('raw', 'raw', 'tcp', { bind: { host: '127.0.0.1', port: await freePort() } })],
+    [
+      frontend('web', 'api', 'http', { bind: { host: '127.0.0.1', port: await freePort() } }),
+      frontend('raw', 'raw', 'tcp', { bind: { host: '127.0.0.1', port: await freePort() } }),
+    ],
     [backend('api', servers, 'http', { health: check }), backend('raw', servers, 'tcp', { health: { ...check, type: 'tcp' } })],
     { stats: statsConfig() },
   );
   let stats: StatsListener | null = null;
   const sy = await startSwitchyard({
-    config: cfg, logger: quiet, watch: false,
+    config: cfg,
+    logger: quiet,
+    watch: false,
     components: async (host) => {
       stats = await startStats(host, cfg.stats, quiet, { history: { intervalMs: 1000 }, eventsIntervalMs: 1000 });
       return [new HealthChecker({ log: quiet }), stats];
@@ -98,7 +116,10 @@ t.test('the stats page: live states, admin, charts, timelines, 1280 and 390 px',
   // All three UP by their checks before the page opens.
   const all = [...api.servers, ...rawBackend.servers];
   for (let i = 0; i < 200 && all.some((s) => s.check.at === 0); i++) await new Promise((r) => setTimeout(r, 20));
-  t.same(all.map((s) => s.state), ['UP', 'UP', 'UP', 'UP', 'UP', 'UP']);
+  t.same(
+    all.map((s) => s.state),
+    ['UP', 'UP', 'UP', 'UP', 'UP', 'UP'],
+  );
 
   // Some real traffic, so the counters, charts and screenshot show real numbers: 2xx mostly,
   // some 404s and a few 500s. Then a light steady stream (bounded) for the request-rate chart.
@@ -139,7 +160,9 @@ t.test('the stats page: live states, admin, charts, timelines, 1280 and 390 px',
     t.equal(await page.locator('#login').isVisible(), true, 'a login button, no admin buttons yet');
     t.equal(await page.locator('button[data-act="state"]').count(), 0);
     // Same page object across the live updates below: a reload would lose this marker.
-    await page.evaluate(() => { (window as unknown as { marker: number }).marker = 42; });
+    await page.evaluate(() => {
+      (window as unknown as { marker: number }).marker = 42;
+    });
   });
 
   await t.test('a killed server turns DOWN live, and UP again when it is back', async (t) => {
@@ -157,9 +180,17 @@ t.test('the stats page: live states, admin, charts, timelines, 1280 and 390 px',
     t.equal(await serverState('s2'), 'UP');
     t.equal(await page.evaluate(() => (window as unknown as { marker?: number }).marker), 42, 'no reload happened');
     // The transition list and the server's timeline show the DOWN period.
-    await page.waitForFunction(() => document.querySelectorAll('tr.srv[data-backend="api"][data-server="s2"] td.tl rect[data-state="DOWN"]').length > 0, undefined, WAIT);
+    await page.waitForFunction(
+      () => document.querySelectorAll('tr.srv[data-backend="api"][data-server="s2"] td.tl rect[data-state="DOWN"]').length > 0,
+      undefined,
+      WAIT,
+    );
     t.match(await page.locator('#events').innerText(), /api\/s2[\s\S]*DOWN/);
-    await page.waitForFunction(() => /1× down/.test(document.querySelector('tr.srv[data-backend="api"][data-server="s2"] td.tl')?.textContent ?? ''), undefined, WAIT);
+    await page.waitForFunction(
+      () => /1× down/.test(document.querySelector('tr.srv[data-backend="api"][data-server="s2"] td.tl')?.textContent ?? ''),
+      undefined,
+      WAIT,
+    );
     t.match(await page.locator(row('s1')).locator('td.tl').innerText(), /never down/);
   });
 
@@ -191,7 +222,11 @@ t.test('the stats page: live states, admin, charts, timelines, 1280 and 390 px',
     t.equal(await serverState('s3'), 'DRAIN');
 
     await page.selectOption('select[data-act="strategy"][data-backend="api"]', 'least-connections');
-    await page.waitForFunction(() => document.querySelector<HTMLSelectElement>('select[data-act="strategy"][data-backend="api"]')?.value === 'least-connections', undefined, WAIT);
+    await page.waitForFunction(
+      () => document.querySelector<HTMLSelectElement>('select[data-act="strategy"][data-backend="api"]')?.value === 'least-connections',
+      undefined,
+      WAIT,
+    );
     const strategyOf = async (): Promise<string | undefined> => (await apiStats()).backends.find((b) => b.name === 'api')?.strategy;
     for (let i = 0; i < 100 && (await strategyOf()) !== 'least-connections'; i++) await new Promise((r) => setTimeout(r, 20));
     t.equal(await strategyOf(), 'least-connections', 'strategy changed from the page');
@@ -199,10 +234,14 @@ t.test('the stats page: live states, admin, charts, timelines, 1280 and 390 px',
 
   await t.test('request-rate chart, response-time chart and per-server health timelines render', async (t) => {
     // The history endpoint samples every second here; wait for a rate line with real points.
-    await page.waitForFunction(() => {
-      const d = document.querySelector('.backend[data-backend="api"] .chart[data-chart="rate"] path')?.getAttribute('d') ?? '';
-      return (d.match(/L/g) ?? []).length >= 2;
-    }, undefined, { timeout: 20_000 });
+    await page.waitForFunction(
+      () => {
+        const d = document.querySelector('.backend[data-backend="api"] .chart[data-chart="rate"] path')?.getAttribute('d') ?? '';
+        return (d.match(/L/g) ?? []).length >= 2;
+      },
+      undefined,
+      { timeout: 20_000 },
+    );
     const rt = await page.locator('.backend[data-backend="api"] .chart[data-chart="time"] path').first().getAttribute('d');
     t.match(rt, /^M[\d.]+ [\d.]+(L[\d.]+ [\d.]+)+/, 'response-time line drawn');
     for (const o of origins) {
@@ -210,16 +249,27 @@ t.test('the stats page: live states, admin, charts, timelines, 1280 and 390 px',
       t.ok(n >= 1, `${o.name} has a health timeline`);
     }
     const history = (await (await request(`${base}/api/history?backend=api&minutes=5`)).body.json()) as { servers: { name: string; samples: unknown[] }[] };
-    t.ok(history.servers.every((s) => s.samples.length >= 2), 'the page draws what /api/history holds');
+    t.ok(
+      history.servers.every((s) => s.samples.length >= 2),
+      'the page draws what /api/history holds',
+    );
   });
 
   await t.test('1280 px: no overflow, screenshot with real numbers', async (t) => {
     // The picture for the README: traffic flowing, a chart with ~20 s of history (1 s samples),
     // no toast over it.
-    await page.waitForFunction(() => {
-      const d = document.querySelector('.backend[data-backend="api"] .chart[data-chart="rate"] path:last-of-type')?.getAttribute('d') ?? '';
-      return (d.match(/L/g) ?? []).length >= 20 && Number(document.querySelector('#summary [data-k="rate"]')?.textContent ?? '0') > 0 && getComputedStyle(document.getElementById('toast')).opacity === '0';
-    }, undefined, { timeout: 40_000 });
+    await page.waitForFunction(
+      () => {
+        const d = document.querySelector('.backend[data-backend="api"] .chart[data-chart="rate"] path:last-of-type')?.getAttribute('d') ?? '';
+        return (
+          (d.match(/L/g) ?? []).length >= 20 &&
+          Number(document.querySelector('#summary [data-k="rate"]')?.textContent ?? '0') > 0 &&
+          getComputedStyle(document.getElementById('toast')).opacity === '0'
+        );
+      },
+      undefined,
+      { timeout: 40_000 },
+    );
     t.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'no horizontal scroll at 1280 px');
     const clipped = await page.locator('.scroll').evaluateAll((els) => els.filter((e) => e.scrollWidth > e.clientWidth + 1).length);
     t.equal(clipped, 0, 'every table fits its card at 1280 px, admin column included');
@@ -236,8 +286,20 @@ t.test('the stats page: live states, admin, charts, timelines, 1280 and 390 px',
     await stateIs(small, 's1', 'UP');
     await stateIs(small, 's3', 'DRAIN');
     await stateIs(small, 's3', 'UP', 'raw');
-    t.ok(await small.evaluate(() => document.documentElement.scrollWidth <= 390), `document fits 390 px (scrollWidth ${await small.evaluate(() => document.documentElement.scrollWidth)})`);
-    for (const sel of ['header h1', '#login', '#summary', '.backend[data-backend="api"] h2', `${row('s1')} td.state .badge`, `${row('s3')} td.state .badge`, `${row('s3', 'raw')} td.state .badge`, '.chart[data-chart="rate"] svg']) {
+    t.ok(
+      await small.evaluate(() => document.documentElement.scrollWidth <= 390),
+      `document fits 390 px (scrollWidth ${await small.evaluate(() => document.documentElement.scrollWidth)})`,
+    );
+    for (const sel of [
+      'header h1',
+      '#login',
+      '#summary',
+      '.backend[data-backend="api"] h2',
+      `${row('s1')} td.state .badge`,
+      `${row('s3')} td.state .badge`,
+      `${row('s3', 'raw')} td.state .badge`,
+      '.chart[data-chart="rate"] svg',
+    ]) {
       t.ok(await small.locator(sel).first().isVisible(), `${sel} visible`);
       const box = await small.locator(sel).first().boundingBox({ timeout: 5000 });
       t.ok(box !== null && box.x >= 0 && box.x + box.width <= 390 + 0.5, `${sel} inside the viewport`);

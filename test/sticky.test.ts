@@ -11,8 +11,12 @@ import { createStickyTable, type BalanceContext, type StickyClock } from '../src
 import { backendConfig } from './support/backend-config.js';
 import * as harness from './support/proxy-harness.js';
 
-const req = (clientIp: string, stickyCookie: string | null = null, avoid: Server | null = null): BalanceContext =>
-  ({ clientIp, avoid, stickyCookie, setStickyCookie: null });
+const req = (clientIp: string, stickyCookie: string | null = null, avoid: Server | null = null): BalanceContext => ({
+  clientIp,
+  avoid,
+  stickyCookie,
+  setStickyCookie: null,
+});
 
 function setState(s: Server, state: 'ready' | 'drain' | 'maint' | 'down'): void {
   if (state === 'down') s.checkDown = true;
@@ -48,7 +52,10 @@ t.test('cookie: set on a fresh pick, honoured after', async (t) => {
 t.test('cookie: every instance honours it (stickyId from backend + server name)', async (t) => {
   const a = cookieBackend();
   const b = cookieBackend();
-  t.same(a.servers.map((s) => s.stickyId), b.servers.map((s) => s.stickyId));
+  t.same(
+    a.servers.map((s) => s.stickyId),
+    b.servers.map((s) => s.stickyId),
+  );
   const r = req('192.0.2.1');
   const s = a.pick(r)!;
   b.pick(req('192.0.2.1')); // b's round-robin has moved on: the cookie must still win
@@ -205,7 +212,13 @@ t.test('sticky settings survive a reload only when unchanged', async (t) => {
 const stickyBackend = (addresses: string[], over: Parameters<typeof harness.backendConfig>[3] = {}) =>
   harness.backendConfig('web', 'http', addresses, {
     sticky: { type: 'cookie', name: 'SY_SERVER' },
-    servers: addresses.map((a, i) => ({ name: `app${i + 1}`, address: { host: '127.0.0.1', port: Number(a.split(':')[1]) }, weight: 1, backup: false, maxconn: 0 })),
+    servers: addresses.map((a, i) => ({
+      name: `app${i + 1}`,
+      address: { host: '127.0.0.1', port: Number(a.split(':')[1]) },
+      weight: 1,
+      backup: false,
+      maxconn: 0,
+    })),
     ...over,
   });
 
@@ -216,7 +229,11 @@ t.test('cookie, end to end: Set-Cookie on the first response, honoured by anothe
   // The second instance lists the servers in another order: the cookie still names the same one.
   const reversed = stickyBackend(addresses);
   const two = await harness.start(harness.config([harness.frontendConfig('fe', 'http', 'web')], [{ ...reversed, servers: [...reversed.servers].reverse() }]));
-  t.teardown(async () => { await one.stop(100); await two.stop(100); for (const a of apps) await a.close(); });
+  t.teardown(async () => {
+    await one.stop(100);
+    await two.stop(100);
+    for (const a of apps) await a.close();
+  });
   const url = (sy: typeof one) => `http://127.0.0.1:${sy.frontendAddress('fe').port}/`;
   const get = async (sy: typeof one, cookie?: string) => {
     const res = await request(url(sy), { headers: cookie ? { cookie } : {} });
@@ -251,19 +268,29 @@ t.test('cookie, end to end: Set-Cookie on the first response, honoured by anothe
 t.test('source, end to end over TCP: every connection of a client lands on the same server', async (t) => {
   const echoes = await Promise.all(['t1', 't2', 't3'].map((name) => harness.tcpServer((s) => s.end(name))));
   const addresses = echoes.map((e) => e.address);
-  const cfg = (sticky: boolean) => harness.config([harness.frontendConfig('fe', 'tcp', 'tcpb')], [
-    harness.backendConfig('tcpb', 'tcp', addresses, sticky ? { sticky: { type: 'source', ttlMs: 60_000, size: 1000 } } : {}),
-  ]);
+  const cfg = (sticky: boolean) =>
+    harness.config(
+      [harness.frontendConfig('fe', 'tcp', 'tcpb')],
+      [harness.backendConfig('tcpb', 'tcp', addresses, sticky ? { sticky: { type: 'source', ttlMs: 60_000, size: 1000 } } : {})],
+    );
   const sticky = await harness.start(cfg(true));
   const plain = await harness.start(cfg(false));
-  t.teardown(async () => { await sticky.stop(100); await plain.stop(100); for (const e of echoes) await e.close(); });
-  const greeting = (port: number) => new Promise<string>((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    const s = connect(port, '127.0.0.1');
-    s.on('data', (d) => chunks.push(d));
-    s.on('end', () => { s.end(); resolve(Buffer.concat(chunks).toString()); });
-    s.on('error', reject);
+  t.teardown(async () => {
+    await sticky.stop(100);
+    await plain.stop(100);
+    for (const e of echoes) await e.close();
   });
+  const greeting = (port: number) =>
+    new Promise<string>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      const s = connect(port, '127.0.0.1');
+      s.on('data', (d) => chunks.push(d));
+      s.on('end', () => {
+        s.end();
+        resolve(Buffer.concat(chunks).toString());
+      });
+      s.on('error', reject);
+    });
   const seen = async (sy: typeof sticky) => {
     const out: string[] = [];
     for (let i = 0; i < 6; i++) out.push(await greeting(sy.frontendAddress('fe').port));
@@ -278,10 +305,16 @@ t.test('a request in flight when cookie stickiness is turned off by a reload sti
   // Balanced under `sticky: cookie`, answered after a reload removed it: the response must go
   // out (with the cookie the request was bound under, or none), not fail for want of a cookie name.
   const held: import('node:http').ServerResponse[] = [];
-  const app = await harness.httpServer('app', (_req, res) => { held.push(res); });
-  const cfg = (sticky: boolean) => harness.config([harness.frontendConfig('fe', 'http', 'web')], [stickyBackend([app.address], sticky ? {} : { sticky: null })]);
+  const app = await harness.httpServer('app', (_req, res) => {
+    held.push(res);
+  });
+  const cfg = (sticky: boolean) =>
+    harness.config([harness.frontendConfig('fe', 'http', 'web')], [stickyBackend([app.address], sticky ? {} : { sticky: null })]);
   const sy = await harness.start(cfg(true));
-  t.teardown(async () => { await sy.stop(100); await app.close(); });
+  t.teardown(async () => {
+    await sy.stop(100);
+    await app.close();
+  });
   const pending = request(`http://127.0.0.1:${sy.frontendAddress('fe').port}/`);
   while (held.length === 0) await sleep(5);
   t.equal((await sy.apply(cfg(false))).ok, true, 'reload: sticky off');

@@ -25,8 +25,7 @@ function module(name: string, source: string): string {
   writeFileSync(join(dir, name), source);
   return `./${name}`;
 }
-const req = (avoid: BalanceContext['avoid'] = null): BalanceContext =>
-  ({ clientIp: '192.0.2.1', avoid, stickyCookie: null, setStickyCookie: null });
+const req = (avoid: BalanceContext['avoid'] = null): BalanceContext => ({ clientIp: '192.0.2.1', avoid, stickyCookie: null, setStickyCookie: null });
 
 t.test('built-in names resolve without touching the file system', async (t) => {
   for (const name of ['round-robin', 'least-connections', 'ip-hash', 'random']) {
@@ -36,14 +35,17 @@ t.test('built-in names resolve without touching the file system', async (t) => {
 });
 
 t.test('a user module is loaded relative to the config file', async (t) => {
-  const first = module('first.mjs', `
+  const first = module(
+    'first.mjs',
+    `
     export default function (options) {
       let servers = [];
       return {
         update(eligible) { servers = eligible.filter((s) => s.weight > 0); },
         pick(ctx) { for (const s of servers) if (s !== ctx.avoid) return s; return servers[0] ?? null; },
       };
-    }`);
+    }`,
+  );
   const factory = await loadStrategyFactory(first, configFile);
   const b = new Backend(backendConfig([1, 1, 1], { strategy: first }), factory);
   const errors = b.strategyErrors;
@@ -56,10 +58,17 @@ t.test('a user module is loaded relative to the config file', async (t) => {
   t.equal(b2.pick(req())!.name, 's3', 'createStrategy export, .js under "type": "module"');
 
   const none = module('none.mjs', 'export const answer = 42;');
-  await t.rejects(loadStrategyFactory(none, configFile), { code: 'SY_ERR_STRATEGY_LOAD', message: /none\.mjs exports no factory \(export default or createStrategy\)/ });
+  await t.rejects(loadStrategyFactory(none, configFile), {
+    code: 'SY_ERR_STRATEGY_LOAD',
+    message: /none\.mjs exports no factory \(export default or createStrategy\)/,
+  });
   await t.rejects(loadStrategyFactory('./missing.mjs', configFile), { code: 'SY_ERR_STRATEGY_LOAD', message: /cannot load strategy module .*missing\.mjs/ });
   const broken = module('broken.mjs', 'export default function ( {');
-  await t.rejects(loadStrategyFactory(broken, configFile), { code: 'SY_ERR_STRATEGY_LOAD', message: /cannot load strategy module .*broken\.mjs/ }, 'a syntax error');
+  await t.rejects(
+    loadStrategyFactory(broken, configFile),
+    { code: 'SY_ERR_STRATEGY_LOAD', message: /cannot load strategy module .*broken\.mjs/ },
+    'a syntax error',
+  );
 });
 
 t.test('what a factory makes is checked where it is made', async (t) => {
@@ -138,9 +147,15 @@ t.test('failures are contained: fallback pick, counted, strategy-error emitted',
     { name: 'throws', source: `export default () => ({ update() {}, pick() { throw new Error('boom'); } });` },
     { name: 'returns null', source: `export default () => ({ update() {}, pick() { return null; } });` },
     { name: 'returns undefined', source: `export default () => ({ update() {}, pick() {} });` },
-    { name: 'returns a stranger', source: `export default () => ({ update() {}, pick() { return { id: 'x', name: 'x', address: '10.0.0.1:1', weight: 1, active: 0 }; } });` },
+    {
+      name: 'returns a stranger',
+      source: `export default () => ({ update() {}, pick() { return { id: 'x', name: 'x', address: '10.0.0.1:1', weight: 1, active: 0 }; } });`,
+    },
     // Remembers the first set it saw and keeps answering its first server, even once DOWN.
-    { name: 'returns a DOWN server', source: `export default () => { let first = null; return { update(e) { first ??= e[0]; }, pick() { return first; } }; };` },
+    {
+      name: 'returns a DOWN server',
+      source: `export default () => { let first = null; return { update(e) { first ??= e[0]; }, pick() { return first; } }; };`,
+    },
   ];
   for (const c of cases) {
     const path = module(`${c.name.replace(/ /g, '-')}.mjs`, c.source);
@@ -150,7 +165,9 @@ t.test('failures are contained: fallback pick, counted, strategy-error emitted',
     down.noteChange('test: check failed');
     t.equal(down.state, 'DOWN');
     const events: unknown[] = [];
-    const listen = (e: { backend: string; error: unknown }) => { if (e.backend === b.name) events.push(e.error); };
+    const listen = (e: { backend: string; error: unknown }) => {
+      if (e.backend === b.name) events.push(e.error);
+    };
     modelEvents.on('strategy-error', listen);
     const got: string[] = [];
     for (let i = 0; i < 4; i++) got.push(b.pick(req())?.name ?? 'none');
@@ -158,7 +175,10 @@ t.test('failures are contained: fallback pick, counted, strategy-error emitted',
     t.same(got, ['s2', 's3', 's2', 's3'], `${c.name}: round-robin fallback over the eligible servers`);
     t.equal(b.strategyErrors, 4, `${c.name}: counted`);
     t.equal(events.length, 4, `${c.name}: strategy-error emitted`);
-    t.ok(events.every((e) => e instanceof Error), `${c.name}: the event carries an Error`);
+    t.ok(
+      events.every((e) => e instanceof Error),
+      `${c.name}: the event carries an Error`,
+    );
   }
 });
 
@@ -174,10 +194,13 @@ t.test('no eligible server: a user strategy answering null is not an error', asy
 });
 
 t.test('errors in opened/closed are counted, the counters still move', async (t) => {
-  const path = module('bookkeeping.mjs', `
+  const path = module(
+    'bookkeeping.mjs',
+    `
     export default () => { let s = []; return {
       update(e) { s = e; }, pick() { return s[0] ?? null; },
-      opened() { throw new Error('opened'); }, closed() { throw new Error('closed'); } }; };`);
+      opened() { throw new Error('opened'); }, closed() { throw new Error('closed'); } }; };`,
+  );
   const b = new Backend(backendConfig([1, 1], { strategy: path }), await loadStrategyFactory(path, configFile));
   const s = b.pick(req())!;
   b.opened(s, Date.now());
@@ -188,13 +211,23 @@ t.test('errors in opened/closed are counted, the counters still move', async (t)
 });
 
 t.test('strategy errors show in the stats JSON and in /metrics', async (t) => {
-  const path = module('flaky.mjs', `export default () => { let s = []; let n = 0; return {
-    update(e) { s = e; }, pick() { if (++n % 2 === 0) throw new Error('every other pick'); return s[0] ?? null; } }; };`);
+  const path = module(
+    'flaky.mjs',
+    `export default () => { let s = []; let n = 0; return {
+    update(e) { s = e; }, pick() { if (++n % 2 === 0) throw new Error('every other pick'); return s[0] ?? null; } }; };`,
+  );
   const app = await harness.httpServer('app');
-  const cfg = harness.config([harness.frontendConfig('web', 'http', 'api')], [harness.backendConfig('api', 'http', [app.address], { strategy: join(dir, 'flaky.mjs') })]);
+  const cfg = harness.config(
+    [harness.frontendConfig('web', 'http', 'api')],
+    [harness.backendConfig('api', 'http', [app.address], { strategy: join(dir, 'flaky.mjs') })],
+  );
   const sy = await harness.start(cfg);
   const stats = await startStats(sy, cfg.stats, harness.quietLogger);
-  t.teardown(async () => { await stats.stop(); await sy.stop(100); await app.close(); });
+  t.teardown(async () => {
+    await stats.stop();
+    await sy.stop(100);
+    await app.close();
+  });
   for (let i = 0; i < 10; i++) {
     const res = await request(`http://127.0.0.1:${sy.frontendAddress('web').port}/`);
     t.equal(res.statusCode, 200, 'served (by the strategy or its fallback)');

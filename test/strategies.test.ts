@@ -16,8 +16,7 @@ const countBy = (seq: readonly (StrategyServer | null)[]) => {
   for (const s of seq) m[s?.name ?? '-'] = (m[s?.name ?? '-'] ?? 0) + 1;
   return m;
 };
-const picks = (s: Strategy, n: number, ip = (_i: number) => '192.0.2.1') =>
-  Array.from({ length: n }, (_, i) => s.pick(ctx(ip(i))));
+const picks = (s: Strategy, n: number, ip = (_i: number) => '192.0.2.1') => Array.from({ length: n }, (_, i) => s.pick(ctx(ip(i))));
 const ips = (n: number, salt = 0) => Array.from({ length: n }, (_, i) => `${10 + salt}.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
 
 t.test('round-robin: exact smooth weighted sequences', async (t) => {
@@ -32,7 +31,11 @@ t.test('round-robin: exact smooth weighted sequences', async (t) => {
     s.update(c.weights.map((w, i) => testServer(i + 1, w)));
     const seq = picks(s, c.n);
     const got = countBy(seq);
-    t.same(c.counts.map((_, i) => got[`s${i + 1}`] ?? 0), c.counts, `${c.weights.join(':')} over ${c.n} picks`);
+    t.same(
+      c.counts.map((_, i) => got[`s${i + 1}`] ?? 0),
+      c.counts,
+      `${c.weights.join(':')} over ${c.n} picks`,
+    );
     if (c.prefix) t.equal(names(seq.slice(0, c.prefix.split(' ').length)), c.prefix, 'spread, not bursts');
   }
 });
@@ -52,7 +55,7 @@ t.test('least-connections: rotates among tied servers', async (t) => {
 
 t.test('least-connections under held connections (Backend.opened/closed)', async (t) => {
   const b = new Backend(backendConfig([1, 2, 1], { strategy: 'least-connections' }), leastConnections);
-  const [s1, s2, s3] = b.servers as [typeof b.servers[0], typeof b.servers[0], typeof b.servers[0]];
+  const [s1, s2, s3] = b.servers as [(typeof b.servers)[0], (typeof b.servers)[0], (typeof b.servers)[0]];
   const held: typeof b.servers = [];
   const open = (n: number) => {
     for (let i = 0; i < n; i++) {
@@ -86,7 +89,11 @@ t.test('least-connections: ties under held connections are shared, not taken by 
   const b = new Backend(backendConfig([1, 1, 1, 1], { strategy: 'least-connections' }), leastConnections);
   const req = { clientIp: '192.0.2.1', avoid: null, stickyCookie: null, setStickyCookie: null };
   for (let i = 0; i < 4; i++) b.opened(b.pick(req)!, Date.now());
-  t.same(b.servers.map((s) => s.active), [1, 1, 1, 1], 'one held on each');
+  t.same(
+    b.servers.map((s) => s.active),
+    [1, 1, 1, 1],
+    'one held on each',
+  );
   const got: Record<string, number> = {};
   for (let i = 0; i < 400; i++) {
     const s = b.pick(req)!;
@@ -133,7 +140,12 @@ t.test('ip-hash: same set -> same choice, on every instance, in any order or his
 });
 
 t.test('ip-hash: two switchyard backends built from configs listing the servers in another order agree', async (t) => {
-  const servers = [{ name: 'alpha', weight: 1 }, { name: 'beta', weight: 2 }, { name: 'gamma', weight: 1 }, { name: 'delta', weight: 3 }];
+  const servers = [
+    { name: 'alpha', weight: 1 },
+    { name: 'beta', weight: 2 },
+    { name: 'gamma', weight: 1 },
+    { name: 'delta', weight: 3 },
+  ];
   const one = new Backend(backendConfig(servers, { strategy: 'ip-hash' }), ipHash);
   const two = new Backend(backendConfig([servers[2]!, servers[0]!, servers[3]!, servers[1]!], { strategy: 'ip-hash' }), ipHash);
   t.not(one.servers[0]!.name, two.servers[0]!.name, 'really another order');
@@ -232,7 +244,8 @@ t.test('ip-hash: minimal remap on removal and addition', async (t) => {
 t.test('random (P2C): never the busier of the two', async (t) => {
   // Two servers: both are always sampled, so the less loaded one always wins.
   const two = random();
-  const a = testServer(1, 1, 3), b = testServer(2, 1, 5);
+  const a = testServer(1, 1, 3),
+    b = testServer(2, 1, 5);
   two.update([a, b]);
   t.same(countBy(picks(two, 2000)), { s1: 2000 }, 'equal weights: fewer active');
   // Normalised by weight: b carries 5 on weight 4 (1.25) < a's 3 on weight 1.
@@ -262,7 +275,7 @@ t.test('random (P2C): never the busier of the two', async (t) => {
   r.update(ws);
   const wgot = countBy(picks(r, 60000));
   t.equal(wgot['s3'] ?? 0, 0, 'the busiest by active/weight never wins (though second most sampled)');
-  const pS1 = 1 / 15 + (2 / 15) / 13 + (4 / 15) / 11 + (8 / 15) / 7;
+  const pS1 = 1 / 15 + 2 / 15 / 13 + 4 / 15 / 11 + 8 / 15 / 7;
   t.ok(Math.abs((wgot['s1'] ?? 0) / 60000 - pS1) < 0.01, `s1 wins whenever sampled: ${((wgot['s1'] ?? 0) / 600).toFixed(1)}% ~ ${(pS1 * 100).toFixed(1)}%`);
 
   // At equal load the split is the weighted sampling: 1:2:1.

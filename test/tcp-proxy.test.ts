@@ -8,7 +8,9 @@ function exchange(port: number, data: Buffer | string): Promise<Buffer> {
     const s = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
     const chunks: Buffer[] = [];
     s.on('data', (d) => chunks.push(d));
-    s.on('end', () => { s.end(); });
+    s.on('end', () => {
+      s.end();
+    });
     s.on('close', () => resolve(Buffer.concat(chunks)));
     s.on('error', reject);
     s.end(data);
@@ -19,11 +21,16 @@ t.test('TCP echo with half-close: the server sees our FIN and still answers', as
   // The server answers only after the client's FIN: it counts bytes then replies and closes.
   const srv = await tcpServer((s) => {
     let n = 0;
-    s.on('data', (d) => { n += d.length; });
+    s.on('data', (d) => {
+      n += d.length;
+    });
     s.on('end', () => s.end(`got ${n} bytes`));
   });
   const sy = await start(config([frontendConfig('db', 'tcp', 'pg')], [backendConfig('pg', 'tcp', [srv.address])]));
-  t.teardown(async () => { await sy.stop(100); await srv.close(); });
+  t.teardown(async () => {
+    await sy.stop(100);
+    await srv.close();
+  });
   const port = sy.frontendAddress('db').port;
   const out = await exchange(port, Buffer.alloc(200_000, 7));
   t.equal(out.toString(), 'got 200000 bytes');
@@ -35,7 +42,10 @@ t.test('TCP echo with half-close: the server sees our FIN and still answers', as
 t.test('TCP echo of a large payload with backpressure', async (t) => {
   const srv = await tcpServer(); // pipes back
   const sy = await start(config([frontendConfig('db', 'tcp', 'pg')], [backendConfig('pg', 'tcp', [srv.address])]));
-  t.teardown(async () => { await sy.stop(100); await srv.close(); });
+  t.teardown(async () => {
+    await sy.stop(100);
+    await srv.close();
+  });
   const payload = Buffer.alloc(8 * 1024 * 1024);
   for (let i = 0; i < payload.length; i++) payload[i] = i & 0xff;
   const out = await exchange(sy.frontendAddress('db').port, payload);
@@ -47,7 +57,10 @@ t.test('TCP retry: a refused connect goes to the next server', async (t) => {
   const srv = await tcpServer();
   const dead = await deadPort();
   const sy = await start(config([frontendConfig('db', 'tcp', 'pg')], [backendConfig('pg', 'tcp', [`127.0.0.1:${dead}`, srv.address])]));
-  t.teardown(async () => { await sy.stop(100); await srv.close(); });
+  t.teardown(async () => {
+    await sy.stop(100);
+    await srv.close();
+  });
   for (let i = 0; i < 3; i++) {
     const out = await exchange(sy.frontendAddress('db').port, `hello ${i}`);
     t.equal(out.toString(), `hello ${i}`);
@@ -69,7 +82,10 @@ t.test('TCP: bytes and a FIN sent while waiting for a server slot reach the serv
   const srv = await tcpServer(); // pipes back, ends after our FIN
   const be = backendConfig('pg', 'tcp', [srv.address], { maxQueue: 5, queueTimeoutMs: 30_000 });
   const sy = await start(config([frontendConfig('db', 'tcp', 'pg')], [{ ...be, servers: be.servers.map((s) => ({ ...s, maxconn: 1 })) }]));
-  t.teardown(async () => { await sy.stop(100); await srv.close(); });
+  t.teardown(async () => {
+    await sy.stop(100);
+    await srv.close();
+  });
   const port = sy.frontendAddress('db').port;
   const first = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
   first.on('error', () => {});

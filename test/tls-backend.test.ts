@@ -18,36 +18,58 @@ import { makeCa } from './support/tls-certs.js';
 const ca = makeCa('server-ca');
 const other = makeCa('other-ca');
 const clients = makeCa('client-ca');
-t.teardown(() => { ca.cleanup(); other.cleanup(); clients.cleanup(); });
+t.teardown(() => {
+  ca.cleanup();
+  other.cleanup();
+  clients.cleanup();
+});
 const srvCert = ca.issue('srv', ['srv.test', 'IP:127.0.0.1']);
 const client = clients.issue('client', ['switchyard-client'], { clientAuth: true });
 
-interface Seen { url: string; reused: boolean; clientCn: string | null; proto: string | undefined }
+interface Seen {
+  url: string;
+  reused: boolean;
+  clientCn: string | null;
+  proto: string | undefined;
+}
 
 /** An HTTPS server answering `name`; `close` answers with Connection: close (a new connection per request). */
 async function httpsServer(t: Test, name: string, options: { mtls?: boolean; close?: boolean } = {}) {
   const seen: Seen[] = [];
-  const server: HttpsServer = createHttpsServer({
-    cert: srvCert.cert, key: srvCert.key,
-    ...(options.mtls ? { requestCert: true, rejectUnauthorized: true, ca: clients.caPem } : {}),
-  }, (req, res) => {
-    const socket = req.socket as TLSSocket;
-    const peer = options.mtls ? socket.getPeerCertificate() : null;
-    seen.push({ url: req.url!, reused: socket.isSessionReused(), clientCn: peer ? String(peer.subject?.CN) : null, proto: socket.alpnProtocol || undefined });
-    if (options.close) res.setHeader('connection', 'close');
-    res.end(name);
-  });
+  const server: HttpsServer = createHttpsServer(
+    {
+      cert: srvCert.cert,
+      key: srvCert.key,
+      ...(options.mtls ? { requestCert: true, rejectUnauthorized: true, ca: clients.caPem } : {}),
+    },
+    (req, res) => {
+      const socket = req.socket as TLSSocket;
+      const peer = options.mtls ? socket.getPeerCertificate() : null;
+      seen.push({ url: req.url!, reused: socket.isSessionReused(), clientCn: peer ? String(peer.subject?.CN) : null, proto: socket.alpnProtocol || undefined });
+      if (options.close) res.setHeader('connection', 'close');
+      res.end(name);
+    },
+  );
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.teardown(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
+  t.teardown(
+    () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  );
   return { seen, address: `127.0.0.1:${(server.address() as AddressInfo).port}` };
 }
 
 function load(backendTls: Record<string, unknown>, addresses: string[], mode: 'http' | 'tcp' = 'http', extra: Record<string, unknown> = {}): Config {
-  return normalizeConfig({
-    stats: { bind: '127.0.0.1:0' },
-    frontends: { web: { mode, bind: '127.0.0.1:0', backend: 'api' } },
-    backends: { api: { mode, retries: 1, tls: backendTls, servers: addresses.map((address) => ({ address })), ...extra } },
-  }, join(ca.dir, 'switchyard.yaml'));
+  return normalizeConfig(
+    {
+      stats: { bind: '127.0.0.1:0' },
+      frontends: { web: { mode, bind: '127.0.0.1:0', backend: 'api' } },
+      backends: { api: { mode, retries: 1, tls: backendTls, servers: addresses.map((address) => ({ address })), ...extra } },
+    },
+    join(ca.dir, 'switchyard.yaml'),
+  );
 }
 
 async function proxy(t: Test, cfg: Config) {
@@ -67,7 +89,10 @@ t.test('HTTPS server verified by CA and servername; ALPN http/1.1; sessions resu
   t.equal(s.seen.length, 4);
   t.equal(s.seen[0]!.proto, 'http/1.1');
   t.equal(s.seen[0]!.reused, false, 'the first connection makes a full handshake');
-  t.ok(s.seen.slice(1).some((x) => x.reused), 'later connections resume the session');
+  t.ok(
+    s.seen.slice(1).some((x) => x.reused),
+    'later connections resume the session',
+  );
   t.equal(sy.runtime().backends.get('api')!.counters.econ, 0);
 });
 
@@ -154,9 +179,17 @@ t.test('pooled connections: reused across a reload with the same TLS settings, r
   let connections = 0;
   const server: HttpsServer = createHttpsServer({ cert: srvCert.cert, key: srvCert.key }, (_req, res) => res.end('pooled'));
   server.keepAliveTimeout = 60_000;
-  server.on('secureConnection', () => { connections++; });
+  server.on('secureConnection', () => {
+    connections++;
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.teardown(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
+  t.teardown(
+    () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  );
   const address = `127.0.0.1:${(server.address() as AddressInfo).port}`;
   const { sy, url } = await proxy(t, load({ ca: ca.caFile, servername: 'srv.test' }, [address]));
   const get = async () => {

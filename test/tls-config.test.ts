@@ -48,9 +48,15 @@ function issuesOf(text: string): string[] {
 }
 
 t.test('a valid tls block loads: names and expiry read from the certificates, paths against the config folder', async (t) => {
-  const config = parseConfig(yaml('    tls: { certificates: [ { cert: a.pem, key: a.key }, { cert: b.pem, key: b.key } ], min_version: TLSv1.3 }'), join(ca.dir, 'switchyard.yaml'));
+  const config = parseConfig(
+    yaml('    tls: { certificates: [ { cert: a.pem, key: a.key }, { cert: b.pem, key: b.key } ], min_version: TLSv1.3 }'),
+    join(ca.dir, 'switchyard.yaml'),
+  );
   const tls = config.frontends[0]!.tls!;
-  t.same(tls.certificates.map((c) => c.names), [['a.test'], ['b.test']]);
+  t.same(
+    tls.certificates.map((c) => c.names),
+    [['a.test'], ['b.test']],
+  );
   t.equal(tls.certificates[0]!.certFile, a.certFile);
   t.ok(tls.certificates[0]!.notAfter > Date.now() + 29 * 86_400_000, 'expiry from the certificate');
   t.equal(tls.minVersion, 'TLSv1.3');
@@ -58,14 +64,23 @@ t.test('a valid tls block loads: names and expiry read from the certificates, pa
 });
 
 t.test('bad certificates are refused with the key path and the file, never the content', async (t) => {
-  t.match(issuesOf(yaml('    tls: { certificates: [ { cert: missing.pem, key: a.key } ] }')), [/^frontends\.web\.tls\.certificates\[0\]\.cert: cannot read .*missing\.pem: no such file$/]);
-  t.match(issuesOf(yaml('    tls: { certificates: [ { cert: junk.pem, key: a.key } ] }')), [/^frontends\.web\.tls\.certificates\[0\]\.cert: not a PEM file: .*junk\.pem$/]);
-  t.match(issuesOf(yaml('    tls: { certificates: [ { cert: a.pem, key: empty.key } ] }')), [/^frontends\.web\.tls\.certificates\[0\]\.key: not a PEM private key: .*empty\.key$/]);
+  t.match(issuesOf(yaml('    tls: { certificates: [ { cert: missing.pem, key: a.key } ] }')), [
+    /^frontends\.web\.tls\.certificates\[0\]\.cert: cannot read .*missing\.pem: no such file$/,
+  ]);
+  t.match(issuesOf(yaml('    tls: { certificates: [ { cert: junk.pem, key: a.key } ] }')), [
+    /^frontends\.web\.tls\.certificates\[0\]\.cert: not a PEM file: .*junk\.pem$/,
+  ]);
+  t.match(issuesOf(yaml('    tls: { certificates: [ { cert: a.pem, key: empty.key } ] }')), [
+    /^frontends\.web\.tls\.certificates\[0\]\.key: not a PEM private key: .*empty\.key$/,
+  ]);
   const mismatch = issuesOf(yaml('    tls: { certificates: [ { cert: a.pem, key: a.key }, { cert: a.pem, key: b.key } ] }'));
   t.match(mismatch, [/^frontends\.web\.tls\.certificates\[1\]\.key: the key .*b\.key does not match the certificate .*a\.pem$/]);
   t.match(issuesOf(yaml('    tls: { certificates: [ { cert: a.pem, key: a.key } ], ciphers: NOT-A-CIPHER }')), [/^frontends\.web\.tls\.ciphers: no cipher/]);
   t.match(issuesOf(yaml('    tls: { certificates: [] }')), [/^frontends\.web\.tls\.certificates: /]);
-  t.match(issuesOf(yaml('', '    tls: { ca: nope.pem, cert: a.pem }')), [/backends\.api\.tls\.ca: cannot read .*nope\.pem: no such file/, /backends\.api\.tls\.key: mutual TLS needs both cert and key/]);
+  t.match(issuesOf(yaml('', '    tls: { ca: nope.pem, cert: a.pem }')), [
+    /backends\.api\.tls\.ca: cannot read .*nope\.pem: no such file/,
+    /backends\.api\.tls\.key: mutual TLS needs both cert and key/,
+  ]);
   t.match(issuesOf(yaml('', '    tls: { ca: junk.pem }')), [/backends\.api\.tls\.ca: not a PEM file: .*junk\.pem/]);
   t.match(issuesOf(yaml('    redirect_https: true\n    mode: tcp')), [/redirect_https needs mode http/, /mode tcp does not match/]);
   t.match(issuesOf(yaml('    sni_routes: { a.test: api }')), [/sni_routes needs mode tcp/]);
@@ -77,7 +92,10 @@ t.test('switchyard check names the bad file and exits 1', async (t) => {
   const file = join(ca.dir, 'check.yaml');
   writeFileSync(file, yaml('    tls: { certificates: [ { cert: a.pem, key: b.key } ] }'));
   const bin = join(process.cwd(), 'bin', 'switchyard.js');
-  const r = await run(process.execPath, [bin, 'check', '--config', file]).then(() => null, (e: { code: number; stdout: string; stderr: string }) => e);
+  const r = await run(process.execPath, [bin, 'check', '--config', file]).then(
+    () => null,
+    (e: { code: number; stdout: string; stderr: string }) => e,
+  );
   t.ok(r !== null, 'exit status is not 0');
   t.equal(r!.code, 1);
   t.match(r!.stdout + r!.stderr, /frontends\.web\.tls\.certificates\[0\]\.key: the key .*b\.key does not match the certificate .*a\.pem/);
@@ -94,7 +112,10 @@ t.test('a reload with a broken certificate is refused; the running certificate k
   const text = yaml('    tls: { certificates: [ { cert: live.pem, key: live.key } ] }').replace('127.0.0.1:9', srv.address);
   writeFileSync(file, text);
   const sy = await startSwitchyard({ config: await loadConfigFile(file), loadConfig: loadConfigFile, watch: false, logger: pino({ level: 'silent' }) });
-  t.teardown(async () => { await sy.stop(200); await srv.close(); });
+  t.teardown(async () => {
+    await sy.stop(200);
+    await srv.close();
+  });
   const port = sy.frontendAddress('web').port;
   // The key file now belongs to another certificate.
   copyFileSync(b.keyFile, join(ca.dir, 'live.key'));
@@ -103,7 +124,10 @@ t.test('a reload with a broken certificate is refused; the running certificate k
   t.match(r.errors.join('\n'), /live\.key does not match the certificate .*live\.pem/);
   t.equal(sy.runtime().generation, 1);
   const cn = await new Promise<string>((resolve, reject) => {
-    const s = tlsConnect({ port, host: '127.0.0.1', ca: ca.caPem, servername: 'a.test' }, () => { resolve(String(s.getPeerCertificate().subject.CN)); s.end(); });
+    const s = tlsConnect({ port, host: '127.0.0.1', ca: ca.caPem, servername: 'a.test' }, () => {
+      resolve(String(s.getPeerCertificate().subject.CN));
+      s.end();
+    });
     s.on('error', reject);
   });
   t.equal(cn, 'a.test', 'the certificate loaded before still serves');

@@ -68,11 +68,14 @@ async function proxy(t: Test, feOver: Record<string, unknown> = {}, mode: 'http'
   const srv = mode === 'http' ? await httpServer('a') : null;
   const echo = mode === 'tcp' ? await tcpServer() : null;
   const address = srv?.address ?? echo!.address;
-  const sy = await start(load(
-    { web: { mode, bind: '127.0.0.1:0', backend: 'api', tls: { certificates: CERTS }, ...feOver } },
-    { api: { mode, servers: [{ address }] } },
-  ));
-  t.teardown(async () => { await sy.stop(200); await srv?.close(); await echo?.close(); });
+  const sy = await start(
+    load({ web: { mode, bind: '127.0.0.1:0', backend: 'api', tls: { certificates: CERTS }, ...feOver } }, { api: { mode, servers: [{ address }] } }),
+  );
+  t.teardown(async () => {
+    await sy.stop(200);
+    await srv?.close();
+    await echo?.close();
+  });
   return { sy, srv, port: sy.frontendAddress('web').port, counters: sy.runtime().frontends.get('web')!.tls };
 }
 
@@ -95,14 +98,35 @@ t.test('certificate by SNI: exact, wildcard, default for unknown and missing nam
 
 t.test('HTTPS through the proxy with curl: forwarded proto https, keep-alive, the request arrives', async (t) => {
   const { port, srv } = await proxy(t);
-  const { stdout } = await run('curl', ['-sS', '--cacert', ca.caFile, '--resolve', `a.test:${port}:127.0.0.1`, `https://a.test:${port}/one`, `https://a.test:${port}/two`, '-w', ' %{http_code} %{num_connects}\n']);
+  const { stdout } = await run('curl', [
+    '-sS',
+    '--cacert',
+    ca.caFile,
+    '--resolve',
+    `a.test:${port}:127.0.0.1`,
+    `https://a.test:${port}/one`,
+    `https://a.test:${port}/two`,
+    '-w',
+    ' %{http_code} %{num_connects}\n',
+  ]);
   t.match(stdout, /a 200 1\na 200 0\n/, 'two requests, one TLS connection');
   t.equal(srv!.seen.length, 2);
   t.equal(srv!.seen[0]!.url, '/one');
   t.equal(srv!.seen[0]!.headers['x-forwarded-proto'], 'https');
   t.equal(srv!.seen[0]!.headers['forwarded'], 'for=127.0.0.1;proto=https');
   // A client's own X-Forwarded-For is extended; the proto is still ours.
-  await run('curl', ['-sS', '--cacert', ca.caFile, '--resolve', `a.test:${port}:127.0.0.1`, '-H', 'X-Forwarded-For: 203.0.113.7', '-H', 'X-Forwarded-Proto: http', `https://a.test:${port}/three`]);
+  await run('curl', [
+    '-sS',
+    '--cacert',
+    ca.caFile,
+    '--resolve',
+    `a.test:${port}:127.0.0.1`,
+    '-H',
+    'X-Forwarded-For: 203.0.113.7',
+    '-H',
+    'X-Forwarded-Proto: http',
+    `https://a.test:${port}/three`,
+  ]);
   t.equal(srv!.seen[2]!.headers['x-forwarded-proto'], 'https');
 });
 
@@ -134,16 +158,19 @@ t.test('strict_sni: an unknown or missing server name fails the handshake and is
 
 t.test('bad input: garbage, plain HTTP, a stalled client, a partial ClientHello all close cleanly and count', async (t) => {
   const { port, counters, sy } = await proxy(t, { timeouts: { handshake: '400ms' } });
-  const closed = (write: Buffer | string | null, endAfter = false) => new Promise<string>((resolve) => {
-    const s = netConnect(port, '127.0.0.1', () => {
-      if (write !== null) s.write(write);
-      if (endAfter) s.end();
+  const closed = (write: Buffer | string | null, endAfter = false) =>
+    new Promise<string>((resolve) => {
+      const s = netConnect(port, '127.0.0.1', () => {
+        if (write !== null) s.write(write);
+        if (endAfter) s.end();
+      });
+      let got = '';
+      s.on('data', (d) => {
+        got += d.toString('latin1');
+      });
+      s.on('error', () => {});
+      s.on('close', () => resolve(got));
     });
-    let got = '';
-    s.on('data', (d) => { got += d.toString('latin1'); });
-    s.on('error', () => {});
-    s.on('close', () => resolve(got));
-  });
   await closed('GET / HTTP/1.1\r\nHost: a.test\r\n\r\n');
   await until('plain HTTP counted as protocol', () => counters.failures.protocol === 1);
   await closed(Buffer.from(Array.from({ length: 300 }, (_, i) => (i * 37) & 0xff)));
@@ -167,7 +194,9 @@ t.test('TCP frontend with TLS: decrypted bytes to a plain TCP server, both ways'
   const reply = await new Promise<string>((resolve, reject) => {
     const s = tlsConnect({ port, host: '127.0.0.1', ca: ca.caPem, servername: 'a.test' }, () => s.end('ping over tls'));
     let got = '';
-    s.on('data', (d) => { got += d; });
+    s.on('data', (d) => {
+      got += d;
+    });
     s.on('end', () => resolve(got));
     s.on('error', reject);
   });
@@ -176,30 +205,62 @@ t.test('TCP frontend with TLS: decrypted bytes to a plain TCP server, both ways'
 
 t.test('redirect_https: a plain frontend answers every request with a redirect, never forwards', async (t) => {
   const srv = await httpServer('a');
-  const sy: Switchyard = await start(load(
-    {
-      plain: { bind: '127.0.0.1:0', backend: 'api', redirect_https: true },
-      other: { bind: '127.0.0.1:0', backend: 'api', redirect_https: { status: 308, port: 8443 } },
-    },
-    { api: { servers: [{ address: srv.address }] } },
-  ));
-  t.teardown(async () => { await sy.stop(200); await srv.close(); });
+  const sy: Switchyard = await start(
+    load(
+      {
+        plain: { bind: '127.0.0.1:0', backend: 'api', redirect_https: true },
+        other: { bind: '127.0.0.1:0', backend: 'api', redirect_https: { status: 308, port: 8443 } },
+      },
+      { api: { servers: [{ address: srv.address }] } },
+    ),
+  );
+  t.teardown(async () => {
+    await sy.stop(200);
+    await srv.close();
+  });
   const port = sy.frontendAddress('plain').port;
-  const { stdout } = await run('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{redirect_url} %{num_connects}\n', `http://127.0.0.1:${port}/a/b?c=1`, '-H', 'Host: shop.test:8080', `http://127.0.0.1:${port}/again`]);
+  const { stdout } = await run('curl', [
+    '-sS',
+    '-o',
+    '/dev/null',
+    '-w',
+    '%{http_code} %{redirect_url} %{num_connects}\n',
+    `http://127.0.0.1:${port}/a/b?c=1`,
+    '-H',
+    'Host: shop.test:8080',
+    `http://127.0.0.1:${port}/again`,
+  ]);
   t.equal(stdout, 'https://shop.test/a/b?c=1'.replace(/^/, '301 ') + ' 1\n301 https://shop.test/again 0\n', 'same host without the http port; keep-alive kept');
   const other = sy.frontendAddress('other').port;
-  const r2 = await run('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{redirect_url}', '-X', 'POST', '-d', 'x=1', '-H', 'Host: shop.test', `http://127.0.0.1:${other}/form`]);
+  const r2 = await run('curl', [
+    '-sS',
+    '-o',
+    '/dev/null',
+    '-w',
+    '%{http_code} %{redirect_url}',
+    '-X',
+    'POST',
+    '-d',
+    'x=1',
+    '-H',
+    'Host: shop.test',
+    `http://127.0.0.1:${other}/form`,
+  ]);
   t.equal(r2.stdout, '308 https://shop.test:8443/form');
   t.equal(srv.seen.length, 0, 'nothing was forwarded');
 });
 
 t.test('handshakes in progress count toward maxconn and are closed at once by a graceful stop', async (t) => {
   const srv = await httpServer('a');
-  const sy = await start(load(
-    { web: { bind: '127.0.0.1:0', backend: 'api', maxconn: 2, tls: { certificates: CERTS }, timeouts: { handshake: '60s' } } },
-    { api: { servers: [{ address: srv.address }] } },
-  ));
-  t.teardown(async () => { await srv.close(); });
+  const sy = await start(
+    load(
+      { web: { bind: '127.0.0.1:0', backend: 'api', maxconn: 2, tls: { certificates: CERTS }, timeouts: { handshake: '60s' } } },
+      { api: { servers: [{ address: srv.address }] } },
+    ),
+  );
+  t.teardown(async () => {
+    await srv.close();
+  });
   const port = sy.frontendAddress('web').port;
   const frontend = sy.runtime().frontends.get('web')!;
   // Two clients that connect and never start their handshake.
@@ -220,25 +281,27 @@ t.test('handshakes in progress count toward maxconn and are closed at once by a 
 
 t.test('rate_limit.connections on a TLS frontend: the connection over the count gets its 429 after the handshake', async (t) => {
   const { port, sy } = await proxy(t, { rate_limit: { connections: 1 } });
-  const open = (): Promise<TLSSocket> => new Promise((resolve, reject) => {
-    const s = tlsConnect({ port, host: '127.0.0.1', ca: ca.caPem, servername: 'a.test' }, () => resolve(s));
-    s.on('error', reject);
-  });
+  const open = (): Promise<TLSSocket> =>
+    new Promise((resolve, reject) => {
+      const s = tlsConnect({ port, host: '127.0.0.1', ca: ca.caPem, servername: 'a.test' }, () => resolve(s));
+      s.on('error', reject);
+    });
   // One response, read up to its Content-Length.
-  const ask = (s: TLSSocket) => new Promise<string>((resolve) => {
-    let got = '';
-    const onData = (d: Buffer) => {
-      got += d.toString('latin1');
-      const end = got.indexOf('\r\n\r\n');
-      const length = /content-length: (\d+)\r\n/i.exec(got);
-      if (end !== -1 && length !== null && got.length >= end + 4 + Number(length[1])) {
-        s.off('data', onData);
-        resolve(got);
-      }
-    };
-    s.on('data', onData);
-    s.write('GET / HTTP/1.1\r\nHost: a.test\r\n\r\n');
-  });
+  const ask = (s: TLSSocket) =>
+    new Promise<string>((resolve) => {
+      let got = '';
+      const onData = (d: Buffer) => {
+        got += d.toString('latin1');
+        const end = got.indexOf('\r\n\r\n');
+        const length = /content-length: (\d+)\r\n/i.exec(got);
+        if (end !== -1 && length !== null && got.length >= end + 4 + Number(length[1])) {
+          s.off('data', onData);
+          resolve(got);
+        }
+      };
+      s.on('data', onData);
+      s.write('GET / HTTP/1.1\r\nHost: a.test\r\n\r\n');
+    });
   const first = await open();
   t.match(await ask(first), /^HTTP\/1\.1 200/);
   const second = await open();

@@ -32,7 +32,9 @@ type Setup = 'onread' | 'ignored-buffer' | 'no-slots' | 'env';
  */
 async function serve(setup: Setup, keep: boolean, payload: Buffer): Promise<{ received: Buffer; path: string; enabled: boolean }> {
   let result!: (r: { received: Buffer; path: string; enabled: boolean }) => void;
-  const done = new Promise<{ received: Buffer; path: string; enabled: boolean }>((r) => { result = r; });
+  const done = new Promise<{ received: Buffer; path: string; enabled: boolean }>((r) => {
+    result = r;
+  });
   const server = createServer({ allowHalfOpen: true }, (raw: Socket) => {
     const socket = new TLSSocket(raw, { isServer: true, secureContext: context });
     if (setup === 'ignored-buffer') {
@@ -108,18 +110,32 @@ t.test('no onread slots (another runtime), or SWITCHYARD_STREAM_READS=1: stream 
 for (const path of ['onread', 'stream'] as const) {
   t.test(`TLS frontend, ${path} reads: bodies both ways, pipelined heads in pieces`, async (t) => {
     if (path === 'stream') process.env.SWITCHYARD_STREAM_READS = '1';
-    t.teardown(() => { delete process.env.SWITCHYARD_STREAM_READS; });
+    t.teardown(() => {
+      delete process.env.SWITCHYARD_STREAM_READS;
+    });
     const http = createHttpServer((req, res) => {
-      if (req.method === 'POST') { req.pipe(res); return; }
+      if (req.method === 'POST') {
+        req.pipe(res);
+        return;
+      }
       res.end(`you asked ${req.url}`);
     });
     await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
-    const sy = await start(normalizeConfig({
-      stats: { bind: '127.0.0.1:0' },
-      frontends: { web: { bind: '127.0.0.1:0', backend: 'api', tls: { certificates: [{ cert: 'server.pem', key: 'server.key' }] } } },
-      backends: { api: { health: { type: 'none' }, servers: [{ address: `127.0.0.1:${(http.address() as AddressInfo).port}` }] } },
-    }, join(ca.dir, 'switchyard.yaml')));
-    t.teardown(async () => { await sy.stop(100); http.closeAllConnections(); http.close(); });
+    const sy = await start(
+      normalizeConfig(
+        {
+          stats: { bind: '127.0.0.1:0' },
+          frontends: { web: { bind: '127.0.0.1:0', backend: 'api', tls: { certificates: [{ cert: 'server.pem', key: 'server.key' }] } } },
+          backends: { api: { health: { type: 'none' }, servers: [{ address: `127.0.0.1:${(http.address() as AddressInfo).port}` }] } },
+        },
+        join(ca.dir, 'switchyard.yaml'),
+      ),
+    );
+    t.teardown(async () => {
+      await sy.stop(100);
+      http.closeAllConnections();
+      http.close();
+    });
     const port = sy.frontendAddress('web').port;
     const listener = (sy as unknown as { listeners: Map<string, { openSessions(): Iterable<{ socket: TLSSocket }> }> }).listeners.get('web')!;
 
@@ -157,7 +173,9 @@ for (const path of ['onread', 'stream'] as const) {
       const s = tlsConnect({ port, host: '127.0.0.1', ca: ca.caPem, servername: 'read.test' });
       let out = '';
       s.setEncoding('latin1');
-      s.on('data', (d: string) => { out += d; });
+      s.on('data', (d: string) => {
+        out += d;
+      });
       s.on('end', () => resolve(out));
       s.on('error', reject);
       const trickle = async (): Promise<void> => {
@@ -168,7 +186,11 @@ for (const path of ['onread', 'stream'] as const) {
       };
       s.on('secureConnect', () => void trickle());
     });
-    t.same([...answers.matchAll(/you asked (\/[a-c]+)/g)].map((m) => m[1]), ['/a', '/bb', '/ccc'], 'all answered, in order');
+    t.same(
+      [...answers.matchAll(/you asked (\/[a-c]+)/g)].map((m) => m[1]),
+      ['/a', '/bb', '/ccc'],
+      'all answered, in order',
+    );
   });
 }
 

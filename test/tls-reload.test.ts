@@ -39,35 +39,49 @@ t.test('new handshakes get the new certificate while a download under the old on
       }
       sent++;
       res.write(CHUNK);
-      if (sent === 10) release = next; // pause a fifth of the way in
+      if (sent === 10)
+        release = next; // pause a fifth of the way in
       else setImmediate(next);
     };
     next();
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.teardown(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
+  t.teardown(
+    () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  );
 
   copyFileSync(first.certFile, join(ca.dir, 'live.pem'));
   copyFileSync(first.keyFile, join(ca.dir, 'live.key'));
   const file = join(ca.dir, 'switchyard.yaml');
-  writeFileSync(file, `stats: { bind: 127.0.0.1:0 }
+  writeFileSync(
+    file,
+    `stats: { bind: 127.0.0.1:0 }
 frontends:
   web: { bind: 127.0.0.1:0, backend: api, tls: { certificates: [ { cert: live.pem, key: live.key } ] } }
 backends:
   api: { servers: [ { address: 127.0.0.1:${(server.address() as AddressInfo).port} } ] }
-`);
+`,
+  );
   const sy = await startSwitchyard({ config: await loadConfigFile(file), loadConfig: loadConfigFile, watch: false, logger: pino({ level: 'silent' }) });
   t.teardown(() => sy.stop(500));
   const port = sy.frontendAddress('web').port;
 
-  const fingerprintOf = (pem: string) => createHash('sha256').update(Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64')).digest('hex');
-  const presented = () => new Promise<string>((resolve, reject) => {
-    const s = tlsConnect({ port, host: '127.0.0.1', ca: ca.caPem, servername: 'dl.test' }, () => {
-      resolve(s.getPeerCertificate().fingerprint256.replace(/:/g, '').toLowerCase());
-      s.end();
+  const fingerprintOf = (pem: string) =>
+    createHash('sha256')
+      .update(Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64'))
+      .digest('hex');
+  const presented = () =>
+    new Promise<string>((resolve, reject) => {
+      const s = tlsConnect({ port, host: '127.0.0.1', ca: ca.caPem, servername: 'dl.test' }, () => {
+        resolve(s.getPeerCertificate().fingerprint256.replace(/:/g, '').toLowerCase());
+        s.end();
+      });
+      s.on('error', reject);
     });
-    s.on('error', reject);
-  });
   t.equal(await presented(), fingerprintOf(first.cert));
 
   // The long download, over a connection made with the first certificate.
@@ -75,7 +89,9 @@ backends:
   let headerDone = false;
   let head = '';
   const download = tlsConnect({ port, host: '127.0.0.1', ca: ca.caPem, servername: 'dl.test' });
-  const downloadCert = await new Promise<string>((resolve) => download.once('secureConnect', () => resolve(download.getPeerCertificate().fingerprint256.replace(/:/g, '').toLowerCase())));
+  const downloadCert = await new Promise<string>((resolve) =>
+    download.once('secureConnect', () => resolve(download.getPeerCertificate().fingerprint256.replace(/:/g, '').toLowerCase())),
+  );
   const finished = new Promise<void>((resolve, reject) => {
     download.on('data', (d: Buffer) => {
       if (!headerDone) {
@@ -120,26 +136,33 @@ t.test('renewed certificate files are picked up without a signal (the folder is 
   copyFileSync(first.certFile, join(dir, 'site.pem'));
   copyFileSync(first.keyFile, join(dir, 'site.key'));
   const file = join(ca.dir, 'watched.yaml');
-  writeFileSync(file, `stats: { bind: 127.0.0.1:0 }
+  writeFileSync(
+    file,
+    `stats: { bind: 127.0.0.1:0 }
 frontends:
   web: { bind: 127.0.0.1:0, backend: api, tls: { certificates: [ { cert: watched/site.pem, key: watched/site.key } ] } }
 backends:
   api: { servers: [ { address: 127.0.0.1:9 } ] }
-`);
+`,
+  );
   const logger = pino({ level: 'silent' });
   const sy = await startSwitchyard({
-    config: await loadConfigFile(file), loadConfig: loadConfigFile, watch: false, logger,
+    config: await loadConfigFile(file),
+    loadConfig: loadConfigFile,
+    watch: false,
+    logger,
     components: async (s) => [new TlsFileWatch(() => s.reload(), logger)],
   });
   t.teardown(() => sy.stop(200));
   const port = sy.frontendAddress('web').port;
-  const presented = () => new Promise<string>((resolve, reject) => {
-    const s = tlsConnect({ port, host: '127.0.0.1', ca: ca.caPem, servername: 'dl.test' }, () => {
-      resolve(s.getPeerCertificate().fingerprint256);
-      s.end();
+  const presented = () =>
+    new Promise<string>((resolve, reject) => {
+      const s = tlsConnect({ port, host: '127.0.0.1', ca: ca.caPem, servername: 'dl.test' }, () => {
+        resolve(s.getPeerCertificate().fingerprint256);
+        s.end();
+      });
+      s.on('error', reject);
     });
-    s.on('error', reject);
-  });
   const before = await presented();
   // As certbot does: new files written beside, then renamed over the live ones (key first).
   copyFileSync(second.keyFile, join(dir, 'site.key.new'));

@@ -25,7 +25,9 @@ async function tlsBackend(t: Test, label: string, names: string[]) {
     s.on('error', () => {});
     s.end(`${label}\n`);
   });
-  server.on('connection', () => { state.connections++; });
+  server.on('connection', () => {
+    state.connections++;
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.teardown(() => new Promise<void>((r) => server.close(() => r())));
   return { state, address: `127.0.0.1:${(server.address() as AddressInfo).port}` };
@@ -35,15 +37,20 @@ async function setup(t: Test) {
   const a = await tlsBackend(t, 'a', ['a.test']);
   const w = await tlsBackend(t, 'w', ['*.w.test']);
   const d = await tlsBackend(t, 'default', ['default.test']);
-  const cfg = normalizeConfig({
-    stats: { bind: '127.0.0.1:0' },
-    frontends: { edge: { mode: 'tcp', bind: '127.0.0.1:0', backend: 'fallback', sni_routes: { 'a.test': 'be-a', '*.w.test': 'be-w' }, timeouts: { handshake: '500ms' } } },
-    backends: {
-      'be-a': { mode: 'tcp', servers: [{ address: a.address }] },
-      'be-w': { mode: 'tcp', servers: [{ address: w.address }] },
-      fallback: { mode: 'tcp', servers: [{ address: d.address }] },
+  const cfg = normalizeConfig(
+    {
+      stats: { bind: '127.0.0.1:0' },
+      frontends: {
+        edge: { mode: 'tcp', bind: '127.0.0.1:0', backend: 'fallback', sni_routes: { 'a.test': 'be-a', '*.w.test': 'be-w' }, timeouts: { handshake: '500ms' } },
+      },
+      backends: {
+        'be-a': { mode: 'tcp', servers: [{ address: a.address }] },
+        'be-w': { mode: 'tcp', servers: [{ address: w.address }] },
+        fallback: { mode: 'tcp', servers: [{ address: d.address }] },
+      },
     },
-  }, join(ca.dir, 'switchyard.yaml'));
+    join(ca.dir, 'switchyard.yaml'),
+  );
   const sy = await start(cfg);
   t.teardown(() => sy.stop(200));
   return { a, w, d, sy, port: sy.frontendAddress('edge').port, counters: sy.runtime().frontends.get('edge')!.tls };
@@ -54,7 +61,9 @@ function hello(port: number, servername: string | undefined): Promise<{ said: st
   return new Promise((resolve, reject) => {
     const s = tlsConnect({ port, host: '127.0.0.1', ca: ca.caPem, servername, checkServerIdentity: () => undefined });
     let said = '';
-    s.on('data', (d) => { said += d; });
+    s.on('data', (d) => {
+      said += d;
+    });
     s.on('end', () => resolve({ said: said.trim(), cn: String(s.getPeerCertificate().subject?.CN) }));
     s.on('error', reject);
   });
@@ -81,22 +90,25 @@ t.test('routes by SNI without decrypting: exact, wildcard, default, no SNI', asy
 
 t.test('openssl s_client reaches the backend its -servername names', async (t) => {
   const { port } = await setup(t);
-  const { stdout } = await run('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'z.w.test', '-CAfile', ca.caFile], { timeout: 15_000 }).catch((e: { stdout: string }) => e);
+  const { stdout } = await run('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'z.w.test', '-CAfile', ca.caFile], {
+    timeout: 15_000,
+  }).catch((e: { stdout: string }) => e);
   t.match(stdout, /CN ?= ?\*\.w\.test/);
   t.match(stdout, /Verify return code: 0 \(ok\)/);
 });
 
 t.test('bad input closes cleanly, is counted, and never reaches a server', async (t) => {
   const { port, counters, a, w, d, sy } = await setup(t);
-  const send = (data: Buffer | null, endAfter = false) => new Promise<void>((resolve) => {
-    const s = netConnect(port, '127.0.0.1', () => {
-      if (data !== null) s.write(data);
-      if (endAfter) s.end();
+  const send = (data: Buffer | null, endAfter = false) =>
+    new Promise<void>((resolve) => {
+      const s = netConnect(port, '127.0.0.1', () => {
+        if (data !== null) s.write(data);
+        if (endAfter) s.end();
+      });
+      s.on('data', () => {});
+      s.on('error', () => {});
+      s.on('close', () => resolve());
     });
-    s.on('data', () => {});
-    s.on('error', () => {});
-    s.on('close', () => resolve());
-  });
   await send(Buffer.from('GET / HTTP/1.1\r\nHost: a.test\r\n\r\n'));
   await until('plain HTTP counted', () => counters.failures.protocol === 1);
   await send(Buffer.from(Array.from({ length: 64 }, (_, i) => (i * 91 + 22) & 0xff)));
@@ -106,7 +118,10 @@ t.test('bad input closes cleanly, is counted, and never reaches a server', async
   await until('oversized counted', () => counters.failures.oversized === 1);
   // Records of a hello that never ends (each record fine, 20 KiB in all): cut at the bound.
   const rec = Buffer.concat([Buffer.from([0x16, 0x03, 0x01, 0x10, 0x00]), Buffer.alloc(4096, 0)]);
-  rec[5] = 1; rec[6] = 0x00; rec[7] = 0x3f; rec[8] = 0x00; // ClientHello of 16128 bytes
+  rec[5] = 1;
+  rec[6] = 0x00;
+  rec[7] = 0x3f;
+  rec[8] = 0x00; // ClientHello of 16128 bytes
   await send(Buffer.concat([rec, ...Array.from({ length: 4 }, () => Buffer.concat([Buffer.from([0x16, 0x03, 0x01, 0x10, 0x00]), Buffer.alloc(4096, 0)]))]));
   await until('an endless hello refused', () => counters.failures.protocol + counters.failures.oversized === 4);
   await send(Buffer.from([0x16, 0x03, 0x01, 0x00, 0xf0, 0x01, 0x00, 0x00, 0xec, 0x03, 0x03]));

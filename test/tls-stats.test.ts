@@ -32,23 +32,47 @@ t.test('handshakes, versions, failures and expiry in JSON, Prometheus and the pa
   const srv = await httpServer('a');
   const logger = pino({ level: 'silent' });
   let stats: Awaited<ReturnType<typeof startStats>> | null = null;
-  const config = normalizeConfig({
-    stats: { bind: '127.0.0.1:0' },
-    frontends: {
-      web: { bind: '127.0.0.1:0', backend: 'api', tls: { certificates: [{ cert: 'later.pem', key: 'later.key' }, { cert: 'soon.pem', key: 'soon.key' }] } },
-      plain: { bind: '127.0.0.1:0', backend: 'api' },
+  const config = normalizeConfig(
+    {
+      stats: { bind: '127.0.0.1:0' },
+      frontends: {
+        web: {
+          bind: '127.0.0.1:0',
+          backend: 'api',
+          tls: {
+            certificates: [
+              { cert: 'later.pem', key: 'later.key' },
+              { cert: 'soon.pem', key: 'soon.key' },
+            ],
+          },
+        },
+        plain: { bind: '127.0.0.1:0', backend: 'api' },
+      },
+      backends: { api: { servers: [{ address: srv.address }] } },
     },
-    backends: { api: { servers: [{ address: srv.address }] } },
-  }, join(ca.dir, 'switchyard.yaml'));
-  const sy = await startSwitchyard({ config, logger, watch: false, components: async (s) => [stats = await startStats(s, s.runtime().config.stats, logger)] });
-  t.teardown(async () => { await sy.stop(200); await srv.close(); });
+    join(ca.dir, 'switchyard.yaml'),
+  );
+  const sy = await startSwitchyard({
+    config,
+    logger,
+    watch: false,
+    components: async (s) => [(stats = await startStats(s, s.runtime().config.stats, logger))],
+  });
+  t.teardown(async () => {
+    await sy.stop(200);
+    await srv.close();
+  });
   const port = sy.frontendAddress('web').port;
   const base = `http://127.0.0.1:${stats!.address().port}`;
 
-  const connectTls = (options: object) => new Promise<void>((resolve) => {
-    const s = tlsConnect({ port, host: '127.0.0.1', ca: ca.caPem, ...options }, () => { s.end(); resolve(); });
-    s.on('error', () => resolve());
-  });
+  const connectTls = (options: object) =>
+    new Promise<void>((resolve) => {
+      const s = tlsConnect({ port, host: '127.0.0.1', ca: ca.caPem, ...options }, () => {
+        s.end();
+        resolve();
+      });
+      s.on('error', () => resolve());
+    });
   await connectTls({ servername: 'later.test' });
   await connectTls({ servername: 'soon.test', maxVersion: 'TLSv1.2' });
   await new Promise<void>((resolve) => {
@@ -57,7 +81,16 @@ t.test('handshakes, versions, failures and expiry in JSON, Prometheus and the pa
     s.on('close', () => resolve());
   });
 
-  let web: { tls: { handshakes: number; versions: Record<string, number>; failures: Record<string, number>; certificates: { file: string; names: string[]; daysLeft: number }[] } | null } | undefined;
+  let web:
+    | {
+        tls: {
+          handshakes: number;
+          versions: Record<string, number>;
+          failures: Record<string, number>;
+          certificates: { file: string; names: string[]; daysLeft: number }[];
+        } | null;
+      }
+    | undefined;
   await until('the JSON counts both handshakes and the failure', async () => {
     const json = (await (await request(`${base}/api/stats`)).body.json()) as { frontends: { name: string; tls: NonNullable<typeof web>['tls'] }[] };
     web = json.frontends.find((f) => f.name === 'web');
@@ -66,7 +99,13 @@ t.test('handshakes, versions, failures and expiry in JSON, Prometheus and the pa
   });
   const tls = web!.tls!;
   t.same(tls.versions, { 'TLSv1.2': 1, 'TLSv1.3': 1 });
-  t.same(tls.certificates.map((c) => [c.names, c.daysLeft]), [[['later.test'], 29], [['soon.test'], 4]]);
+  t.same(
+    tls.certificates.map((c) => [c.names, c.daysLeft]),
+    [
+      [['later.test'], 29],
+      [['soon.test'], 4],
+    ],
+  );
   t.equal(tls.certificates[0]!.file, later.certFile);
 
   const metrics = await (await request(`${base}/metrics`)).body.text();

@@ -12,19 +12,29 @@ import { backendConfig, config, frontendConfig, httpServer, quietLogger, tcpServ
 import { exchange, until } from './support/hostile.js';
 
 /** switchyard with its health component, so that passive detection watches the traffic. */
-const start = (cfg: Config) => startSwitchyard({ config: cfg, logger: quietLogger, watch: false, components: async () => [new HealthChecker({ log: quietLogger })] });
+const start = (cfg: Config) =>
+  startSwitchyard({ config: cfg, logger: quietLogger, watch: false, components: async () => [new HealthChecker({ log: quietLogger })] });
 
 const passive = { consecutiveFailures: 1, baseEjectionMs: 30000, maxEjectionMs: 300000, maxEjectedPercent: 100 };
 
 t.test('a steady slow upload (a byte every 400 ms, 4 s in all) goes through timeouts.server 2s and timeouts.client 1s', async (t) => {
   const srv = await httpServer('echo', (_req, res, body) => res.end(`got ${body}`));
-  const sy = await start(config(
-    [frontendConfig('web', 'http', 'api', { timeouts: { clientMs: 1000, httpRequestMs: 10000, keepAliveMs: 5000 } })],
-    [backendConfig('api', 'http', [srv.address], { passive, timeouts: { connectMs: 2000, serverMs: 2000, serverKeepAliveMs: 4000 } })],
-  ));
-  t.teardown(async () => { await sy.stop(200); await srv.close(); });
+  const sy = await start(
+    config(
+      [frontendConfig('web', 'http', 'api', { timeouts: { clientMs: 1000, httpRequestMs: 10000, keepAliveMs: 5000 } })],
+      [backendConfig('api', 'http', [srv.address], { passive, timeouts: { connectMs: 2000, serverMs: 2000, serverKeepAliveMs: 4000 } })],
+    ),
+  );
+  t.teardown(async () => {
+    await sy.stop(200);
+    await srv.close();
+  });
   const body = '0123456789';
-  const ex = await exchange(sy.frontendAddress('web').port, ['POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n', ...body.split('')], { gapMs: 400, idleMs: 8000, end: true });
+  const ex = await exchange(sy.frontendAddress('web').port, ['POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n', ...body.split('')], {
+    gapMs: 400,
+    idleMs: 8000,
+    end: true,
+  });
   t.match(ex.data, /^HTTP\/1\.1 200 /, `200, not a timeout (${JSON.stringify(ex.data.slice(0, 40))})`);
   t.match(ex.data, /got 0123456789$/, 'the whole body reached the server');
   const server = sy.runtime().backends.get('api')!.servers[0]!;
@@ -34,12 +44,17 @@ t.test('a steady slow upload (a byte every 400 ms, 4 s in all) goes through time
 
 t.test('a client that stalls in its body gets 408 after timeouts.client; the server is not blamed', async (t) => {
   const srv = await httpServer('a');
-  const sy = await start(config(
-    [frontendConfig('web', 'http', 'api', { timeouts: { clientMs: 800, httpRequestMs: 10000, keepAliveMs: 5000 } })],
-    // Server timeout past the client's: before the fix the server was blamed for the client.
-    [backendConfig('api', 'http', [srv.address], { passive, timeouts: { connectMs: 2000, serverMs: 1500, serverKeepAliveMs: 4000 } })],
-  ));
-  t.teardown(async () => { await sy.stop(200); await srv.close(); });
+  const sy = await start(
+    config(
+      [frontendConfig('web', 'http', 'api', { timeouts: { clientMs: 800, httpRequestMs: 10000, keepAliveMs: 5000 } })],
+      // Server timeout past the client's: before the fix the server was blamed for the client.
+      [backendConfig('api', 'http', [srv.address], { passive, timeouts: { connectMs: 2000, serverMs: 1500, serverKeepAliveMs: 4000 } })],
+    ),
+  );
+  t.teardown(async () => {
+    await sy.stop(200);
+    await srv.close();
+  });
   const ex = await exchange(sy.frontendAddress('web').port, 'POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n012', { idleMs: 10000 });
   t.match(ex.data, /^HTTP\/1\.1 408 /, `408 Request Timeout (${JSON.stringify(ex.data.slice(0, 40))})`);
   t.ok(ex.closed, 'and the connection closed');
@@ -61,25 +76,35 @@ t.test('a client that stops reading a large response is closed after timeouts.cl
       const more = (): void => {
         while (n < 64) {
           n++;
-          if (!s.write(chunk)) { s.once('drain', more); return; }
+          if (!s.write(chunk)) {
+            s.once('drain', more);
+            return;
+          }
         }
       };
       more();
     });
     s.on('error', () => {});
   });
-  const sy = await start(config(
-    [frontendConfig('web', 'http', 'api', { timeouts: { clientMs: 800, httpRequestMs: 10000, keepAliveMs: 5000 } })],
-    [backendConfig('api', 'http', [srv.address], { passive, timeouts: { connectMs: 2000, serverMs: 1500, serverKeepAliveMs: 4000 } })],
-  ));
-  t.teardown(async () => { await sy.stop(200); await srv.close(); });
+  const sy = await start(
+    config(
+      [frontendConfig('web', 'http', 'api', { timeouts: { clientMs: 800, httpRequestMs: 10000, keepAliveMs: 5000 } })],
+      [backendConfig('api', 'http', [srv.address], { passive, timeouts: { connectMs: 2000, serverMs: 1500, serverKeepAliveMs: 4000 } })],
+    ),
+  );
+  t.teardown(async () => {
+    await sy.stop(200);
+    await srv.close();
+  });
   // Connect, send the request, never read: the kernel buffers fill and the proxy must wait on us.
   const client = connect(sy.frontendAddress('web').port, '127.0.0.1');
   client.on('error', () => {});
   client.write('GET /big HTTP/1.1\r\nHost: x\r\n\r\n');
   client.pause();
   let closed = false;
-  client.on('close', () => { closed = true; });
+  client.on('close', () => {
+    closed = true;
+  });
   t.teardown(() => client.destroy());
   const frontend = sy.runtime().frontends.get('web')!;
   const server = sy.runtime().backends.get('api')!.servers[0]!;
@@ -92,12 +117,20 @@ t.test('a client that stops reading a large response is closed after timeouts.cl
 });
 
 t.test('a server that goes quiet after the request gets 504 after timeouts.server, counted against it', async (t) => {
-  const srv = await tcpServer((s) => { s.on('data', () => {}); s.on('error', () => {}); });
-  const sy = await start(config(
-    [frontendConfig('web', 'http', 'api', { timeouts: { clientMs: 30000, httpRequestMs: 10000, keepAliveMs: 5000 } })],
-    [backendConfig('api', 'http', [srv.address], { passive, retries: 0, timeouts: { connectMs: 2000, serverMs: 600, serverKeepAliveMs: 4000 } })],
-  ));
-  t.teardown(async () => { await sy.stop(200); await srv.close(); });
+  const srv = await tcpServer((s) => {
+    s.on('data', () => {});
+    s.on('error', () => {});
+  });
+  const sy = await start(
+    config(
+      [frontendConfig('web', 'http', 'api', { timeouts: { clientMs: 30000, httpRequestMs: 10000, keepAliveMs: 5000 } })],
+      [backendConfig('api', 'http', [srv.address], { passive, retries: 0, timeouts: { connectMs: 2000, serverMs: 600, serverKeepAliveMs: 4000 } })],
+    ),
+  );
+  t.teardown(async () => {
+    await sy.stop(200);
+    await srv.close();
+  });
   const ex = await exchange(sy.frontendAddress('web').port, 'POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc', { idleMs: 10000, end: true });
   t.match(ex.data, /^HTTP\/1\.1 504 /, '504 Gateway Timeout');
   const server = sy.runtime().backends.get('api')!.servers[0]!;
@@ -109,19 +142,31 @@ t.test('a server that goes quiet after the request gets 504 after timeouts.serve
 t.test('a server that stops reading a request body gets 504 after timeouts.server, though the client keeps sending', async (t) => {
   // The server reads the head, then nothing: once the kernel buffers are full our writes
   // queue, and the wait is on the server.
-  const srv = await tcpServer((s) => { s.once('data', () => s.pause()); s.on('error', () => {}); });
-  const sy = await start(config(
-    [frontendConfig('web', 'http', 'api', { timeouts: { clientMs: 30000, httpRequestMs: 10000, keepAliveMs: 5000 } })],
-    [backendConfig('api', 'http', [srv.address], { retries: 0, timeouts: { connectMs: 2000, serverMs: 800, serverKeepAliveMs: 4000 } })],
-  ));
-  t.teardown(async () => { await sy.stop(200); await srv.close(); });
+  const srv = await tcpServer((s) => {
+    s.once('data', () => s.pause());
+    s.on('error', () => {});
+  });
+  const sy = await start(
+    config(
+      [frontendConfig('web', 'http', 'api', { timeouts: { clientMs: 30000, httpRequestMs: 10000, keepAliveMs: 5000 } })],
+      [backendConfig('api', 'http', [srv.address], { retries: 0, timeouts: { connectMs: 2000, serverMs: 800, serverKeepAliveMs: 4000 } })],
+    ),
+  );
+  t.teardown(async () => {
+    await sy.stop(200);
+    await srv.close();
+  });
   const size = 64 << 20;
   const client = connect(sy.frontendAddress('web').port, '127.0.0.1');
   let data = '';
   let closed = false;
-  client.on('data', (d) => { data += d.toString('latin1'); });
+  client.on('data', (d) => {
+    data += d.toString('latin1');
+  });
   client.on('error', () => {});
-  client.on('close', () => { closed = true; });
+  client.on('close', () => {
+    closed = true;
+  });
   t.teardown(() => client.destroy());
   client.write(`POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: ${size}\r\n\r\n`);
   const piece = Buffer.alloc(1 << 16, 97);
@@ -129,7 +174,10 @@ t.test('a server that stops reading a request body gets 504 after timeouts.serve
   const pump = (): void => {
     while (sent < size && !closed) {
       sent += piece.length;
-      if (!client.write(piece)) { client.once('drain', pump); return; }
+      if (!client.write(piece)) {
+        client.once('drain', pump);
+        return;
+      }
     }
   };
   pump();

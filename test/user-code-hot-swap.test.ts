@@ -73,14 +73,17 @@ async function setup(t: { teardown(fn: () => unknown): void }, watch: boolean) {
   };
   const admin = async (method: 'POST' | 'PUT', path: string, body?: unknown) => {
     const res = await request(`http://127.0.0.1:${stats.address().port}${path}`, {
-      method, headers: { authorization: AUTH, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body),
+      method,
+      headers: { authorization: AUTH, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
     });
     return { status: res.statusCode, body: (await res.body.json()) as Record<string, unknown> };
   };
-  const statsJson = async () => (await (await request(`http://127.0.0.1:${stats.address().port}/api/stats`)).body.json()) as {
-    userCode: { file: string; kind: string; version: string; loads: number; errors: number; lastError: string | null }[];
-    backends: { name: string; strategyErrors: number }[];
-  };
+  const statsJson = async () =>
+    (await (await request(`http://127.0.0.1:${stats.address().port}/api/stats`)).body.json()) as {
+      userCode: { file: string; kind: string; version: string; loads: number; errors: number; lastError: string | null }[];
+      backends: { name: string; strategyErrors: number }[];
+    };
   const metrics = async () => (await request(`http://127.0.0.1:${stats.address().port}/metrics`)).body.text();
   return { dir, file, sy, get, admin, statsJson, metrics, servers };
 }
@@ -118,7 +121,11 @@ t.test('an edited strategy module serves its new code after POST /api/reload; an
     writeFileSync(join(dir, 'pin.js'), source);
     const refused = await admin('POST', '/api/reload');
     t.equal(refused.status, 422, `${what}: refused`);
-    t.match(JSON.stringify(refused.body.errors), /backends\.api\.strategy: .*did not return within \d+ ms \(an endless loop\?\)/, `${what}: a clear error naming the key`);
+    t.match(
+      JSON.stringify(refused.body.errors),
+      /backends\.api\.strategy: .*did not return within \d+ ms \(an endless loop\?\)/,
+      `${what}: a clear error naming the key`,
+    );
     t.equal(sy.runtime().generation, generation, `${what}: the running generation stays`);
     t.equal(await get(), 'c', `${what}: the old version keeps serving`);
   }
@@ -142,12 +149,18 @@ t.test('a throwing module falls back to round-robin, counted per module in /api/
   t.equal(m.lastError, 'no luck');
   t.ok(json.backends.find((b) => b.name === 'api')!.strategyErrors >= 6, 'and on the backend');
   const file = join(dir, 'pin.js').replace(/\\/g, '\\\\');
-  t.match(await metrics(), new RegExp(`switchyard_user_code_errors_total\\{module="${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}",kind="strategy"\\} 6`), '/metrics: per module');
+  t.match(
+    await metrics(),
+    new RegExp(`switchyard_user_code_errors_total\\{module="${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}",kind="strategy"\\} 6`),
+    '/metrics: per module',
+  );
 });
 
 t.test('user code sees read-only views: its changes never reach the model', async (t) => {
   const { dir, get, admin, sy } = await setup(t, false);
-  writeFileSync(join(dir, 'pin.js'), `export default () => {
+  writeFileSync(
+    join(dir, 'pin.js'),
+    `export default () => {
     let servers = [];
     return {
       update(eligible) {
@@ -158,12 +171,25 @@ t.test('user code sees read-only views: its changes never reach the model', asyn
       },
       pick(ctx) { try { ctx.avoid = null; ctx.clientIp = 'spoofed'; } catch {} return servers[0] ?? null; },
     };
-  };`);
+  };`,
+  );
   t.equal((await admin('POST', '/api/reload')).status, 200);
   t.equal(await get(), 'c', 'it picks from its own reversed copy');
   const api = sy.runtime().backends.get('api')!;
-  t.same(api.eligible.map((s) => s.name), ['a', 'b', 'c'], 'the backend eligible list is untouched');
-  t.same(api.servers.map((s) => [s.name, s.weight, s.active]), [['a', 1, 0], ['b', 1, 0], ['c', 1, 0]], 'servers untouched');
+  t.same(
+    api.eligible.map((s) => s.name),
+    ['a', 'b', 'c'],
+    'the backend eligible list is untouched',
+  );
+  t.same(
+    api.servers.map((s) => [s.name, s.weight, s.active]),
+    [
+      ['a', 1, 0],
+      ['b', 1, 0],
+      ['c', 1, 0],
+    ],
+    'servers untouched',
+  );
 });
 
 t.test('an admin request loads modules only from the config folder', async (t) => {
@@ -197,10 +223,16 @@ t.test('SIGHUP applies an edited module (the CLI, in its own process)', async (t
   symlinkSync(join(realDir, 'pin.js'), join(dir, 'pin.js'));
   const file = join(dir, 'switchyard.yaml');
   writeFileSync(file, yaml(servers, './pin.js', port));
-  const child = spawn(process.execPath, [...process.execArgv, new URL('../src/main.ts', import.meta.url).pathname, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...process.execArgv, new URL('../src/main.ts', import.meta.url).pathname, '--config', file], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
-  child.stdout.on('data', (d) => { output += d; });
-  child.stderr.on('data', (d) => { output += d; });
+  child.stdout.on('data', (d) => {
+    output += d;
+  });
+  child.stderr.on('data', (d) => {
+    output += d;
+  });
   t.teardown(async () => {
     if (child.exitCode === null) child.kill('SIGKILL');
     for (const s of servers) await s.close();
@@ -209,7 +241,9 @@ t.test('SIGHUP applies an edited module (the CLI, in its own process)', async (t
     try {
       const res = await request(`http://127.0.0.1:${port}/`, { reset: true });
       return await res.body.text();
-    } catch { return ''; }
+    } catch {
+      return '';
+    }
   };
   await until('the CLI to serve', async () => (await get()) === 'a', 60_000);
   writeFileSync(join(realDir, 'pin.js'), pin('b'));

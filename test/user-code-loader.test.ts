@@ -15,7 +15,9 @@ const write = (name: string, text: string) => {
 };
 
 t.test('export forms', async (t) => {
-  const file = write('forms.js', `
+  const file = write(
+    'forms.js',
+    `
 import { createHash } from 'node:crypto';
 import path, { basename as base } from 'node:path';
 import * as os from 'node:os';
@@ -26,7 +28,8 @@ export class K { k() { return base('/x/y.js') + path.sep + typeof os.tmpdir; } }
 let hidden = 'h';
 export { hidden as renamed, hidden as 'string name' };
 export const meta = import.meta.filename;
-`);
+`,
+  );
   const m = await loadUserModule(file);
   const e = m.exports as Record<string, any>;
   t.equal(await e.default(), 'main');
@@ -42,9 +45,14 @@ export const meta = import.meta.filename;
 
 t.test('anonymous default exports and CommonJS', async (t) => {
   t.equal(((await loadUserModule(write('anon.js', 'export default function () { return 1; }\n(0)'))).exports.default as () => number)(), 1);
-  t.equal(((await loadUserModule(write('anoncls.js', 'export default class { v() { return 2; } }'))).exports.default as new () => { v(): number }).prototype.v(), 2);
+  t.equal(
+    ((await loadUserModule(write('anoncls.js', 'export default class { v() { return 2; } }'))).exports.default as new () => { v(): number }).prototype.v(),
+    2,
+  );
   t.equal((await loadUserModule(write('expr.js', 'export default 40 + 2;'))).exports.default, 42);
-  const cjs = await loadUserModule(write('common.cjs', `const { join } = require('node:path'); module.exports = { route: () => join('a', 'b'), file: __filename };`));
+  const cjs = await loadUserModule(
+    write('common.cjs', `const { join } = require('node:path'); module.exports = { route: () => join('a', 'b'), file: __filename };`),
+  );
   t.equal((cjs.exports.route as () => string)(), 'a/b');
   t.equal(cjs.exports.file, join(dir, 'common.cjs'));
 });
@@ -52,7 +60,10 @@ t.test('anonymous default exports and CommonJS', async (t) => {
 t.test('relative imports: one version for the graph, watched, an edit of a dependency is a new version', async (t) => {
   write('dep.js', `export const share = 5; export default 'dep';`);
   write('reexport.js', `export * from './dep.js'; export { default as depName } from './dep.js';`);
-  const root = write('root.js', `import dep, { share } from './dep.js'; import * as all from './reexport.js'; export const value = dep + share + all.share + all.depName;`);
+  const root = write(
+    'root.js',
+    `import dep, { share } from './dep.js'; import * as all from './reexport.js'; export const value = dep + share + all.share + all.depName;`,
+  );
   const v1 = await loadUserModule(root);
   t.equal(v1.exports.value, 'dep55dep');
   t.same([...v1.files].sort(), [join(dir, 'dep.js'), join(dir, 'reexport.js'), root].sort(), 'every file of the graph is watched');
@@ -67,15 +78,24 @@ t.test('relative imports: one version for the graph, watched, an edit of a depen
 
 t.test('failures name the file', async (t) => {
   await t.rejects(loadUserModule(write('syntax.js', 'export default function (\n{')), /syntax\.js: .*\(2:/, 'a syntax error with its line');
-  await t.rejects(loadUserModule(write('loop.js', 'for (;;) {}')), /loop\.js did not return within \d+ ms \(an endless loop\?\)/, 'an endless loop at module level');
+  await t.rejects(
+    loadUserModule(write('loop.js', 'for (;;) {}')),
+    /loop\.js did not return within \d+ ms \(an endless loop\?\)/,
+    'an endless loop at module level',
+  );
   await t.rejects(loadUserModule(write('throws.js', 'throw new Error("at load")')), /throws\.js: at load/);
   await t.rejects(loadUserModule(join(dir, 'missing.js')), /ENOENT.*missing\.js/);
 });
 
 t.test('top-level await in the module the config names', async (t) => {
-  const m = await loadUserModule(write('tla.js', `const v = await new Promise((r) => setTimeout(() => r(7), 20));\nexport const value = v;\nexport function f() { return value * 2; }`));
+  const m = await loadUserModule(
+    write('tla.js', `const v = await new Promise((r) => setTimeout(() => r(7), 20));\nexport const value = v;\nexport function f() { return value * 2; }`),
+  );
   t.equal(m.exports.value, 7);
   t.equal((m.exports.f as () => number)(), 14);
   write('tla-dep.js', 'export const x = await 1;');
-  await t.rejects(loadUserModule(write('tla-root.js', `import { x } from './tla-dep.js'; export default x;`)), /top-level await is supported in the module the config names/);
+  await t.rejects(
+    loadUserModule(write('tla-root.js', `import { x } from './tla-dep.js'; export default x;`)),
+    /top-level await is supported in the module the config names/,
+  );
 });

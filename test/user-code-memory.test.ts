@@ -71,7 +71,10 @@ console.log(JSON.stringify({ at100, at500, served }));
 t.test('500 reloads of a changed strategy module: heap growth stays bounded', async (t) => {
   const a = await httpServer('a');
   const b = await httpServer('b');
-  t.teardown(async () => { await a.close(); await b.close(); });
+  t.teardown(async () => {
+    await a.close();
+    await b.close();
+  });
   const dir = mkdtempSync(join(tmpdir(), 'sy-usercode-mem-'));
   writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
   // The script sits in the repo's folder so that it resolves undici and pino from node_modules.
@@ -83,11 +86,17 @@ t.test('500 reloads of a changed strategy module: heap growth stays bounded', as
   const child = await new Promise<{ status: number | null; stdout: string; stderr: string }>((done) => {
     // tap's processinfo puts its coverage hook into every child's NODE_OPTIONS (inspector
     // coverage, which keeps every compiled script): `env -i` starts node without it.
-    const c = spawn('env', ['-i', `PATH=${process.env.PATH ?? ''}`, process.execPath, '--expose-gc', script, dir, a.address, b.address], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const c = spawn('env', ['-i', `PATH=${process.env.PATH ?? ''}`, process.execPath, '--expose-gc', script, dir, a.address, b.address], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
-    c.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    c.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    c.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    c.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
     c.on('exit', (status) => done({ status, stdout, stderr }));
   });
   const out = child.stdout.trim().split('\n').at(-1) ?? '';
@@ -95,6 +104,8 @@ t.test('500 reloads of a changed strategy module: heap growth stays bounded', as
   const r = JSON.parse(out) as { at100: number; at500: number; served: string };
   t.equal(r.served, 'a', 'version 500 serves (500 % 2 = 0: server a)');
   const growth = (r.at500 - r.at100) / 1024 / 1024;
-  t.comment(`heap after GC: ${(r.at100 / 1024 / 1024).toFixed(1)} MiB at reload 100, ${(r.at500 / 1024 / 1024).toFixed(1)} MiB at reload 500: ${growth >= 0 ? '+' : ''}${growth.toFixed(2)} MiB over 400 reloads`);
+  t.comment(
+    `heap after GC: ${(r.at100 / 1024 / 1024).toFixed(1)} MiB at reload 100, ${(r.at500 / 1024 / 1024).toFixed(1)} MiB at reload 500: ${growth >= 0 ? '+' : ''}${growth.toFixed(2)} MiB over 400 reloads`,
+  );
   t.ok(growth < 8, `heap growth over reloads 100-500 is ${growth.toFixed(2)} MiB (bound 8 MiB; keeping every version would be > 40 MiB)`);
 });

@@ -12,7 +12,16 @@ import { startSwitchyard } from '../src/switchyard.js';
 import { httpServer, quietLogger } from './support/proxy-harness.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 const WAIT = { timeout: 15_000 };
 
 if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/ensure-system-deps.sh as root, or apt-get install chromium`);
@@ -23,17 +32,25 @@ t.test('a throwing router: its errors and last error on the page', async (t) => 
   writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
   writeFileSync(join(dir, 'router.js'), `export function route(req) { if (req.path === '/boom') throw new Error('router bug on purpose'); }`);
   const file = join(dir, 'switchyard.yaml');
-  writeFileSync(file, `stats: { bind: 127.0.0.1:0 }
+  writeFileSync(
+    file,
+    `stats: { bind: 127.0.0.1:0 }
 frontends:
   web: { mode: http, bind: 127.0.0.1:0, router: ./router.js, default_backend: app }
 backends:
   app: { mode: http, health: { type: none }, servers: [ { name: a1, address: ${app.address} } ] }
-`);
+`,
+  );
   const config = await loadConfigFile(file);
   const sy = await startSwitchyard({ config, loadConfig: loadConfigFile, logger: quietLogger, watch: false });
   const stats = await startStats(sy, config.stats, quietLogger);
   let browser: Browser | null = null;
-  t.teardown(async () => { await browser?.close(); await stats.stop(); await sy.stop(100); await app.close(); });
+  t.teardown(async () => {
+    await browser?.close();
+    await stats.stop();
+    await sy.stop(100);
+    await app.close();
+  });
   const port = sy.frontendAddress('web').port;
   for (let i = 0; i < 3; i++) {
     const res = await request(`http://127.0.0.1:${port}/boom`);

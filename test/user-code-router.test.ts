@@ -55,7 +55,10 @@ export function onResponse(req, res) {
 `;
 
 t.test('a user router and hooks on real traffic', async (t) => {
-  const stable = await httpServer('stable', (_req, res) => { res.setHeader('x-internal', 'secret'); res.end('stable'); });
+  const stable = await httpServer('stable', (_req, res) => {
+    res.setHeader('x-internal', 'secret');
+    res.end('stable');
+  });
   const canary = await httpServer('canary');
   const other = await httpServer('other');
   const dir = mkdtempSync(join(tmpdir(), 'sy-router-'));
@@ -63,7 +66,9 @@ t.test('a user router and hooks on real traffic', async (t) => {
   writeFileSync(join(dir, 'router.js'), ROUTER);
   writeFileSync(join(dir, 'hooks.js'), HOOKS);
   const file = join(dir, 'switchyard.yaml');
-  writeFileSync(file, `stats: { bind: 127.0.0.1:0 }
+  writeFileSync(
+    file,
+    `stats: { bind: 127.0.0.1:0 }
 frontends:
   web:
     mode: http
@@ -77,18 +82,27 @@ backends:
   stable: { mode: http, health: { type: none }, servers: [ { name: s1, address: ${stable.address} } ] }
   canary: { mode: http, health: { type: none }, servers: [ { name: c1, address: ${canary.address} } ] }
   other: { mode: http, health: { type: none }, servers: [ { name: o1, address: ${other.address} } ] }
-`);
+`,
+  );
   const config = await loadConfigFile(file);
   const sy = await startSwitchyard({ config, loadConfig: loadConfigFile, logger: quietLogger, watch: true });
   const stats = await startStats(sy, config.stats, quietLogger);
-  t.teardown(async () => { await stats.stop(); await sy.stop(100); await stable.close(); await canary.close(); await other.close(); });
+  t.teardown(async () => {
+    await stats.stop();
+    await sy.stop(100);
+    await stable.close();
+    await canary.close();
+    await other.close();
+  });
   const get = async (path: string, headers: Record<string, string> = {}) => {
     const res = await request(`http://127.0.0.1:${sy.frontendAddress('web').port}${path}`, { headers });
     return { status: res.statusCode, headers: res.headers, body: await res.body.text() };
   };
   const last = (s: typeof stable) => s.seen.at(-1)!;
   const errorsOf = async (kind: string) => {
-    const json = (await (await request(`http://127.0.0.1:${stats.address().port}/api/stats`)).body.json()) as { userCode: { file: string; kind: string; errors: number; lastError: string | null }[] };
+    const json = (await (await request(`http://127.0.0.1:${stats.address().port}/api/stats`)).body.json()) as {
+      userCode: { file: string; kind: string; errors: number; lastError: string | null }[];
+    };
     return json.userCode.find((m) => m.kind === kind && m.file === join(dir, `${kind === 'router' ? 'router' : 'hooks'}.js`))!;
   };
 
@@ -165,7 +179,10 @@ backends:
   t: { mode: tcp, servers: [ { address: 127.0.0.1:1 } ] }
 `;
   writeFileSync(file, cfg('router: ./missing.js, hooks: router.js'));
-  const error = await loadConfigFile(file).then(() => null, (e: unknown) => e as { issues?: { path: string; message: string }[] });
+  const error = await loadConfigFile(file).then(
+    () => null,
+    (e: unknown) => e as { issues?: { path: string; message: string }[] },
+  );
   const text = (error?.issues ?? []).map((i) => `${i.path}: ${i.message}`).join('\n');
   t.match(text, /frontends\.web\.router: router module not found: .*missing\.js/);
   t.match(text, /frontends\.web\.hooks: a module path starting with \.\/ or \/ is expected/);

@@ -25,7 +25,9 @@ function get(port: number, path = '/'): Promise<{ status: number; body: string }
   return new Promise((resolve) => {
     const req = httpGet({ host: '127.0.0.1', port, path, agent: false }, (res) => {
       let body = '';
-      res.on('data', (d) => { body += d; });
+      res.on('data', (d) => {
+        body += d;
+      });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
       res.on('error', () => resolve({ status: 0, body: '' }));
     });
@@ -36,7 +38,10 @@ function get(port: number, path = '/'): Promise<{ status: number; body: string }
 class Cluster {
   readonly lines: Line[] = [];
   output = '';
-  private constructor(readonly child: ChildProcess, readonly statsPort: number) {}
+  private constructor(
+    readonly child: ChildProcess,
+    readonly statsPort: number,
+  ) {}
 
   static start(t: Test, file: string, statsPort: number): Cluster {
     const child = spawn(process.execPath, [BIN, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -48,12 +53,18 @@ class Cluster {
       const parts = partial.split('\n');
       partial = parts.pop()!;
       for (const p of parts) {
-        try { c.lines.push(JSON.parse(p) as Line); } catch { /* not JSON */ }
+        try {
+          c.lines.push(JSON.parse(p) as Line);
+        } catch {
+          /* not JSON */
+        }
       }
     };
     child.stdout.on('data', take);
     child.stderr.on('data', take);
-    t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
+    t.teardown(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
     return c;
   }
 
@@ -112,15 +123,20 @@ function countBy<T>(items: readonly T[], key: (x: T) => string): Map<string, num
 t.test('two workers serve; the CSV adds up what each served; a DOWN and a reload reach both', async (t) => {
   let bHealthy = true;
   const health = { a: 0, b: 0 };
-  const backend = (name: 'a' | 'b' | 'c') => httpServer(name, (req, res) => {
-    if (req.url === '/health') {
-      if (name !== 'c') health[name]++;
-      res.statusCode = name === 'b' && !bHealthy ? 503 : 200;
-    }
-    res.end(name);
-  });
+  const backend = (name: 'a' | 'b' | 'c') =>
+    httpServer(name, (req, res) => {
+      if (req.url === '/health') {
+        if (name !== 'c') health[name]++;
+        res.statusCode = name === 'b' && !bHealthy ? 503 : 200;
+      }
+      res.end(name);
+    });
   const [a, b, c] = await Promise.all([backend('a'), backend('b'), backend('c')]);
-  t.teardown(async () => { await a.close(); await b.close(); await c.close(); });
+  t.teardown(async () => {
+    await a.close();
+    await b.close();
+    await c.close();
+  });
   const [httpPort, statsPort] = [await deadPort(), await deadPort()];
   const cfg = (servers: string) => `workers: 2
 stats: { bind: 127.0.0.1:${statsPort} }
@@ -142,7 +158,10 @@ backends:
   const bodies: string[] = [];
   for (let i = 0; i < N; i++) bodies.push((await get(httpPort)).body);
   const served = countBy(bodies, (x) => x);
-  t.ok((served.get('a') ?? 0) > 0 && (served.get('b') ?? 0) > 0 && served.get('a')! + served.get('b')! === N, `${N} requests answered by a and b: ${JSON.stringify([...served])}`);
+  t.ok(
+    (served.get('a') ?? 0) > 0 && (served.get('b') ?? 0) > 0 && served.get('a')! + served.get('b')! === N,
+    `${N} requests answered by a and b: ${JSON.stringify([...served])}`,
+  );
 
   const lines = await waitFor('an access line per request', () => (sy.access().length >= N ? sy.access() : undefined));
   const byPid = countBy(lines, (l) => String(l.pid));
@@ -203,12 +222,17 @@ t.test('a killed worker loses only its own in-flight requests and is replaced', 
   const server = createHttpServer((req, res) => {
     if (!holding) return void res.end('ok');
     const h = { res, lost: false };
-    req.socket.on('close', () => { if (!res.writableEnded) h.lost = true; });
+    req.socket.on('close', () => {
+      if (!res.writableEnded) h.lost = true;
+    });
     held.push(h);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const backendPort = (server.address() as AddressInfo).port;
-  t.teardown(() => { server.closeAllConnections(); server.close(); });
+  t.teardown(() => {
+    server.closeAllConnections();
+    server.close();
+  });
   const [httpPort, statsPort] = [await deadPort(), await deadPort()];
   const conf = configFile(`workers: 2
 stats: { bind: 127.0.0.1:${statsPort} }
@@ -233,7 +257,7 @@ backends:
     const w = await sy.workers();
     return w && w.restarts === 1 && w.count === 2 && !w.pids.includes(victim) ? w.pids : undefined;
   });
-  await waitFor('the dead worker\'s server connections closed', () => (held.some((h) => h.lost) ? true : undefined));
+  await waitFor("the dead worker's server connections closed", () => (held.some((h) => h.lost) ? true : undefined));
   await new Promise((r) => setTimeout(r, 200));
   const inFlightOfVictim = held.filter((h) => h.lost).length;
   holding = false;
@@ -255,7 +279,10 @@ backends:
   for (let i = 0; i < 30; i++) after.push(await get(httpPort));
   t.equal(after.filter((r) => r.status === 200).length, 30, 'all requests served after the replacement');
   const lines = await waitFor('access lines', () => (sy.access(mark).length >= 30 ? sy.access(mark) : undefined));
-  t.ok(lines.some((l) => l.pid === newPid), `the replacement (pid ${newPid}) serves`);
+  t.ok(
+    lines.some((l) => l.pid === newPid),
+    `the replacement (pid ${newPid}) serves`,
+  );
   t.equal(await sy.stop(), 0, 'graceful stop, exit 0');
 });
 
@@ -263,7 +290,11 @@ t.test('the Consul watch runs once, in the primary; its servers reach every work
   const consul = await ConsulTestServer.start({ runChecks: false });
   t.teardown(() => consul.close());
   const [x, y, z] = await Promise.all([httpServer('x'), httpServer('y'), httpServer('z')]);
-  t.teardown(async () => { await x.close(); await y.close(); await z.close(); });
+  t.teardown(async () => {
+    await x.close();
+    await y.close();
+    await z.close();
+  });
   consul.addService({ id: 'x', name: 'api', address: '127.0.0.1', port: x.port });
   consul.addService({ id: 'y', name: 'api', address: '127.0.0.1', port: y.port });
   const [httpPort, statsPort] = [await deadPort(), await deadPort()];
@@ -364,13 +395,16 @@ backends:
   // Workers (not the primary, whose stats listener must come up) wait for a gate file that the
   // test creates only after the signal: the window is held open, not raced.
   const gate = join(conf.file, '../gate');
-  writeFileSync(join(conf.file, '../slow-strategy.mjs'), `import { existsSync } from 'node:fs';
+  writeFileSync(
+    join(conf.file, '../slow-strategy.mjs'),
+    `import { existsSync } from 'node:fs';
 if (process.env.SWITCHYARD_WORKER === '1') while (!existsSync(${JSON.stringify(gate)})) await new Promise((r) => setTimeout(r, 20));
 export default function createStrategy() {
   let servers = [];
   return { update(eligible) { servers = eligible; }, pick() { return servers[0] ?? null; } };
 }
-`);
+`,
+  );
   const sy = Cluster.start(t, conf.file, statsPort);
   await waitFor('the stats listener', async () => ((await get(statsPort, '/health')).status === 200 ? true : undefined));
   t.equal((await sy.workers())?.count, 0, 'no worker serves yet');

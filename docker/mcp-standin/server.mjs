@@ -29,7 +29,10 @@ const port = Number(process.env.PORT ?? 8080);
 const mode = process.env.MODE === 'tcp' ? 'tcp' : 'http';
 const consul = (process.env.CONSUL_HTTP_ADDR ?? 'http://consul:8500').replace(/\/$/, '');
 const token = process.env.CONSUL_HTTP_TOKEN;
-const tags = (process.env.SERVICE_TAGS ?? 'mcp').split(',').map((s) => s.trim()).filter(Boolean);
+const tags = (process.env.SERVICE_TAGS ?? 'mcp')
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
 const instance = process.env.SERVICE_ID || `${name}-${hostname()}`;
 const checkInterval = process.env.CHECK_INTERVAL || '10s';
 const registering = process.env.CONSUL_REGISTER !== '0';
@@ -53,16 +56,23 @@ function log(msg, extra = {}) {
 function known(path) {
   if (path === '/health') return [200, 'application/json', JSON.stringify({ status: 'ok', service: name, instance })];
   if (path === '/info') {
-    return [200, 'application/json', JSON.stringify({ service: name, instance, mode, version: 'stand-in', uptime_s: Math.round((Date.now() - started) / 1000), tags })];
+    return [
+      200,
+      'application/json',
+      JSON.stringify({ service: name, instance, mode, version: 'stand-in', uptime_s: Math.round((Date.now() - started) / 1000), tags }),
+    ];
   }
   if (path === '/metrics') {
-    return [200, 'text/plain; version=0.0.4',
+    return [
+      200,
+      'text/plain; version=0.0.4',
       `# HELP mcp_standin_requests_total Requests served.\n# TYPE mcp_standin_requests_total counter\n` +
-      `mcp_standin_requests_total{service="${name}",instance="${instance}"} ${requests}\n` +
-      `# HELP mcp_standin_connections_total Connections accepted.\n# TYPE mcp_standin_connections_total counter\n` +
-      `mcp_standin_connections_total{service="${name}",instance="${instance}"} ${connections}\n` +
-      `# HELP mcp_standin_uptime_seconds Seconds since start.\n# TYPE mcp_standin_uptime_seconds gauge\n` +
-      `mcp_standin_uptime_seconds{service="${name}",instance="${instance}"} ${(Date.now() - started) / 1000}\n`];
+        `mcp_standin_requests_total{service="${name}",instance="${instance}"} ${requests}\n` +
+        `# HELP mcp_standin_connections_total Connections accepted.\n# TYPE mcp_standin_connections_total counter\n` +
+        `mcp_standin_connections_total{service="${name}",instance="${instance}"} ${connections}\n` +
+        `# HELP mcp_standin_uptime_seconds Seconds since start.\n# TYPE mcp_standin_uptime_seconds gauge\n` +
+        `mcp_standin_uptime_seconds{service="${name}",instance="${instance}"} ${(Date.now() - started) / 1000}\n`,
+    ];
   }
   return null;
 }
@@ -77,13 +87,19 @@ function httpMode() {
       return res.end(answer[2]);
     }
     let bytes = 0;
-    req.on('data', (d) => { bytes += d.length; });
+    req.on('data', (d) => {
+      bytes += d.length;
+    });
     req.on('end', () => {
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ service: name, instance, method: req.method, path: url.pathname, bytes, forwarded_for: req.headers['x-forwarded-for'] ?? null }));
+      res.end(
+        JSON.stringify({ service: name, instance, method: req.method, path: url.pathname, bytes, forwarded_for: req.headers['x-forwarded-for'] ?? null }),
+      );
     });
   });
-  server.on('connection', () => { connections++; });
+  server.on('connection', () => {
+    connections++;
+  });
   return server;
 }
 
@@ -115,7 +131,9 @@ function tcpMode() {
       const m = HTTP_REQUEST_LINE.exec(head);
       const answer = known(new URL(m[2], 'http://x').pathname) ?? [404, 'text/plain', 'not found\n'];
       const body = Buffer.from(answer[2]);
-      socket.end(`HTTP/1.1 ${answer[0]} ${answer[0] === 200 ? 'OK' : 'Not Found'}\r\ncontent-type: ${answer[1]}\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${m[1] === 'HEAD' ? '' : answer[2]}`);
+      socket.end(
+        `HTTP/1.1 ${answer[0]} ${answer[0] === 200 ? 'OK' : 'Not Found'}\r\ncontent-type: ${answer[1]}\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${m[1] === 'HEAD' ? '' : answer[2]}`,
+      );
     };
     socket.on('data', first);
   });
@@ -131,10 +149,19 @@ async function consulPut(path, body) {
 async function register() {
   if (!registering) return;
   const ip = address();
-  const check = mode === 'http'
-    ? { HTTP: `http://${ip}:${port}/health`, Interval: checkInterval, Timeout: '2s' }
-    : { TCP: `${ip}:${port}`, Interval: checkInterval, Timeout: '2s' };
-  const body = { ID: instance, Name: name, Address: ip, Port: port, Tags: tags, Meta: { standin: 'true', mode }, Check: { ...check, DeregisterCriticalServiceAfter: '1m' } };
+  const check =
+    mode === 'http'
+      ? { HTTP: `http://${ip}:${port}/health`, Interval: checkInterval, Timeout: '2s' }
+      : { TCP: `${ip}:${port}`, Interval: checkInterval, Timeout: '2s' };
+  const body = {
+    ID: instance,
+    Name: name,
+    Address: ip,
+    Port: port,
+    Tags: tags,
+    Meta: { standin: 'true', mode },
+    Check: { ...check, DeregisterCriticalServiceAfter: '1m' },
+  };
   for (let attempt = 1; !stopping; attempt++) {
     try {
       await consulPut('/v1/agent/service/register', body);

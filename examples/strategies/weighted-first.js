@@ -36,9 +36,7 @@ export default function createStrategy(options = {}) {
   return {
     /** @param {readonly StrategyServer[]} eligible */
     update(eligible) {
-      servers = eligible
-        .filter((s) => s.weight > 0)
-        .sort((a, b) => b.weight - a.weight || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      servers = eligible.filter((s) => s.weight > 0).sort((a, b) => b.weight - a.weight || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
       capacity = servers.map((s) => s.weight * perWeight);
     },
 

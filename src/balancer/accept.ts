@@ -56,7 +56,14 @@ export function acceptWithOnread(server: NetServer, options: AcceptOptions, onSo
   const netOnConnection = handle.onconnection;
   const noDelayInherited = LISTENER_NODELAY_INHERITED && typeof handle.setNoDelay === 'function' && handle.setNoDelay(true) === 0;
   // One options object for every socket: net.Socket copies what it is given.
-  const socketOptions: ServerSocketOptions = { handle: null, allowHalfOpen: options.allowHalfOpen, pauseOnCreate: options.pauseOnCreate, readable: true, writable: true, onread: null };
+  const socketOptions: ServerSocketOptions = {
+    handle: null,
+    allowHalfOpen: options.allowHalfOpen,
+    pauseOnCreate: options.pauseOnCreate,
+    readable: true,
+    writable: true,
+    onread: null,
+  };
   handle.onconnection = function onconnection(this: unknown, status: number, clientHandle: unknown): void {
     // Accept errors (EMFILE...) and anything unexpected: net's own handling reports them.
     if (status !== 0 || clientHandle == null) {

@@ -45,7 +45,10 @@ export class AccessLog {
   private readonly httpLog: Logger;
   private readonly tcpLog: Logger;
 
-  constructor(logger: Logger, readonly sample: number) {
+  constructor(
+    logger: Logger,
+    readonly sample: number,
+  ) {
     // Bindings set once here, so a line costs no object spread: pino writes them pre-serialised.
     this.httpLog = logger.child({ access: 'http' }, { level: 'info' });
     this.tcpLog = logger.child({ access: 'tcp' }, { level: 'info' });

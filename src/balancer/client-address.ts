@@ -24,7 +24,7 @@ export function carriedOf(socket: Socket): Endpoints | undefined {
 /** The client's IP: carried by a PROXY header or the socket's peer, IPv4-mapped form unwrapped. */
 export function clientIpOf(socket: Socket): string {
   const carried = (socket as Carrying)[kCarried];
-  return normalizeIp(carried !== undefined ? carried.srcIp : socket.remoteAddress ?? '');
+  return normalizeIp(carried !== undefined ? carried.srcIp : (socket.remoteAddress ?? ''));
 }
 
 /** Both ends of the client's connection (for `send_proxy`); null when the socket has none. */

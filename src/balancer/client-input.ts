@@ -108,7 +108,12 @@ export class ClientInput {
     const pending = this.exchange.pending!;
     const total = pending.length + chunk.length;
     let acc = this.acc;
-    if (acc !== null && pending.buffer === acc.buffer && pending.byteOffset + pending.length === acc.byteOffset + this.accUsed && this.accUsed + chunk.length <= acc.length) {
+    if (
+      acc !== null &&
+      pending.buffer === acc.buffer &&
+      pending.byteOffset + pending.length === acc.byteOffset + this.accUsed &&
+      this.accUsed + chunk.length <= acc.length
+    ) {
       chunk.copy(acc, this.accUsed);
       this.accUsed += chunk.length;
       return acc.subarray(this.accUsed - total, this.accUsed);

@@ -44,7 +44,8 @@ export function eqLower(buf: Buffer, start: number, lower: Buffer): boolean {
 /** buf[a..a+n) equals buf[b..b+n), ASCII case-insensitively. */
 export function sameIgnoringCase(buf: Buffer, a: number, b: number, n: number): boolean {
   for (let i = 0; i < n; i++) {
-    let x = buf[a + i]!, y = buf[b + i]!;
+    let x = buf[a + i]!,
+      y = buf[b + i]!;
     if (x >= 65 && x <= 90) x += 32;
     if (y >= 65 && y <= 90) y += 32;
     if (x !== y) return false;

@@ -27,9 +27,28 @@ export interface ParserLimits extends Omit<HttpLimits, 'obsFold'> {
 export const MAX_INTERIM_RESPONSES = 32;
 
 // Module-local aliases: the hot loops read these exactly as before the grammar moved out.
-const TCHAR = g.TCHAR, FIELD = g.FIELD, TARGET = g.TARGET;
-const eqLower = g.eqLower, classify = g.classify, tokens = g.tokens, validAuthority = g.validAuthority;
-const { H_OTHER, H_HOST, H_CONTENT_LENGTH, H_TRANSFER_ENCODING, H_CONNECTION, H_KEEP_ALIVE, H_PROXY_CONNECTION, H_TE, H_UPGRADE, H_XFF, H_XFP, H_COOKIE, H_FORWARDED } = g;
+const TCHAR = g.TCHAR,
+  FIELD = g.FIELD,
+  TARGET = g.TARGET;
+const eqLower = g.eqLower,
+  classify = g.classify,
+  tokens = g.tokens,
+  validAuthority = g.validAuthority;
+const {
+  H_OTHER,
+  H_HOST,
+  H_CONTENT_LENGTH,
+  H_TRANSFER_ENCODING,
+  H_CONNECTION,
+  H_KEEP_ALIVE,
+  H_PROXY_CONNECTION,
+  H_TE,
+  H_UPGRADE,
+  H_XFF,
+  H_XFP,
+  H_COOKIE,
+  H_FORWARDED,
+} = g;
 
 const CR = 13;
 const LF = 10;
@@ -298,7 +317,9 @@ export class HttpHead {
     }
     const v = this.parseVersion(buf, start, start + 8);
     if (v !== PARSE_OK) return this.fail(502, 'bad response version');
-    const d0 = buf[start + 9]! - 48, d1 = buf[start + 10]! - 48, d2 = buf[start + 11]! - 48;
+    const d0 = buf[start + 9]! - 48,
+      d1 = buf[start + 10]! - 48,
+      d2 = buf[start + 11]! - 48;
     if (d0 < 1 || d0 > 5 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) return this.fail(502, 'bad status code');
     this.status = d0 * 100 + d1 * 10 + d2;
     for (let i = start + 13; i < lineEnd - 1; i++) if (FIELD[buf[i]!] !== 1) return this.fail(502, 'bad reason phrase');
@@ -317,7 +338,8 @@ export class HttpHead {
     if (end - p !== 8 || buf[p] !== 72 || buf[p + 1] !== 84 || buf[p + 2] !== 84 || buf[p + 3] !== 80 || buf[p + 4] !== 47 || buf[p + 6] !== 46) {
       return this.fail(400, 'bad HTTP version');
     }
-    const major = buf[p + 5]! - 48, minor = buf[p + 7]! - 48;
+    const major = buf[p + 5]! - 48,
+      minor = buf[p + 7]! - 48;
     if (major < 0 || major > 9 || minor < 0 || minor > 9) return this.fail(400, 'bad HTTP version');
     if (major !== 1 || minor > 1) return this.fail(505, 'HTTP version not supported');
     this.minor = minor;

@@ -39,7 +39,10 @@ export class RequestRewriter {
   /** The head parsed into `head` from buf[offset..], rewritten for the server (a new Buffer). */
   rewrite(head: HttpHead, buf: Buffer, offset: number, config: FrontendConfig, upgrade: boolean, routed: RequestView | null): Buffer {
     // From anyone but a trusted proxy, client-sent forwarding fields are replaced (trusted-proxies.ts).
-    let extra = (head.xff === null && head.forwarded === null) || !this.peerTrusted(config) ? this.forwardedLines : forwardingLines(this.clientIp, head.xff, this.proto, head.forwarded);
+    let extra =
+      (head.xff === null && head.forwarded === null) || !this.peerTrusted(config)
+        ? this.forwardedLines
+        : forwardingLines(this.clientIp, head.xff, this.proto, head.forwarded);
     if (upgrade) extra += CONNECTION_UPGRADE;
     // Header rules, path rewrite, request id (src/routing/head-edit.ts).
     if (routed !== null && (routed.plan !== null || routed.edits !== null)) return routedRequestHead(head, buf, offset, extra, routed);

@@ -61,7 +61,11 @@ export class HttpResponseRelay {
     private readonly ctx: BalanceContext,
     limits: ParserLimits,
   ) {
-    this.head = new HttpHead({ maxRequestLine: limits.maxRequestLine, maxHeaderBytes: Math.max(limits.maxHeaderBytes, 65536), maxHeaders: Math.max(limits.maxHeaders, 200) });
+    this.head = new HttpHead({
+      maxRequestLine: limits.maxRequestLine,
+      maxHeaderBytes: Math.max(limits.maxHeaderBytes, 65536),
+      maxHeaders: Math.max(limits.maxHeaders, 200),
+    });
   }
 
   /** A new request: no response yet. */
@@ -165,7 +169,8 @@ export class HttpResponseRelay {
       if (routed.plan !== null || routed.responseEdits !== null) extra += routedResponseLines(head, buf, routed, backend, server);
     }
     if (!x.keepAlive) extra += CONNECTION_CLOSE;
-    else if (head.soleKeepAliveLine !== -1) head.keepLine(head.soleKeepAliveLine); // ours too
+    else if (head.soleKeepAliveLine !== -1)
+      head.keepLine(head.soleKeepAliveLine); // ours too
     else if (x.clientMinor === 0) extra += CONNECTION_KEEP_ALIVE;
     const headEnd = head.headEnd;
     if (head.dropCount === 0 && extra === '') {
@@ -239,8 +244,7 @@ export class HttpResponseRelay {
       x.bytesOut += end - bodyStart;
       this.writeClient(from === 0 && end === buf.length ? buf : buf.subarray(from, end), up);
     }
-    const done = this.body === BODY_NONE || (this.body === BODY_LENGTH && this.remaining === 0) ||
-      (this.body === BODY_CHUNKED && this.chunks.done);
+    const done = this.body === BODY_NONE || (this.body === BODY_LENGTH && this.remaining === 0) || (this.body === BODY_CHUNKED && this.chunks.done);
     return done ? this.complete(buf, end) : RELAY_MORE;
   }
 

@@ -6,7 +6,17 @@ import { coarseNow } from './sweeper.js';
 import { describeError, openUpstream, takeIdle, type Upstream, type UpstreamOwner } from './upstream.js';
 import { NO_SERVER } from '../overload/refusals.js';
 import type { QueueWaiter, WaitList } from '../overload/wait-list.js';
-import { connectFailed, connectSucceeded, NO_RETRY_LEFT, QUEUED, refusalWhy, releaseAttempt, retryElsewhere, waitOrRefuse, type ServerAttempt } from './server-connect.js';
+import {
+  connectFailed,
+  connectSucceeded,
+  NO_RETRY_LEFT,
+  QUEUED,
+  refusalWhy,
+  releaseAttempt,
+  retryElsewhere,
+  waitOrRefuse,
+  type ServerAttempt,
+} from './server-connect.js';
 import { IDEMPOTENT, MAX_REPLAY_BODY, PHASE_EXCHANGE, PHASE_TUNNEL, type HttpExchange } from './http-exchange.js';
 import { HttpResponseRelay, RELAY_DONE, RELAY_FAILED, RELAY_MORE, RELAY_RESEND, RELAY_TUNNEL } from './http-response.js';
 

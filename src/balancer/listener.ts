@@ -82,10 +82,18 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
     if (process.env.SWITCHYARD_STREAM_READS === '1' || this.secure) return;
     // SNI routing peeks at the ClientHello itself (sni-route.ts) and wants its sockets paused.
     const options = { allowHalfOpen: true, pauseOnCreate: this.mode === 'tcp' && this.sniRouting };
-    this.onreadClients = acceptWithOnread(this.server, options, (socket) => this.accept(socket), () => {
-      this.onreadClients = false;
-      this.logger.warn({ frontend: this.frontend.name, node: process.version }, 'this Node.js does not honour onread on accepted sockets: using stream reads');
-    });
+    this.onreadClients = acceptWithOnread(
+      this.server,
+      options,
+      (socket) => this.accept(socket),
+      () => {
+        this.onreadClients = false;
+        this.logger.warn(
+          { frontend: this.frontend.name, node: process.version },
+          'this Node.js does not honour onread on accepted sockets: using stream reads',
+        );
+      },
+    );
   }
 
   listen(): Promise<void> {
@@ -369,7 +377,7 @@ function perAddressLimit(frontend: Frontend): number {
 }
 
 export function bindKey(frontend: Frontend): string {
-  const { host, port, } = frontend.config.bind;
+  const { host, port } = frontend.config.bind;
   // Plain, TLS and SNI-routing listeners accept differently: a change between them opens a new one.
   const kind = frontend.config.tls !== null ? 'tls' : frontend.config.sniRoutes !== null ? 'sni' : 'plain';
   return `${frontend.config.mode}|${host}|${port}|${kind}`;

@@ -43,7 +43,7 @@ export function cannedResponse(status: number, backend: string | null, close: bo
   let buf = cache.get(key);
   if (buf === undefined) {
     const reason = REASONS[status] ?? 'Error';
-    const detail = limit === '' ? DETAILS[status] ?? 'error' : `limit ${limit} reached`;
+    const detail = limit === '' ? (DETAILS[status] ?? 'error') : `limit ${limit} reached`;
     const body = `${status} ${reason}: ${detail}${backend ? ` (backend ${backend})` : ''}\n`;
     buf = Buffer.from(
       `HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +

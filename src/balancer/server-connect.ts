@@ -48,11 +48,15 @@ export function waitOrRefuse(a: ServerAttempt, backend: Backend, now: number, ma
 /** The reason for a refusal (waitOrRefuse, or a queue left without a server) in logs and errors. */
 export function refusalWhy(limit: string): string {
   switch (limit) {
-    case NO_SERVER: return 'no server available';
-    case LIMIT_TIMEOUT_QUEUE: return 'queue timeout';
+    case NO_SERVER:
+      return 'no server available';
+    case LIMIT_TIMEOUT_QUEUE:
+      return 'queue timeout';
     case LIMIT_MAX_QUEUE:
-    case LIMIT_MAX_PENDING: return `queue full (${limit})`;
-    default: return `limit reached: ${limit}`;
+    case LIMIT_MAX_PENDING:
+      return `queue full (${limit})`;
+    default:
+      return `limit reached: ${limit}`;
   }
 }
 

@@ -6,7 +6,19 @@ import type { BalanceContext } from '../strategies/sticky.js';
 import type { AccessLog } from './access-log.js';
 import { clientIpOf } from './client-address.js';
 import { describeError, openUpstream, type Upstream, type UpstreamOwner } from './upstream.js';
-import { abortConnectOnTimeout, connectFailed, connectSucceeded, endRetry, NO_RETRY_LEFT, QUEUED, refusalWhy, releaseAttempt, retryElsewhere, waitOrRefuse, type ServerAttempt } from './server-connect.js';
+import {
+  abortConnectOnTimeout,
+  connectFailed,
+  connectSucceeded,
+  endRetry,
+  NO_RETRY_LEFT,
+  QUEUED,
+  refusalWhy,
+  releaseAttempt,
+  retryElsewhere,
+  waitOrRefuse,
+  type ServerAttempt,
+} from './server-connect.js';
 import { coarseNow, track, untrack, type Expirable } from './sweeper.js';
 import { readerOf, setReader, type SocketReader } from './read-buffer.js';
 import { NO_SERVER } from '../overload/refusals.js';
@@ -213,7 +225,8 @@ export class TcpSession implements UpstreamOwner, SocketReader, Expirable, Serve
       this.upstream = null;
       const next = retryElsewhere(this, backend, server);
       if (typeof next !== 'string') this.useServer(next);
-      else if (next === NO_SERVER) this.noServerNow(false); // a retry does not wait in the queue
+      else if (next === NO_SERVER)
+        this.noServerNow(false); // a retry does not wait in the queue
       else {
         this.error = next === NO_RETRY_LEFT ? why : `${why}; no retry: ${next}`;
         this.finish(true);

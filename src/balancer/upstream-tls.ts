@@ -71,6 +71,13 @@ function onSession(this: TaggedSocket, session: Buffer): void {
 export function sameTls(a: BackendTlsConfig | null, b: BackendTlsConfig | null): boolean {
   if (a === b) return true;
   if (a === null || b === null) return false;
-  return a.ca === b.ca && a.servername === b.servername && a.verify === b.verify && a.minVersion === b.minVersion && a.ciphers === b.ciphers &&
-    a.clientCert?.cert === b.clientCert?.cert && a.clientCert?.key === b.clientCert?.key;
+  return (
+    a.ca === b.ca &&
+    a.servername === b.servername &&
+    a.verify === b.verify &&
+    a.minVersion === b.minVersion &&
+    a.ciphers === b.ciphers &&
+    a.clientCert?.cert === b.clientCert?.cert &&
+    a.clientCert?.key === b.clientCert?.key
+  );
 }

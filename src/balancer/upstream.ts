@@ -33,7 +33,6 @@ export interface UpstreamOwner {
   onUpstreamDrain(up: Upstream): void;
 }
 
-
 export class Upstream implements SocketReader {
   owner: UpstreamOwner | null = null;
   connected = false;
@@ -77,7 +76,14 @@ export class Upstream implements SocketReader {
     server.sessions.delete(this.socket);
     // Not pooled when the server moved while this connection was busy: closeIdle() only saw the
     // idle ones, and reusing this would keep sending the server's traffic to its old address.
-    if (server.retired || !server.up || server.idle.length >= MAX_IDLE_PER_SERVER || this.socket.destroyed || this.address !== server.address || (this.proxiedFor !== null && this.proxiedFor.destroyed)) {
+    if (
+      server.retired ||
+      !server.up ||
+      server.idle.length >= MAX_IDLE_PER_SERVER ||
+      this.socket.destroyed ||
+      this.address !== server.address ||
+      (this.proxiedFor !== null && this.proxiedFor.destroyed)
+    ) {
       this.socket.destroy();
       return;
     }
@@ -231,12 +237,17 @@ export function trimIdle(server: Server, now: number, maxIdleMs: number): void {
 export function describeError(error: NodeJS.ErrnoException | null): string {
   const code = error?.code;
   switch (code) {
-    case 'ECONNREFUSED': return 'connection refused';
-    case 'ECONNRESET': return 'connection reset';
-    case 'ETIMEDOUT': return 'timeout';
-    case 'EHOSTUNREACH': return 'host unreachable';
-    case 'ENOTFOUND': return 'host not found';
-    default: return error ? (code ?? error.message) : 'connection closed';
+    case 'ECONNREFUSED':
+      return 'connection refused';
+    case 'ECONNRESET':
+      return 'connection reset';
+    case 'ETIMEDOUT':
+      return 'timeout';
+    case 'EHOSTUNREACH':
+      return 'host unreachable';
+    case 'ENOTFOUND':
+      return 'host not found';
+    default:
+      return error ? (code ?? error.message) : 'connection closed';
   }
 }
-

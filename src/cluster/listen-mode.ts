@@ -73,7 +73,9 @@ export async function assertPortsFree(binds: readonly { name: string; host: stri
     try {
       await listenOn(server, b.host, b.port, false);
     } catch (error) {
-      throw new Error(`frontend ${b.name}: cannot listen on ${b.host}:${b.port}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { cause: error });
+      throw new Error(`frontend ${b.name}: cannot listen on ${b.host}:${b.port}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, {
+        cause: error,
+      });
     } finally {
       await close(server);
     }

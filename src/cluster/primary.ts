@@ -59,7 +59,12 @@ export class Primary {
   private started = false;
   private stopping = false;
 
-  private constructor(sy: Switchyard, listenMode: ListenMode, private readonly count: number, private readonly logger: Logger) {
+  private constructor(
+    sy: Switchyard,
+    listenMode: ListenMode,
+    private readonly count: number,
+    private readonly logger: Logger,
+  ) {
     this.sy = sy;
     this.listenMode = listenMode;
     this.onRefresh = (e) => this.forwardDiscovered(e.backend);
@@ -98,7 +103,10 @@ export class Primary {
     primary.timers.push(setInterval(() => primary.totals.applyTo(primary.sy.runtime()), COMBINE_EVERY_MS));
     primary.timers.push(setInterval(() => primary.broadcast({ type: 'sy:flags', flags: collectFlags(primary.sy.runtime()) }), FLAGS_RESYNC_MS));
     for (const t of primary.timers) t.unref();
-    options.logger.info({ workers: count, listen: listenMode, pids: primary.workerPids() }, `${count} workers serving (${listenMode === 'reuseport' ? 'SO_REUSEPORT' : 'node:cluster'} sharing)`);
+    options.logger.info(
+      { workers: count, listen: listenMode, pids: primary.workerPids() },
+      `${count} workers serving (${listenMode === 'reuseport' ? 'SO_REUSEPORT' : 'node:cluster'} sharing)`,
+    );
     return primary;
   }
 
@@ -195,7 +203,10 @@ export class Primary {
     for (const b of this.sy.runtime().backends.values()) if (b.config.discovery) this.forwardDiscovered(b.name);
     const wanted = resolveWorkers(config.workers);
     if (wanted !== this.count) {
-      this.logger.warn({ running: this.count, configured: wanted }, `workers: ${String(config.workers)} takes effect at the next start; ${this.count} workers keep serving`);
+      this.logger.warn(
+        { running: this.count, configured: wanted },
+        `workers: ${String(config.workers)} takes effect at the next start; ${this.count} workers keep serving`,
+      );
     }
   }
 
@@ -224,12 +235,15 @@ export class Primary {
     for (const t of this.timers) clearInterval(t);
     for (const t of this.pendingRestarts) clearTimeout(t);
     this.pendingRestarts.clear();
-    const exits = [...this.slots.values()].map((s) => new Promise<void>((resolve) => {
-      if (s.worker.isDead()) return resolve();
-      s.worker.once('exit', () => resolve());
-      const kill = setTimeout(() => s.worker.process.kill('SIGKILL'), timeoutMs + 2000);
-      kill.unref();
-    }));
+    const exits = [...this.slots.values()].map(
+      (s) =>
+        new Promise<void>((resolve) => {
+          if (s.worker.isDead()) return resolve();
+          s.worker.once('exit', () => resolve());
+          const kill = setTimeout(() => s.worker.process.kill('SIGKILL'), timeoutMs + 2000);
+          kill.unref();
+        }),
+    );
     this.broadcast({ type: 'sy:stop', timeoutMs });
     // At once, as a single process does: leave Consul while the workers drain, so that
     // clients are sent elsewhere during the drain (the primary has no listener of its own to

@@ -107,14 +107,23 @@ export class WorkerTotals {
     if (this.live.size === 0 && Object.keys(this.retired.frontends).length === 0) return;
     const tables = [...this.live.values(), this.retired];
     for (const [name, f] of runtime.frontends) {
-      combine(f.counters, tables.map((t) => t.frontends[name]));
+      combine(
+        f.counters,
+        tables.map((t) => t.frontends[name]),
+      );
       combineTls(f.tls, [...this.live.values()].map((t) => t.tls?.[name]).concat([this.retiredTls[name]]));
     }
     applyRouteHits(runtime, [...this.live.values()].map((t) => t.routes).concat(this.retiredRoutes));
     for (const [name, b] of runtime.backends) {
-      combine(b.counters, tables.map((t) => t.backends[name]));
+      combine(
+        b.counters,
+        tables.map((t) => t.backends[name]),
+      );
       for (const s of b.servers) {
-        combine(s.counters, tables.map((t) => t.servers[name]?.[s.id]));
+        combine(
+          s.counters,
+          tables.map((t) => t.servers[name]?.[s.id]),
+        );
         // The primary serves nothing: its servers' in-flight count is the workers' sum.
         s.active = s.counters.scur;
       }

@@ -109,7 +109,9 @@ export function runWorker(): void {
   process.on('message', (m: unknown) => {
     if (!isSwitchyardMessage(m)) return;
     // One at a time, in order: a config must be applied before the flags that follow it.
-    queue = queue.then(() => handle(m as PrimaryMessage)).catch((error: unknown) => log.error({ err: error }, 'worker could not apply a message from the primary'));
+    queue = queue
+      .then(() => handle(m as PrimaryMessage))
+      .catch((error: unknown) => log.error({ err: error }, 'worker could not apply a message from the primary'));
   });
   send({ type: 'sy:hello' });
   // Signals go to the primary, which stops the workers in order (Ctrl-C reaches the whole

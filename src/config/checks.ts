@@ -27,8 +27,7 @@ const WILDCARDS = new Set(['0.0.0.0', '::', '']);
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 /** The sections that are mappings (the schema reports the others). */
-const entries = (v: unknown): [string, Obj][] =>
-  isObj(v) ? Object.entries(v).filter((e): e is [string, Obj] => isObj(e[1])) : [];
+const entries = (v: unknown): [string, Obj][] => (isObj(v) ? Object.entries(v).filter((e): e is [string, Obj] => isObj(e[1])) : []);
 const modeOf = (v: Obj): string | null => (v.mode === undefined ? 'http' : v.mode === 'http' || v.mode === 'tcp' ? v.mode : null);
 
 export function formatHostPort(a: HostPort): string {
@@ -74,7 +73,8 @@ export function crossCheck(raw: unknown, file: string | null): CheckIssue[] {
         if (!isObj(route) || !isObj(route.rate_limit)) return;
         const at: PathSegment[] = ['frontends', name, 'routes', i, 'rate_limit'];
         checkRateLimit(at, route.rate_limit, add);
-        if (route.rate_limit.connections !== undefined) add([...at, 'connections'], 'connections are limited per frontend (rate_limit.connections), not per route');
+        if (route.rate_limit.connections !== undefined)
+          add([...at, 'connections'], 'connections are limited per frontend (rate_limit.connections), not per route');
       });
     }
     checkFrontendTls(name, fe, backends, add);
@@ -122,7 +122,8 @@ function checkFrontendTls(name: string, fe: Obj, backends: Obj | null, add: (p: 
   if (mode !== 'tcp') add(['frontends', name, 'sni_routes'], 'sni_routes needs mode tcp (TLS passes through undecrypted)');
   if (isObj(fe.tls)) add(['frontends', name, 'sni_routes'], 'sni_routes reads the ClientHello of TLS it does not terminate: remove tls or sni_routes');
   for (const [sni, target] of Object.entries(fe.sni_routes)) {
-    if (!/^(?:\*\.)?[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?$/.test(sni)) add(['frontends', name, 'sni_routes', sni], `expected a server name (a.example.com) or a wildcard (*.example.com): "${sni}"`);
+    if (!/^(?:\*\.)?[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?$/.test(sni))
+      add(['frontends', name, 'sni_routes', sni], `expected a server name (a.example.com) or a wildcard (*.example.com): "${sni}"`);
     if (typeof target !== 'string' || backends === null) continue;
     const be = backends[target];
     if (!Object.hasOwn(backends, target)) add(['frontends', name, 'sni_routes', sni], `unknown backend "${target}"`);
@@ -191,7 +192,10 @@ function checkBackend(name: string, be: Obj, raw: Obj, file: string | null, add:
     const base = be.passive.base_ejection === undefined ? 30_000 : parseDuration(be.passive.base_ejection);
     const max = be.passive.max_ejection === undefined ? 300_000 : parseDuration(be.passive.max_ejection);
     if (base !== null && max !== null && max < base) {
-      add(at('passive', be.passive.max_ejection === undefined ? 'base_ejection' : 'max_ejection'), `max_ejection (${formatDuration(max)}) must be at least base_ejection (${formatDuration(base)})`);
+      add(
+        at('passive', be.passive.max_ejection === undefined ? 'base_ejection' : 'max_ejection'),
+        `max_ejection (${formatDuration(max)}) must be at least base_ejection (${formatDuration(base)})`,
+      );
     }
   }
 
@@ -222,7 +226,7 @@ function checkBackend(name: string, be: Obj, raw: Obj, file: string | null, add:
   if (servers.length === 0 && !hasDiscovery && (be.servers === undefined || be.servers === null || Array.isArray(be.servers))) {
     add(at('servers'), 'a backend needs servers or discovery');
   }
-  if (hasDiscovery && (raw.consul === undefined)) {
+  if (hasDiscovery && raw.consul === undefined) {
     add(at('discovery'), 'discovery needs a top-level consul block (consul: { address: http://127.0.0.1:8500 })');
   }
 }

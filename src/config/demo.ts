@@ -19,28 +19,31 @@ export interface DemoPorts {
  */
 export function demoConfig(ports: DemoPorts, adminPassword: string | null = null): Config {
   const servers = ports.echo.map((port, i) => ({ name: `echo${i + 1}`, address: `127.0.0.1:${port}` }));
-  return normalizeConfig({
-    stats: {
-      bind: `127.0.0.1:${ports.stats}`,
-      ...(adminPassword !== null ? { auth: { username: 'admin', password: adminPassword } } : {}),
-    },
-    frontends: {
-      'demo-http': { mode: 'http', bind: `127.0.0.1:${ports.http}`, backend: 'demo-http' },
-      'demo-tcp': { mode: 'tcp', bind: `127.0.0.1:${ports.tcp}`, backend: 'demo-tcp' },
-    },
-    backends: {
-      'demo-http': {
-        mode: 'http',
-        strategy: 'round-robin',
-        health: { type: 'http', method: 'GET', path: '/health', interval: '2s' },
-        servers,
+  return normalizeConfig(
+    {
+      stats: {
+        bind: `127.0.0.1:${ports.stats}`,
+        ...(adminPassword !== null ? { auth: { username: 'admin', password: adminPassword } } : {}),
       },
-      'demo-tcp': {
-        mode: 'tcp',
-        strategy: 'round-robin',
-        health: { type: 'tcp', interval: '2s' },
-        servers,
+      frontends: {
+        'demo-http': { mode: 'http', bind: `127.0.0.1:${ports.http}`, backend: 'demo-http' },
+        'demo-tcp': { mode: 'tcp', bind: `127.0.0.1:${ports.tcp}`, backend: 'demo-tcp' },
+      },
+      backends: {
+        'demo-http': {
+          mode: 'http',
+          strategy: 'round-robin',
+          health: { type: 'http', method: 'GET', path: '/health', interval: '2s' },
+          servers,
+        },
+        'demo-tcp': {
+          mode: 'tcp',
+          strategy: 'round-robin',
+          health: { type: 'tcp', interval: '2s' },
+          servers,
+        },
       },
     },
-  }, null);
+    null,
+  );
 }

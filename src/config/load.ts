@@ -125,20 +125,26 @@ function build(raw: RawConfig, file: string | null, tls: TlsLoad): Config {
         timeoutMs: s.timeout,
       })),
     },
-    consul: consul === undefined ? null : {
-      address: consul.address.replace(/\/+$/, ''),
-      token: consul.token,
-      register: consul.register === undefined ? null : {
-        name: consul.register.name,
-        id: consul.register.id ?? `${consul.register.name}-${hostname()}`,
-        address: consul.register.address,
-        // Advertise the stats listener (it answers /health) unless told otherwise.
-        port: consul.register.port ?? (statsBind.port === 0 ? null : statsBind.port),
-        tags: consul.register.tags,
-        checkIntervalMs: consul.register.check_interval,
-      },
-      waitMs: consul.wait,
-    },
+    consul:
+      consul === undefined
+        ? null
+        : {
+            address: consul.address.replace(/\/+$/, ''),
+            token: consul.token,
+            register:
+              consul.register === undefined
+                ? null
+                : {
+                    name: consul.register.name,
+                    id: consul.register.id ?? `${consul.register.name}-${hostname()}`,
+                    address: consul.register.address,
+                    // Advertise the stats listener (it answers /health) unless told otherwise.
+                    port: consul.register.port ?? (statsBind.port === 0 ? null : statsBind.port),
+                    tags: consul.register.tags,
+                    checkIntervalMs: consul.register.check_interval,
+                  },
+            waitMs: consul.wait,
+          },
     workers: raw.workers,
     shutdownTimeoutMs: raw.shutdown_timeout,
     logging: raw.logging,
@@ -155,11 +161,21 @@ function frontend(name: string, fe: RawFrontend, tls: TlsLoad, file: string | nu
     bind: fe.bind,
     // crossCheck made sure one of them is there (and that they agree when both are).
     backend: (fe.default_backend ?? fe.backend)!,
-    timeouts: { clientMs: fe.timeouts.client, httpRequestMs: fe.timeouts.http_request, keepAliveMs: fe.timeouts.keep_alive, handshakeMs: fe.timeouts.handshake },
+    timeouts: {
+      clientMs: fe.timeouts.client,
+      httpRequestMs: fe.timeouts.http_request,
+      keepAliveMs: fe.timeouts.keep_alive,
+      handshakeMs: fe.timeouts.handshake,
+    },
     maxconn: fe.maxconn,
     maxconnPerSource: fe.maxconn_per_source,
     trustedProxies: fe.trusted_proxies,
-    limits: { maxRequestLine: fe.limits.max_request_line, maxHeaderBytes: fe.limits.max_header_bytes, maxHeaders: fe.limits.max_headers, obsFold: fe.limits.obs_fold },
+    limits: {
+      maxRequestLine: fe.limits.max_request_line,
+      maxHeaderBytes: fe.limits.max_header_bytes,
+      maxHeaders: fe.limits.max_headers,
+      obsFold: fe.limits.obs_fold,
+    },
     routing: {
       routes: normalizeRoutes(fe.routes),
       requestHeaders: fe.request_headers ?? null,
@@ -168,7 +184,8 @@ function frontend(name: string, fe: RawFrontend, tls: TlsLoad, file: string | nu
     },
     rateLimit: normalizeRateLimit(fe.rate_limit),
     tls: tls.frontends.get(name) ?? null,
-    redirectHttps: redirect === undefined || redirect === false ? null : redirect === true ? { status: 301, port: null } : { status: redirect.status, port: redirect.port },
+    redirectHttps:
+      redirect === undefined || redirect === false ? null : redirect === true ? { status: 301, port: null } : { status: redirect.status, port: redirect.port },
     sniRoutes: fe.sni_routes === undefined ? null : Object.fromEntries(Object.entries(fe.sni_routes).map(([k, v]) => [k.toLowerCase(), v])),
     // Module paths are stored absolute, as strategies are; the keys only when set.
     ...(fe.router === undefined ? {} : { router: resolveStrategyPath(fe.router, file) }),
@@ -186,7 +203,8 @@ function backend(name: string, be: RawBackend, file: string | null, tls: TlsLoad
     // Module paths are stored absolute so that loading them does not depend on the cwd.
     strategy: isBuiltinStrategy(be.strategy) ? be.strategy : resolveStrategyPath(be.strategy, file),
     strategyOptions: be.strategy_options,
-    sticky: sticky === undefined ? null : sticky.type === 'cookie' ? { type: 'cookie', name: sticky.name } : { type: 'source', ttlMs: sticky.ttl, size: sticky.size },
+    sticky:
+      sticky === undefined ? null : sticky.type === 'cookie' ? { type: 'cookie', name: sticky.name } : { type: 'source', ttlMs: sticky.ttl, size: sticky.size },
     health: health(be.health, be.check_send_proxy),
     passive: {
       consecutiveFailures: be.passive.consecutive_failures,
@@ -253,7 +271,22 @@ function proxyVersion(v: 'v1' | 'v2' | 'none'): ProxyVersion {
 function health(h: RawBackend['health'], checkSendProxy: boolean | undefined): HealthConfig {
   const sendProxy = checkSendProxy ?? 'auto';
   if (h === undefined) {
-    return { type: 'none', method: 'GET', path: '/', host: null, expect: DEFAULT_EXPECT, body: null, intervalMs: 10_000, fastIntervalMs: 10_000, downIntervalMs: 10_000, timeoutMs: 2_000, rise: 2, fall: 3, onMarkedDown: 'none', sendProxy };
+    return {
+      type: 'none',
+      method: 'GET',
+      path: '/',
+      host: null,
+      expect: DEFAULT_EXPECT,
+      body: null,
+      intervalMs: 10_000,
+      fastIntervalMs: 10_000,
+      downIntervalMs: 10_000,
+      timeoutMs: 2_000,
+      rise: 2,
+      fall: 3,
+      onMarkedDown: 'none',
+      sendProxy,
+    };
   }
   return {
     type: h.type,
@@ -280,4 +313,3 @@ function deepFreeze<T>(value: T): T {
   }
   return value;
 }
-

@@ -7,8 +7,14 @@ import { configSchema } from './schema.js';
 type RawIssue = z.core.$ZodRawIssue;
 
 const NOUNS: Readonly<Record<string, string>> = {
-  object: 'a mapping', record: 'a mapping', array: 'a list', string: 'a string', number: 'a number',
-  int: 'an integer', boolean: 'true or false', literal: 'a fixed value',
+  object: 'a mapping',
+  record: 'a mapping',
+  array: 'a list',
+  string: 'a string',
+  number: 'a number',
+  int: 'an integer',
+  boolean: 'true or false',
+  literal: 'a fixed value',
 };
 
 function kind(v: unknown): string {

@@ -10,12 +10,17 @@ const int = (min: number) => z.number().int().min(min);
  * Per client address: requests per second with a burst (a token bucket per address), concurrent
  * connections (frontends only). At least one limit (checks.ts); an absent one is not applied.
  */
-export const rateLimitSchema = z.preprocess((v) => (v === null ? undefined : v), z.strictObject({
-  requests_per_second: z.number().gt(0, { error: 'expected a number greater than 0' }).optional(),
-  burst: int(1).optional(),
-  connections: int(1).optional(),
-  table_size: int(1).default(100_000),
-}).optional());
+export const rateLimitSchema = z.preprocess(
+  (v) => (v === null ? undefined : v),
+  z
+    .strictObject({
+      requests_per_second: z.number().gt(0, { error: 'expected a number greater than 0' }).optional(),
+      burst: int(1).optional(),
+      connections: int(1).optional(),
+      table_size: int(1).default(100_000),
+    })
+    .optional(),
+);
 
 export type RawRateLimit = z.output<typeof rateLimitSchema>;
 

@@ -17,7 +17,9 @@ export function describeMatch(m: RouteMatchConfig): string {
   if (m.pathRegex !== null) parts.push(`path_regex ${m.pathRegex}`);
   const values = (what: string, list: readonly ValueMatch[]) => {
     for (const v of list) {
-      parts.push(`${what} ${v.name}${v.kind === 'present' ? ' present' : v.kind === 'absent' ? ' absent' : v.kind === 'equals' ? `=${v.value}` : ` ~ /${v.value}/`}`);
+      parts.push(
+        `${what} ${v.name}${v.kind === 'present' ? ' present' : v.kind === 'absent' ? ' absent' : v.kind === 'equals' ? `=${v.value}` : ` ~ /${v.value}/`}`,
+      );
     }
   };
   values('header', m.headers);
@@ -33,7 +35,8 @@ export function describeAction(r: RouteConfig): string {
   if (a.type === 'backend') out = `backend ${a.backend}`;
   else if (a.type === 'redirect') out = `redirect ${a.status} ${formatTemplate(a.location)}${a.keepPath ? ' +path' : ''}${a.keepQuery ? ' +query' : ''}`;
   else out = `deny ${a.status}`;
-  if (r.pathRewrite !== null) out += r.pathRewrite.type === 'strip_prefix' ? ` (strip ${r.pathRewrite.prefix})` : ` (path ${r.pathRewrite.regex} -> ${r.pathRewrite.replace})`;
+  if (r.pathRewrite !== null)
+    out += r.pathRewrite.type === 'strip_prefix' ? ` (strip ${r.pathRewrite.prefix})` : ` (path ${r.pathRewrite.regex} -> ${r.pathRewrite.replace})`;
   return out;
 }
 
@@ -110,7 +113,10 @@ export function shadowedRoutes(fe: FrontendConfig): ShadowWarning[] {
     for (let i = 0; i < j; i++) {
       if (covers(routes[i]!.match, routes[j]!.match)) {
         const name = (r: RouteConfig, k: number) => (r.name === `routes[${k}]` ? `routes[${k}]` : `routes[${k}] (${r.name})`);
-        out.push({ path: `frontends.${fe.name}.routes[${j}]`, message: `never matches: ${name(routes[i]!, i)} takes every request it would (${describeMatch(routes[i]!.match)})` });
+        out.push({
+          path: `frontends.${fe.name}.routes[${j}]`,
+          message: `never matches: ${name(routes[i]!, i)} takes every request it would (${describeMatch(routes[i]!.match)})`,
+        });
         break;
       }
     }

@@ -29,12 +29,17 @@ export interface RouteMatchConfig {
 
 export type RouteAction =
   | { readonly type: 'backend'; readonly backend: string }
-  | { readonly type: 'redirect'; readonly status: 301 | 302 | 303 | 307 | 308; readonly location: Template; readonly keepPath: boolean; readonly keepQuery: boolean }
+  | {
+      readonly type: 'redirect';
+      readonly status: 301 | 302 | 303 | 307 | 308;
+      readonly location: Template;
+      readonly keepPath: boolean;
+      readonly keepQuery: boolean;
+    }
   | { readonly type: 'deny'; readonly status: number; readonly body: string | null };
 
 export type PathRewriteConfig =
-  | { readonly type: 'strip_prefix'; readonly prefix: string }
-  | { readonly type: 'regex'; readonly regex: string; readonly replace: string };
+  { readonly type: 'strip_prefix'; readonly prefix: string } | { readonly type: 'regex'; readonly regex: string; readonly replace: string };
 
 export interface HeaderRulesConfig {
   /** Names lowercase. `set` replaces every line of that name; `add` appends one more. */

@@ -108,12 +108,15 @@ function statusRange(item: unknown): readonly [number, number] | null {
   return xx === null ? null : [Number(xx[1]) * 100, Number(xx[1]) * 100 + 99];
 }
 
-const expect = z.unknown().transform((v, ctx): StatusRanges => {
-  const items = Array.isArray(v) ? v : [v];
-  const ranges = items.map(statusRange);
-  if (items.length === 0 || ranges.some((r) => r === null)) return fail(ctx, EXPECT_MESSAGE, v);
-  return ranges as (readonly [number, number])[];
-}).default(DEFAULT_EXPECT);
+const expect = z
+  .unknown()
+  .transform((v, ctx): StatusRanges => {
+    const items = Array.isArray(v) ? v : [v];
+    const ranges = items.map(statusRange);
+    if (items.length === 0 || ranges.some((r) => r === null)) return fail(ctx, EXPECT_MESSAGE, v);
+    return ranges as (readonly [number, number])[];
+  })
+  .default(DEFAULT_EXPECT);
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.number().int().min(min).max(max);
 const name = z.string().min(1);
@@ -146,71 +149,107 @@ const cidr = z.string().transform((v, ctx): string => {
 /** HAProxy `retry-on` keywords switchyard implements, and the statuses HAProxy allows there. */
 export const RETRY_KEYWORDS = ['conn-failure', 'empty-response', 'junk-response', 'response-timeout'] as const;
 export const RETRY_STATUSES = [401, 403, 404, 408, 425, 500, 501, 502, 503, 504] as const;
-const retryOn = z.array(z.union([z.enum(RETRY_KEYWORDS), z.number().int().refine((n) => (RETRY_STATUSES as readonly number[]).includes(n), {
-  error: `expected one of ${RETRY_KEYWORDS.join(', ')} or a status among ${RETRY_STATUSES.join(' ')}`,
-})], { error: `expected one of ${RETRY_KEYWORDS.join(', ')} or a status among ${RETRY_STATUSES.join(' ')}` })).default(['conn-failure']);
-const cidrList = z.array(z.unknown().transform((v, ctx): string => {
-  const parsed = parseCidr(v);
-  return typeof parsed === 'string' ? fail(ctx, parsed, v) : (v as string);
-}));
+const retryOn = z
+  .array(
+    z.union(
+      [
+        z.enum(RETRY_KEYWORDS),
+        z
+          .number()
+          .int()
+          .refine((n) => (RETRY_STATUSES as readonly number[]).includes(n), {
+            error: `expected one of ${RETRY_KEYWORDS.join(', ')} or a status among ${RETRY_STATUSES.join(' ')}`,
+          }),
+      ],
+      { error: `expected one of ${RETRY_KEYWORDS.join(', ')} or a status among ${RETRY_STATUSES.join(' ')}` },
+    ),
+  )
+  .default(['conn-failure']);
+const cidrList = z.array(
+  z.unknown().transform((v, ctx): string => {
+    const parsed = parseCidr(v);
+    return typeof parsed === 'string' ? fail(ctx, parsed, v) : (v as string);
+  }),
+);
 
 /** `send_proxy: v1 | v2 | none` (HAProxy `send-proxy` / `send-proxy-v2`). */
 const proxyVersion = z.enum(['v1', 'v2', 'none']);
 
 /** A runtime API socket: a path, or `{ path | address, mode, user, group, level, timeout }`. */
-const runtimeSocket = z.preprocess((v) => (typeof v === 'string' ? { path: v } : v), z.strictObject({
-  path: z.string().min(1).optional(),
-  address: address(true).optional(),
-  mode: z.union([z.number().int().min(0).max(0o777), z.string().regex(/^0?[0-7]{3}$/, { error: 'expected an octal file mode like "0600"' })]).default('0600'),
-  user: z.union([name, z.number().int().min(0)]).optional(),
-  group: z.union([name, z.number().int().min(0)]).optional(),
-  level: z.enum(['user', 'operator', 'admin']).default('admin'),
-  timeout: duration(10_000),
-}));
+const runtimeSocket = z.preprocess(
+  (v) => (typeof v === 'string' ? { path: v } : v),
+  z.strictObject({
+    path: z.string().min(1).optional(),
+    address: address(true).optional(),
+    mode: z.union([z.number().int().min(0).max(0o777), z.string().regex(/^0?[0-7]{3}$/, { error: 'expected an octal file mode like "0600"' })]).default('0600'),
+    user: z.union([name, z.number().int().min(0)]).optional(),
+    group: z.union([name, z.number().int().min(0)]).optional(),
+    level: z.enum(['user', 'operator', 'admin']).default('admin'),
+    timeout: duration(10_000),
+  }),
+);
 
 // ---- sections ------------------------------------------------------------------------------
 
-const statsSchema = block(z.strictObject({
-  bind: address(true).default(DEFAULT_STATS_BIND),
-  // `read` sits with the credentials it needs (`auth.read: private`); `stats.read` is the older spelling.
-  auth: z.strictObject({ username: name, password: name, read: z.enum(['public', 'private']).optional() }).optional(),
-  read: z.enum(['public', 'private']).optional(),
-  // Host names (with or without a port) the listener answers to; empty: any (DNS rebinding guard).
-  allowed_hosts: z.array(z.string().min(1).regex(/^[^\s/@]+$/, { error: 'expected a host name, optionally with :port' })).default([]),
-  // One socket or a list (HAProxy allows several `stats socket` lines, each with its level).
-  socket: z.preprocess((v) => (v === null || v === undefined ? [] : Array.isArray(v) ? (v as unknown[]) : [v]), z.array(runtimeSocket)),
-}));
+const statsSchema = block(
+  z.strictObject({
+    bind: address(true).default(DEFAULT_STATS_BIND),
+    // `read` sits with the credentials it needs (`auth.read: private`); `stats.read` is the older spelling.
+    auth: z.strictObject({ username: name, password: name, read: z.enum(['public', 'private']).optional() }).optional(),
+    read: z.enum(['public', 'private']).optional(),
+    // Host names (with or without a port) the listener answers to; empty: any (DNS rebinding guard).
+    allowed_hosts: z
+      .array(
+        z
+          .string()
+          .min(1)
+          .regex(/^[^\s/@]+$/, { error: 'expected a host name, optionally with :port' }),
+      )
+      .default([]),
+    // One socket or a list (HAProxy allows several `stats socket` lines, each with its level).
+    socket: z.preprocess((v) => (v === null || v === undefined ? [] : Array.isArray(v) ? (v as unknown[]) : [v]), z.array(runtimeSocket)),
+  }),
+);
 
-const consulSchema = optionalBlock(z.strictObject({
-  address: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }).default(DEFAULT_CONSUL_ADDRESS),
-  token: z.string().nullable().default(null),
-  register: optionalBlock(z.strictObject({
-    name: name.default('switchyard'),
-    id: name.optional(),
-    address: z.string().min(1).nullable().default(null),
-    port: int(1, 65535).nullable().default(null),
-    tags: z.array(z.string()).default([]),
-    check_interval: duration(10_000),
-  })),
-  wait: duration(30_000),
-}));
+const consulSchema = optionalBlock(
+  z.strictObject({
+    address: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }).default(DEFAULT_CONSUL_ADDRESS),
+    token: z.string().nullable().default(null),
+    register: optionalBlock(
+      z.strictObject({
+        name: name.default('switchyard'),
+        id: name.optional(),
+        address: z.string().min(1).nullable().default(null),
+        port: int(1, 65535).nullable().default(null),
+        tags: z.array(z.string()).default([]),
+        check_interval: duration(10_000),
+      }),
+    ),
+    wait: duration(30_000),
+  }),
+);
 
-const workersSchema = z.unknown().transform((v, ctx): number | 'auto' => {
-  if (v === 'auto' || (typeof v === 'number' && Number.isInteger(v) && v >= 1)) return v;
-  return fail(ctx, 'expected an integer of at least 1, or "auto"', v);
-}).default(1);
+const workersSchema = z
+  .unknown()
+  .transform((v, ctx): number | 'auto' => {
+    if (v === 'auto' || (typeof v === 'number' && Number.isInteger(v) && v >= 1)) return v;
+    return fail(ctx, 'expected an integer of at least 1, or "auto"', v);
+  })
+  .default(1);
 
-const loggingSchema = block(z.strictObject({
-  level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
-  // `access: true` is short for `access: { enabled: true }`.
-  access: z.preprocess(
-    (v) => (typeof v === 'boolean' ? { enabled: v } : v === null || v === undefined ? {} : v),
-    z.strictObject({
-      enabled: z.boolean().default(false),
-      sample: z.number().gt(0, { error: 'expected a number greater than 0 and at most 1' }).max(1).default(1),
-    }),
-  ),
-}));
+const loggingSchema = block(
+  z.strictObject({
+    level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    // `access: true` is short for `access: { enabled: true }`.
+    access: z.preprocess(
+      (v) => (typeof v === 'boolean' ? { enabled: v } : v === null || v === undefined ? {} : v),
+      z.strictObject({
+        enabled: z.boolean().default(false),
+        sample: z.number().gt(0, { error: 'expected a number greater than 0 and at most 1' }).max(1).default(1),
+      }),
+    ),
+  }),
+);
 
 const TLS_VERSION = z.enum(['TLSv1.2', 'TLSv1.3']);
 const pemFile = z.string().min(1);
@@ -240,24 +279,28 @@ const frontendSchema = z.strictObject({
   bind: address(true),
   // `backend:` and `default_backend:` name the same thing (checks.ts wants one of them).
   backend: name.optional(),
-  timeouts: block(z.strictObject({
-    client: duration(30_000),
-    http_request: duration(10_000),
-    keep_alive: duration(60_000),
-    // TLS frontends: the whole handshake (TCP SNI routing: the whole ClientHello) in this time.
-    handshake: duration(10_000),
-  })),
+  timeouts: block(
+    z.strictObject({
+      client: duration(30_000),
+      http_request: duration(10_000),
+      keep_alive: duration(60_000),
+      // TLS frontends: the whole handshake (TCP SNI routing: the whole ClientHello) in this time.
+      handshake: duration(10_000),
+    }),
+  ),
   maxconn: int(0).default(0),
   maxconn_per_source: int(0).default(0),
   trusted_proxies: z.array(cidr).default([]),
-  limits: block(z.strictObject({
-    max_request_line: int(1).default(8192),
-    max_header_bytes: int(1).default(32768),
-    max_headers: int(1).default(100),
-    // obs-fold (a header line starting with SP/HTAB, RFC 9112 §5.2): `reject` answers 400;
-    // `unfold` replaces each fold with spaces before forwarding, for old clients.
-    obs_fold: z.enum(['reject', 'unfold']).default('reject'),
-  })),
+  limits: block(
+    z.strictObject({
+      max_request_line: int(1).default(8192),
+      max_header_bytes: int(1).default(32768),
+      max_headers: int(1).default(100),
+      // obs-fold (a header line starting with SP/HTAB, RFC 9112 §5.2): `reject` answers 400;
+      // `unfold` replaces each fold with spaces before forwarding, for old clients.
+      obs_fold: z.enum(['reject', 'unfold']).default('reject'),
+    }),
+  ),
   // Routing (docs/routing.md): HTTP frontends only (checks.ts).
   default_backend: name.optional(),
   routes: routesSchema,
@@ -268,11 +311,19 @@ const frontendSchema = z.strictObject({
   // TLS termination (docs/tls.md); files are read and checked by config/tls.ts.
   tls: nullMeansAbsent(frontendTlsSchema),
   // HTTP frontends: answer every request with a redirect to https:// (`true`: 301, same host).
-  redirect_https: nullMeansAbsent(z.union([
-    z.literal(true),
-    z.literal(false),
-    z.strictObject({ status: z.union([z.literal(301), z.literal(302), z.literal(307), z.literal(308)]).default(301), port: int(1, 65535).nullable().default(null) }),
-  ], { error: 'expected true, or { status: 301|302|307|308, port }' })),
+  redirect_https: nullMeansAbsent(
+    z.union(
+      [
+        z.literal(true),
+        z.literal(false),
+        z.strictObject({
+          status: z.union([z.literal(301), z.literal(302), z.literal(307), z.literal(308)]).default(301),
+          port: int(1, 65535).nullable().default(null),
+        }),
+      ],
+      { error: 'expected true, or { status: 301|302|307|308, port }' },
+    ),
+  ),
   // TCP frontends: route TLS connections by the ClientHello's SNI without decrypting.
   sni_routes: nullMeansAbsent(z.record(z.string(), name)),
   // User code (docs/programming.md): module paths relative to the config file; HTTP only (checks.ts).
@@ -284,21 +335,28 @@ const frontendSchema = z.strictObject({
 
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/; // RFC 6265 cookie-name = token
 
-const stickySchema = z.discriminatedUnion('type', [
-  z.strictObject({
-    type: z.literal('cookie'),
-    name: z.string().regex(COOKIE_NAME, { error: 'expected a cookie name (letters, digits, -_.)' }).default('SY_SERVER'),
-  }),
-  z.strictObject({
-    type: z.literal('source'),
-    ttl: duration(30 * 60_000),
-    size: int(1).default(100_000),
-  }),
-], { error: 'expected { type: cookie } or { type: source }' });
+const stickySchema = z.discriminatedUnion(
+  'type',
+  [
+    z.strictObject({
+      type: z.literal('cookie'),
+      name: z.string().regex(COOKIE_NAME, { error: 'expected a cookie name (letters, digits, -_.)' }).default('SY_SERVER'),
+    }),
+    z.strictObject({
+      type: z.literal('source'),
+      ttl: duration(30 * 60_000),
+      size: int(1).default(100_000),
+    }),
+  ],
+  { error: 'expected { type: cookie } or { type: source }' },
+);
 
 const healthSchema = z.strictObject({
   type: z.enum(['tcp', 'http', 'none']).default('tcp'),
-  method: z.string().regex(/^[A-Za-z]+$/, { error: 'expected an HTTP method like GET' }).default('GET'),
+  method: z
+    .string()
+    .regex(/^[A-Za-z]+$/, { error: 'expected an HTTP method like GET' })
+    .default('GET'),
   path: z.string().startsWith('/', { error: 'expected a path starting with /' }).default('/'),
   host: z.string().min(1).nullable().default(null),
   expect,
@@ -328,50 +386,61 @@ const backendSchema = z.strictObject({
   sticky: nullMeansAbsent(stickySchema),
   // Absent: no active checks. Present: a check, tcp unless `type` says otherwise.
   health: optionalBlock(healthSchema),
-  passive: block(z.strictObject({
-    consecutive_failures: int(0).default(5),
-    base_ejection: duration(30_000),
-    max_ejection: duration(5 * 60_000),
-    max_ejected_percent: z.number().min(0).max(100).default(50),
-  })),
-  timeouts: block(z.strictObject({
-    connect: duration(5_000),
-    server: duration(30_000),
-    queue: derivedDuration(),
-    // Below common servers' own keep-alive (Node 5 s, Apache 5 s) so that switchyard closes
-    // first and a request never races a server closing the connection under it.
-    server_keep_alive: duration(4_000),
-  })),
+  passive: block(
+    z.strictObject({
+      consecutive_failures: int(0).default(5),
+      base_ejection: duration(30_000),
+      max_ejection: duration(5 * 60_000),
+      max_ejected_percent: z.number().min(0).max(100).default(50),
+    }),
+  ),
+  timeouts: block(
+    z.strictObject({
+      connect: duration(5_000),
+      server: duration(30_000),
+      queue: derivedDuration(),
+      // Below common servers' own keep-alive (Node 5 s, Apache 5 s) so that switchyard closes
+      // first and a request never races a server closing the connection under it.
+      server_keep_alive: duration(4_000),
+    }),
+  ),
   retries: int(0, 10).default(2),
   retry_on: retryOn,
   servers: z.preprocess((v) => (v === null ? [] : v), z.array(serverSchema).default([])),
-  discovery: nullMeansAbsent(z.strictObject({
-    consul: z.strictObject({
-      service: name,
-      tag: z.string().min(1).nullable().default(null),
-      passing: z.boolean().default(true),
-      dc: z.string().min(1).nullable().default(null),
+  discovery: nullMeansAbsent(
+    z.strictObject({
+      consul: z.strictObject({
+        service: name,
+        tag: z.string().min(1).nullable().default(null),
+        passing: z.boolean().default(true),
+        dc: z.string().min(1).nullable().default(null),
+      }),
     }),
-  })),
+  ),
   request_headers: headerRulesSchema,
   response_headers: headerRulesSchema,
   // Overload protection (docs/overload.md).
   max_queue: int(0).default(0),
   redispatch: z.boolean().default(true),
-  slow_start: nullMeansAbsent(z.union([
-    durationValue,
-    z.strictObject({ duration: durationValue, min_weight_percent: z.number().min(0).max(100).default(10) }),
-  ], { error: 'expected a duration (30s) or { duration: 30s, min_weight_percent: 10 }' })),
-  circuit_breaker: nullMeansAbsent(z.strictObject({
-    max_connections: int(1).optional(),
-    max_pending: int(1).optional(),
-    max_requests: int(1).optional(),
-    max_retries: int(0).optional(),
-    retry_budget: nullMeansAbsent(z.strictObject({
-      percent: z.number().min(0).max(100).default(20),
-      min_retry_concurrency: int(0).default(3),
-    })),
-  })),
+  slow_start: nullMeansAbsent(
+    z.union([durationValue, z.strictObject({ duration: durationValue, min_weight_percent: z.number().min(0).max(100).default(10) })], {
+      error: 'expected a duration (30s) or { duration: 30s, min_weight_percent: 10 }',
+    }),
+  ),
+  circuit_breaker: nullMeansAbsent(
+    z.strictObject({
+      max_connections: int(1).optional(),
+      max_pending: int(1).optional(),
+      max_requests: int(1).optional(),
+      max_retries: int(0).optional(),
+      retry_budget: nullMeansAbsent(
+        z.strictObject({
+          percent: z.number().min(0).max(100).default(20),
+          min_retry_concurrency: int(0).default(3),
+        }),
+      ),
+    }),
+  ),
   // TLS to the servers (and their health checks); `tls: {}` verifies against the system CAs.
   tls: z.preprocess((v) => (v === true ? {} : v === null || v === false ? undefined : v), backendTlsSchema.optional()),
   send_proxy: proxyVersion.default('none'),

@@ -1,4 +1,3 @@
-
 // Header-rule values and redirect locations are small templates: literal text with request
 // values filled in per request (`${client_ip}`, `${host}`, `${path}`...) and environment
 // values filled in once, when the config is loaded (`${env:NAME}`). Parsed here, at load, so

@@ -48,7 +48,13 @@ function frontendTls(raw: NonNullable<RawFrontend['tls']>, base: string, at: Pat
   if (issues.length > before) return null;
   const tls: FrontendTlsConfig = { certificates, minVersion: raw.min_version, maxVersion: raw.max_version, ciphers: raw.ciphers, strictSni: raw.strict_sni };
   // OpenSSL is the judge of a cipher list; the first certificate makes a complete context.
-  const why = contextError({ cert: certificates[0]!.cert, key: certificates[0]!.key, minVersion: tls.minVersion, maxVersion: tls.maxVersion, ciphers: tls.ciphers ?? undefined });
+  const why = contextError({
+    cert: certificates[0]!.cert,
+    key: certificates[0]!.key,
+    minVersion: tls.minVersion,
+    maxVersion: tls.maxVersion,
+    ciphers: tls.ciphers ?? undefined,
+  });
   if (why !== null) {
     issues.push({ path: [...at, raw.ciphers !== null ? 'ciphers' : 'certificates'], message: why });
     return null;
@@ -72,7 +78,13 @@ function backendTls(raw: NonNullable<RawBackend['tls']>, base: string, at: PathS
     clientCert = keyPair(raw.cert, raw.key, base, at, issues);
   }
   if (issues.length > before) return null;
-  const why = contextError({ ca: ca ?? undefined, cert: clientCert?.cert, key: clientCert?.key, minVersion: raw.min_version, ciphers: raw.ciphers ?? undefined });
+  const why = contextError({
+    ca: ca ?? undefined,
+    cert: clientCert?.cert,
+    key: clientCert?.key,
+    minVersion: raw.min_version,
+    ciphers: raw.ciphers ?? undefined,
+  });
   if (why !== null) {
     issues.push({ path: [...at, raw.ciphers !== null ? 'ciphers' : 'ca'], message: why });
     return null;
@@ -99,7 +111,10 @@ function keyPair(certPath: string, keyPath: string, base: string, at: PathSegmen
     key = createPrivateKey(keyPem);
   } catch (error) {
     const encrypted = /passphrase|encrypted/i.test((error as Error).message) || keyPem.includes('ENCRYPTED');
-    issues.push({ path: [...at, 'key'], message: encrypted ? `the key is encrypted (switchyard needs it unencrypted): ${keyFile}` : `not a PEM private key: ${keyFile}` });
+    issues.push({
+      path: [...at, 'key'],
+      message: encrypted ? `the key is encrypted (switchyard needs it unencrypted): ${keyFile}` : `not a PEM private key: ${keyFile}`,
+    });
     return null;
   }
   if (!x509.checkPrivateKey(key)) {

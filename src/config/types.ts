@@ -111,7 +111,6 @@ export interface FrontendConfig {
   readonly trustedSources: readonly string[];
 }
 
-
 export type TlsVersion = 'TLSv1.2' | 'TLSv1.3';
 
 /**
@@ -203,9 +202,7 @@ export interface PassiveHealthConfig {
   readonly maxEjectedPercent: number;
 }
 
-export type StickyConfig =
-  | { readonly type: 'cookie'; readonly name: string }
-  | { readonly type: 'source'; readonly ttlMs: number; readonly size: number };
+export type StickyConfig = { readonly type: 'cookie'; readonly name: string } | { readonly type: 'source'; readonly ttlMs: number; readonly size: number };
 
 export interface ServerConfig {
   readonly name: string;

@@ -219,7 +219,10 @@ export class ServiceWatch {
     const delay = backoffDelay(this.failures, this.host.backoff);
     if (message !== this.lastError) {
       const hint = /status 403/.test(message) ? ' (check consul.token)' : '';
-      this.log.warn({ err: message, failures: this.failures, retryInMs: delay, servers: this.last?.specs.length ?? 0 }, `consul query failed${hint}; keeping the last known servers`);
+      this.log.warn(
+        { err: message, failures: this.failures, retryInMs: delay, servers: this.last?.specs.length ?? 0 },
+        `consul query failed${hint}; keeping the last known servers`,
+      );
     } else {
       this.log.debug({ err: message, failures: this.failures, retryInMs: delay }, 'consul query failed again');
     }
@@ -258,10 +261,12 @@ export class ServiceWatch {
     const after = new Map(next.specs.map((s) => [s.id, s]));
     const added = next.specs.filter((s) => !before.has(s.id)).map((s) => `${s.name} ${s.host}:${s.port}`);
     const removed = [...before.values()].filter((s) => !after.has(s.id)).map((s) => s.name);
-    const changed = next.specs.filter((s) => {
-      const b = before.get(s.id);
-      return b !== undefined && (b.host !== s.host || b.port !== s.port || b.weight !== s.weight);
-    }).map((s) => `${s.name} ${s.host}:${s.port} weight ${s.weight}`);
+    const changed = next.specs
+      .filter((s) => {
+        const b = before.get(s.id);
+        return b !== undefined && (b.host !== s.host || b.port !== s.port || b.weight !== s.weight);
+      })
+      .map((s) => `${s.name} ${s.host}:${s.port} weight ${s.weight}`);
     const critical = [...next.critical].map((id) => after.get(id)!.name);
     if (added.length + removed.length + changed.length === 0 && previous !== null) {
       this.log.debug({ critical }, 'consul health changed');
@@ -273,8 +278,17 @@ export class ServiceWatch {
 
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => { this.sleeping = null; resolve(); }, ms);
-      this.sleeping = { timer, resolve: () => { this.sleeping = null; resolve(); } };
+      const timer = setTimeout(() => {
+        this.sleeping = null;
+        resolve();
+      }, ms);
+      this.sleeping = {
+        timer,
+        resolve: () => {
+          this.sleeping = null;
+          resolve();
+        },
+      };
     });
   }
 }

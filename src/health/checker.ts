@@ -198,7 +198,10 @@ export class HealthChecker implements RuntimeComponent {
     const loop = this.loops.get(event.server);
     if (loop === undefined) return;
     if (event.to === 'MAINT') loop.pause();
-    else if (event.from === 'MAINT') queueMicrotask(() => { if (!this.stopped) loop.resumeFromMaint(); });
+    else if (event.from === 'MAINT')
+      queueMicrotask(() => {
+        if (!this.stopped) loop.resumeFromMaint();
+      });
   };
 }
 
@@ -338,11 +341,20 @@ export class CheckLoop {
     server.checkDown = to === 'DOWN';
     if (to === 'DOWN') server.check.downTransitions++;
     server.noteChange(result.reason, 'health');
-    this.log.warn({
-      backend: this.backend.name, server: server.name, address: server.address,
-      from, to, reason: result.reason, code: result.code, durationMs: result.durationMs,
-      state: server.state,
-    }, `server ${server.name} ${to}: ${result.reason}`);
+    this.log.warn(
+      {
+        backend: this.backend.name,
+        server: server.name,
+        address: server.address,
+        from,
+        to,
+        reason: result.reason,
+        code: result.code,
+        durationMs: result.durationMs,
+        state: server.state,
+      },
+      `server ${server.name} ${to}: ${result.reason}`,
+    );
     if (to === 'DOWN') {
       // Pooled idle sockets to a DOWN server are useless; busy ones go only when asked.
       if (this.health.onMarkedDown === 'shutdown_sessions') server.shutdownSessions();

@@ -121,7 +121,10 @@ export class PassiveDetector implements TrafficObserver {
     this.timers.set(server, timer);
     const reason = `ejected for ${ms}ms: ${why}`;
     server.noteChange(reason, 'passive');
-    this.log.warn({ backend: this.backend.name, server: server.name, reason: why, ejectionMs: ms, ejections: server.ejections }, `server ${server.name} ejected for ${ms}ms: ${why}`);
+    this.log.warn(
+      { backend: this.backend.name, server: server.name, reason: why, ejectionMs: ms, ejections: server.ejections },
+      `server ${server.name} ejected for ${ms}ms: ${why}`,
+    );
   }
 
   private uneject(server: Server, why: string): void {

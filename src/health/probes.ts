@@ -72,13 +72,19 @@ export function statusExpected(status: number, ranges: StatusRanges): boolean {
 export function describeConnectError(error: unknown): string {
   const code = (error as { code?: unknown } | null)?.code;
   switch (code) {
-    case 'ECONNREFUSED': return 'connection refused';
-    case 'ECONNRESET': return 'connection reset';
-    case 'EHOSTUNREACH': return 'host unreachable';
-    case 'ENETUNREACH': return 'network unreachable';
+    case 'ECONNREFUSED':
+      return 'connection refused';
+    case 'ECONNRESET':
+      return 'connection reset';
+    case 'EHOSTUNREACH':
+      return 'host unreachable';
+    case 'ENETUNREACH':
+      return 'network unreachable';
     case 'ENOTFOUND':
-    case 'EAI_AGAIN': return 'host not found';
-    case 'EPIPE': return 'connection closed';
+    case 'EAI_AGAIN':
+      return 'host not found';
+    case 'EPIPE':
+      return 'connection closed';
     default: {
       const message = (error as { message?: unknown } | null)?.message;
       return typeof code === 'string' ? code.toLowerCase() : typeof message === 'string' ? message : 'connection failed';
@@ -91,7 +97,9 @@ function tcpProbe(target: ProbeTarget, health: HealthConfig): Probe {
   let socket: Socket | null = null;
   let timer: NodeJS.Timeout | null = null;
   let settle: (r: ProbeResult) => void = () => {};
-  const done = new Promise<ProbeResult>((resolve) => { settle = resolve; });
+  const done = new Promise<ProbeResult>((resolve) => {
+    settle = resolve;
+  });
   const finish = (ok: boolean, code: CheckCode, reason: string): void => {
     if (timer !== null) clearTimeout(timer);
     timer = null;
@@ -119,7 +127,9 @@ function tlsProbe(target: ProbeTarget, health: HealthConfig, tls: BackendTlsConf
   let socket: TLSSocket | null = null;
   let connected = false;
   let settle: (r: ProbeResult) => void = () => {};
-  const done = new Promise<ProbeResult>((resolve) => { settle = resolve; });
+  const done = new Promise<ProbeResult>((resolve) => {
+    settle = resolve;
+  });
   const finish = (ok: boolean, code: CheckCode, reason: string): void => {
     clearTimeout(timer);
     if (socket !== null) socket.destroy();
@@ -135,10 +145,14 @@ function tlsProbe(target: ProbeTarget, health: HealthConfig, tls: BackendTlsConf
     // check_send_proxy: the PROXY header goes first, in clear, then TLS on the same connection.
     const plain = connect({ host: target.host, port: target.port });
     plain.write(header);
-    plain.once('connect', () => { connected = true; });
+    plain.once('connect', () => {
+      connected = true;
+    });
     socket = tlsConnect({ socket: plain, ...probeTlsOptions(tls, target.host) });
   }
-  socket.once('connect', () => { connected = true; });
+  socket.once('connect', () => {
+    connected = true;
+  });
   socket.once('secureConnect', () => finish(true, 'L6OK', `TLS ${socket?.getProtocol() ?? ''} handshake ok`.replace('  ', ' ')));
   socket.once('error', (error) => (connected ? finish(false, 'L6RSP', describeTlsError(error)) : finish(false, 'L4CON', describeConnectError(error))));
   return {
@@ -176,8 +190,12 @@ function httpProbe(target: ProbeTarget, health: HealthConfig, tls: BackendTlsCon
   // would keep answering after the server stopped accepting new connections.
   const header = checkHeader(target, health);
   const client = new Client(`${tls === null ? 'http' : 'https'}://${host}:${target.port}`, {
-    connect: header !== null ? proxiedConnector(target, header, tls)
-      : tls === null ? { timeout: health.timeoutMs + 1000 } : { timeout: health.timeoutMs + 1000, ...probeTlsOptions(tls, target.host) },
+    connect:
+      header !== null
+        ? proxiedConnector(target, header, tls)
+        : tls === null
+          ? { timeout: health.timeoutMs + 1000 }
+          : { timeout: health.timeoutMs + 1000, ...probeTlsOptions(tls, target.host) },
     headersTimeout: health.timeoutMs + 1000,
     bodyTimeout: health.timeoutMs + 1000,
     pipelining: 1,
@@ -185,7 +203,9 @@ function httpProbe(target: ProbeTarget, health: HealthConfig, tls: BackendTlsCon
   let connected = false;
   let finished = false;
   let settle: (r: ProbeResult) => void = () => {};
-  const done = new Promise<ProbeResult>((resolve) => { settle = resolve; });
+  const done = new Promise<ProbeResult>((resolve) => {
+    settle = resolve;
+  });
   const finish = (ok: boolean, code: CheckCode, reason: string): void => {
     if (finished) return;
     finished = true;
@@ -196,7 +216,9 @@ function httpProbe(target: ProbeTarget, health: HealthConfig, tls: BackendTlsCon
   const timer = setTimeout(() => {
     finish(false, connected ? 'L7TOUT' : 'L4TOUT', `timeout after ${formatDuration(health.timeoutMs)}`);
   }, health.timeoutMs);
-  client.on('connect', () => { connected = true; });
+  client.on('connect', () => {
+    connected = true;
+  });
   client.on('connectionError', () => {});
   client.on('disconnect', () => {});
 

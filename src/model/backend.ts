@@ -131,7 +131,9 @@ export class Backend implements ServerOwner {
    * that throws or runs out of its time budget throws here, before anything changed.
    */
   prepare(config: BackendConfig, factory: StrategyFactory): BackendChange {
-    const strategyChanged = config.strategy !== this.strategyName || moduleVersion(factory) !== moduleVersion(this.factory) ||
+    const strategyChanged =
+      config.strategy !== this.strategyName ||
+      moduleVersion(factory) !== moduleVersion(this.factory) ||
       JSON.stringify(config.strategyOptions) !== JSON.stringify(this.strategyOptions);
     const strategy = strategyChanged ? forServers(factory(config.strategyOptions)) : null;
     const stickyKey = JSON.stringify(config.sticky);
@@ -398,7 +400,11 @@ export class Backend implements ServerOwner {
     const s = this.strategy;
     if (s.opened !== undefined) {
       if (this.guarded) {
-        try { s.opened(server); } catch (error) { this.strategyFailed(error); }
+        try {
+          s.opened(server);
+        } catch (error) {
+          this.strategyFailed(error);
+        }
       } else s.opened(server);
     }
   }
@@ -410,7 +416,11 @@ export class Backend implements ServerOwner {
     const s = this.strategy;
     if (s.closed !== undefined) {
       if (this.guarded) {
-        try { s.closed(server); } catch (error) { this.strategyFailed(error); }
+        try {
+          s.closed(server);
+        } catch (error) {
+          this.strategyFailed(error);
+        }
       } else s.closed(server);
     }
     // A slot freed: the oldest waiter that can use it gets it now.

@@ -23,7 +23,6 @@ export class SniRoutes {
     const exact = this.exact.get(serverName);
     if (exact !== undefined) return exact;
     const dot = serverName.indexOf('.');
-    return dot > 0 ? this.wildcard.get(serverName.slice(dot + 1)) ?? null : null;
+    return dot > 0 ? (this.wildcard.get(serverName.slice(dot + 1)) ?? null) : null;
   }
 }
-

@@ -32,7 +32,15 @@ export class TlsCounters {
   /** Handshakes that resumed a session (a ticket or session id). */
   resumed = 0;
   readonly failures: Record<TlsFailureReason, number> = {
-    protocol: 0, version: 0, cipher: 0, no_certificate: 0, client_rejected: 0, timeout: 0, client_closed: 0, oversized: 0, other: 0,
+    protocol: 0,
+    version: 0,
+    cipher: 0,
+    no_certificate: 0,
+    client_rejected: 0,
+    timeout: 0,
+    client_closed: 0,
+    oversized: 0,
+    other: 0,
   };
 
   failed(reason: TlsFailureReason): void {
@@ -64,5 +72,7 @@ export function combineTls(target: TlsCounters, snapshots: readonly (TlsSnapshot
   }
   if (!any) return;
   [target.handshakes, target.tls12, target.tls13, target.resumed] = sum as [number, number, number, number];
-  TLS_FAILURE_REASONS.forEach((r, i) => { target.failures[r] = sum[4 + i]!; });
+  TLS_FAILURE_REASONS.forEach((r, i) => {
+    target.failures[r] = sum[4 + i]!;
+  });
 }

@@ -3,8 +3,15 @@ import type { Counters } from '../model/counters.js';
 import type { Server } from '../model/server.js';
 import type { BalanceContext } from '../strategies/sticky.js';
 import {
-  countRefusal, LIMIT_MAX_CONNECTIONS, LIMIT_MAX_PENDING, LIMIT_MAX_QUEUE, LIMIT_MAX_REQUESTS, LIMIT_MAX_RETRIES,
-  LIMIT_RETRY_BUDGET, LIMIT_TIMEOUT_QUEUE, NO_SERVER,
+  countRefusal,
+  LIMIT_MAX_CONNECTIONS,
+  LIMIT_MAX_PENDING,
+  LIMIT_MAX_QUEUE,
+  LIMIT_MAX_REQUESTS,
+  LIMIT_MAX_RETRIES,
+  LIMIT_RETRY_BUDGET,
+  LIMIT_TIMEOUT_QUEUE,
+  NO_SERVER,
 } from './refusals.js';
 import { WaitList, type QueueWaiter } from './wait-list.js';
 
@@ -161,7 +168,7 @@ export class BackendOverload {
     try {
       const backend = this.backend;
       for (;;) {
-        const own = freed === null ? null : this.serverQueues.get(freed)?.head ?? null;
+        const own = freed === null ? null : (this.serverQueues.get(freed)?.head ?? null);
         const ownFits = own !== null && freed!.stickable && freed!.hasRoom && this.admission() === '';
         const general = this.queue.head;
         let w: QueueWaiter;

@@ -23,15 +23,30 @@ export const NO_SERVER = '';
 /** Count one refusal on a backend's counters. */
 export function countRefusal(c: Counters, limit: string): void {
   switch (limit) {
-    case LIMIT_MAXCONN: c.overMaxconn++; return;
+    case LIMIT_MAXCONN:
+      c.overMaxconn++;
+      return;
     case LIMIT_MAX_QUEUE:
-    case LIMIT_MAX_PENDING: c.overQueue++; return;
-    case LIMIT_TIMEOUT_QUEUE: c.overQueueTimeout++; return;
-    case LIMIT_MAX_REQUESTS: c.overMaxRequests++; return;
-    case LIMIT_MAX_CONNECTIONS: c.overMaxConnections++; return;
-    case LIMIT_MAX_RETRIES: c.overMaxRetries++; return;
-    case LIMIT_RETRY_BUDGET: c.overRetryBudget++; return;
-    default: return;
+    case LIMIT_MAX_PENDING:
+      c.overQueue++;
+      return;
+    case LIMIT_TIMEOUT_QUEUE:
+      c.overQueueTimeout++;
+      return;
+    case LIMIT_MAX_REQUESTS:
+      c.overMaxRequests++;
+      return;
+    case LIMIT_MAX_CONNECTIONS:
+      c.overMaxConnections++;
+      return;
+    case LIMIT_MAX_RETRIES:
+      c.overMaxRetries++;
+      return;
+    case LIMIT_RETRY_BUDGET:
+      c.overRetryBudget++;
+      return;
+    default:
+      return;
   }
 }
 

@@ -131,21 +131,35 @@ function parseV2(buf: Buffer): ProxyParse {
   // LOCAL: the sender speaks for itself (its health checks); the real addresses stay.
   if (cmd === 0) return result(PROXY_OK, total, 2, null, '');
   switch (fam) {
-    case 0x11: { // TCP over IPv4
+    case 0x11: {
+      // TCP over IPv4
       if (len < 12) return err('v2: address block too short');
       const src = `${buf[16]}.${buf[17]}.${buf[18]}.${buf[19]}`;
       const dst = `${buf[20]}.${buf[21]}.${buf[22]}.${buf[23]}`;
       return result(PROXY_OK, total, 2, { family: 'tcp4', srcIp: src, srcPort: buf.readUInt16BE(24), dstIp: dst, dstPort: buf.readUInt16BE(26) }, '');
     }
-    case 0x21: { // TCP over IPv6
+    case 0x21: {
+      // TCP over IPv6
       if (len < 36) return err('v2: address block too short');
-      return result(PROXY_OK, total, 2, {
-        family: 'tcp6', srcIp: ipv6(buf, 16), srcPort: buf.readUInt16BE(48), dstIp: ipv6(buf, 32), dstPort: buf.readUInt16BE(50),
-      }, '');
+      return result(
+        PROXY_OK,
+        total,
+        2,
+        {
+          family: 'tcp6',
+          srcIp: ipv6(buf, 16),
+          srcPort: buf.readUInt16BE(48),
+          dstIp: ipv6(buf, 32),
+          dstPort: buf.readUInt16BE(50),
+        },
+        '',
+      );
     }
     case 0x00: // UNSPEC
-    case 0x12: case 0x22: // UDP
-    case 0x31: case 0x32: // Unix stream / datagram
+    case 0x12:
+    case 0x22: // UDP
+    case 0x31:
+    case 0x32: // Unix stream / datagram
       // A valid header for a connection we cannot describe by IP: keep the real addresses,
       // as HAProxy does for families it does not support.
       return result(PROXY_OK, total, 2, null, '');

@@ -65,7 +65,7 @@ export class CidrList {
     if (a.v4) {
       const x = w[3]!;
       const v4 = this.v4;
-      for (let i = 0; i < v4.length; i += 2) if (((x & v4[i + 1]!) >>> 0) === v4[i]) return true;
+      for (let i = 0; i < v4.length; i += 2) if ((x & v4[i + 1]!) >>> 0 === v4[i]) return true;
       // Mapped form against IPv6 blocks such as ::ffff:0:0/96.
       return this.containsWords(0, 0, 0xffff, x);
     }
@@ -75,8 +75,13 @@ export class CidrList {
   private containsWords(a: number, b: number, c: number, d: number): boolean {
     const v6 = this.v6;
     for (let i = 0; i < v6.length; i += 8) {
-      if (((a & v6[i + 1]!) >>> 0) === v6[i] && ((b & v6[i + 3]!) >>> 0) === v6[i + 2] &&
-        ((c & v6[i + 5]!) >>> 0) === v6[i + 4] && ((d & v6[i + 7]!) >>> 0) === v6[i + 6]) return true;
+      if (
+        (a & v6[i + 1]!) >>> 0 === v6[i] &&
+        (b & v6[i + 3]!) >>> 0 === v6[i + 2] &&
+        (c & v6[i + 5]!) >>> 0 === v6[i + 4] &&
+        (d & v6[i + 7]!) >>> 0 === v6[i + 6]
+      )
+        return true;
     }
     return false;
   }

@@ -44,7 +44,8 @@ function pathStartOf(buf: Buffer, start: number, end: number): number {
 export function routedResponseLines(head: HttpHead, buf: Buffer, v: RequestView, backend: Backend, server: Server): string {
   let lines = '';
   const plan = v.plan;
-  if (plan !== null && (plan.response !== null || plan.requestId !== null)) lines = plan.responseLines(head, buf, v, { backend: backend.name, server: server.name });
+  if (plan !== null && (plan.response !== null || plan.requestId !== null))
+    lines = plan.responseLines(head, buf, v, { backend: backend.name, server: server.name });
   if (v.responseEdits !== null) lines += v.responseEdits.applyTo(head, buf);
   return lines;
 }

@@ -38,7 +38,16 @@ const BAD_VALUE = /[\0\r\n]/;
  * §6, RFC 9110 §7.6.1). A rule changing them could make the proxy and the peer disagree on
  * where a message ends, so neither rules nor user code may touch them.
  */
-export const PROXY_FIELDS: ReadonlySet<string> = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade']);
+export const PROXY_FIELDS: ReadonlySet<string> = new Set([
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'upgrade',
+]);
 
 /** Checked at the boundary: user code may pass anything. */
 export function checkHeader(name: string, value: string | null): void {
@@ -74,7 +83,11 @@ export class HeaderEdits {
   private drop(name: string): void {
     const lower = name.toLowerCase();
     if (this.lines !== '') {
-      this.lines = this.lines.split('\r\n').filter((l) => l !== '' && l.slice(0, l.indexOf(':')).toLowerCase() !== lower).map((l) => `${l}\r\n`).join('');
+      this.lines = this.lines
+        .split('\r\n')
+        .filter((l) => l !== '' && l.slice(0, l.indexOf(':')).toLowerCase() !== lower)
+        .map((l) => `${l}\r\n`)
+        .join('');
     }
     if (!this.remove.some((b) => b.toString('latin1') === lower)) this.remove.push(Buffer.from(lower, 'latin1'));
   }

@@ -271,7 +271,7 @@ export class RequestView implements RequestFacts {
       while (amp < end && buf[amp] !== 38 /* & */) amp++;
       let k = 0;
       while (k < n && p + k < amp && buf[p + k] === name[k]) k++;
-      if (k === n && (p + n === amp || buf[p + n] === 61 /* = */)) {
+      if (k === n && (p + n === amp || buf[p + n] === 61) /* = */) {
         this.queryValueStart = p + n === amp ? amp : p + n + 1;
         this.queryValueEnd = amp;
         return true;

@@ -27,7 +27,13 @@ export function routesJson(f: Frontend): RouteHitsJson[] {
     backend: r.backend?.name ?? null,
     hits: r.stats.hits,
   }));
-  out.push({ name: 'default', match: 'no route matched', action: `backend ${routing.defaultBackend.name}`, backend: routing.defaultBackend.name, hits: routing.defaultStats.hits });
+  out.push({
+    name: 'default',
+    match: 'no route matched',
+    action: `backend ${routing.defaultBackend.name}`,
+    backend: routing.defaultBackend.name,
+    hits: routing.defaultStats.hits,
+  });
   return out;
 }
 

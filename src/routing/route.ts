@@ -88,15 +88,24 @@ function nameBytes(name: string): Buffer {
 /** Bits for the common methods (0: another method, compared as a string). */
 export function methodBit(method: string): number {
   switch (method) {
-    case 'GET': return 1;
-    case 'HEAD': return 2;
-    case 'POST': return 4;
-    case 'PUT': return 8;
-    case 'DELETE': return 16;
-    case 'PATCH': return 32;
-    case 'OPTIONS': return 64;
-    case 'TRACE': return 128;
-    default: return 0;
+    case 'GET':
+      return 1;
+    case 'HEAD':
+      return 2;
+    case 'POST':
+      return 4;
+    case 'PUT':
+      return 8;
+    case 'DELETE':
+      return 16;
+    case 'PATCH':
+      return 32;
+    case 'OPTIONS':
+      return 64;
+    case 'TRACE':
+      return 128;
+    default:
+      return 0;
   }
 }
 
@@ -154,13 +163,17 @@ export class CompiledRoute {
     this.action = a.type === 'backend' ? ACTION_BACKEND : a.type === 'redirect' ? ACTION_REDIRECT : ACTION_DENY;
     this.backend = backend;
     const m = config.match;
-    this.hosts = m.hosts === null ? null : m.hosts.map((h) => {
-      const wildcard = h.startsWith('*.');
-      const withPort = /:\d+$/.test(h);
-      const text = wildcard ? h.slice(1) : h;
-      return { text, bytes: Buffer.from(text, 'latin1'), wildcard, withPort };
-    });
-    this.exactHosts = this.hosts === null ? [] : this.hosts.filter((h) => !h.wildcard).map((h) => (h.withPort ? h.text.slice(0, h.text.lastIndexOf(':')) : h.text));
+    this.hosts =
+      m.hosts === null
+        ? null
+        : m.hosts.map((h) => {
+            const wildcard = h.startsWith('*.');
+            const withPort = /:\d+$/.test(h);
+            const text = wildcard ? h.slice(1) : h;
+            return { text, bytes: Buffer.from(text, 'latin1'), wildcard, withPort };
+          });
+    this.exactHosts =
+      this.hosts === null ? [] : this.hosts.filter((h) => !h.wildcard).map((h) => (h.withPort ? h.text.slice(0, h.text.lastIndexOf(':')) : h.text));
     if (m.path !== null) {
       this.pathKind = PATH_EXACT;
       this.pathText = m.path;

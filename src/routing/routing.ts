@@ -266,13 +266,15 @@ export function compileRouting(config: FrontendConfig, backends: ReadonlyMap<str
     if (ExchangePlan.isEmpty(request, response, rewrite, r.requestId)) return null;
     return new ExchangePlan(request, response, rewrite, r.requestId, backend.name);
   };
-  const routes = http ? r.routes.map((route, i) => {
-    const a = route.action;
-    const backend = a.type === 'backend' ? backends.get(a.backend)! : null;
-    const plan = backend !== null ? planFor(backend.config, route) : null;
-    const deny = a.type === 'deny' ? denyResponses(a) : null;
-    return new CompiledRoute(route, i, backend, plan, deny?.[0] ?? null, deny?.[1] ?? null, oldStats.get(route.name) ?? new RouteStats());
-  }) : [];
+  const routes = http
+    ? r.routes.map((route, i) => {
+        const a = route.action;
+        const backend = a.type === 'backend' ? backends.get(a.backend)! : null;
+        const plan = backend !== null ? planFor(backend.config, route) : null;
+        const deny = a.type === 'deny' ? denyResponses(a) : null;
+        return new CompiledRoute(route, i, backend, plan, deny?.[0] ?? null, deny?.[1] ?? null, oldStats.get(route.name) ?? new RouteStats());
+      })
+    : [];
   const planByBackend = new Map<Backend, ExchangePlan | null>();
   if (http) for (const b of backends.values()) if (b.mode === 'http') planByBackend.set(b, planFor(b.config, null));
   return new Routing(defaultBackend, routes, planFor(defaultBackend.config, null), planByBackend, previous?.defaultStats ?? new RouteStats());

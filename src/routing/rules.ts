@@ -41,7 +41,8 @@ export function mergeRules(layers: readonly (HeaderRulesConfig | null)[]): Direc
     for (const { name, value } of layer.add) {
       const e = entries.get(name);
       if (e === undefined) entries.set(name, { mode: 'add', name, values: [value] });
-      else if (e.mode === 'remove') entries.set(name, { mode: 'set', name, values: [value] }); // removed earlier, then added: only this one
+      else if (e.mode === 'remove')
+        entries.set(name, { mode: 'set', name, values: [value] }); // removed earlier, then added: only this one
       else e.values.push(value);
     }
   }
@@ -95,14 +96,30 @@ export function evaluate(t: Template, v: RequestFacts, ctx: TemplateContext): st
       continue;
     }
     switch (p.var) {
-      case 'client_ip': out += v.clientIp; break;
-      case 'host': out += v.host; break;
-      case 'path': out += v.path; break;
-      case 'query': out += v.query; break;
-      case 'method': out += v.method; break;
-      case 'backend': out += ctx.backend; break;
-      case 'server': out += ctx.server; break;
-      case 'request_id': out += ensureRequestId(v); break;
+      case 'client_ip':
+        out += v.clientIp;
+        break;
+      case 'host':
+        out += v.host;
+        break;
+      case 'path':
+        out += v.path;
+        break;
+      case 'query':
+        out += v.query;
+        break;
+      case 'method':
+        out += v.method;
+        break;
+      case 'backend':
+        out += ctx.backend;
+        break;
+      case 'server':
+        out += ctx.server;
+        break;
+      case 'request_id':
+        out += ensureRequestId(v);
+        break;
     }
   }
   return out;

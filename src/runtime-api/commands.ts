@@ -44,48 +44,125 @@ const SET_SERVER_USAGE = 'usage: set server <backend>/<server> addr | health | s
 
 function setServer(found: Found, args: string[]): string {
   switch (args[3]) {
-    case 'state': return setState(found, args[4] ?? '');
-    case 'weight': return setWeight(found, args[4]);
-    case 'addr': return setAddr(found, args);
-    default: return SET_SERVER_USAGE;
+    case 'state':
+      return setState(found, args[4] ?? '');
+    case 'weight':
+      return setWeight(found, args[4]);
+    case 'addr':
+      return setAddr(found, args);
+    default:
+      return SET_SERVER_USAGE;
   }
 }
 
 const COMMANDS: readonly Command[] = [
-  { words: ['show', 'info'], usage: 'show info [desc|typed]*                 : report information about the running process', level: 'user',
-    run: (h, a) => showInfo(h.host, h.rates, h.version, a) },
-  { words: ['show', 'stat'], usage: 'show stat [desc|no-maint|typed|up]*     : report counters for each proxy and server', level: 'user',
-    run: (h, a) => showStat(h.host, h.rates, a) },
-  { words: ['show', 'servers', 'state'], usage: 'show servers state [<backend>]          : dump volatile server information (all or for a single backend)', level: 'user',
-    run: (h, a) => showServersState(h.host, a) },
-  { words: ['show', 'backend'], usage: 'show backend                            : list backends in the current running config', level: 'user',
-    run: (h) => showBackend(h.host) },
-  { words: ['show', 'sess'], usage: 'show sess                               : report the list of current sessions', level: 'operator',
-    run: (h) => showSess(h.host) },
-  { words: ['show', 'cli', 'level'], usage: 'show cli level                          : display the level of the current CLI session', level: 'user',
-    run: () => '' /* answered in dispatch: it needs the session's level */ },
-  { words: ['get', 'weight'], usage: 'get weight <bk>/<srv>                   : report a server\'s current weight', level: 'user',
-    run: onServer(2, ({ server }) => `${server.weight} (initial ${server.initialWeight})\n`) },
-  { words: ['set', 'weight'], usage: 'set weight <bk>/<srv>  (DEPRECATED)     : change a server\'s weight (use \'set server\' instead)', level: 'admin', local: true,
-    run: onServer(2, (f, a) => setWeight(f, a[3])) },
-  { words: ['set', 'server'], usage: 'set server <bk>/<srv> [opts]            : change a server\'s state, weight or address', level: 'admin',
-    run: onServer(2, setServer) },
-  { words: ['set', 'maxconn', 'server'], usage: 'set maxconn server <bk>/<srv>           : change a server\'s maxconn setting', level: 'admin', local: true,
-    run: onServer(3, (f, a) => setMaxconn(f, a[4])) },
-  { words: ['enable', 'server'], usage: 'enable server  (DEPRECATED)             : enable a disabled server (use \'set server\' instead)', level: 'admin',
-    run: onServer(2, (f) => setState(f, 'ready')) },
-  { words: ['disable', 'server'], usage: 'disable server (DEPRECATED)             : disable a server for maintenance (use \'set server\' instead)', level: 'admin',
-    run: onServer(2, (f) => setState(f, 'maint')) },
-  { words: ['enable', 'health'], usage: 'enable health                           : enable health checks', level: 'admin',
-    run: onServer(2, (f) => setHealth(f, true)) },
-  { words: ['disable', 'health'], usage: 'disable health                          : disable health checks', level: 'admin',
-    run: onServer(2, (f) => setHealth(f, false)) },
-  { words: ['add', 'server'], usage: 'add server <bk>/<srv>                   : create a new server', level: 'admin', local: true,
-    run: (h, a) => addServer(h.host.runtime(), a) },
-  { words: ['del', 'server'], usage: 'del server <bk>/<srv>                   : remove a dynamically added server', level: 'admin', local: true,
-    run: (h, a) => delServer(h.host.runtime(), a[2]) },
-  { words: ['shutdown', 'sessions', 'server'], usage: 'shutdown sessions server <bk>/<srv>     : kill sessions on a server', level: 'admin', local: true,
-    run: onServer(3, (f) => shutdownSessions(f)) },
+  {
+    words: ['show', 'info'],
+    usage: 'show info [desc|typed]*                 : report information about the running process',
+    level: 'user',
+    run: (h, a) => showInfo(h.host, h.rates, h.version, a),
+  },
+  {
+    words: ['show', 'stat'],
+    usage: 'show stat [desc|no-maint|typed|up]*     : report counters for each proxy and server',
+    level: 'user',
+    run: (h, a) => showStat(h.host, h.rates, a),
+  },
+  {
+    words: ['show', 'servers', 'state'],
+    usage: 'show servers state [<backend>]          : dump volatile server information (all or for a single backend)',
+    level: 'user',
+    run: (h, a) => showServersState(h.host, a),
+  },
+  {
+    words: ['show', 'backend'],
+    usage: 'show backend                            : list backends in the current running config',
+    level: 'user',
+    run: (h) => showBackend(h.host),
+  },
+  {
+    words: ['show', 'sess'],
+    usage: 'show sess                               : report the list of current sessions',
+    level: 'operator',
+    run: (h) => showSess(h.host),
+  },
+  {
+    words: ['show', 'cli', 'level'],
+    usage: 'show cli level                          : display the level of the current CLI session',
+    level: 'user',
+    run: () => '' /* answered in dispatch: it needs the session's level */,
+  },
+  {
+    words: ['get', 'weight'],
+    usage: "get weight <bk>/<srv>                   : report a server's current weight",
+    level: 'user',
+    run: onServer(2, ({ server }) => `${server.weight} (initial ${server.initialWeight})\n`),
+  },
+  {
+    words: ['set', 'weight'],
+    usage: "set weight <bk>/<srv>  (DEPRECATED)     : change a server's weight (use 'set server' instead)",
+    level: 'admin',
+    local: true,
+    run: onServer(2, (f, a) => setWeight(f, a[3])),
+  },
+  {
+    words: ['set', 'server'],
+    usage: "set server <bk>/<srv> [opts]            : change a server's state, weight or address",
+    level: 'admin',
+    run: onServer(2, setServer),
+  },
+  {
+    words: ['set', 'maxconn', 'server'],
+    usage: "set maxconn server <bk>/<srv>           : change a server's maxconn setting",
+    level: 'admin',
+    local: true,
+    run: onServer(3, (f, a) => setMaxconn(f, a[4])),
+  },
+  {
+    words: ['enable', 'server'],
+    usage: "enable server  (DEPRECATED)             : enable a disabled server (use 'set server' instead)",
+    level: 'admin',
+    run: onServer(2, (f) => setState(f, 'ready')),
+  },
+  {
+    words: ['disable', 'server'],
+    usage: "disable server (DEPRECATED)             : disable a server for maintenance (use 'set server' instead)",
+    level: 'admin',
+    run: onServer(2, (f) => setState(f, 'maint')),
+  },
+  {
+    words: ['enable', 'health'],
+    usage: 'enable health                           : enable health checks',
+    level: 'admin',
+    run: onServer(2, (f) => setHealth(f, true)),
+  },
+  {
+    words: ['disable', 'health'],
+    usage: 'disable health                          : disable health checks',
+    level: 'admin',
+    run: onServer(2, (f) => setHealth(f, false)),
+  },
+  {
+    words: ['add', 'server'],
+    usage: 'add server <bk>/<srv>                   : create a new server',
+    level: 'admin',
+    local: true,
+    run: (h, a) => addServer(h.host.runtime(), a),
+  },
+  {
+    words: ['del', 'server'],
+    usage: 'del server <bk>/<srv>                   : remove a dynamically added server',
+    level: 'admin',
+    local: true,
+    run: (h, a) => delServer(h.host.runtime(), a[2]),
+  },
+  {
+    words: ['shutdown', 'sessions', 'server'],
+    usage: 'shutdown sessions server <bk>/<srv>     : kill sessions on a server',
+    level: 'admin',
+    local: true,
+    run: onServer(3, (f) => shutdownSessions(f)),
+  },
 ];
 
 /** `set server` changes only weight/addr locally; its state changes reach workers by flags. */
@@ -121,7 +198,9 @@ function usage(args: readonly string[], isHelp: boolean): string {
     : length === 0 && (words.length === 0 || words[0] === '')
       ? 'Unknown command. Please enter one of the following commands only:\n'
       : 'Unknown command, but maybe one of the following ones is a better match:\n';
-  const entries = COMMANDS.filter((c) => c.words.slice(0, length).every((w, i) => words[i] === w)).map((c) => c.usage).sort();
+  const entries = COMMANDS.filter((c) => c.words.slice(0, length).every((w, i) => words[i] === w))
+    .map((c) => c.usage)
+    .sort();
   return head + entries.map((u) => `  ${u}\n`).join('') + FIXED_HELP;
 }
 

@@ -34,7 +34,11 @@ class Listener implements RuntimeApiListener {
   private readonly sockets = new Set<Socket>();
   private readonly api: ApiHost;
 
-  constructor(host: ShowHost, private readonly log: Logger, options: RuntimeApiOptions) {
+  constructor(
+    host: ShowHost,
+    private readonly log: Logger,
+    options: RuntimeApiOptions,
+  ) {
     this.api = {
       host,
       rates: options.rates,
@@ -61,8 +65,13 @@ class Listener implements RuntimeApiListener {
   private accept(socket: Socket, config: RuntimeSocketConfig): void {
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
-    new CliSession(socket, { level: config.level }, (args, ctx) => dispatch(this.api, args, ctx), config.timeoutMs,
-      (error) => this.log.error({ err: error }, 'runtime API command failed'));
+    new CliSession(
+      socket,
+      { level: config.level },
+      (args, ctx) => dispatch(this.api, args, ctx),
+      config.timeoutMs,
+      (error) => this.log.error({ err: error }, 'runtime API command failed'),
+    );
   }
 
   addresses(): string[] {
@@ -77,14 +86,19 @@ class Listener implements RuntimeApiListener {
 
   async stop(): Promise<void> {
     for (const s of this.sockets) s.destroy();
-    await Promise.all(this.servers.map(({ server, config }) => new Promise<void>((resolve) => {
-      if (!server.listening) {
-        resolve();
-        return;
-      }
-      server.close(() => resolve());
-      if (config.path !== null) void unlink(config.path).catch(() => {});
-    })));
+    await Promise.all(
+      this.servers.map(
+        ({ server, config }) =>
+          new Promise<void>((resolve) => {
+            if (!server.listening) {
+              resolve();
+              return;
+            }
+            server.close(() => resolve());
+            if (config.path !== null) void unlink(config.path).catch(() => {});
+          }),
+      ),
+    );
   }
 }
 
@@ -132,12 +146,19 @@ function resolveId(name: string, kind: 'user' | 'group'): number {
     const out = execFileSync('getent', [kind === 'user' ? 'passwd' : 'group', name], { encoding: 'utf8' });
     const id = Number(out.split(':')[2]);
     if (Number.isInteger(id)) return id;
-  } catch { /* not found: reported below */ }
+  } catch {
+    /* not found: reported below */
+  }
   throw new Error(`stats.socket: unknown ${kind} "${name}"`);
 }
 
 /** Open every configured socket; rejects (nothing left open) when one cannot listen. */
-export async function startRuntimeApi(host: ShowHost, configs: readonly RuntimeSocketConfig[], log: Logger, options: RuntimeApiOptions): Promise<RuntimeApiListener> {
+export async function startRuntimeApi(
+  host: ShowHost,
+  configs: readonly RuntimeSocketConfig[],
+  log: Logger,
+  options: RuntimeApiOptions,
+): Promise<RuntimeApiListener> {
   const listener = new Listener(host, log, options);
   try {
     await listener.open(configs);

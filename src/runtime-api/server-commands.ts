@@ -71,7 +71,7 @@ export function setAddr(found: Found, args: readonly string[]): string {
   const { backend, server } = found;
   const addr = args[4];
   if (addr === undefined || addr === '') return 'set server <b>/<s> addr requires an address and optionally a port.\n';
-  const portText = args[5] === 'port' ? args[6] ?? '' : null;
+  const portText = args[5] === 'port' ? (args[6] ?? '') : null;
   if (isIP(addr) === 0) return `Invalid addr '${addr}' by 'stats socket command'\n`;
   let msg: string;
   const change: { host?: string; port?: number } = {};
@@ -160,7 +160,7 @@ export function addServer(rt: Runtime, args: readonly string[]): string {
       if (v === undefined || !/^\d+$/.test(v)) return `'${word}' expects an integer argument.`;
       const n = Number(v);
       if (word === 'weight') {
-        if (n > 256) return "weight of server must be between 0 and 256.";
+        if (n > 256) return 'weight of server must be between 0 and 256.';
         weight = n;
       } else maxconn = n;
     } else if (word === 'backup') backup = true;

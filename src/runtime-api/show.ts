@@ -167,9 +167,27 @@ function toInt(text: string): number {
 
 /** Key fields, as HAProxy tags them (origin Key, nature Name/Gauge, scope Service/Process). */
 const KEY_TAGS: Readonly<Record<string, string>> = {
-  pxname: 'KNS', svname: 'KNS', pid: 'KGP', iid: 'KGS', sid: 'KGS', type: 'CGS',
-  status: 'SOS', check_status: 'SOS', check_desc: 'SOS', last_chk: 'SOS', addr: 'COS', cookie: 'COS', mode: 'COS', algo: 'COS',
-  slim: 'CLP', weight: 'MAS', uweight: 'MAS', act: 'MGS', bck: 'MGS', lastchg: 'MAS', lastsess: 'MAS',
+  pxname: 'KNS',
+  svname: 'KNS',
+  pid: 'KGP',
+  iid: 'KGS',
+  sid: 'KGS',
+  type: 'CGS',
+  status: 'SOS',
+  check_status: 'SOS',
+  check_desc: 'SOS',
+  last_chk: 'SOS',
+  addr: 'COS',
+  cookie: 'COS',
+  mode: 'COS',
+  algo: 'COS',
+  slim: 'CLP',
+  weight: 'MAS',
+  uweight: 'MAS',
+  act: 'MGS',
+  bck: 'MGS',
+  lastchg: 'MAS',
+  lastsess: 'MAS',
 };
 
 function typedValue(v: Value): string {
@@ -199,10 +217,22 @@ function renderTyped(rows: readonly Row[], desc: boolean): string {
 
 /** HAProxy's enum healthcheck_status positions (include/haproxy/check-t.h, 2.6). */
 const CHECK_STATUS: Readonly<Record<string, number>> = {
-  '': 1, L4OK: 6, L4TOUT: 7, L4CON: 8, L6OK: 9, L6TOUT: 10, L6RSP: 11, L7TOUT: 12, L7RSP: 13, L7OK: 15, L7OKC: 16, L7STS: 17,
+  '': 1,
+  L4OK: 6,
+  L4TOUT: 7,
+  L4CON: 8,
+  L6OK: 9,
+  L6TOUT: 10,
+  L6RSP: 11,
+  L7TOUT: 12,
+  L7RSP: 13,
+  L7OK: 15,
+  L7OKC: 16,
+  L7STS: 17,
 };
 
-const SERVERS_STATE_HEADER = '1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port\n';
+const SERVERS_STATE_HEADER =
+  '1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port\n';
 
 /** One line of `show servers state` (proxy.c dump_servers_state, format version 1). */
 function serverStateLine(beId: number, backend: Backend, sid: number, s: Server, now: number): string {
@@ -213,14 +243,16 @@ function serverStateLine(beId: number, backend: Backend, sid: number, s: Server,
   const configured = backend.config.health.type !== 'none';
   const running = configured && !s.checkDisabled;
   // Unchecked servers read as HAProxy 2.6 prints them: status INI (1), health at `rise`.
-  const checkStatus = configured ? CHECK_STATUS[s.check.code] ?? 0 : 1;
+  const checkStatus = configured ? (CHECK_STATUS[s.check.code] ?? 0) : 1;
   const checkHealth = configured ? s.check.health : backend.config.health.rise;
   const checkResult = !running || s.check.at === 0 || s.check.code === '' ? 0 : s.checkDown ? 2 : 3;
   // CHK_ST_CONFIGURED 0x02 | CHK_ST_ENABLED 0x04 | CHK_ST_PAUSED 0x08 (maintenance)
   const checkState = backend.config.health.type === 'none' ? 0 : 0x02 | (s.checkDisabled ? 0 : 0x04) | (s.admin === 'maint' ? 0x08 : 0);
   const ip = isIP(s.host) !== 0;
-  return `${beId} ${backend.name} ${sid} ${s.name} ${ip ? s.host : '-'} ${op} ${admin} ${s.weight} ${s.initialWeight} ${Math.floor((now - s.stateSince) / 1000)} ` +
-    `${checkStatus} ${checkResult} ${checkHealth} ${checkState} 0 0 0 ${ip ? '-' : s.host} ${s.port} - 0 0 - - 0\n`;
+  return (
+    `${beId} ${backend.name} ${sid} ${s.name} ${ip ? s.host : '-'} ${op} ${admin} ${s.weight} ${s.initialWeight} ${Math.floor((now - s.stateSince) / 1000)} ` +
+    `${checkStatus} ${checkResult} ${checkHealth} ${checkState} 0 0 0 ${ip ? '-' : s.host} ${s.port} - 0 0 - - 0\n`
+  );
 }
 
 export function showServersState(host: ShowHost, args: readonly string[]): string {

@@ -15,7 +15,10 @@ export interface Reply {
 const MAX_BODY = 64 * 1024;
 
 export class HttpError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
     super(message);
   }
 }

@@ -14,7 +14,10 @@ export class EventStream {
   private pending: NodeJS.Timeout | null = null;
   private started = false;
 
-  constructor(private readonly snapshot: () => string, private readonly intervalMs: number) {}
+  constructor(
+    private readonly snapshot: () => string,
+    private readonly intervalMs: number,
+  ) {}
 
   start(): void {
     if (this.started) return;
@@ -93,7 +96,10 @@ export class EventStream {
 
   private readonly onServerState = (e: ServerStateEvent): void => {
     if (this.clients.size === 0) return;
-    this.broadcast('transition', JSON.stringify({ t: Date.now(), backend: e.server.backendName, server: e.server.name, from: e.from, to: e.to, reason: e.reason }));
+    this.broadcast(
+      'transition',
+      JSON.stringify({ t: Date.now(), backend: e.server.backendName, server: e.server.name, from: e.from, to: e.to, reason: e.reason }),
+    );
     this.soon();
   };
 }

@@ -102,7 +102,10 @@ export class History {
   private readonly events: Ring<Transition>;
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly host: StatsHost, options: HistoryOptions = {}) {
+  constructor(
+    private readonly host: StatsHost,
+    options: HistoryOptions = {},
+  ) {
     this.intervalMs = options.intervalMs ?? 10_000;
     this.retentionMs = options.retentionMs ?? 3_600_000;
     this.capacity = Math.max(360, Math.ceil(this.retentionMs / this.intervalMs) + 1);

@@ -64,7 +64,13 @@ function sendJson(res: ServerResponse, status: number, body: unknown, extra: Rec
 }
 
 function sendText(res: ServerResponse, status: number, type: string, text: string, head: boolean, extra: Record<string, string> = {}): void {
-  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...extra });
+  res.writeHead(status, {
+    'content-type': type,
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+    ...extra,
+  });
   res.end(head ? undefined : text);
 }
 
@@ -92,7 +98,12 @@ class Listener implements StatsListener {
   private readonly server: HttpServer;
   private readonly page: PageFiles;
 
-  constructor(private readonly host: StatsHost, config: StatsConfig, private readonly log: Logger, options: StatsOptions) {
+  constructor(
+    private readonly host: StatsHost,
+    config: StatsConfig,
+    private readonly log: Logger,
+    options: StatsOptions,
+  ) {
     this.auth = new BasicAuth(config.auth);
     this.readPrivate = config.read === 'private';
     this.allowedHosts = config.allowedHosts;

@@ -81,7 +81,9 @@ function sampleOf(source: Source, row: Row): number | null {
 /** A family with one or more samples per row of `kind`. */
 function rowCollector(name: string, help: string, type: MetricType, kind: RowKind, samples: (out: Exposition, row: Row, labels: string) => void): Collector {
   return {
-    name, help, type,
+    name,
+    help,
+    type,
     collect(out, scrape) {
       const { rows, labels } = scrape;
       for (let i = 0; i < rows.length; i++) if (rows[i]!.kind === kind) samples(out, rows[i]!, labels[i]!);
@@ -132,7 +134,13 @@ function bucketCollector(name: string, help: string, kind: RowKind, buckets: (c:
  */
 function responseTimeCollector(kind: RowKind): Collector {
   const help = 'Response time of HTTP requests (time to the last byte of the response).';
-  return bucketCollector(`switchyard_${kind}_response_time_seconds`, help, kind, (c) => c.latencyBuckets, (c) => c.latencySumMs);
+  return bucketCollector(
+    `switchyard_${kind}_response_time_seconds`,
+    help,
+    kind,
+    (c) => c.latencyBuckets,
+    (c) => c.latencySumMs,
+  );
 }
 
 /**
@@ -149,12 +157,32 @@ function overloadCollectors(): Collector[] {
     rowCollector(name, help, 'counter', 'frontend', (out, row, labels) => out.sample(name, labels, get(row.counters)));
   const refusals = 'switchyard_backend_limit_refusals_total';
   return [
-    bucketCollector('switchyard_backend_queue_wait_seconds', 'Time requests spent waiting in the queue for a server slot (the backend\'s and its servers\' queues).', 'backend', (c) => c.queueBuckets, (c) => c.queueSumMs),
-    rowCollector(refusals, 'Requests or connections refused by an overload limit (503 with x-switchyard-limit), by limit.', 'counter', 'backend', (out, row, labels) => {
-      for (const [limit, n] of refusalCounts(row.counters)) out.sample(refusals, withLabels(labels, labelPairs({ limit })), n);
-    }),
-    backendGauge('switchyard_backend_queue_limit', 'Requests that may wait in the queue (max_queue or circuit_breaker.max_pending; 0: no queue).', (b) => b.overload.capacity),
-    backendGauge('switchyard_backend_open_connections', 'Connections open to the backend\'s servers (busy, idle and connecting).', (b) => b.overload.connections),
+    bucketCollector(
+      'switchyard_backend_queue_wait_seconds',
+      "Time requests spent waiting in the queue for a server slot (the backend's and its servers' queues).",
+      'backend',
+      (c) => c.queueBuckets,
+      (c) => c.queueSumMs,
+    ),
+    rowCollector(
+      refusals,
+      'Requests or connections refused by an overload limit (503 with x-switchyard-limit), by limit.',
+      'counter',
+      'backend',
+      (out, row, labels) => {
+        for (const [limit, n] of refusalCounts(row.counters)) out.sample(refusals, withLabels(labels, labelPairs({ limit })), n);
+      },
+    ),
+    backendGauge(
+      'switchyard_backend_queue_limit',
+      'Requests that may wait in the queue (max_queue or circuit_breaker.max_pending; 0: no queue).',
+      (b) => b.overload.capacity,
+    ),
+    backendGauge(
+      'switchyard_backend_open_connections',
+      "Connections open to the backend's servers (busy, idle and connecting).",
+      (b) => b.overload.connections,
+    ),
     backendGauge('switchyard_backend_open_retries', 'Requests being retried now (counted when circuit_breaker limits retries).', (b) => b.overload.retries),
     frontendCounter('switchyard_frontend_rate_limited_total', 'Requests answered 429 by rate_limit.requests_per_second.', (c) => c.rateLimited),
     frontendCounter('switchyard_frontend_connections_limited_total', 'Connections refused by rate_limit.connections.', (c) => c.connLimited),
@@ -179,7 +207,9 @@ function hostCollectors(host: StatsHost): Collector[] {
   const eligible = 'switchyard_backend_eligible_servers';
   return [
     hostCollector(uptime, 'Seconds since switchyard started.', 'gauge', (out) => out.sample(uptime, '', (Date.now() - host.startedAt) / 1000)),
-    hostCollector(generation, 'Generation of the running config (1 at start, +1 per applied reload).', 'gauge', (out) => out.sample(generation, '', host.runtime().generation)),
+    hostCollector(generation, 'Generation of the running config (1 at start, +1 per applied reload).', 'gauge', (out) =>
+      out.sample(generation, '', host.runtime().generation),
+    ),
     hostCollector(reload, '1 when the last reload attempt was applied, 0 when it was rejected (absent before any).', 'gauge', (out) => {
       const r = host.lastReload();
       if (r !== null) out.sample(reload, '', r.ok ? 1 : 0);
@@ -190,13 +220,21 @@ function hostCollectors(host: StatsHost): Collector[] {
     hostCollector(strategyErrors, 'Strategy failures (user strategy threw or picked an ineligible server).', 'counter', (out) => {
       for (const b of host.runtime().backends.values()) out.sample(strategyErrors, labelPairs({ backend: b.name }), b.strategyErrors);
     }),
-    hostCollector(uncaught, 'Exceptions nothing caught, logged and survived (this process and its workers).', 'counter', (out) => out.sample(uncaught, '', host.uncaughtExceptions())),
-    hostCollector(userErrors, 'Failures of user code while serving, per module (threw, or answered what cannot be used); the request fell back.', 'counter', (out) => {
-      for (const m of userModuleRecords()) out.sample(userErrors, labelPairs({ module: m.file, kind: m.kind }), m.errors);
-    }),
+    hostCollector(uncaught, 'Exceptions nothing caught, logged and survived (this process and its workers).', 'counter', (out) =>
+      out.sample(uncaught, '', host.uncaughtExceptions()),
+    ),
+    hostCollector(
+      userErrors,
+      'Failures of user code while serving, per module (threw, or answered what cannot be used); the request fell back.',
+      'counter',
+      (out) => {
+        for (const m of userModuleRecords()) out.sample(userErrors, labelPairs({ module: m.file, kind: m.kind }), m.errors);
+      },
+    ),
     hostCollector(routeHits, 'Requests a route decided (route="default": no route matched, sent to the default backend).', 'counter', (out) => {
       for (const f of host.runtime().frontends.values()) {
-        for (const r of routesJson(f)) out.sample(routeHits, labelPairs({ frontend: f.name, route: r.name, action: r.action.split(' ')[0]!, backend: r.backend ?? '' }), r.hits);
+        for (const r of routesJson(f))
+          out.sample(routeHits, labelPairs({ frontend: f.name, route: r.name, action: r.action.split(' ')[0]!, backend: r.backend ?? '' }), r.hits);
       }
     }),
     hostCollector(eligible, 'Servers that may take new traffic now.', 'gauge', (out) => {
@@ -233,7 +271,10 @@ export class StatsMetrics {
   private defaultsText = '';
   private defaultsAt = -Infinity;
 
-  constructor(private readonly host: StatsHost, private readonly rates: RateSource) {
+  constructor(
+    private readonly host: StatsHost,
+    private readonly rates: RateSource,
+  ) {
     collectDefaultMetrics({ register: this.processRegistry });
     this.collectors = [
       ...families().map(familyCollector),

@@ -20,15 +20,49 @@ export function buildRows(runtime: Runtime, rates: RateSource, now = Date.now())
   let iid = 0;
   const pid = runtime.config.workers === 1 ? 1 : null;
   for (const frontend of runtime.frontends.values()) {
-    rows.push({ kind: 'frontend', pxname: frontend.name, svname: 'FRONTEND', iid: ++iid, sid: 0, counters: frontend.counters, rates: rates.ratesOf(frontend.counters), now, pid, frontend });
+    rows.push({
+      kind: 'frontend',
+      pxname: frontend.name,
+      svname: 'FRONTEND',
+      iid: ++iid,
+      sid: 0,
+      counters: frontend.counters,
+      rates: rates.ratesOf(frontend.counters),
+      now,
+      pid,
+      frontend,
+    });
   }
   for (const backend of runtime.backends.values()) {
     const id = ++iid;
     let sid = 0;
     for (const server of backend.servers) {
-      rows.push({ kind: 'server', pxname: backend.name, svname: server.name, iid: id, sid: ++sid, counters: server.counters, rates: rates.ratesOf(server.counters), now, pid, backend, server });
+      rows.push({
+        kind: 'server',
+        pxname: backend.name,
+        svname: server.name,
+        iid: id,
+        sid: ++sid,
+        counters: server.counters,
+        rates: rates.ratesOf(server.counters),
+        now,
+        pid,
+        backend,
+        server,
+      });
     }
-    rows.push({ kind: 'backend', pxname: backend.name, svname: 'BACKEND', iid: id, sid: 0, counters: backend.counters, rates: rates.ratesOf(backend.counters), now, pid, backend });
+    rows.push({
+      kind: 'backend',
+      pxname: backend.name,
+      svname: 'BACKEND',
+      iid: id,
+      sid: 0,
+      counters: backend.counters,
+      rates: rates.ratesOf(backend.counters),
+      now,
+      pid,
+      backend,
+    });
   }
   return rows;
 }
@@ -101,7 +135,17 @@ export interface StatsJson {
   admin: boolean;
   /** The built-in strategies a backend can be switched to (PUT /api/backends/NAME/strategy). */
   strategies: readonly string[];
-  frontends: { name: string; mode: string; bind: string; backend: string; status: string; stats: Record<string, number | string>; overload: FrontendOverloadJson; tls: TlsJson | null; routes: RouteHitsJson[] }[];
+  frontends: {
+    name: string;
+    mode: string;
+    bind: string;
+    backend: string;
+    status: string;
+    stats: Record<string, number | string>;
+    overload: FrontendOverloadJson;
+    tls: TlsJson | null;
+    routes: RouteHitsJson[];
+  }[];
   backends: {
     name: string;
     mode: string;
@@ -133,7 +177,13 @@ export interface FrontendOverloadJson {
 /** A backend's queue and circuit breaker (docs/overload.md). */
 export interface BackendOverloadJson {
   queue: { current: number; max: number; limit: number; timeoutMs: number; avgWaitMs: number; maxWaitMs: number; waiting: number };
-  breaker: { maxConnections: number; maxPending: number; maxRequests: number; maxRetries: number; retryBudget: { percent: number; minRetryConcurrency: number } | null } | null;
+  breaker: {
+    maxConnections: number;
+    maxPending: number;
+    maxRequests: number;
+    maxRetries: number;
+    retryBudget: { percent: number; minRetryConcurrency: number } | null;
+  } | null;
   /** Connections open to its servers and requests being retried, in this process (0 in a cluster's primary). */
   connections: number;
   retries: number;
@@ -148,9 +198,14 @@ function frontendOverload(f: Frontend): FrontendOverloadJson {
     rateLimit: r === null ? null : { requestsPerSecond: r.requestsPerSecond, burst: r.burst, connections: r.connections },
     rateLimited: f.counters.rateLimited,
     connLimited: f.counters.connLimited,
-    routes: (f.routing?.routes ?? []).filter((route) => route.limiter !== null).map((route) => ({
-      name: route.name, requestsPerSecond: route.limiter!.config.requestsPerSecond, burst: route.limiter!.config.burst, rateLimited: route.stats.rateLimited,
-    })),
+    routes: (f.routing?.routes ?? [])
+      .filter((route) => route.limiter !== null)
+      .map((route) => ({
+        name: route.name,
+        requestsPerSecond: route.limiter!.config.requestsPerSecond,
+        burst: route.limiter!.config.burst,
+        rateLimited: route.stats.rateLimited,
+      })),
   };
 }
 
@@ -161,7 +216,15 @@ function backendOverload(b: Backend): BackendOverloadJson {
   let waiting = c.qcur;
   for (const s of b.servers) waiting += s.counters.qcur;
   return {
-    queue: { current: c.qcur, max: c.qmax, limit: o.capacity, timeoutMs: o.queueTimeoutMs, avgWaitMs: Math.round(c.qtimeAvg), maxWaitMs: Math.round(c.qtimeMax), waiting },
+    queue: {
+      current: c.qcur,
+      max: c.qmax,
+      limit: o.capacity,
+      timeoutMs: o.queueTimeoutMs,
+      avgWaitMs: Math.round(c.qtimeAvg),
+      maxWaitMs: Math.round(c.qtimeMax),
+      waiting,
+    },
     breaker: b.config.circuitBreaker ?? null,
     connections: o.connections,
     retries: o.retries,
@@ -199,7 +262,17 @@ export function renderJson(host: StatsHost, rows: readonly Row[], admin: boolean
     const stats = rowObject(row);
     if (row.kind === 'frontend') {
       const f = row.frontend;
-      out.frontends.push({ name: f.name, mode: f.config.mode, bind: `${f.config.bind.host}:${f.config.bind.port}`, backend: f.backend.name, status: 'OPEN', stats, overload: frontendOverload(f), tls: tlsJson(f, now), routes: routesJson(f) });
+      out.frontends.push({
+        name: f.name,
+        mode: f.config.mode,
+        bind: `${f.config.bind.host}:${f.config.bind.port}`,
+        backend: f.backend.name,
+        status: 'OPEN',
+        stats,
+        overload: frontendOverload(f),
+        tls: tlsJson(f, now),
+        routes: routesJson(f),
+      });
     } else if (row.kind === 'server') {
       const s = row.server;
       const h = row.backend.config.health;

@@ -48,7 +48,12 @@ export function tlsJson(frontend: Frontend, now: number): TlsJson | null {
     versions: { 'TLSv1.2': c.tls12, 'TLSv1.3': c.tls13 },
     resumed: c.resumed,
     failures,
-    certificates: (config.tls?.certificates ?? []).map((p) => ({ file: p.certFile, names: p.names, notAfter: p.notAfter, daysLeft: daysLeft(p.notAfter, now) })),
+    certificates: (config.tls?.certificates ?? []).map((p) => ({
+      file: p.certFile,
+      names: p.names,
+      notAfter: p.notAfter,
+      daysLeft: daysLeft(p.notAfter, now),
+    })),
   };
 }
 
@@ -66,7 +71,9 @@ export function tlsCollectors(host: StatsHost): Collector[] {
   const expiry = 'switchyard_frontend_tls_certificate_expiry_days';
   return [
     {
-      name: handshakes, help: 'Completed TLS handshakes (SNI routing: ClientHellos routed), by protocol version.', type: 'counter',
+      name: handshakes,
+      help: 'Completed TLS handshakes (SNI routing: ClientHellos routed), by protocol version.',
+      type: 'counter',
       collect(out) {
         for (const f of tlsFrontends(host)) {
           if (f.config.tls === null) out.sample(handshakes, labelPairs({ frontend: f.name, version: 'passthrough' }), f.tls.handshakes);
@@ -78,21 +85,31 @@ export function tlsCollectors(host: StatsHost): Collector[] {
       },
     },
     {
-      name: resumed, help: 'TLS handshakes that resumed a session.', type: 'counter',
-      collect(out) { for (const f of tlsFrontends(host)) if (f.config.tls !== null) out.sample(resumed, labelPairs({ frontend: f.name }), f.tls.resumed); },
-    },
-    {
-      name: failures, help: 'TLS handshakes (or ClientHello reads) that failed, by reason.', type: 'counter',
+      name: resumed,
+      help: 'TLS handshakes that resumed a session.',
+      type: 'counter',
       collect(out) {
-        for (const f of tlsFrontends(host)) for (const reason of TLS_FAILURE_REASONS) out.sample(failures, labelPairs({ frontend: f.name, reason }), f.tls.failures[reason]);
+        for (const f of tlsFrontends(host)) if (f.config.tls !== null) out.sample(resumed, labelPairs({ frontend: f.name }), f.tls.resumed);
       },
     },
     {
-      name: expiry, help: 'Days until a frontend certificate expires (negative: expired).', type: 'gauge',
+      name: failures,
+      help: 'TLS handshakes (or ClientHello reads) that failed, by reason.',
+      type: 'counter',
+      collect(out) {
+        for (const f of tlsFrontends(host))
+          for (const reason of TLS_FAILURE_REASONS) out.sample(failures, labelPairs({ frontend: f.name, reason }), f.tls.failures[reason]);
+      },
+    },
+    {
+      name: expiry,
+      help: 'Days until a frontend certificate expires (negative: expired).',
+      type: 'gauge',
       collect(out) {
         const now = Date.now();
         for (const f of tlsFrontends(host)) {
-          for (const p of f.config.tls?.certificates ?? []) out.sample(expiry, labelPairs({ frontend: f.name, certificate: basename(p.certFile), name: p.names[0] ?? '' }), (p.notAfter - now) / DAY_MS);
+          for (const p of f.config.tls?.certificates ?? [])
+            out.sample(expiry, labelPairs({ frontend: f.name, certificate: basename(p.certFile), name: p.names[0] ?? '' }), (p.notAfter - now) / DAY_MS);
         }
       },
     },

@@ -29,7 +29,10 @@ export class Tracker implements RateSource {
   private readonly tracks = new WeakMap<Counters, Track>();
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly host: StatsHost, private readonly intervalMs = 1000) {}
+  constructor(
+    private readonly host: StatsHost,
+    private readonly intervalMs = 1000,
+  ) {}
 
   start(): void {
     if (this.timer !== null) return;
@@ -68,7 +71,18 @@ export class Tracker implements RateSource {
   private track(c: Counters, now: number, down: boolean, since: number): Track {
     let t = this.tracks.get(c);
     if (t === undefined) {
-      t = { prevStot: c.stot, prevReq: c.reqTot, prevAt: now, rate: 0, rateMax: 0, reqRate: 0, reqRateMax: 0, downMs: 0, downSince: down ? Math.min(since || now, now) : 0, downs: 0 };
+      t = {
+        prevStot: c.stot,
+        prevReq: c.reqTot,
+        prevAt: now,
+        rate: 0,
+        rateMax: 0,
+        reqRate: 0,
+        reqRateMax: 0,
+        downMs: 0,
+        downSince: down ? Math.min(since || now, now) : 0,
+        downs: 0,
+      };
       this.tracks.set(c, t);
     }
     return t;

@@ -99,12 +99,17 @@ function checkedFactory(mod: LoadedModule, factory: (options: Readonly<Record<st
     }
     const s = made as Partial<Record<keyof Strategy, unknown>> | null;
     const bad =
-      s === null || typeof s !== 'object' ? `returned ${s === null ? 'null' : typeof s}`
-      : typeof s.update !== 'function' ? 'returned an object without update()'
-      : typeof s.pick !== 'function' ? 'returned an object without pick()'
-      : s.opened !== undefined && typeof s.opened !== 'function' ? 'returned opened that is not a function'
-      : s.closed !== undefined && typeof s.closed !== 'function' ? 'returned closed that is not a function'
-      : null;
+      s === null || typeof s !== 'object'
+        ? `returned ${s === null ? 'null' : typeof s}`
+        : typeof s.update !== 'function'
+          ? 'returned an object without update()'
+          : typeof s.pick !== 'function'
+            ? 'returned an object without pick()'
+            : s.opened !== undefined && typeof s.opened !== 'function'
+              ? 'returned opened that is not a function'
+              : s.closed !== undefined && typeof s.closed !== 'function'
+                ? 'returned closed that is not a function'
+                : null;
     if (bad !== null) throw loadError(`strategy module ${file}: the factory ${bad} (expected { update(eligible), pick(ctx) })`);
     return made as Strategy;
   };

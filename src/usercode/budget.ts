@@ -15,7 +15,10 @@ const runJob = new vm.Script('job()', { filename: 'switchyard:user-code-budget' 
 let depth = 0;
 
 export class BudgetExceeded extends Error {
-  constructor(readonly what: string, readonly budgetMs: number) {
+  constructor(
+    readonly what: string,
+    readonly budgetMs: number,
+  ) {
     super(`${what} did not return within ${budgetMs} ms (an endless loop?)`);
     this.name = 'BudgetExceeded';
   }

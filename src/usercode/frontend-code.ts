@@ -207,8 +207,19 @@ export class UserHooks implements HooksSlot {
 /** A stand-in request for the dry run: the shape of the proxy's view, made-up values. */
 function dryView(path: string, headers: [string, string][], clientIp: string): CoreView {
   const v = {
-    method: 'GET', path, query: 'id=1', host: 'example.com', clientIp, route: null, backend: null,
-    edits: null as HeaderEdits | null, responseEdits: null as HeaderEdits | null, answer: null, answerStatus: 0, answerWhy: '', user: null,
+    method: 'GET',
+    path,
+    query: 'id=1',
+    host: 'example.com',
+    clientIp,
+    route: null,
+    backend: null,
+    edits: null as HeaderEdits | null,
+    responseEdits: null as HeaderEdits | null,
+    answer: null,
+    answerStatus: 0,
+    answerWhy: '',
+    user: null,
     header: (name: string) => headers.find(([k]) => k === name.toLowerCase())?.[1] ?? null,
     headers: () => headers.map(([k, val]) => [k, val] as [string, string]),
     queryParam: (name: string) => (name === 'id' ? '1' : null),
@@ -218,8 +229,23 @@ function dryView(path: string, headers: [string, string][], clientIp: string): C
 }
 
 const DRY_REQUESTS: readonly [string, [string, string][], string][] = [
-  ['/', [['host', 'example.com'], ['user-agent', 'switchyard-dry-run']], '192.0.2.10'],
-  ['/api/v1/items', [['host', 'example.com'], ['x-canary', '1'], ['cookie', 'a=b']], '2001:db8::1'],
+  [
+    '/',
+    [
+      ['host', 'example.com'],
+      ['user-agent', 'switchyard-dry-run'],
+    ],
+    '192.0.2.10',
+  ],
+  [
+    '/api/v1/items',
+    [
+      ['host', 'example.com'],
+      ['x-canary', '1'],
+      ['cookie', 'a=b'],
+    ],
+    '2001:db8::1',
+  ],
   ['/x', [], '198.51.100.7'],
 ];
 
@@ -252,7 +278,11 @@ export async function loadRouter(file: string, frontend: FrontendConfig, backend
     for (const [path, headers, ip] of DRY_REQUESTS) {
       const req = new UserRequest(frontend.name);
       req.core = dryView(path, headers, ip);
-      try { route(req); } catch { /* contained when serving */ }
+      try {
+        route(req);
+      } catch {
+        /* contained when serving */
+      }
     }
   });
   // Recorded once the version passed its dry run: a refused one never shows as serving.
@@ -270,14 +300,29 @@ export async function loadHooks(file: string, frontend: FrontendConfig): Promise
       const core = dryView(path, headers, ip);
       const req = new UserRequest(frontend.name);
       req.core = core;
-      if (onRequest !== null) try { onRequest(req); } catch { /* contained when serving */ }
+      if (onRequest !== null)
+        try {
+          onRequest(req);
+        } catch {
+          /* contained when serving */
+        }
       if (onResponse !== null) {
         const res = new UserResponse();
         res.core = core;
-        res.dry = { status: 200, headers: [['content-type', 'text/plain'], ['content-length', '2']] };
+        res.dry = {
+          status: 200,
+          headers: [
+            ['content-type', 'text/plain'],
+            ['content-length', '2'],
+          ],
+        };
         req.snapshot = { method: 'GET', path, query: 'id=1', host: 'example.com', headers };
         req.server = 'dry-run';
-        try { onResponse(req, res); } catch { /* contained when serving */ }
+        try {
+          onResponse(req, res);
+        } catch {
+          /* contained when serving */
+        }
       }
     }
   });
@@ -285,7 +330,10 @@ export async function loadHooks(file: string, frontend: FrontendConfig): Promise
 }
 
 /** A frontend's router and hooks for a new generation, and the files to watch. Throws naming the key. */
-export async function loadFrontendCode(f: FrontendConfig, backends: ReadonlyMap<string, Backend>): Promise<{ router: UserRouter | null; hooks: UserHooks | null; files: string[] }> {
+export async function loadFrontendCode(
+  f: FrontendConfig,
+  backends: ReadonlyMap<string, Backend>,
+): Promise<{ router: UserRouter | null; hooks: UserHooks | null; files: string[] }> {
   const files: string[] = [];
   let router: UserRouter | null = null;
   let hooks: UserHooks | null = null;

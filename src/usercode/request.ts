@@ -28,13 +28,27 @@ export class UserRequest implements RequestView {
 
   constructor(readonly frontend: string) {}
 
-  get method(): string { return this.snapshot?.method ?? this.core!.method; }
-  get path(): string { return this.snapshot?.path ?? this.core!.path; }
-  get query(): string { return this.snapshot?.query ?? this.core!.query; }
-  get host(): string { return this.snapshot?.host ?? this.core!.host; }
-  get clientIp(): string { return this.core!.clientIp; }
-  get route(): string | null { return this.core!.route?.name ?? null; }
-  get backend(): string | null { return this.core!.backend?.name ?? null; }
+  get method(): string {
+    return this.snapshot?.method ?? this.core!.method;
+  }
+  get path(): string {
+    return this.snapshot?.path ?? this.core!.path;
+  }
+  get query(): string {
+    return this.snapshot?.query ?? this.core!.query;
+  }
+  get host(): string {
+    return this.snapshot?.host ?? this.core!.host;
+  }
+  get clientIp(): string {
+    return this.core!.clientIp;
+  }
+  get route(): string | null {
+    return this.core!.route?.name ?? null;
+  }
+  get backend(): string | null {
+    return this.core!.backend?.name ?? null;
+  }
 
   header(name: string): string | undefined {
     if (this.snapshot !== null) return first(this.snapshot.headers, String(name).toLowerCase());
@@ -74,7 +88,9 @@ export class UserResponse implements ResponseView {
   /** The load-time dry run's made-up response (no head bytes to read). */
   dry: { status: number; headers: [string, string][] } | null = null;
 
-  get status(): number { return this.dry?.status ?? this.head!.status; }
+  get status(): number {
+    return this.dry?.status ?? this.head!.status;
+  }
 
   header(name: string): string | undefined {
     return first(this.list(), String(name).toLowerCase());

@@ -16,11 +16,21 @@ export class ServerView implements StrategyServer {
     this.#server = server;
     Object.freeze(this);
   }
-  get id(): string { return this.#server.id; }
-  get name(): string { return this.#server.name; }
-  get address(): string { return this.#server.address; }
-  get weight(): number { return this.#server.weight; }
-  get active(): number { return this.#server.active; }
+  get id(): string {
+    return this.#server.id;
+  }
+  get name(): string {
+    return this.#server.name;
+  }
+  get address(): string {
+    return this.#server.address;
+  }
+  get weight(): number {
+    return this.#server.weight;
+  }
+  get active(): number {
+    return this.#server.active;
+  }
   toJSON(): Record<string, unknown> {
     return { id: this.id, name: this.name, address: this.address, weight: this.weight, active: this.active };
   }
@@ -50,7 +60,10 @@ export class GuardedStrategy<S extends StrategyServer> implements UserStrategy<S
   opened?: (server: S) => void;
   closed?: (server: S) => void;
 
-  constructor(private readonly user: Strategy, readonly userModule: UserModuleRecord) {
+  constructor(
+    private readonly user: Strategy,
+    readonly userModule: UserModuleRecord,
+  ) {
     if (typeof user.opened === 'function') this.opened = (s) => user.opened!(serverView(s));
     if (typeof user.closed === 'function') this.closed = (s) => user.closed!(serverView(s));
   }
@@ -101,7 +114,15 @@ export function dryRunStrategy(file: string, make: () => Strategy): void {
     // as possible into code whose state may be shared with the instance that will serve
     // (module-level counters, timers it schedules).
     const views = Object.freeze(DRY_SERVERS.map(serverView));
-    try { probe.update(views); } catch { /* contained when serving */ }
-    try { probe.pick({ clientIp: '192.0.2.10', avoid: null }); } catch { /* contained when serving */ }
+    try {
+      probe.update(views);
+    } catch {
+      /* contained when serving */
+    }
+    try {
+      probe.pick({ clientIp: '192.0.2.10', avoid: null });
+    } catch {
+      /* contained when serving */
+    }
   });
 }

@@ -25,14 +25,24 @@ export interface Transformed {
   readonly esm: boolean;
 }
 
-interface Edit { start: number; end: number; text: string }
+interface Edit {
+  start: number;
+  end: number;
+  text: string;
+}
 
 type AnyNode = Node & Record<string, unknown>;
 
 export function transformModule(source: string, file: string): Transformed {
   let program: AnyNode;
   try {
-    program = parse(source, { ecmaVersion: 'latest', sourceType: 'module', allowReturnOutsideFunction: true, allowHashBang: true, locations: false }) as unknown as AnyNode;
+    program = parse(source, {
+      ecmaVersion: 'latest',
+      sourceType: 'module',
+      allowReturnOutsideFunction: true,
+      allowHashBang: true,
+      locations: false,
+    }) as unknown as AnyNode;
   } catch (error) {
     throw new SyntaxError(`${file}: ${(error as Error).message}`, { cause: error });
   }
@@ -67,7 +77,7 @@ export function transformModule(source: string, file: string): Transformed {
       case 'ExportDefaultDeclaration': {
         esm = true;
         const decl = node.declaration as AnyNode;
-        const id = (decl.type === 'FunctionDeclaration' || decl.type === 'ClassDeclaration') ? (decl.id as AnyNode | null) : null;
+        const id = decl.type === 'FunctionDeclaration' || decl.type === 'ClassDeclaration' ? (decl.id as AnyNode | null) : null;
         if (id) {
           edits.push({ start: node.start, end: decl.start, text: '' });
           tail.push(`__sy_exports.default = ${id.name as string};`);
@@ -90,7 +100,8 @@ export function transformModule(source: string, file: string): Transformed {
         if (source) {
           const m = `__sy_m${n++}`;
           const parts = [`const ${m} = ${importOf(source.value as string)};`];
-          for (const s of specifiers) parts.push(`__sy_exports[${JSON.stringify(nameOf(s.exported as AnyNode))}] = ${m}[${JSON.stringify(nameOf(s.local as AnyNode))}];`);
+          for (const s of specifiers)
+            parts.push(`__sy_exports[${JSON.stringify(nameOf(s.exported as AnyNode))}] = ${m}[${JSON.stringify(nameOf(s.local as AnyNode))}];`);
           edits.push({ start: node.start, end: node.end, text: parts.join(' ') });
         } else {
           edits.push({ start: node.start, end: node.end, text: '' });
@@ -103,7 +114,8 @@ export function transformModule(source: string, file: string): Transformed {
         const spec = (node.source as AnyNode).value as string;
         const exported = node.exported as AnyNode | null;
         edits.push({
-          start: node.start, end: node.end,
+          start: node.start,
+          end: node.end,
           text: exported
             ? `__sy_exports[${JSON.stringify(nameOf(exported))}] = ${importOf(spec)};`
             : `for (const [k, v] of Object.entries(${importOf(spec)})) if (k !== 'default') __sy_exports[k] = v;`,
@@ -139,11 +151,22 @@ function declaredNames(decl: AnyNode): string[] {
 
 function patternNames(p: AnyNode, out: string[]): void {
   switch (p.type) {
-    case 'Identifier': out.push(p.name as string); break;
-    case 'ObjectPattern': for (const prop of p.properties as AnyNode[]) patternNames((prop.type === 'RestElement' ? prop.argument : prop.value) as AnyNode, out); break;
-    case 'ArrayPattern': for (const el of p.elements as (AnyNode | null)[]) if (el) patternNames(el, out); break;
-    case 'RestElement': patternNames(p.argument as AnyNode, out); break;
-    case 'AssignmentPattern': patternNames(p.left as AnyNode, out); break;
-    default: break;
+    case 'Identifier':
+      out.push(p.name as string);
+      break;
+    case 'ObjectPattern':
+      for (const prop of p.properties as AnyNode[]) patternNames((prop.type === 'RestElement' ? prop.argument : prop.value) as AnyNode, out);
+      break;
+    case 'ArrayPattern':
+      for (const el of p.elements as (AnyNode | null)[]) if (el) patternNames(el, out);
+      break;
+    case 'RestElement':
+      patternNames(p.argument as AnyNode, out);
+      break;
+    case 'AssignmentPattern':
+      patternNames(p.left as AnyNode, out);
+      break;
+    default:
+      break;
   }
 }

@@ -13,9 +13,26 @@ import { ConsulTestServer, type ConsulTestServerOptions } from './consul-server.
 
 export function discoveryBackend(name: string, consul: Partial<ConsulDiscoveryConfig> | null, over: Partial<BackendConfig> = {}): BackendConfig {
   return {
-    name, mode: 'http',
-    strategy: 'round-robin', strategyOptions: {}, sticky: null,
-    health: { type: 'none', method: 'GET', path: '/', host: null, expect: [[200, 399]], body: null, intervalMs: 1000, fastIntervalMs: 1000, downIntervalMs: 1000, timeoutMs: 500, rise: 2, fall: 3, onMarkedDown: 'none' },
+    name,
+    mode: 'http',
+    strategy: 'round-robin',
+    strategyOptions: {},
+    sticky: null,
+    health: {
+      type: 'none',
+      method: 'GET',
+      path: '/',
+      host: null,
+      expect: [[200, 399]],
+      body: null,
+      intervalMs: 1000,
+      fastIntervalMs: 1000,
+      downIntervalMs: 1000,
+      timeoutMs: 500,
+      rise: 2,
+      fall: 3,
+      onMarkedDown: 'none',
+    },
     passive: { consecutiveFailures: 0, baseEjectionMs: 30000, maxEjectionMs: 300000, maxEjectedPercent: 50 },
     timeouts: { connectMs: 2000, serverMs: 10000, serverKeepAliveMs: 4000 },
     retries: 2,
@@ -37,9 +54,12 @@ export function testConfig(consul: ConsulConfig | null, backends: BackendConfig[
   return {
     source: null,
     stats: { bind: { host: '127.0.0.1', port: 0 }, auth: null, read: 'public', allowedHosts: [] },
-    consul, workers: 1, shutdownTimeoutMs: 5000,
+    consul,
+    workers: 1,
+    shutdownTimeoutMs: 5000,
     logging: { level: 'silent', access: { enabled: false, sample: 1 } },
-    frontends: [], backends,
+    frontends: [],
+    backends,
   };
 }
 
@@ -84,7 +104,10 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
 /** Names of a backend's servers that are in its list (not retired), sorted. */
 export function liveNames(b: Backend): string[] {
-  return b.servers.filter((s) => !s.retired).map((s) => s.name).sort();
+  return b.servers
+    .filter((s) => !s.retired)
+    .map((s) => s.name)
+    .sort();
 }
 
 /**
@@ -106,7 +129,10 @@ export async function setupDiscovery(t: Test, backends: BackendConfig[], opts: D
   const cfg = consulConfig(consul.address, opts.consul);
   const runtime = testRuntime(testConfig(cfg, backends));
   const discovery = new ConsulDiscovery(cfg, logger, { ...FAST_DISCOVERY, ...opts.discovery });
-  t.teardown(async () => { await discovery.stop(); await consul.close(); });
+  t.teardown(async () => {
+    await discovery.stop();
+    await consul.close();
+  });
   const backend = (name: string): Backend => runtime.backends.get(name)!;
   return { consul, discovery, runtime, backend, lines, cfg };
 }
@@ -115,6 +141,9 @@ export async function setupDiscovery(t: Test, backends: BackendConfig[], opts: D
 export function spyDiscovered(b: Backend): { calls: number } {
   const counter = { calls: 0 };
   const orig = b.setDiscovered.bind(b);
-  b.setDiscovered = (specs) => { counter.calls++; orig(specs); };
+  b.setDiscovered = (specs) => {
+    counter.calls++;
+    orig(specs);
+  };
   return counter;
 }

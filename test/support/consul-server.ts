@@ -15,8 +15,23 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import {
-  agentService, blockingParams, catalogEntry, cmp, healthEntry, json, newInstance, parseGoDuration, parseRegistration, readBody, runCheck, sleep, text, tokenOf,
-  type AddServiceInput, type CheckStatus, type Instance,
+  agentService,
+  blockingParams,
+  catalogEntry,
+  cmp,
+  healthEntry,
+  json,
+  newInstance,
+  parseGoDuration,
+  parseRegistration,
+  readBody,
+  runCheck,
+  sleep,
+  text,
+  tokenOf,
+  type AddServiceInput,
+  type CheckStatus,
+  type Instance,
 } from './consul-wire.js';
 
 export { parseGoDuration, type AddServiceInput, type CheckStatus } from './consul-wire.js';
@@ -199,7 +214,9 @@ export class ConsulTestServer {
   // ---- HTTP ----------------------------------------------------------------------------------
 
   private async listen(): Promise<void> {
-    const server = createServer((req, res) => { void this.handle(req, res); });
+    const server = createServer((req, res) => {
+      void this.handle(req, res);
+    });
     server.keepAliveTimeout = 60_000;
     server.on('connection', (s: Socket) => {
       this.sockets.add(s);
@@ -207,7 +224,10 @@ export class ConsulTestServer {
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(this.port, '127.0.0.1', () => { server.off('error', reject); resolve(); });
+      server.listen(this.port, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
     this.port = (server.address() as AddressInfo).port;
     this.server = server;
@@ -284,7 +304,14 @@ export class ConsulTestServer {
     if (minIndex > 0 && minIndex >= this.indexOf(name)) {
       const deadline = waitMs + Math.random() * (waitMs / 16);
       await new Promise<void>((resolve) => {
-        const waiter: Waiter = { name, wake: () => { clearTimeout(timer); this.waiters.delete(waiter); resolve(); } };
+        const waiter: Waiter = {
+          name,
+          wake: () => {
+            clearTimeout(timer);
+            this.waiters.delete(waiter);
+            resolve();
+          },
+        };
         const timer = setTimeout(waiter.wake, deadline);
         this.waiters.add(waiter);
         res.once('close', waiter.wake);
@@ -362,7 +389,7 @@ export class ConsulTestServer {
 
   private scheduleCheck(inst: Instance, check: Record<string, unknown>): void {
     const interval = parseGoDuration(String(check.Interval))!;
-    const timeout = typeof check.Timeout === 'string' ? parseGoDuration(check.Timeout) ?? 10_000 : 10_000;
+    const timeout = typeof check.Timeout === 'string' ? (parseGoDuration(check.Timeout) ?? 10_000) : 10_000;
     const run = async (): Promise<void> => {
       if (this.instances.get(inst.id) !== inst) return;
       const { status, output } = await runCheck(inst.checkType, check, timeout);
@@ -397,4 +424,3 @@ export class ConsulTestServer {
     for (const w of [...this.waiters]) if (name === null || w.name === name) w.wake();
   }
 }
-

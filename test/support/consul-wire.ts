@@ -104,25 +104,94 @@ export function blockingParams(q: URLSearchParams, maxWaitMs: number): { minInde
 
 export function healthEntry(i: Instance): unknown {
   return {
-    Node: { ID: '', Node: i.node, Address: i.nodeAddress, Datacenter: i.dc, TaggedAddresses: { lan: i.nodeAddress, wan: i.nodeAddress }, Meta: {}, CreateIndex: 1, ModifyIndex: 1 },
-    Service: { ID: i.id, Service: i.name, Tags: i.tags, Address: i.address, Meta: i.meta, Port: i.port, Weights: i.weights, EnableTagOverride: false, CreateIndex: i.createIndex, ModifyIndex: i.modifyIndex },
+    Node: {
+      ID: '',
+      Node: i.node,
+      Address: i.nodeAddress,
+      Datacenter: i.dc,
+      TaggedAddresses: { lan: i.nodeAddress, wan: i.nodeAddress },
+      Meta: {},
+      CreateIndex: 1,
+      ModifyIndex: 1,
+    },
+    Service: {
+      ID: i.id,
+      Service: i.name,
+      Tags: i.tags,
+      Address: i.address,
+      Meta: i.meta,
+      Port: i.port,
+      Weights: i.weights,
+      EnableTagOverride: false,
+      CreateIndex: i.createIndex,
+      ModifyIndex: i.modifyIndex,
+    },
     Checks: [
-      { Node: i.node, CheckID: 'serfHealth', Name: 'Serf Health Status', Status: 'passing', Notes: '', Output: 'Agent alive and reachable', ServiceID: '', ServiceName: '', ServiceTags: [], Type: '', CreateIndex: 1, ModifyIndex: 1 },
-      { Node: i.node, CheckID: i.checkId, Name: i.checkName, Status: i.status, Notes: '', Output: i.output, ServiceID: i.id, ServiceName: i.name, ServiceTags: i.tags, Type: i.checkType, CreateIndex: i.createIndex, ModifyIndex: i.modifyIndex },
+      {
+        Node: i.node,
+        CheckID: 'serfHealth',
+        Name: 'Serf Health Status',
+        Status: 'passing',
+        Notes: '',
+        Output: 'Agent alive and reachable',
+        ServiceID: '',
+        ServiceName: '',
+        ServiceTags: [],
+        Type: '',
+        CreateIndex: 1,
+        ModifyIndex: 1,
+      },
+      {
+        Node: i.node,
+        CheckID: i.checkId,
+        Name: i.checkName,
+        Status: i.status,
+        Notes: '',
+        Output: i.output,
+        ServiceID: i.id,
+        ServiceName: i.name,
+        ServiceTags: i.tags,
+        Type: i.checkType,
+        CreateIndex: i.createIndex,
+        ModifyIndex: i.modifyIndex,
+      },
     ],
   };
 }
 
 export function catalogEntry(i: Instance): unknown {
   return {
-    ID: '', Node: i.node, Address: i.nodeAddress, Datacenter: i.dc, TaggedAddresses: { lan: i.nodeAddress, wan: i.nodeAddress }, NodeMeta: {},
-    ServiceID: i.id, ServiceName: i.name, ServiceTags: i.tags, ServiceAddress: i.address, ServicePort: i.port, ServiceMeta: i.meta,
-    ServiceWeights: i.weights, ServiceEnableTagOverride: false, CreateIndex: i.createIndex, ModifyIndex: i.modifyIndex,
+    ID: '',
+    Node: i.node,
+    Address: i.nodeAddress,
+    Datacenter: i.dc,
+    TaggedAddresses: { lan: i.nodeAddress, wan: i.nodeAddress },
+    NodeMeta: {},
+    ServiceID: i.id,
+    ServiceName: i.name,
+    ServiceTags: i.tags,
+    ServiceAddress: i.address,
+    ServicePort: i.port,
+    ServiceMeta: i.meta,
+    ServiceWeights: i.weights,
+    ServiceEnableTagOverride: false,
+    CreateIndex: i.createIndex,
+    ModifyIndex: i.modifyIndex,
   };
 }
 
 export function agentService(i: Instance): unknown {
-  return { ID: i.id, Service: i.name, Tags: i.tags, Meta: i.meta, Port: i.port, Address: i.address, Weights: i.weights, EnableTagOverride: false, Datacenter: i.dc };
+  return {
+    ID: i.id,
+    Service: i.name,
+    Tags: i.tags,
+    Meta: i.meta,
+    Port: i.port,
+    Address: i.address,
+    Weights: i.weights,
+    EnableTagOverride: false,
+    Datacenter: i.dc,
+  };
 }
 
 /**
@@ -143,7 +212,8 @@ export function parseRegistration(body: Record<string, unknown>): { service: Add
   }
   const check = checks[0];
   const service: AddServiceInput = {
-    id, name,
+    id,
+    name,
     address: typeof body.Address === 'string' ? body.Address : '',
     port: typeof body.Port === 'number' ? body.Port : 0,
     tags: Array.isArray(body.Tags) ? body.Tags.map(String) : [],
@@ -171,9 +241,15 @@ export async function runCheck(kind: string, check: Record<string, unknown>, tim
   const [host, port] = splitHostPort(String(check.TCP));
   const status = await new Promise<CheckStatus>((resolve) => {
     const s = connect({ host, port, timeout });
-    s.once('connect', () => { s.destroy(); resolve('passing'); });
+    s.once('connect', () => {
+      s.destroy();
+      resolve('passing');
+    });
     s.once('error', () => resolve('critical'));
-    s.once('timeout', () => { s.destroy(); resolve('critical'); });
+    s.once('timeout', () => {
+      s.destroy();
+      resolve('critical');
+    });
   });
   return { status, output: `TCP connect ${String(check.TCP)}: ${status === 'passing' ? 'Success' : 'failed'}` };
 }
@@ -206,7 +282,7 @@ export function text(res: ServerResponse, status: number, body: string): void {
   res.end(body);
 }
 
-const UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /** Go's time.ParseDuration, as Consul reads `wait` and check intervals: `100ms`, `5s`, `1m30s`. */
 export function parseGoDuration(s: string): number | null {

@@ -169,7 +169,10 @@ export async function stalledTcp(): Promise<Stalled> {
     fillers.push(s);
     const ok = await new Promise<boolean>((resolve) => {
       const t = setTimeout(() => resolve(false), 300);
-      s.once('connect', () => { clearTimeout(t); resolve(true); });
+      s.once('connect', () => {
+        clearTimeout(t);
+        resolve(true);
+      });
     });
     if (!ok) break;
   }
@@ -186,16 +189,36 @@ export async function stalledTcp(): Promise<Stalled> {
 // ---------------------------------------------------------------- model fixtures
 
 export const baseHealth: HealthConfig = {
-  type: 'http', method: 'GET', path: '/health', host: null, expect: [[200, 399]], body: null,
-  intervalMs: 100, fastIntervalMs: 100, downIntervalMs: 100, timeoutMs: 300, rise: 2, fall: 3, onMarkedDown: 'none',
+  type: 'http',
+  method: 'GET',
+  path: '/health',
+  host: null,
+  expect: [[200, 399]],
+  body: null,
+  intervalMs: 100,
+  fastIntervalMs: 100,
+  downIntervalMs: 100,
+  timeoutMs: 300,
+  rise: 2,
+  fall: 3,
+  onMarkedDown: 'none',
 };
 
 export const noPassive: PassiveHealthConfig = { consecutiveFailures: 0, baseEjectionMs: 1000, maxEjectionMs: 10000, maxEjectedPercent: 50 };
 
 /** A hand-built BackendConfig: servers s1..sN at the given addresses. */
-export function healthBackendConfig(name: string, addresses: readonly string[], health: Partial<HealthConfig> = {}, passive: Partial<PassiveHealthConfig> = {}): BackendConfig {
+export function healthBackendConfig(
+  name: string,
+  addresses: readonly string[],
+  health: Partial<HealthConfig> = {},
+  passive: Partial<PassiveHealthConfig> = {},
+): BackendConfig {
   return {
-    name, mode: 'http', strategy: 'round-robin', strategyOptions: {}, sticky: null,
+    name,
+    mode: 'http',
+    strategy: 'round-robin',
+    strategyOptions: {},
+    sticky: null,
     health: { ...baseHealth, ...health },
     passive: { ...noPassive, ...passive },
     timeouts: { connectMs: 1000, serverMs: 5000, serverKeepAliveMs: 4000 },
@@ -210,7 +233,12 @@ export function healthBackendConfig(name: string, addresses: readonly string[], 
   };
 }
 
-export function healthBackend(name: string, addresses: readonly string[], health: Partial<HealthConfig> = {}, passive: Partial<PassiveHealthConfig> = {}): Backend {
+export function healthBackend(
+  name: string,
+  addresses: readonly string[],
+  health: Partial<HealthConfig> = {},
+  passive: Partial<PassiveHealthConfig> = {},
+): Backend {
   return new Backend(healthBackendConfig(name, addresses, health, passive), roundRobin);
 }
 

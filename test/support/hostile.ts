@@ -116,8 +116,14 @@ export function strictParseHead(buf: string): StrictHead | null | string {
   if (cl.length > 0 && (!cl.every((v) => /^\d{1,15}$/.test(v)) || new Set(cl.map(Number)).size !== 1)) return `bad Content-Length ${JSON.stringify(cl)}`;
   if (te.length > 1 || (te.length === 1 && te[0]!.toLowerCase() !== 'chunked')) return `bad Transfer-Encoding ${JSON.stringify(te)}`;
   return {
-    head, method: m[1]!, target, minor: m[3] === '1' ? 1 : 0, headers,
-    contentLength: cl.length > 0 ? Number(cl[0]) : -1, chunked: te.length === 1, host: host[0] ?? null,
+    head,
+    method: m[1]!,
+    target,
+    minor: m[3] === '1' ? 1 : 0,
+    headers,
+    contentLength: cl.length > 0 ? Number(cl[0]) : -1,
+    chunked: te.length === 1,
+    host: host[0] ?? null,
   };
 }
 
@@ -132,7 +138,15 @@ export function strictParseRequest(buf: string, id: number): { req: BackendReque
   const headEnd = head.length - 4;
   const mark = PROXY_MARK.exec(head);
   const req: BackendRequest = {
-    head, method: h.method, target: h.target, headers: h.headers, rawBody: '', body: '', marked: mark !== null, client: mark?.[1] ?? null, id,
+    head,
+    method: h.method,
+    target: h.target,
+    headers: h.headers,
+    rawBody: '',
+    body: '',
+    marked: mark !== null,
+    client: mark?.[1] ?? null,
+    id,
   };
   let p = headEnd + 4;
   if (h.chunked) {
@@ -197,8 +211,19 @@ export function strictParseAll(data: string): BackendRequest[] {
 export async function strictBackend(reply: Reply = replyOk): Promise<StrictBackend> {
   const sockets = new Set<Socket>();
   const state: StrictBackend = {
-    port: 0, address: '', requests: [], violations: [], bytes: 0, connections: 0, incomplete: 0, sockets,
-    close: () => new Promise((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }),
+    port: 0,
+    address: '',
+    requests: [],
+    violations: [],
+    bytes: 0,
+    connections: 0,
+    incomplete: 0,
+    sockets,
+    close: () =>
+      new Promise((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
   };
   const server: NetServer = createServer((socket) => {
     sockets.add(socket);
@@ -284,9 +309,18 @@ export function exchange(port: number, data: string | Buffer | (string | Buffer)
       clearTimeout(timer);
       timer = setTimeout(finish, idleMs);
     });
-    s.on('end', () => { closed = true; finish(); });
-    s.on('close', () => { closed = true; finish(); });
-    s.on('error', () => { closed = true; finish(); });
+    s.on('end', () => {
+      closed = true;
+      finish();
+    });
+    s.on('close', () => {
+      closed = true;
+      finish();
+    });
+    s.on('error', () => {
+      closed = true;
+      finish();
+    });
     let i = 0;
     const writeNext = () => {
       if (done || s.destroyed) return;

@@ -15,7 +15,9 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined> 
     try {
       const v = await fn();
       if (v !== undefined) return v;
-    } catch { /* not yet */ }
+    } catch {
+      /* not yet */
+    }
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -30,7 +32,9 @@ export function tcpExchange(port: number, data: string, resetIsAnswer = false): 
   return new Promise((resolve, reject) => {
     const s = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
     let out = '';
-    s.on('data', (d) => { out += d.toString(); });
+    s.on('data', (d) => {
+      out += d.toString();
+    });
     s.on('end', () => s.end());
     s.on('close', () => resolve(out));
     s.on('error', (e: NodeJS.ErrnoException) => (resetIsAnswer && e.code === 'ECONNRESET' ? resolve(out) : reject(e)));

@@ -10,23 +10,48 @@ export const quietLogger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' 
 
 export function frontendConfig(name: string, mode: Mode, backend: string, over: Partial<FrontendConfig> = {}): FrontendConfig {
   return {
-    name, mode, backend,
+    name,
+    mode,
+    backend,
     bind: { host: '127.0.0.1', port: 0 },
     timeouts: { clientMs: 30000, httpRequestMs: 10000, keepAliveMs: 60000, handshakeMs: 10000 },
-    maxconn: 0, maxconnPerSource: 0, rateLimit: null, trustedProxies: [],
+    maxconn: 0,
+    maxconnPerSource: 0,
+    rateLimit: null,
+    trustedProxies: [],
     routing: { routes: [], requestHeaders: null, responseHeaders: null, requestId: null },
     limits: { maxRequestLine: 8192, maxHeaderBytes: 32768, maxHeaders: 100, obsFold: 'reject' },
-    tls: null, redirectHttps: null, sniRoutes: null,
-    acceptProxy: false, trustedSources: [],
+    tls: null,
+    redirectHttps: null,
+    sniRoutes: null,
+    acceptProxy: false,
+    trustedSources: [],
     ...over,
   };
 }
 
 export function backendConfig(name: string, mode: Mode, addresses: readonly string[], over: Partial<BackendConfig> = {}): BackendConfig {
   return {
-    name, mode,
-    strategy: 'round-robin', strategyOptions: {}, sticky: null,
-    health: { type: 'none', method: 'GET', path: '/', host: null, expect: [[200, 399]], body: null, intervalMs: 1000, fastIntervalMs: 1000, downIntervalMs: 1000, timeoutMs: 500, rise: 2, fall: 3, onMarkedDown: 'none' },
+    name,
+    mode,
+    strategy: 'round-robin',
+    strategyOptions: {},
+    sticky: null,
+    health: {
+      type: 'none',
+      method: 'GET',
+      path: '/',
+      host: null,
+      expect: [[200, 399]],
+      body: null,
+      intervalMs: 1000,
+      fastIntervalMs: 1000,
+      downIntervalMs: 1000,
+      timeoutMs: 500,
+      rise: 2,
+      fall: 3,
+      onMarkedDown: 'none',
+    },
     passive: { consecutiveFailures: 0, baseEjectionMs: 30000, maxEjectionMs: 300000, maxEjectedPercent: 50 },
     timeouts: { connectMs: 2000, serverMs: 10000, serverKeepAliveMs: 4000 },
     retries: 2,
@@ -36,8 +61,13 @@ export function backendConfig(name: string, mode: Mode, addresses: readonly stri
       return { name: `s${i + 1}`, address: { host: host!, port: Number(port) }, weight: 1, backup: false, maxconn: 0 };
     }),
     discovery: null,
-    requestHeaders: null, responseHeaders: null,
-    maxQueue: 0, queueTimeoutMs: 2000, redispatch: true, slowStart: null, circuitBreaker: null,
+    requestHeaders: null,
+    responseHeaders: null,
+    maxQueue: 0,
+    queueTimeoutMs: 2000,
+    redispatch: true,
+    slowStart: null,
+    circuitBreaker: null,
     tls: null,
     sendProxy: 0,
     ...over,
@@ -48,9 +78,13 @@ export function config(frontends: FrontendConfig[], backends: BackendConfig[], o
   return {
     source: null,
     stats: { bind: { host: '127.0.0.1', port: 0 }, auth: null, read: 'public', allowedHosts: [], sockets: [] },
-    consul: null, workers: 1, shutdownTimeoutMs: 5000,
+    consul: null,
+    workers: 1,
+    shutdownTimeoutMs: 5000,
     logging: { level: 'silent', access: { enabled: false, sample: 1 } },
-    frontends, backends, ...over,
+    frontends,
+    backends,
+    ...over,
   };
 }
 
@@ -86,17 +120,29 @@ export async function httpServer(name: string, handler?: (req: IncomingMessage, 
   server.keepAliveTimeout = 60000;
   // Track sockets ourselves: upgraded ones are no longer the server's to close.
   const sockets = new Set<Socket>();
-  server.on('connection', (s: Socket) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
   return {
-    server, seen, port, address: `127.0.0.1:${port}`,
-    close: () => new Promise((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }),
+    server,
+    seen,
+    port,
+    address: `127.0.0.1:${port}`,
+    close: () =>
+      new Promise((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
   };
 }
 
 /** A raw TCP server; `onSocket` decides what to do (echo by default). */
-export async function tcpServer(onSocket?: (s: Socket) => void): Promise<{ server: NetServer; port: number; address: string; received: Buffer[]; close(): Promise<void> }> {
+export async function tcpServer(
+  onSocket?: (s: Socket) => void,
+): Promise<{ server: NetServer; port: number; address: string; received: Buffer[]; close(): Promise<void> }> {
   const received: Buffer[] = [];
   const sockets = new Set<Socket>();
   const server = createNetServer({ allowHalfOpen: true }, (s) => {
@@ -111,8 +157,15 @@ export async function tcpServer(onSocket?: (s: Socket) => void): Promise<{ serve
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
   return {
-    server, port, address: `127.0.0.1:${port}`, received,
-    close: () => new Promise((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }),
+    server,
+    port,
+    address: `127.0.0.1:${port}`,
+    received,
+    close: () =>
+      new Promise((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -136,7 +189,10 @@ export function rawRequest(port: number, data: string | Buffer, idleMs = 500): P
       clearTimeout(timer);
       timer = setTimeout(() => s.destroy(), idleMs);
     });
-    s.on('close', () => { clearTimeout(timer); resolve(Buffer.concat(chunks).toString('latin1')); });
+    s.on('close', () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks).toString('latin1'));
+    });
     s.on('error', reject);
     s.write(data);
   });

@@ -20,20 +20,38 @@ export function statsConfig(over: Partial<StatsConfig> = {}): StatsConfig {
 
 export function health(over: Partial<HealthConfig> = {}): HealthConfig {
   return {
-    type: 'none', method: 'GET', path: '/health', host: null, expect: [[200, 399]], body: null,
-    intervalMs: 1000, fastIntervalMs: 1000, downIntervalMs: 1000, timeoutMs: 500, rise: 2, fall: 3, onMarkedDown: 'none',
+    type: 'none',
+    method: 'GET',
+    path: '/health',
+    host: null,
+    expect: [[200, 399]],
+    body: null,
+    intervalMs: 1000,
+    fastIntervalMs: 1000,
+    downIntervalMs: 1000,
+    timeoutMs: 500,
+    rise: 2,
+    fall: 3,
+    onMarkedDown: 'none',
     ...over,
   };
 }
 
 export function frontend(name: string, backend: string, mode: Mode = 'http', over: Partial<FrontendConfig> = {}): FrontendConfig {
   return {
-    name, mode, backend,
+    name,
+    mode,
+    backend,
     bind: { host: '127.0.0.1', port: 0 },
     timeouts: { clientMs: 30000, httpRequestMs: 10000, keepAliveMs: 60000, handshakeMs: 10000 },
-    maxconn: 0, maxconnPerSource: 0, rateLimit: null, trustedProxies: [],
+    maxconn: 0,
+    maxconnPerSource: 0,
+    rateLimit: null,
+    trustedProxies: [],
     limits: { maxRequestLine: 8192, maxHeaderBytes: 32768, maxHeaders: 100, obsFold: 'reject' },
-    tls: null, redirectHttps: null, sniRoutes: null,
+    tls: null,
+    redirectHttps: null,
+    sniRoutes: null,
     ...over,
   };
 }
@@ -41,8 +59,11 @@ export function frontend(name: string, backend: string, mode: Mode = 'http', ove
 /** `servers`: names, or `name@host:port`. */
 export function backend(name: string, servers: readonly string[], mode: Mode = 'http', over: Partial<BackendConfig> = {}): BackendConfig {
   return {
-    name, mode,
-    strategy: 'round-robin', strategyOptions: {}, sticky: null,
+    name,
+    mode,
+    strategy: 'round-robin',
+    strategyOptions: {},
+    sticky: null,
     health: health(),
     passive: { consecutiveFailures: 0, baseEjectionMs: 30000, maxEjectionMs: 300000, maxEjectedPercent: 50 },
     timeouts: { connectMs: 2000, serverMs: 10000, serverKeepAliveMs: 4000 },
@@ -54,7 +75,11 @@ export function backend(name: string, servers: readonly string[], mode: Mode = '
       return { name: n!, address: { host: host!, port: Number(port) }, weight: 1, backup: false, maxconn: 0 };
     }),
     discovery: null,
-    maxQueue: 0, queueTimeoutMs: 2000, redispatch: true, slowStart: null, circuitBreaker: null,
+    maxQueue: 0,
+    queueTimeoutMs: 2000,
+    redispatch: true,
+    slowStart: null,
+    circuitBreaker: null,
     tls: null,
     ...over,
   };
@@ -64,9 +89,13 @@ export function config(frontends: FrontendConfig[], backends: BackendConfig[], o
   return {
     source: null,
     stats: statsConfig(),
-    consul: null, workers: 1, shutdownTimeoutMs: 1000,
+    consul: null,
+    workers: 1,
+    shutdownTimeoutMs: 1000,
     logging: { level: 'silent', access: { enabled: false, sample: 1 } },
-    frontends, backends, ...over,
+    frontends,
+    backends,
+    ...over,
   };
 }
 
@@ -153,7 +182,9 @@ export function parseCsv(text: string): { header: string[]; rows: Record<string,
   const rows = lines.slice(1).map((line) => {
     const cells = line.split(',');
     const row: Record<string, string> = {};
-    header.forEach((h, i) => { row[h] = cells[i]!; });
+    header.forEach((h, i) => {
+      row[h] = cells[i]!;
+    });
     return row;
   });
   return { header, rows };
@@ -204,7 +235,9 @@ export async function startOrigin(name: string, delayMs = 0): Promise<Origin> {
   const port = (server.address() as AddressInfo).port;
   let running = true;
   return {
-    name, port, address: `127.0.0.1:${port}`,
+    name,
+    port,
+    address: `127.0.0.1:${port}`,
     async kill() {
       if (!running) return;
       running = false;
@@ -249,6 +282,10 @@ export async function proxiedOrigin(t: { teardown(fn: () => unknown): void }): P
   const cfg = config([frontend('web', 'api')], [backend('api', [`s1@127.0.0.1:${port}`])]);
   const sy = await startSwitchyard({ config: cfg, logger: quiet, watch: false });
   const stats = await startStats(sy, statsConfig(), quiet);
-  t.teardown(async () => { await stats.close(); await sy.stop(200); await new Promise((r) => origin.close(r)); });
+  t.teardown(async () => {
+    await stats.close();
+    await sy.stop(200);
+    await new Promise((r) => origin.close(r));
+  });
   return { fePort: sy.frontendAddress('web').port, statsPort: stats.address().port };
 }

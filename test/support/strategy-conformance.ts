@@ -127,7 +127,9 @@ export function strategyConformance(name: string, factory: StrategyFactory, opti
 
     t.test('a server added later is reachable; a removed one is gone at once', async (t) => {
       const s = make();
-      const a = testServer(1), b = testServer(2), c = testServer(3);
+      const a = testServer(1),
+        b = testServer(2),
+        c = testServer(3);
       s.update([a, b]);
       s.update([a, b, c]);
       a.active = 50;

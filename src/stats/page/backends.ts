@@ -16,9 +16,11 @@ export interface BackendView {
 }
 
 function adminButtons(b: BackendJson, x: JsonServer): string {
-  const buttons = ['ready', 'drain', 'maint'].map((a) =>
-    `<button type="button" data-act="state" data-state="${a}" data-backend="${esc(b.name)}" data-server="${esc(x.name)}"` +
-    `${x.admin === a ? ' class="cur" disabled aria-pressed="true"' : ' aria-pressed="false"'} title="${a} ${esc(x.name)}">${a}</button>`);
+  const buttons = ['ready', 'drain', 'maint'].map(
+    (a) =>
+      `<button type="button" data-act="state" data-state="${a}" data-backend="${esc(b.name)}" data-server="${esc(x.name)}"` +
+      `${x.admin === a ? ' class="cur" disabled aria-pressed="true"' : ' aria-pressed="false"'} title="${a} ${esc(x.name)}">${a}</button>`,
+  );
   return `<span class="seg" role="group" aria-label="admin state of ${esc(x.name)}">${buttons.join('')}</span>`;
 }
 
@@ -26,8 +28,11 @@ function adminButtons(b: BackendJson, x: JsonServer): string {
 function strategyControl(b: BackendJson, view: BackendView): string {
   if (!view.admin) return `<b>${esc(b.strategy)}</b>`;
   const options = view.strategies.includes(b.strategy) ? view.strategies : [...view.strategies, b.strategy];
-  return `<select data-act="strategy" data-backend="${esc(b.name)}" aria-label="strategy of ${esc(b.name)}">` +
-    options.map((o) => `<option${o === b.strategy ? ' selected' : ''}>${esc(o)}</option>`).join('') + '</select>';
+  return (
+    `<select data-act="strategy" data-backend="${esc(b.name)}" aria-label="strategy of ${esc(b.name)}">` +
+    options.map((o) => `<option${o === b.strategy ? ' selected' : ''}>${esc(o)}</option>`).join('') +
+    '</select>'
+  );
 }
 
 /** A server's weight; during a slow-start ramp the effective weight first, then the configured one. */
@@ -53,9 +58,12 @@ function overloadFacts(o: BackendJson['overload'] | undefined): string {
   if (q.limit > 0 || q.max > 0) {
     out += `<span data-k="queue">queue <b>${num(q.waiting)}</b> / ${num(q.limit)} · max ${num(q.max)} · wait avg ${ms(q.avgWaitMs)}, max ${ms(q.maxWaitMs)}</span>`;
   }
-  const tripped = Object.keys(o.refusals).filter((k) => o.refusals[k]).map((k) => `${k} ${num(o.refusals[k])}`);
+  const tripped = Object.keys(o.refusals)
+    .filter((k) => o.refusals[k])
+    .map((k) => `${k} ${num(o.refusals[k])}`);
   if (o.breaker || tripped.length) {
-    out += `<span data-k="breaker">limits <b class="${tripped.length ? 'bad' : ''}">${tripped.length ? esc(tripped.join(' · ')) : 'none tripped'}</b>` +
+    out +=
+      `<span data-k="breaker">limits <b class="${tripped.length ? 'bad' : ''}">${tripped.length ? esc(tripped.join(' · ')) : 'none tripped'}</b>` +
       `${o.retries ? ` · ${num(o.retries)} retrying` : ''}</span>`;
   }
   if (o.slowStartMs) out += `<span>slow start <b>${dur(o.slowStartMs / 1000)}</b></span>`;
@@ -74,10 +82,16 @@ function serverRow(b: BackendJson, x: JsonServer, h: HistoryJson | undefined, tl
     ? `<b>${esc(s.check_status ?? '–')}</b> ${esc(ck.durationMs !== null ? ms(ck.durationMs) : '')}${sub(esc(ck.reason), ck.reason)}`
     : '<span class="kv">no check</span>';
   const queued = s.qcur ? ` · <b data-k="squeue">${num(s.qcur)}</b> queued` : '';
-  return `<tr class="srv" data-key="be/${esc(b.name)}/srv/${esc(x.name)}" data-backend="${esc(b.name)}" data-server="${esc(x.name)}" data-state="${esc(word)}">` +
+  return (
+    `<tr class="srv" data-key="be/${esc(b.name)}/srv/${esc(x.name)}" data-backend="${esc(b.name)}" data-server="${esc(x.name)}" data-state="${esc(word)}">` +
     td('Server', `<b>${esc(x.name)}</b>${x.backup ? ' <span class="tag">backup</span>' : ''}${sub(esc(x.address))}`, 'l name') +
     // The reason a server is UP is rarely news; why it is not UP always is.
-    td('State', badge(x.status, x.stateReason) + sub(`for ${dur((now - x.stateSince) / 1000)}${x.stateReason && word !== 'UP' ? ` · ${esc(x.stateReason)}` : ''}`, x.stateReason), 'l state') +
+    td(
+      'State',
+      badge(x.status, x.stateReason) +
+        sub(`for ${dur((now - x.stateSince) / 1000)}${x.stateReason && word !== 'UP' ? ` · ${esc(x.stateReason)}` : ''}`, x.stateReason),
+      'l state',
+    ) +
     td('Health check', check, 'l') +
     td('Weight', weightCell(x, now)) +
     td('Sessions', `${num(s.scur)} / ${num(s.smax)}${sub(`${num(s.stot)} total${queued}`)}`) +
@@ -88,16 +102,19 @@ function serverRow(b: BackendJson, x: JsonServer, h: HistoryJson | undefined, tl
     td('Response time', ms(s.ttime) + sub(`conn. ${ms(s.ctime)}`, 'average connect time')) +
     td(`Health, last ${span(tlMin)}`, timeline(hs ? hs.samples : [], events, now, tlMin, x.state) + downNote(s), 'l tl') +
     (view.admin ? td('Admin', adminButtons(b, x), 'l adm') : '') +
-    '</tr>';
+    '</tr>'
+  );
 }
 
 function facts(b: BackendJson): string {
   const st = b.stats;
-  return `<div class="facts"><span>sessions <b>${num(st.scur)}</b> now · max ${num(st.smax)} · ${num(st.stot)} total</span>` +
+  return (
+    `<div class="facts"><span>sessions <b>${num(st.scur)}</b> now · max ${num(st.smax)} · ${num(st.stot)} total</span>` +
     `<span>bytes <b>${bytes(st.bin)}</b> in · <b>${bytes(st.bout)}</b> out</span>` +
     `<span>errors conn/resp <b class="${st.econ || st.eresp ? 'bad' : ''}">${num(st.econ)} / ${num(st.eresp)}</b></span>` +
     `<span>retries <b>${num(st.wretr)}</b></span>${overloadFacts(b.overload)}` +
-    `<span>health <b>${esc(b.health)}</b></span>${b.sticky ? `<span>sticky <b>${esc(b.sticky)}</b></span>` : ''}</div>`;
+    `<span>health <b>${esc(b.health)}</b></span>${b.sticky ? `<span>sticky <b>${esc(b.sticky)}</b></span>` : ''}</div>`
+  );
 }
 
 export function renderBackend(b: BackendJson, h: HistoryJson | undefined, view: BackendView): string {
@@ -106,10 +123,20 @@ export function renderBackend(b: BackendJson, h: HistoryJson | undefined, view: 
   const http = b.mode === 'http';
   const chartMin = windowOf(samples, now, 15);
   const tlMin = windowOf(samples, now, 60);
-  const rate = lineChart(samples.map((p) => ({ t: p.t, v: p.rate })), now, chartMin);
-  const time = lineChart(samples.map((p) => ({ t: p.t, v: p.avgMs })), now, chartMin, http ? 'no request finished yet' : 'no response times in TCP mode');
+  const rate = lineChart(
+    samples.map((p) => ({ t: p.t, v: p.rate })),
+    now,
+    chartMin,
+  );
+  const time = lineChart(
+    samples.map((p) => ({ t: p.t, v: p.avgMs })),
+    now,
+    chartMin,
+    http ? 'no request finished yet' : 'no response times in TCP mode',
+  );
   const rows = b.servers.map((x) => serverRow(b, x, h, tlMin, view)).join('');
-  return `<section class="card backend" data-key="be/${esc(b.name)}" data-backend="${esc(b.name)}"><div class="head"><h2>${esc(b.name)}</h2>${badge(b.status)}` +
+  return (
+    `<section class="card backend" data-key="be/${esc(b.name)}" data-backend="${esc(b.name)}"><div class="head"><h2>${esc(b.name)}</h2>${badge(b.status)}` +
     `<span class="kv">for <b>${dur((now - b.stateSince) / 1000)}</b></span><span class="tag">${esc(b.mode)}</span>` +
     `<span class="kv">strategy ${strategyControl(b, view)}${b.strategyErrors ? ` <span class="bad">${num(b.strategyErrors)} errors</span>` : ''}</span>` +
     `<span class="sp"></span><span class="kv"><b>${b.eligible}</b> of ${b.servers.length} servers take traffic</span></div>` +
@@ -118,5 +145,6 @@ export function renderBackend(b: BackendJson, h: HistoryJson | undefined, view: 
     '<div class="scroll"><table class="rt"><thead><tr><th class="l">Server</th><th class="l">State</th><th class="l">Health check</th><th>Weight</th><th>Sessions</th>' +
     `<th>${http ? 'Req/s' : 'Sess/s'}</th><th>Bytes in / out</th><th class="l">Responses</th><th title="connection errors / response errors; retries below">Errors</th>` +
     `<th>Resp. time</th><th class="l tl">Health, last ${span(tlMin)}</th>${view.admin ? '<th class="l">Admin</th>' : ''}</tr></thead>` +
-    `<tbody>${rows}</tbody></table></div></section>`;
+    `<tbody>${rows}</tbody></table></div></section>`
+  );
 }

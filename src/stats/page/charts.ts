@@ -53,9 +53,10 @@ export function lineChart(points: readonly Point[], now: number, minutes: number
     pen = true;
     last = p.v;
   }
-  const area = d && first !== null && d.indexOf('M', 1) < 0
-    ? `<path d="${d}L${lastX.toFixed(1)} ${H}L${first.toFixed(1)} ${H}Z" fill="#0969da" fill-opacity=".12" stroke="none"/>`
-    : '';
+  const area =
+    d && first !== null && d.indexOf('M', 1) < 0
+      ? `<path d="${d}L${lastX.toFixed(1)} ${H}L${first.toFixed(1)} ${H}Z" fill="#0969da" fill-opacity=".12" stroke="none"/>`
+      : '';
   const line = d
     ? `<path d="${d}" fill="none" stroke="#0969da" stroke-width="2" stroke-linejoin="round" vector-effect="non-scaling-stroke"/>`
     : `<text x="${W / 2}" y="${H / 2 + 4}" text-anchor="middle" class="nodata">${esc(empty)}</text>`;
@@ -64,8 +65,10 @@ export function lineChart(points: readonly Point[], now: number, minutes: number
 
 /** A chart with its title, the value now and the maximum, and the time axis. */
 export function chartBox(kind: string, title: string, c: Chart, minutes: number, fmt: (v: number) => string): string {
-  return `<div class="chart" data-chart="${kind}"><div class="t"><span>${esc(title)}</span><span><b>${esc(c.last === null ? '–' : fmt(c.last))}</b> now · max ${esc(c.max > 0 ? fmt(c.max) : '–')}</span></div>${c.svg}` +
-    `<div class="axis"><span>−${esc(span(minutes))}</span><span>now</span></div></div>`;
+  return (
+    `<div class="chart" data-chart="${kind}"><div class="t"><span>${esc(title)}</span><span><b>${esc(c.last === null ? '–' : fmt(c.last))}</b> now · max ${esc(c.max > 0 ? fmt(c.max) : '–')}</span></div>${c.svg}` +
+    `<div class="axis"><span>−${esc(span(minutes))}</span><span>now</span></div></div>`
+  );
 }
 
 interface Stretch {
@@ -74,7 +77,13 @@ interface Stretch {
 }
 
 /** A server's health over the window: samples and transitions, one rect per stretch of one state. */
-export function timeline(samples: readonly { t: number; state: string }[], events: readonly Transition[], now: number, minutes: number, current: string): string {
+export function timeline(
+  samples: readonly { t: number; state: string }[],
+  events: readonly Transition[],
+  now: number,
+  minutes: number,
+  current: string,
+): string {
   const W = 1000;
   const t0 = now - minutes * 60000;
   const pts: Stretch[] = samples.map((x) => ({ t: x.t, s: x.state }));
@@ -94,7 +103,8 @@ export function timeline(samples: readonly { t: number; state: string }[], event
     const state = pts[i]!.s;
     const x = ((a - t0) / (now - t0)) * W;
     const w = Math.max(2, ((b - a) / (now - t0)) * W);
-    out += `<rect data-state="${esc(state)}" x="${x.toFixed(1)}" y="0" width="${w.toFixed(1)}" height="16" fill="${STATE_COLOR[state] ?? '#8c959f'}">` +
+    out +=
+      `<rect data-state="${esc(state)}" x="${x.toFixed(1)}" y="0" width="${w.toFixed(1)}" height="16" fill="${STATE_COLOR[state] ?? '#8c959f'}">` +
       `<title>${esc(`${state} ${clock(a)}–${clock(b)}`)}</title></rect>`;
   }
   return `<svg viewBox="0 0 ${W} 16" preserveAspectRatio="none" role="img" aria-label="health over the last ${esc(span(minutes))}">${out}</svg>`;
@@ -126,6 +136,8 @@ export function codes(st: StatsCells): string {
     text.push(`<span class="${label === '5xx' ? 't5' : label === '4xx' ? 't4' : ''}">${label} ${num(n)}</span>`);
   }
   const title = CODE_CLASSES.map(([column, label]) => `${label}: ${num(count(column))}`).join(', ');
-  return `<svg class="codes" viewBox="0 0 100 8" preserveAspectRatio="none" role="img" aria-label="${esc(title)}">${bar}</svg>` +
-    sub(text.length ? text.join(' · ') : 'no response yet', title);
+  return (
+    `<svg class="codes" viewBox="0 0 100 8" preserveAspectRatio="none" role="img" aria-label="${esc(title)}">${bar}</svg>` +
+    sub(text.length ? text.join(' · ') : 'no response yet', title)
+  );
 }

@@ -31,7 +31,8 @@ function setLive(on: boolean): void {
 
 function header(s: StatsJson): void {
   const admin = loggedIn() && s.admin;
-  byId('meta').textContent = `pid ${s.pid}${s.workers ? ` · ${s.workers.count} workers` : ''} · config generation ${s.generation}` +
+  byId('meta').textContent =
+    `pid ${s.pid}${s.workers ? ` · ${s.workers.count} workers` : ''} · config generation ${s.generation}` +
     (s.configSource ? ` · ${s.configSource}` : ' · embedded config');
   byId('login').hidden = !s.admin || loggedIn();
   byId('logout').hidden = !loggedIn();
@@ -54,7 +55,10 @@ function render(): void {
   patch('banner', renderReload(s));
   patch('summary', renderSummary(s));
   patch('frontends', renderFrontends(s) + renderTls(s, now) + renderUserCode(s, now));
-  patch('backends', s.backends.length ? s.backends.map((b) => renderBackend(b, history.get(b.name), view)).join('') : '<div class="card empty">No backend.</div>');
+  patch(
+    'backends',
+    s.backends.length ? s.backends.map((b) => renderBackend(b, history.get(b.name), view)).join('') : '<div class="card empty">No backend.</div>',
+  );
   patch('events-box', renderEvents(transitions.slice(-100).reverse()));
 }
 
