@@ -35,7 +35,7 @@ function get(base: string, path: string, headers: Record<string, string> = {}, m
 
 function assetsOf(html: string): { script: string; style: string } {
   const script = /<script src="(\/assets\/main-[A-Z0-9]+\.js)"><\/script>/.exec(html)?.[1];
-  const style = /<link rel="stylesheet" href="(\/assets\/page-[A-Z0-9]+\.css)">/.exec(html)?.[1];
+  const style = /<link rel="stylesheet" href="(\/assets\/page-[A-Z0-9]+\.css)" ?\/?>/.exec(html)?.[1];
   if (script === undefined || style === undefined) throw new Error(`the page names no built script or stylesheet:\n${html}`);
   return { script, style };
 }
