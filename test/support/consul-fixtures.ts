@@ -9,38 +9,12 @@ import { ConsulDiscovery, type ConsulDiscoveryOptions } from '../../src/discover
 import { Backend } from '../../src/model/backend.js';
 import { Runtime } from '../../src/model/runtime.js';
 import { roundRobin } from '../../src/strategies/round-robin.js';
+import { backendConfig } from './backend-config.js';
 import { ConsulTestServer, type ConsulTestServerOptions } from './consul-server.js';
 
 export function discoveryBackend(name: string, consul: Partial<ConsulDiscoveryConfig> | null, over: Partial<BackendConfig> = {}): BackendConfig {
-  return {
-    name,
-    mode: 'http',
-    strategy: 'round-robin',
-    strategyOptions: {},
-    sticky: null,
-    health: {
-      type: 'none',
-      method: 'GET',
-      path: '/',
-      host: null,
-      expect: [[200, 399]],
-      body: null,
-      intervalMs: 1000,
-      fastIntervalMs: 1000,
-      downIntervalMs: 1000,
-      timeoutMs: 500,
-      rise: 2,
-      fall: 3,
-      onMarkedDown: 'none',
-    },
-    passive: { consecutiveFailures: 0, baseEjectionMs: 30000, maxEjectionMs: 300000, maxEjectedPercent: 50 },
-    timeouts: { connectMs: 2000, serverMs: 10000, serverKeepAliveMs: 4000 },
-    retries: 2,
-    retryOn: { connFailure: true, emptyResponse: false, junkResponse: false, responseTimeout: false, statuses: [] },
-    servers: [],
-    discovery: consul === null ? null : { consul: { service: name, tag: null, passing: true, dc: null, ...consul } },
-    ...over,
-  };
+  const discovery = consul === null ? null : { consul: { service: name, tag: null, passing: true, dc: null, ...consul } };
+  return backendConfig([], { name, discovery, ...over });
 }
 
 // The blocking wait is a minute, and the tests wait 10 s for a change: a change seen in time woke

@@ -4,6 +4,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server as 
 import { createServer as createNetServer, connect, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import type { BackendConfig, Config, FrontendConfig, Mode } from '../../src/config/types.js';
 import { startSwitchyard, type Switchyard } from '../../src/switchyard.js';
+import { backendConfig as baseBackendConfig } from './backend-config.js';
 import { pino } from 'pino';
 
 export const quietLogger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
@@ -31,47 +32,11 @@ export function frontendConfig(name: string, mode: Mode, backend: string, over: 
 }
 
 export function backendConfig(name: string, mode: Mode, addresses: readonly string[], over: Partial<BackendConfig> = {}): BackendConfig {
-  return {
-    name,
-    mode,
-    strategy: 'round-robin',
-    strategyOptions: {},
-    sticky: null,
-    health: {
-      type: 'none',
-      method: 'GET',
-      path: '/',
-      host: null,
-      expect: [[200, 399]],
-      body: null,
-      intervalMs: 1000,
-      fastIntervalMs: 1000,
-      downIntervalMs: 1000,
-      timeoutMs: 500,
-      rise: 2,
-      fall: 3,
-      onMarkedDown: 'none',
-    },
-    passive: { consecutiveFailures: 0, baseEjectionMs: 30000, maxEjectionMs: 300000, maxEjectedPercent: 50 },
-    timeouts: { connectMs: 2000, serverMs: 10000, serverKeepAliveMs: 4000 },
-    retries: 2,
-    retryOn: { connFailure: true, emptyResponse: false, junkResponse: false, responseTimeout: false, statuses: [] },
-    servers: addresses.map((a, i) => {
-      const [host, port] = a.split(':');
-      return { name: `s${i + 1}`, address: { host: host!, port: Number(port) }, weight: 1, backup: false, maxconn: 0 };
-    }),
-    discovery: null,
-    requestHeaders: null,
-    responseHeaders: null,
-    maxQueue: 0,
-    queueTimeoutMs: 2000,
-    redispatch: true,
-    slowStart: null,
-    circuitBreaker: null,
-    tls: null,
-    sendProxy: 0,
-    ...over,
-  };
+  const servers = addresses.map((a, i) => {
+    const [host, port] = a.split(':');
+    return { name: `s${i + 1}`, address: { host: host!, port: Number(port) }, weight: 1, backup: false, maxconn: 0 };
+  });
+  return baseBackendConfig([], { name, mode, servers, requestHeaders: null, responseHeaders: null, sendProxy: 0, ...over });
 }
 
 export function config(frontends: FrontendConfig[], backends: BackendConfig[], over: Partial<Config> = {}): Config {
