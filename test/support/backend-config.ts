@@ -1,6 +1,6 @@
 // A hand-built, normalised BackendConfig for model and strategy tests (no YAML loader): servers
 // s1..sN on 127.0.0.1:9001.. with the weights given, health `none` (every server starts UP).
-import type { BackendConfig, ServerConfig } from '../../src/config/types.js';
+import type { BackendConfig, HealthConfig, ServerConfig } from '../../src/config/types.js';
 
 export interface ServerSketch {
   readonly name?: string;
@@ -22,6 +22,26 @@ export function serverConfigs(servers: readonly (number | ServerSketch)[]): Serv
   });
 }
 
+/** Health settings with checks off (`type: 'none'`), HAProxy's counts (rise 2, fall 3). */
+export function healthConfig(over: Partial<HealthConfig> = {}): HealthConfig {
+  return {
+    type: 'none',
+    method: 'GET',
+    path: '/',
+    host: null,
+    expect: [[200, 399]],
+    body: null,
+    intervalMs: 1000,
+    fastIntervalMs: 1000,
+    downIntervalMs: 1000,
+    timeoutMs: 500,
+    rise: 2,
+    fall: 3,
+    onMarkedDown: 'none',
+    ...over,
+  };
+}
+
 /** `servers`: weights (`[1, 2, 1]`) or sketches. */
 export function backendConfig(servers: readonly (number | ServerSketch)[], over: Partial<BackendConfig> = {}): BackendConfig {
   return {
@@ -30,21 +50,7 @@ export function backendConfig(servers: readonly (number | ServerSketch)[], over:
     strategy: 'round-robin',
     strategyOptions: {},
     sticky: null,
-    health: {
-      type: 'none',
-      method: 'GET',
-      path: '/',
-      host: null,
-      expect: [[200, 399]],
-      body: null,
-      intervalMs: 1000,
-      fastIntervalMs: 1000,
-      downIntervalMs: 1000,
-      timeoutMs: 500,
-      rise: 2,
-      fall: 3,
-      onMarkedDown: 'none',
-    },
+    health: healthConfig(),
     passive: { consecutiveFailures: 0, baseEjectionMs: 30000, maxEjectionMs: 300000, maxEjectedPercent: 50 },
     timeouts: { connectMs: 2000, serverMs: 10000, serverKeepAliveMs: 4000 },
     retries: 2,

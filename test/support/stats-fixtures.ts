@@ -9,6 +9,7 @@ import { buildRuntime, type Runtime } from '../../src/model/runtime.js';
 import { loadStrategyFactory } from '../../src/strategies/registry.js';
 import { startStats, type StatsListener, type StatsOptions } from '../../src/stats/listener.js';
 import { startSwitchyard } from '../../src/switchyard.js';
+import { healthConfig } from './backend-config.js';
 
 export const quiet = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
@@ -19,22 +20,7 @@ export function statsConfig(over: Partial<StatsConfig> = {}): StatsConfig {
 }
 
 export function health(over: Partial<HealthConfig> = {}): HealthConfig {
-  return {
-    type: 'none',
-    method: 'GET',
-    path: '/health',
-    host: null,
-    expect: [[200, 399]],
-    body: null,
-    intervalMs: 1000,
-    fastIntervalMs: 1000,
-    downIntervalMs: 1000,
-    timeoutMs: 500,
-    rise: 2,
-    fall: 3,
-    onMarkedDown: 'none',
-    ...over,
-  };
+  return healthConfig({ path: '/health', ...over });
 }
 
 export function frontend(name: string, backend: string, mode: Mode = 'http', over: Partial<FrontendConfig> = {}): FrontendConfig {
