@@ -48,6 +48,8 @@ export interface WatchStatus {
   /** Snapshots applied to the backend / dropped as unchanged. */
   readonly applied: number;
   readonly unchanged: number;
+  /** Answers after which the loop waited for the rate limit (the result was churning). */
+  readonly rateLimited: number;
   /** Consecutive failed requests; 0 while Consul answers. */
   readonly failures: number;
   readonly lastError: string | null;
@@ -73,6 +75,7 @@ export class ServiceWatch {
   private appliedTo: Backend | null = null;
   private applied = 0;
   private unchanged = 0;
+  private rateLimited = 0;
   private stopped = false;
   private ctx: RequestContext | null = null;
   private sleeping: { timer: NodeJS.Timeout; resolve: () => void } | null = null;
@@ -125,6 +128,7 @@ export class ServiceWatch {
       servers: this.last?.specs.length ?? 0,
       applied: this.applied,
       unchanged: this.unchanged,
+      rateLimited: this.rateLimited,
       failures: this.failures,
       lastError: this.lastError,
       lastSuccessAt: this.lastSuccessAt,
@@ -138,7 +142,10 @@ export class ServiceWatch {
         const [res, body] = await this.query();
         if (this.stopped) return;
         if (!Array.isArray(body)) throw new InvalidAnswer(body);
-        delay = Math.max(this.answered(res, body), this.bucket.take());
+        const wanted = this.answered(res, body);
+        const limited = this.bucket.take();
+        if (limited > wanted) this.rateLimited++;
+        delay = Math.max(wanted, limited);
       } catch (error) {
         if (this.stopped) return;
         delay = this.failed(error);
