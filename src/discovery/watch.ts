@@ -2,6 +2,7 @@ import type { ConsulConfig, ConsulDiscoveryConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
 import type { Backend } from '../model/backend.js';
 import type { Runtime } from '../model/runtime.js';
+import { DiscoveryStatus } from '../model/discovery-status.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { describeError, goDuration, RequestContext, type ConsulClient, type ConsulResponse } from './client.js';
 import { parseIndex, toSnapshot, type Snapshot } from './entries.js';
@@ -38,24 +39,8 @@ class InvalidAnswer extends Error {
   }
 }
 
-export interface WatchStatus {
-  readonly backend: string;
-  readonly service: string;
-  /** Last X-Consul-Index followed ('0': next read is a fresh one). */
-  readonly index: string;
-  /** Servers in the last snapshot applied. */
-  readonly servers: number;
-  /** Snapshots applied to the backend / dropped as unchanged. */
-  readonly applied: number;
-  readonly unchanged: number;
-  /** Answers after which the loop waited for the rate limit (the result was churning). */
-  readonly rateLimited: number;
-  /** Consecutive failed requests; 0 while Consul answers. */
-  readonly failures: number;
-  readonly lastError: string | null;
-  /** ms since epoch of the last good answer; 0: none yet. */
-  readonly lastSuccessAt: number;
-}
+/** A watch's status: the record it keeps on its backend for the stats (model/discovery-status.ts). */
+export type WatchStatus = Readonly<DiscoveryStatus>;
 
 type HealthServiceCall = (options: Record<string, unknown>) => Promise<[ConsulResponse, unknown]>;
 
@@ -63,19 +48,15 @@ export class ServiceWatch {
   /** Identity of the settings: a change of any of them means a new watch. */
   readonly key: string;
   private index = 0n;
-  private failures = 0;
+  /** What the stats show of this watch, kept on the backend (attach()). */
+  private readonly record: DiscoveryStatus;
   /** Consecutive answers without a usable X-Consul-Index (rate-limits the fresh reads they force). */
   private badIndex = 0;
   /** Answers with X-Consul-Index 0 were seen (warned once until a good one comes). */
   private zeroIndex = false;
   private readonly bucket: TokenBucket;
-  private lastError: string | null = null;
-  private lastSuccessAt = 0;
   private last: Snapshot | null = null;
   private appliedTo: Backend | null = null;
-  private applied = 0;
-  private unchanged = 0;
-  private rateLimited = 0;
   private stopped = false;
   private ctx: RequestContext | null = null;
   private sleeping: { timer: NodeJS.Timeout; resolve: () => void } | null = null;
@@ -90,9 +71,11 @@ export class ServiceWatch {
     this.key = watchKey(settings);
     this.log = host.logger.child({ backend, service: settings.service });
     this.bucket = new TokenBucket(RATE_BURST, host.rateLimitMs);
+    this.record = new DiscoveryStatus(backend, 'consul', settings.service);
   }
 
   start(): void {
+    this.attach();
     this.done = this.loop().catch((error: unknown) => {
       // A bug here must not take the balancer down; the backend keeps its servers.
       this.log.error({ err: error }, 'consul watch stopped by an unexpected error');
@@ -115,24 +98,20 @@ export class ServiceWatch {
    * reload), hand it the last snapshot at once rather than waiting for Consul to change.
    */
   resync(): void {
+    this.attach();
     if (this.last === null) return;
     const backend = this.host.runtime?.backends.get(this.backend);
     if (backend && backend !== this.appliedTo) this.apply(this.last);
   }
 
+  /** Put this watch's record on the backend serving now (a reload may have made it anew). */
+  private attach(): void {
+    const backend = this.host.runtime?.backends.get(this.backend);
+    if (backend) backend.discovery = this.record;
+  }
+
   status(): WatchStatus {
-    return {
-      backend: this.backend,
-      service: this.settings.service,
-      index: this.index.toString(),
-      servers: this.last?.specs.length ?? 0,
-      applied: this.applied,
-      unchanged: this.unchanged,
-      rateLimited: this.rateLimited,
-      failures: this.failures,
-      lastError: this.lastError,
-      lastSuccessAt: this.lastSuccessAt,
-    };
+    return this.record;
   }
 
   private async loop(): Promise<void> {
@@ -144,7 +123,7 @@ export class ServiceWatch {
         if (!Array.isArray(body)) throw new InvalidAnswer(body);
         const wanted = this.answered(res, body);
         const limited = this.bucket.take();
-        if (limited > wanted) this.rateLimited++;
+        if (limited > wanted) this.record.rateLimited++;
         delay = Math.max(wanted, limited);
       } catch (error) {
         if (this.stopped) return;
@@ -185,12 +164,13 @@ export class ServiceWatch {
    * missing or non-numeric one leaves no way to block, so the watch reads afresh with backoff.
    */
   private answered(res: ConsulResponse, body: unknown): number {
-    if (this.failures > 0) {
-      this.log.info({ failures: this.failures }, 'consul answers again');
-      this.failures = 0;
-      this.lastError = null;
+    const record = this.record;
+    if (record.failures > 0) {
+      this.log.info({ failures: record.failures }, 'consul answers again');
+      record.failures = 0;
+      record.lastError = null;
     }
-    this.lastSuccessAt = Date.now();
+    record.lastSuccessAt = Date.now();
     let delay = 0;
     const raw = res.headers['x-consul-index'];
     const parsed = parseIndex(raw);
@@ -212,28 +192,32 @@ export class ServiceWatch {
         this.index = next;
       }
     }
+    record.index = this.index.toString();
     this.apply(toSnapshot(body));
     return delay;
   }
 
   /** Keep the last set; retry later with backoff; the next read is a fresh one (index 0). */
   private failed(error: unknown): number {
-    this.failures++;
+    const record = this.record;
+    record.failures++;
+    record.errors++;
     // After a lost connection or an error, the agent may have restarted or been replaced: an
     // old index could block on a state it never had.
     this.index = 0n;
+    record.index = '0';
     const message = describeError(error);
-    const delay = backoffDelay(this.failures, this.host.backoff);
-    if (message !== this.lastError) {
+    const delay = backoffDelay(record.failures, this.host.backoff);
+    if (message !== record.lastError) {
       const hint = /status 403/.test(message) ? ' (check consul.token)' : '';
       this.log.warn(
-        { err: message, failures: this.failures, retryInMs: delay, servers: this.last?.specs.length ?? 0 },
+        { err: message, failures: record.failures, retryInMs: delay, servers: this.last?.specs.length ?? 0 },
         `consul query failed${hint}; keeping the last known servers`,
       );
     } else {
-      this.log.debug({ err: message, failures: this.failures, retryInMs: delay }, 'consul query failed again');
+      this.log.debug({ err: message, failures: record.failures, retryInMs: delay }, 'consul query failed again');
     }
-    this.lastError = message;
+    record.lastError = message;
     return delay;
   }
 
@@ -244,7 +228,7 @@ export class ServiceWatch {
     if (!backend || !backend.config.discovery?.consul) return;
     const previous = this.last;
     if (previous !== null && previous.key === snapshot.key && backend === this.appliedTo) {
-      this.unchanged++;
+      this.record.unchanged++;
       return;
     }
     backend.setDiscovered(snapshot.specs);
@@ -259,7 +243,9 @@ export class ServiceWatch {
     }
     this.last = snapshot;
     this.appliedTo = backend;
-    this.applied++;
+    backend.discovery = this.record;
+    this.record.applied++;
+    this.record.servers = snapshot.specs.length;
     this.logChange(previous, snapshot);
   }
 

@@ -12,6 +12,7 @@ import { SlowStart } from '../overload/slow-start.js';
 import { noteUserCodeError } from '../usercode/ledger.js';
 import type { UserStrategy } from '../usercode/strategy-guard.js';
 import { RUNTIME_ID_PREFIX, RuntimeEdits } from './runtime-edits.js';
+import type { DiscoveryStatus } from './discovery-status.js';
 
 /** Passive health: the proxy core reports what real traffic saw (src/health implements it). */
 export interface TrafficObserver {
@@ -102,6 +103,8 @@ export class Backend implements ServerOwner {
   private built = false;
   /** Changes made through the runtime API (runtime-edits.ts); a reload clears them. */
   readonly edits = new RuntimeEdits();
+  /** Set by the discovery watch of a backend with `discovery:`; shown only while the config has one. */
+  discovery: DiscoveryStatus | null = null;
 
   constructor(config: BackendConfig, factory: StrategyFactory) {
     this.name = config.name;

@@ -9,6 +9,7 @@ import { Exposition, isMetricType, labelPairs, type MetricType } from './exposit
 import type { RateSource, Row, RowKind } from './row.js';
 import { buildRows } from './snapshot.js';
 import { tlsCollectors } from './tls-stats.js';
+import { discoveryCollectors } from './discovery-stats.js';
 import { userModuleRecords } from '../usercode/ledger.js';
 import { routesJson } from '../routing/route-stats.js';
 
@@ -282,6 +283,7 @@ export class StatsMetrics {
       ...overloadCollectors(),
       ...hostCollectors(host),
       ...tlsCollectors(host),
+      ...discoveryCollectors(host),
     ];
   }
 

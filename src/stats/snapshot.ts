@@ -7,6 +7,7 @@ import type { Backend } from '../model/backend.js';
 import type { Frontend } from '../model/frontend.js';
 import { refusalCounts } from '../overload/refusals.js';
 import { tlsJson, type TlsJson } from './tls-stats.js';
+import { discoveryJson, type DiscoveryJson } from './discovery-stats.js';
 import { userModuleRecords, type UserModuleRecord } from '../usercode/ledger.js';
 import { routesJson, type RouteHitsJson } from '../routing/route-stats.js';
 import { BUILTIN_STRATEGY_NAMES } from '../strategies/names.js';
@@ -160,6 +161,8 @@ export interface StatsJson {
     stats: Record<string, number | string>;
     servers: JsonServer[];
     overload: BackendOverloadJson;
+    /** Where discovered servers come from and how that source is doing; null: static servers only. */
+    discovery: DiscoveryJson | null;
   }[];
   /** User modules (strategies, routers, hooks): version serving, loads, failures while serving. */
   userCode: UserModuleRecord[];
@@ -319,6 +322,7 @@ export function renderJson(host: StatsHost, rows: readonly Row[], admin: boolean
         stats,
         servers,
         overload: backendOverload(b),
+        discovery: discoveryJson(b),
       });
       servers = [];
     }

@@ -106,14 +106,24 @@ function serverRow(b: BackendJson, x: JsonServer, h: HistoryJson | undefined, tl
   );
 }
 
-function facts(b: BackendJson): string {
+/** Where discovered servers come from (Consul) and whether that source answers, in the facts line. */
+function discoveryFacts(d: BackendJson['discovery'], now: number): string {
+  if (!d) return '';
+  const last = d.lastSuccessAt === null ? 'no answer yet' : `last answer ${dur((now - d.lastSuccessAt) / 1000)} ago`;
+  const error = d.lastError ?? '';
+  // The servers of the last answer keep serving; the error says why the source is not answering.
+  const failing = d.failures ? ` · <b class="bad" title="${esc(error)}">failing ×${num(d.failures)}</b> ${esc(error.slice(0, 80))}` : '';
+  return `<span data-k="discovery">${esc(d.provider)} <b>${esc(d.service)}</b> · ${num(d.servers)} servers · ${last}${failing}</span>`;
+}
+
+function facts(b: BackendJson, now: number): string {
   const st = b.stats;
   return (
     `<div class="facts"><span>sessions <b>${num(st.scur)}</b> now · max ${num(st.smax)} · ${num(st.stot)} total</span>` +
     `<span>bytes <b>${bytes(st.bin)}</b> in · <b>${bytes(st.bout)}</b> out</span>` +
     `<span>errors conn/resp <b class="${st.econ || st.eresp ? 'bad' : ''}">${num(st.econ)} / ${num(st.eresp)}</b></span>` +
     `<span>retries <b>${num(st.wretr)}</b></span>${overloadFacts(b.overload)}` +
-    `<span>health <b>${esc(b.health)}</b></span>${b.sticky ? `<span>sticky <b>${esc(b.sticky)}</b></span>` : ''}</div>`
+    `<span>health <b>${esc(b.health)}</b></span>${b.sticky ? `<span>sticky <b>${esc(b.sticky)}</b></span>` : ''}${discoveryFacts(b.discovery, now)}</div>`
   );
 }
 
@@ -140,7 +150,7 @@ export function renderBackend(b: BackendJson, h: HistoryJson | undefined, view: 
     `<span class="kv">for <b>${dur((now - b.stateSince) / 1000)}</b></span><span class="tag">${esc(b.mode)}</span>` +
     `<span class="kv">strategy ${strategyControl(b, view)}${b.strategyErrors ? ` <span class="bad">${num(b.strategyErrors)} errors</span>` : ''}</span>` +
     `<span class="sp"></span><span class="kv"><b>${b.eligible}</b> of ${b.servers.length} servers take traffic</span></div>` +
-    facts(b) +
+    facts(b, now) +
     `<div class="charts">${chartBox('rate', http ? 'Requests/s' : 'Connections/s', rate, chartMin, perSec)}${chartBox('time', 'Avg response time', time, chartMin, ms)}</div>` +
     '<div class="scroll"><table class="rt"><thead><tr><th class="l">Server</th><th class="l">State</th><th class="l">Health check</th><th>Weight</th><th>Sessions</th>' +
     `<th>${http ? 'Req/s' : 'Sess/s'}</th><th>Bytes in / out</th><th class="l">Responses</th><th title="connection errors / response errors; retries below">Errors</th>` +
