@@ -6,10 +6,10 @@
 import t from 'tap';
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer as createHttpServer } from 'node:http';
-import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { connect as netConnect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { connect as tlsConnect, createSecureContext, TLSSocket } from 'node:tls';
 import { join } from 'node:path';
-import { setReader, type SocketReader } from '../src/balancer/read-buffer.js';
+import { setReader, writeKept, type SocketReader } from '../src/balancer/read-buffer.js';
 import { fellBack, onreadSlots, readTlsViaOnread, tlsReadPath } from '../src/balancer/tls-read.js';
 import { normalizeConfig } from '../src/config/load.js';
 import { start } from './support/proxy-harness.js';
@@ -105,6 +105,80 @@ t.test('no onread slots (another runtime), or SWITCHYARD_STREAM_READS=1: stream 
     t.equal(r.path, 'stream', `${setup}: data events`);
     t.equal(sha(r.received), sha(payload), `${setup}: 1 MiB byte for byte`);
   }
+});
+
+t.test('a TLSSocket keeps no written chunk past write() unless its stream queued it (writeKept)', async (t) => {
+  // As a session relays server reads to a TLS client: one buffer, overwritten with the next
+  // bytes as soon as writeKept() says the last write let go of it, a fresh one otherwise. Were
+  // the handle still to read a chunk after write() returned, the client would get the later
+  // bytes in its place.
+  const payload = randomBytes(2 * MiB);
+  let reused = 0;
+  let kept = 0;
+  const server = createServer((raw: Socket) => {
+    const socket = new TLSSocket(raw, { isServer: true, secureContext: context });
+    socket.on('error', () => socket.destroy());
+    socket.on('secure', () => {
+      const send = async (): Promise<void> => {
+        let buf = Buffer.allocUnsafe(4096);
+        for (let p = 0, i = 0; p < payload.length; i++) {
+          const n = Math.min(1 + ((i * 7919) % 4096), payload.length - p);
+          payload.copy(buf, 0, p, p + n);
+          p += n;
+          const queued = socket.writableLength;
+          socket.write(buf.subarray(0, n));
+          if (writeKept(socket, queued)) {
+            kept++;
+            buf = Buffer.allocUnsafe(4096);
+          } else {
+            reused++;
+          }
+          // Mostly one write at a time, as keep-alive responses come; now and then a burst of
+          // three: the first goes to the handle, the stream queues the others behind it.
+          if (i % 8 > 2) while (socket.writableLength > 0) await new Promise((r) => setImmediate(r));
+        }
+        socket.end();
+      };
+      void send();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => server.close());
+  const received = await new Promise<Buffer>((resolve, reject) => {
+    const client = tlsConnect({ port: (server.address() as AddressInfo).port, host: '127.0.0.1', ca: ca.caPem, servername: 'read.test' });
+    const chunks: Buffer[] = [];
+    client.on('data', (d: Buffer) => chunks.push(d));
+    client.on('end', () => {
+      resolve(Buffer.concat(chunks));
+      client.destroy();
+    });
+    client.on('error', reject);
+  });
+  t.ok(reused > 100, `the buffer was overwritten right after most writes (${reused})`);
+  t.ok(kept > 0, `writes queued behind another kept their chunk (${kept})`);
+  t.equal(sha(received), sha(payload), '2 MiB byte for byte');
+});
+
+t.test('writeKept on plain and still-connecting sockets', async (t) => {
+  const server = createServer((s) => s.resume());
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => server.close());
+  const port = (server.address() as AddressInfo).port;
+  const plain = await new Promise<Socket>((resolve) => {
+    const s = netConnect(port, '127.0.0.1', () => resolve(s));
+  });
+  plain.write(Buffer.from('a short write completes at once'));
+  t.notOk(writeKept(plain, 0), 'plain socket, write completed: not kept');
+  plain.cork();
+  plain.write(Buffer.from('corked'));
+  t.ok(writeKept(plain, 0), 'plain socket, corked: kept');
+  plain.uncork();
+  plain.destroy();
+  const early = tlsConnect({ port, host: '127.0.0.1', ca: ca.caPem, servername: 'read.test' });
+  early.on('error', () => {});
+  early.write(Buffer.from('before the TCP connection opened'));
+  t.ok(writeKept(early, 0), 'TLS socket still connecting: kept');
+  early.destroy();
 });
 
 for (const path of ['onread', 'stream'] as const) {

@@ -4,6 +4,7 @@ import type { BalanceContext } from '../strategies/sticky.js';
 import { CHUNKED_ERROR, ChunkedScanner } from './chunked.js';
 import { HttpHead, PARSE_INCOMPLETE, PARSE_OK, type ParserLimits } from './http-head.js';
 import { rewriteHead } from './head-rewrite.js';
+import { writeKept } from './read-buffer.js';
 import { coarseNow } from './sweeper.js';
 import type { Upstream } from './upstream.js';
 import { routedResponseLines } from '../routing/head-edit.js';
@@ -262,8 +263,9 @@ export class HttpResponseRelay {
     x.frontend.counters.bout += data.length;
     x.clientActive = coarseNow;
     const socket = this.client;
+    const queued = socket.writableLength;
     if (!socket.write(data)) up.socket.pause();
-    if (socket.writableLength > 0) this.chunkKept = true;
+    if (writeKept(socket, queued)) this.chunkKept = true;
   }
 
   /** 101 Switching Protocols: its head and what followed it go to the client; bytes flow both ways from now on. */

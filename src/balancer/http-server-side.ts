@@ -3,6 +3,7 @@ import type { Server } from '../model/server.js';
 import type { BalanceContext } from '../strategies/sticky.js';
 import type { ParserLimits } from './http-head.js';
 import { coarseNow } from './sweeper.js';
+import { writeKept } from './read-buffer.js';
 import { describeError, openUpstream, takeIdle, type Upstream, type UpstreamOwner } from './upstream.js';
 import { NO_SERVER } from '../overload/refusals.js';
 import type { QueueWaiter, WaitList } from '../overload/wait-list.js';
@@ -223,8 +224,9 @@ export class HttpServerSide implements UpstreamOwner, ServerAttempt {
   write(data: Buffer): boolean {
     const socket = this.upstream!.socket;
     this.exchange.serverActive = coarseNow;
+    const queued = socket.writableLength;
     if (!socket.write(data)) this.socket.pause();
-    return socket.writableLength > 0;
+    return writeKept(socket, queued);
   }
 
   onUpstreamConnect(up: Upstream): void {

@@ -81,6 +81,24 @@ function onSocketRead(this: ReaderSocket, nread: number, buf: Buffer): boolean {
   return true;
 }
 
+/**
+ * Whether a chunk just written to `socket` is still referenced by it (its reader must then
+ * return true); `queuedBefore` is socket.writableLength just before the write. A plain
+ * socket holds the chunk while any of it is unsent (a write libuv could not finish at once).
+ * A TLSSocket (`encrypted`) completes every write asynchronously (TLSWrap simulates it), so
+ * writableLength stays above 0 after each one, yet its handle never keeps the caller's bytes:
+ * DoWrite encrypts them at once with SSL_write, or copies them when OpenSSL cannot take them
+ * yet (src/crypto/crypto_tls.cc). Only the stream's own queue keeps a chunk there: one written
+ * behind another still in flight, corked, or before the TCP connection opened. Telling the
+ * two apart saves a fresh server read buffer per response to a TLS client, whose external
+ * memory made V8 collect about twice a second under load (docs/tls.md#speed).
+ * test/tls-read.test.ts checks the TLSWrap part on the running Node.
+ */
+export function writeKept(socket: Socket, queuedBefore: number): boolean {
+  if (socket.writableLength === 0) return false;
+  return (socket as Socket & { encrypted?: boolean }).encrypted !== true || queuedBefore > 0 || socket.writableCorked > 0 || socket.connecting;
+}
+
 /** The `onread` callback every socket shares (tls-read.ts sets it on TLS sockets itself). */
 export const socketReadCallback: OnReadOpts['callback'] = onSocketRead;
 
