@@ -10,6 +10,8 @@ import type { Config } from '../src/config/types.js';
 import { startSwitchyard, type Switchyard } from '../src/switchyard.js';
 import { backendConfig, config, deadPort, frontendConfig, httpServer, tcpServer } from './support/proxy-harness.js';
 import { tcpExchange } from './support/polling.js';
+import { connect } from 'node:net';
+import { proxyHeader } from '../src/proxy-protocol/header.js';
 
 // Access logs: one JSON line per HTTP request / TCP connection with frontend, backend, server,
 // status, bytes and timings; off by default; `sample` keeps a share of the lines, failures always.
@@ -133,6 +135,52 @@ t.test('TCP: one line per connection with bytes both ways and timings', async (t
   t.match(failed, { access: 'tcp', backend: 'nopg', bytesOut: 0 });
   t.not(failed?.error, '', `a refused connection says why: ${String(failed?.error)}`);
   t.equal(mem.access().length, 2, 'one line per connection');
+});
+
+t.test("TCP: the client address, read only when needed, is the PROXY header's for ip-hash and the log", async (t) => {
+  // Three servers that each greet with their name and close.
+  const named = await Promise.all(['t1', 't2', 't3'].map((name) => tcpServer((s) => s.end(name))));
+  t.teardown(async () => {
+    for (const e of named) await e.close();
+  });
+  const addresses = named.map((e) => e.address);
+  const { sy, mem } = await run(
+    t,
+    withAccess(
+      config(
+        [frontendConfig('carried', 'tcp', 'hashed', { acceptProxy: true, trustedSources: ['127.0.0.0/8'] }), frontendConfig('direct', 'tcp', 'hashed2')],
+        [backendConfig('hashed', 'tcp', addresses, { strategy: 'ip-hash' }), backendConfig('hashed2', 'tcp', addresses, { strategy: 'ip-hash' })],
+      ),
+    ),
+  );
+  /** The greeting of the server a connection (from `srcIp`, through a PROXY header) reached. */
+  const greeting = (port: number, srcIp: string | null) =>
+    new Promise<string>((resolve, reject) => {
+      let out = '';
+      const s = connect(port, '127.0.0.1');
+      s.on('data', (d) => (out += d.toString()));
+      s.on('end', () => {
+        s.end();
+        resolve(out);
+      });
+      s.on('error', reject);
+      if (srcIp !== null) s.write(proxyHeader(1, { srcIp, srcPort: 4000, dstIp: '192.0.2.1', dstPort: 5432 }));
+    });
+  const carried = sy.frontendAddress('carried').port;
+  const one: string[] = [];
+  for (let i = 0; i < 5; i++) one.push(await greeting(carried, '198.51.100.7'));
+  t.equal(new Set(one).size, 1, `one carried address, one server: ${one.join(' ')}`);
+  const many = new Set<string>();
+  for (let i = 1; i <= 24; i++) many.add(await greeting(carried, `203.0.113.${i}`));
+  t.ok(many.size > 1, `24 carried addresses are spread over the servers: ${[...many].join(' ')}`);
+  const direct: string[] = [];
+  for (let i = 0; i < 5; i++) direct.push(await greeting(sy.frontendAddress('direct').port, null));
+  t.equal(new Set(direct).size, 1, `one peer address, one server: ${direct.join(' ')}`);
+  await until(() => mem.access().length >= 34, 30_000);
+  const clients = mem.access().map((l) => `${String(l.frontend)} ${String(l.client)}`);
+  t.equal(clients.filter((c) => c === 'carried 198.51.100.7').length, 5, 'the log names the carried address');
+  t.equal(clients.filter((c) => c === 'carried 203.0.113.24').length, 1);
+  t.equal(clients.filter((c) => c === 'direct 127.0.0.1').length, 5, 'and the peer without a header');
 });
 
 t.test('off by default: no line without `logging.access`, on after a reload that enables it', async (t) => {

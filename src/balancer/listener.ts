@@ -13,12 +13,18 @@ import type { Backend } from '../model/backend.js';
 import { clientIpOf } from './client-address.js';
 import { ProxyGate, type ProxyGateOwner } from './proxy-accept.js';
 import type { SocketReader } from './read-buffer.js';
+import { SlotList } from '../model/slot-list.js';
 
 // A frontend's listening socket. The listener outlives reloads while its bind address and mode
 // stay the same: a reload assigns a new `frontend` and only connections accepted (HTTP: requests
 // started) afterwards see it. Connection limits (maxconn, per source) are checked at accept.
 
 type Session = HttpSession | TcpSession;
+
+// Per-connection collections are SlotLists, not Sets (slot-list.ts says why).
+const kSessionSlot = Symbol('switchyard.listenerSessionSlot');
+const kHandshakeSlot = Symbol('switchyard.listenerHandshakeSlot');
+const kGateSlot = Symbol('switchyard.listenerGateSlot');
 
 export class FrontendListener implements HttpListenerContext, TcpListenerContext, TlsHandshakeOwner, SniRoutingOwner, ProxyGateOwner {
   readonly mode: Mode;
@@ -30,13 +36,13 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
   /** The current generation's certificates (rebuilt when a reload changes `tls`). */
   private terminator: TlsTerminator | null = null;
   /** Connections still in their TLS handshake or ClientHello (counted for maxconn, cut on stop). */
-  private readonly handshaking = new Set<Socket>();
+  private readonly handshaking = new SlotList<Socket>(kHandshakeSlot);
   stopping = false;
   accessLog: AccessLog | null;
   /** Client sockets read through `onread` (accept.ts); false: net's own accept and 'data' path. */
   onreadClients = false;
   private readonly server: NetServer;
-  private readonly sessions = new Set<Session>();
+  private readonly sessions = new SlotList<Session>(kSessionSlot);
   /**
    * Connections counted in a per-source map (by socket: the accepted one, or its TLS socket once
    * the handshake is done), and the map and address they count under: a reload may turn the
@@ -51,7 +57,7 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
   /** HTTP sessions (or their sockets still in a TLS handshake) taken over rate_limit.connections: not counted per address. */
   private readonly uncounted = new Set<Session | Socket>();
   /** Connections still reading their PROXY header (accept_proxy). */
-  private readonly gates = new Set<ProxyGate>();
+  private readonly gates = new SlotList<ProxyGate>(kGateSlot);
   private lastProxyLog = 0;
 
   constructor(
@@ -170,10 +176,11 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
     } else {
       this.countingSources = false;
     }
-    if (perAddress === 0 && this.mode === 'tcp') {
-      const limiter = frontend.rateLimiter();
+    const limiter = perAddress === 0 && this.mode === 'tcp' ? frontend.rateLimiter() : null;
+    if (limiter !== null) {
+      // Only with a limiter: a TCP session reads the client address when something needs it.
       const ip = clientIpOf(socket);
-      if (limiter !== null && limiter.take(ip, Date.now()) > 0) {
+      if (limiter.take(ip, Date.now()) > 0) {
         frontend.counters.rateLimited++;
         this.deny(socket, `rate_limit.requests_per_second ${limiter.config.requestsPerSecond} reached for ${ip}`);
         return null;
@@ -350,7 +357,7 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
   async drain(timeoutMs: number): Promise<void> {
     this.stopping = true;
     const closed = this.stopAccepting();
-    for (const g of [...this.gates]) g.stop();
+    for (const g of this.gates) g.stop();
     for (const s of this.sessions) s.stop();
     // Connections still in their handshake carry no request yet: closed now.
     for (const raw of this.handshaking) raw.destroy();

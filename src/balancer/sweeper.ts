@@ -3,6 +3,8 @@
 // all. Setting a deadline is a field write on the hot path, where re-arming a socket timer per
 // request would cost a timer-list insertion each time. Resolution: SWEEP_MS.
 
+import { SlotList } from '../model/slot-list.js';
+
 export const SWEEP_MS = 50;
 
 export interface Expirable {
@@ -10,7 +12,8 @@ export interface Expirable {
   expire(now: number): void;
 }
 
-const tracked = new Set<Expirable>();
+/** Not a Set: see slot-list.ts (one add and one delete per connection). */
+const tracked = new SlotList<Expirable>(Symbol('switchyard.sweepSlot'));
 let timer: NodeJS.Timeout | null = null;
 
 /**
@@ -22,7 +25,10 @@ export let coarseNow = Date.now();
 function sweep(): void {
   const now = Date.now();
   coarseNow = now;
-  for (const item of tracked) {
+  // Backwards: expire() may untrack members (SlotList.at).
+  for (let i = tracked.size - 1; i >= 0; i--) {
+    if (i >= tracked.size) continue;
+    const item = tracked.at(i);
     if (item.deadline !== 0 && item.deadline <= now) item.expire(now);
   }
 }

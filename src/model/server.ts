@@ -3,6 +3,10 @@ import { createHash } from 'node:crypto';
 import type { StrategyServer } from '../strategies/strategy.js';
 import type { ProxyVersion } from '../config/types.js';
 import { Counters } from './counters.js';
+import { SlotList } from './slot-list.js';
+
+/** Where a socket keeps its index in its server's `sessions`. */
+const kSessionSlot = Symbol('switchyard.serverSessionSlot');
 
 export type ServerState = 'UP' | 'DOWN' | 'MAINT' | 'DRAIN';
 export type AdminState = 'ready' | 'drain' | 'maint';
@@ -105,7 +109,7 @@ export class Server implements StrategyServer {
   /** Idle keep-alive connections to this server (HTTP mode), most recently used last. */
   readonly idle: Socket[] = [];
   /** Upstream sockets carrying traffic now (kept by the proxy core), for `shutdown_sessions`. */
-  readonly sessions = new Set<Socket>();
+  readonly sessions = new SlotList<Socket>(kSessionSlot);
   /** Last state seen, for transition events. */
   private lastState: ServerState;
   stateSince = Date.now();
