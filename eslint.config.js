@@ -1,4 +1,5 @@
-// `npm run lint`: typescript-eslint with type information (the program of tsconfig.eslint.json).
+// `npm run lint`: typescript-eslint with type information (the program of tsconfig.check.json,
+// which `npm run typecheck` compiles).
 //
 // Base: typescript-eslint's strict-type-checked for src/ (the product: every rule that finds a
 // real class of bug, plus the type-aware checks for dead conditions and needless assertions),
@@ -30,8 +31,8 @@ export default tseslint.config(
     languageOptions: {
       parserOptions: {
         // Each file is read with the program that includes it: the stats page's browser code
-        // with its own (DOM library), everything else with tsconfig.eslint.json.
-        project: ['./tsconfig.eslint.json', './src/stats/page/tsconfig.json'],
+        // with its own (DOM library), everything else with tsconfig.check.json.
+        project: ['./tsconfig.check.json', './src/stats/page/tsconfig.json'],
         tsconfigRootDir: import.meta.dirname,
       },
       globals: { ...globals.node },
@@ -44,7 +45,7 @@ export default tseslint.config(
     rules: {
       ...commonRules,
       // Indexed reads are `!`-asserted where the index is known in range (noUncheckedIndexedAccess
-      // is on for the lint program): hot loops over arrays and typed arrays, checked at the boundary
+      // is on in tsconfig.json): hot loops over arrays and typed arrays, checked at the boundary
       // and trusted inside (STYLE.md). The assertion is the documented idiom, not a defect.
       '@typescript-eslint/no-non-null-assertion': 'off',
       // Numbers in messages and keys (`${status}`, `${port}`) are what we mean; the rule still

@@ -103,7 +103,12 @@ async function waitFor(cond, what, timeoutMs = 120_000) {
   }
 }
 
-/** Bytes per idle client connection and per pooled server connection, `connections` of each. */
+/** @typedef {{ js: number, rss: number }} PerConnection Bytes: JS heap + external, and RSS. */
+
+/**
+ * Bytes per idle client connection and per pooled server connection, `connections` of each.
+ * @returns {Promise<{ connections: number, node: string, idleClient: PerConnection, pooledServer: PerConnection }>}
+ */
 export async function measureMemory({ connections = 10_000 } = {}) {
   const { startSwitchyard } = await import(new URL('switchyard.js', DIST).href);
   const { parseConfig } = await import(new URL('config/load.js', DIST).href);

@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // `npm test`: type-check and build, run every tap test (with coverage, child processes
-// included: .taprc), then lint and the format check, then the throughput guard; ends with one
-// plain summary line (`tests: N passed, N failed`) that CI reads. Lint and format each print
-// their own line (`lint: N problems`) and count as one failed test when they fail. The guard
-// is not a test: it is reported on its own line and is not counted in that summary, but a
+// included: .taprc), then the type check of the whole tree (tests included), lint and the
+// format check, then the throughput guard; ends with one plain summary line (`tests: N passed,
+// N failed`) that CI reads. The type check, lint and format each print their own line
+// (`typecheck: N errors`, `lint: N problems`) and count as one failed test when they fail. The
+// guard is not a test: it is reported on its own line and is not counted in that summary, but a
 // failed guard (or coverage under the floor set in .taprc) still fails the run.
-// Lint and format run on full runs when LINT_IN_TEST is on (below), or with SY_LINT=1.
+// The three checks run on full runs when LINT_IN_TEST is on (below), or with SY_LINT=1.
 // Needs Debian packages for some tests (chromium, buildah, podman, debootstrap, haproxy):
 // scripts/ensure-system-deps.sh installs what is missing when run as root.
 import { spawnSync } from 'node:child_process';
@@ -26,7 +27,9 @@ if (build.status !== 0) {
 }
 // A full run enforces the coverage floor of .taprc (a run of a few files cannot reach it).
 const full = process.argv.length <= 2;
-// Lint (eslint, type-aware) and the format check (prettier): whole-tree checks, so full runs only.
+// The type check (tsc over tsconfig.check.json: src/ as the build sees it plus test/, bench/,
+// scripts/), lint (eslint, type-aware) and the format check (prettier): whole-tree checks, so
+// full runs only. The build above type-checks src/ alone; the tests are type-checked here.
 const LINT_IN_TEST = true;
 const lintOn = process.env.SY_LINT === '1' || (full && LINT_IN_TEST && process.env.SY_LINT !== '0');
 const tap = run('npx', ['tap', ...(full ? ['--no-allow-incomplete-coverage'] : []), ...process.argv.slice(2)], true);
@@ -42,6 +45,16 @@ if (lintOn) {
   // Their output is printed as it comes; the counts are read from it (eslint's stylish
   // summary on stdout, prettier's `[warn] file` lines on stderr).
   const check = (args) => spawnSync('npx', args, { stdio: ['inherit', 'pipe', 'pipe'], encoding: 'utf8', maxBuffer: 1 << 30 });
+  // tsc prints one `file(line,col): error TSnnnn: ...` line per error on stdout (no summary
+  // line when stdout is not a terminal).
+  const types = check(['tsc', '-p', 'tsconfig.check.json']);
+  process.stdout.write(types.stdout ?? '');
+  process.stderr.write(types.stderr ?? '');
+  const typeErrors = [...(types.stdout ?? '').matchAll(/: error TS\d+:/g)].length;
+  checks.push(
+    types.status === 0 ? 'typecheck: ok' : typeErrors > 0 ? `typecheck: ${typeErrors} errors (npm run typecheck)` : 'typecheck: tsc failed (see above)',
+  );
+  if (types.status !== 0) failed++;
   const lint = check(['eslint', '.']);
   process.stdout.write(lint.stdout ?? '');
   process.stderr.write(lint.stderr ?? '');

@@ -108,7 +108,7 @@ t.test('fuzz: mutations of real hellos and random bytes never throw and never in
     let m = Buffer.from(src);
     switch (i % 5) {
       case 0:
-        m[rand(m.length)] ^= 1 << rand(8);
+        m[rand(m.length)]! ^= 1 << rand(8);
         break; // one bit flip
       case 1:
         for (let k = 0; k < 8; k++) m[rand(m.length)] = rand(256);

@@ -150,9 +150,11 @@ backends: { api: { servers: [{ address: 127.0.0.1:9001 }], sticky: , discovery: 
   t.equal(c.backends[0]!.sticky, null, 'an empty sticky means none');
   t.equal(c.backends[0]!.discovery, null);
   t.throws(() => parseConfig('frontends: { web: { bind: 1, backend: api } }\nbackends: { api: { servers: [], discovery: } }\n', null), {
+    name: 'ConfigError',
     issues: [{ path: 'backends.api.servers', message: 'a backend needs servers or discovery', line: 2 }],
   });
   t.throws(() => parseConfig('frontends: { web: { bind: 1, backend: "${SY_TEST_UNSET" } }\nbackends: {}\n', null), {
+    name: 'ConfigError',
     issues: [{ path: 'frontends.web.backend', message: 'invalid reference ${SY_TEST_UNSET: expected ${NAME} or ${NAME:-default}', line: 1 }],
   });
 });

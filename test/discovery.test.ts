@@ -2,6 +2,7 @@
 // watch applies (servers, weights, identity, filters, critical), how it follows reloads, and the
 // queries it sends. Failure handling is in discovery-faults.test.ts.
 import t from 'tap';
+import { serverConfigs } from './support/backend-config.js';
 import {
   discoveryBackend,
   liveNames,
@@ -178,7 +179,7 @@ t.test('static servers merge with Consul ones; identity is the service ID (addre
     'api',
     {},
     {
-      servers: [{ name: 'fixed', address: { host: '127.0.0.1', port: 9000 }, weight: 2, backup: false, maxconn: 0 }],
+      servers: serverConfigs([{ name: 'fixed', address: '127.0.0.1:9000', weight: 2 }]),
     },
   );
   const { consul, discovery, runtime, backend } = await setup(t, [withStatic]);

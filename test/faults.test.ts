@@ -14,6 +14,7 @@ import { Agent, request } from 'undici';
 import { startSwitchyard } from '../src/switchyard.js';
 import { ConsulDiscovery } from '../src/discovery/consul.js';
 import { HealthChecker } from '../src/health/checker.js';
+import { healthConfig } from './support/backend-config.js';
 import { ConsulTestServer } from './support/consul-server.js';
 import { backendConfig, config, deadPort, frontendConfig, httpServer, quietLogger, start, tcpServer } from './support/proxy-harness.js';
 import { exchange, sleep, until } from './support/hostile.js';
@@ -104,21 +105,7 @@ t.test('a server killed under load and restarted: GET requests do not fail (retr
   // after 2 successes once it listens again. Requests meanwhile rely on retries alone: the
   // requests a killed server had in hand are re-sent elsewhere only with `empty-response`.
   const retryOn = { connFailure: true, emptyResponse: true, junkResponse: false, responseTimeout: false, statuses: [] };
-  const health = {
-    type: 'http' as const,
-    method: 'GET',
-    path: '/',
-    host: null,
-    expect: [[200, 399]] as [number, number][],
-    body: null,
-    intervalMs: 100,
-    fastIntervalMs: 50,
-    downIntervalMs: 100,
-    timeoutMs: 1000,
-    rise: 2,
-    fall: 2,
-    onMarkedDown: 'none' as const,
-  };
+  const health = healthConfig({ type: 'http', intervalMs: 100, fastIntervalMs: 50, downIntervalMs: 100, timeoutMs: 1000, rise: 2, fall: 2 });
   const sy = await startSwitchyard({
     config: config([frontendConfig('web', 'http', 'api')], [backendConfig('api', 'http', [a.address, b.address], { retries: 2, retryOn, health })]),
     logger: quietLogger,

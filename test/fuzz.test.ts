@@ -14,13 +14,14 @@
 //   never one more. Each case connects from its own 127.x.y.z address, which the proxy names
 //   in its Forwarded line, so every request at the backend is traced to the bytes it came from.
 import t from 'tap';
-import { HttpHead, PARSE_INCOMPLETE, PARSE_OK, type ParserLimits } from '../src/balancer/http-head.js';
+import { HttpHead, PARSE_INCOMPLETE, PARSE_OK } from '../src/balancer/http-head.js';
+import type { HttpLimits } from '../src/config/types.js';
 import { ChunkedScanner, CHUNKED_ERROR } from '../src/balancer/chunked.js';
 import { backendConfig, config, frontendConfig, start } from './support/proxy-harness.js';
 import { exchange, parseResponses, prng, strictBackend, strictParseAll, strictParseHead, strictParseRequest, type BackendRequest } from './support/hostile.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000_007);
-const LIMITS: ParserLimits = { maxRequestLine: 512, maxHeaderBytes: 2048, maxHeaders: 16 };
+const LIMITS: HttpLimits = { maxRequestLine: 512, maxHeaderBytes: 2048, maxHeaders: 16, obsFold: 'reject' };
 
 const TEMPLATES = [
   'GET /index.html?q=1 HTTP/1.1\r\nHost: example.test\r\nUser-Agent: fuzz\r\nAccept: */*\r\n\r\n',
@@ -339,7 +340,7 @@ t.test(`network fuzz through the proxy (seed ${SEED})`, async (t) => {
   });
   const sy = await start(
     config(
-      [frontendConfig('web', 'http', 'api', { limits: LIMITS, timeouts: { clientMs: 5000, httpRequestMs: 2000, keepAliveMs: 2000 } })],
+      [frontendConfig('web', 'http', 'api', { limits: LIMITS, timeouts: { clientMs: 5000, httpRequestMs: 2000, keepAliveMs: 2000, handshakeMs: 10_000 } })],
       [backendConfig('api', 'http', [be.address], { retries: 0 })],
     ),
   );

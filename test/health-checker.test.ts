@@ -3,6 +3,7 @@ import t from 'tap';
 import { pino } from 'pino';
 import { HealthChecker } from '../src/health/checker.js';
 import { setAdminState } from '../src/model/admin-state.js';
+import type { AdminState } from '../src/model/server.js';
 import { modelEvents, type ServerStateEvent } from '../src/model/events.js';
 import type { Server } from '../src/model/server.js';
 import { fakeHttp, fakeTcp, healthBackend, runtimeOf, sleep, until } from './support/fake-servers.js';
@@ -194,7 +195,10 @@ t.test('MAINT: not checked, in-flight check dropped; ready: checked at once', as
   setAdminState(server, 'ready');
   await until(() => server.checkDown, 10_000);
   t.equal(server.check.reason, 'status 500');
-  t.throws(() => setAdminState(server, 'MAINT'), /expected one of ready, drain, maint/);
+  // Bad input on purpose: a word from outside the types (the runtime API, a plain-JS caller),
+  // the display name in upper case, is refused at run time.
+  const displayName: string = 'MAINT';
+  t.throws(() => setAdminState(server, displayName as AdminState), /expected one of ready, drain, maint/);
   setAdminState(server, 'drain');
   t.equal(server.admin, 'drain');
 });

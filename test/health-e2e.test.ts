@@ -9,23 +9,19 @@ import { HealthChecker } from '../src/health/checker.js';
 import type { HealthConfig, PassiveHealthConfig } from '../src/config/types.js';
 import { modelEvents, type ServerStateEvent } from '../src/model/events.js';
 import type { Server } from '../src/model/server.js';
+import { healthConfig } from './support/backend-config.js';
 import { backendConfig, config, deadPort, frontendConfig, httpServer, quietLogger, tcpServer } from './support/proxy-harness.js';
 
-const HEALTH: HealthConfig = {
+const HEALTH = healthConfig({
   type: 'http',
-  method: 'GET',
   path: '/health',
-  host: null,
-  expect: [[200, 399]],
-  body: null,
   intervalMs: 200,
   fastIntervalMs: 100,
   downIntervalMs: 200,
   timeoutMs: 150,
   rise: 2,
   fall: 2,
-  onMarkedDown: 'none',
-};
+});
 const NO_PASSIVE: PassiveHealthConfig = { consecutiveFailures: 0, baseEjectionMs: 30000, maxEjectionMs: 300000, maxEjectedPercent: 50 };
 const withChecker = async () => [new HealthChecker({ log: quietLogger })];
 

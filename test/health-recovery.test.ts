@@ -11,6 +11,7 @@ import { startSwitchyard } from '../src/switchyard.js';
 import { HealthChecker } from '../src/health/checker.js';
 import { PassiveDetector } from '../src/health/passive.js';
 import { applyFlags } from '../src/cluster/worker.js';
+import { healthConfig } from './support/backend-config.js';
 import { backendConfig, config, frontendConfig } from './support/proxy-harness.js';
 import { captureLogger, until } from './support/hostile.js';
 
@@ -41,21 +42,7 @@ class Killable {
   }
 }
 
-const health = {
-  type: 'http' as const,
-  method: 'GET',
-  path: '/',
-  host: null,
-  expect: [[200, 399]] as [number, number][],
-  body: null,
-  intervalMs: 500,
-  fastIntervalMs: 500,
-  downIntervalMs: 500,
-  timeoutMs: 300,
-  rise: 1,
-  fall: 3,
-  onMarkedDown: 'none' as const,
-};
+const health = healthConfig({ type: 'http', intervalMs: 500, fastIntervalMs: 500, downIntervalMs: 500, timeoutMs: 300, rise: 1, fall: 3 });
 const passive = { consecutiveFailures: 1, baseEjectionMs: 30000, maxEjectionMs: 300000, maxEjectedPercent: 100 };
 
 t.test('a passively ejected server is back as soon as its active checks pass rise times', async (t) => {

@@ -2,18 +2,18 @@
 // the connection closed, and the server behind the proxy receives nothing at all: the strict
 // backend counts every byte and every complete request it gets.
 import t, { type Test } from 'tap';
-import type { ParserLimits } from '../src/balancer/http-head.js';
+import type { HttpLimits } from '../src/config/types.js';
 import { backendConfig, config, frontendConfig, start } from './support/proxy-harness.js';
 import { exchange, parseResponses, strictBackend } from './support/hostile.js';
 
-const LIMITS: ParserLimits = { maxRequestLine: 1024, maxHeaderBytes: 4096, maxHeaders: 20 };
+const LIMITS: HttpLimits = { maxRequestLine: 1024, maxHeaderBytes: 4096, maxHeaders: 20, obsFold: 'reject' };
 
 // Every timeout a minute long: a connection that closes within the tests' 5 s client wait was
 // closed because of the request's shape, never by a timeout (no elapsed-time bound needed).
 const LONG_FRONTEND = { clientMs: 60_000, httpRequestMs: 60_000, keepAliveMs: 60_000, handshakeMs: 10_000 };
 const LONG_BACKEND = { connectMs: 2000, serverMs: 60_000, serverKeepAliveMs: 4000 };
 
-async function setup(t: Test, limits: ParserLimits = LIMITS) {
+async function setup(t: Test, limits: HttpLimits = LIMITS) {
   const be = await strictBackend();
   const sy = await start(
     config(

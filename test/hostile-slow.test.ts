@@ -14,7 +14,7 @@ t.test('slowloris: one header byte every 200 ms with http_request 1000 ms gets 4
   const be = await strictBackend();
   const sy = await start(
     config(
-      [frontendConfig('web', 'http', 'api', { timeouts: { clientMs: 30000, httpRequestMs: 1000, keepAliveMs: 5000 } })],
+      [frontendConfig('web', 'http', 'api', { timeouts: { clientMs: 30000, httpRequestMs: 1000, keepAliveMs: 5000, handshakeMs: 10_000 } })],
       [backendConfig('api', 'http', [be.address])],
     ),
   );
@@ -254,7 +254,7 @@ t.test('2000 idle connections do not stop service; memory per idle connection', 
   await limitOf(backend);
   const bePort = Number((await backend.next('port', 5000)).split(' ')[1]);
   const cfg = config(
-    [frontendConfig('web', 'http', 'api', { timeouts: { clientMs: 120000, httpRequestMs: 120000, keepAliveMs: 120000 } })],
+    [frontendConfig('web', 'http', 'api', { timeouts: { clientMs: 120000, httpRequestMs: 120000, keepAliveMs: 120000, handshakeMs: 10_000 } })],
     [backendConfig('api', 'http', [`127.0.0.1:${bePort}`])],
   );
   const loader = process.execArgv.filter((a) => a.includes('@tapjs/typescript'));

@@ -5,21 +5,10 @@
 // on first use (about 17 KB each): they catch a per-connection buffer or table coming back,
 // not noise. The build (dist/) is what runs, as for the benchmarks.
 import t from 'tap';
-// @ts-expect-error plain JavaScript module without types
 import { measureMemory } from '../bench/memory.js';
 
-interface PerConnection {
-  js: number;
-  rss: number;
-}
-interface MemoryResult {
-  connections: number;
-  idleClient: PerConnection;
-  pooledServer: PerConnection;
-}
-
 t.test('an idle client connection and a pooled server connection stay small', async (t) => {
-  const r = (await measureMemory({ connections: 2000 })) as MemoryResult;
+  const r = await measureMemory({ connections: 2000 });
   t.comment(`idle client ${r.idleClient.js} B, pooled server ${r.pooledServer.js} B (JS heap + external)`);
   t.ok(r.idleClient.js > 0, 'an idle client connection costs something (the measurement sees it)');
   t.ok(r.idleClient.js < 10_000, `idle client connection: ${r.idleClient.js} bytes < 10,000`);

@@ -1,7 +1,7 @@
 // The queue (max_queue, timeouts.queue) and the circuit breaker (circuit_breaker.*), with real
 // traffic through the proxy: servers that hold their answers until the test lets them go, so
 // "full" is a state the test controls rather than a race it hopes to win.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { connect, type Socket } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { request } from 'undici';
@@ -47,7 +47,7 @@ async function holdingServer(name: string) {
 
 type Holding = Awaited<ReturnType<typeof holdingServer>>;
 
-async function proxy(t: Tap, servers: Holding[], over: Partial<BackendConfig>, maxconn = 1): Promise<{ sy: Switchyard; port: number }> {
+async function proxy(t: Test, servers: Holding[], over: Partial<BackendConfig>, maxconn = 1): Promise<{ sy: Switchyard; port: number }> {
   const be = backendConfig(
     'api',
     'http',
@@ -63,7 +63,6 @@ async function proxy(t: Tap, servers: Holding[], over: Partial<BackendConfig>, m
   });
   return { sy, port: sy.frontendAddress('web').port };
 }
-type Tap = typeof t;
 
 /** One request on its own connection (no keep-alive sharing), resolved with status, header and body. */
 function get(port: number, path: string, headers: Record<string, string> = {}) {

@@ -67,7 +67,7 @@ t.test('missing, malformed, slow and untrusted headers: refused, counted, never 
   const sy = await start(
     config(
       [
-        proxiedFrontend({ timeouts: { clientMs: 30000, httpRequestMs: 300, keepAliveMs: 60000 } }),
+        proxiedFrontend({ timeouts: { clientMs: 30000, httpRequestMs: 300, keepAliveMs: 60000, handshakeMs: 10_000 } }),
         frontendConfig('strict', 'http', 'app', { acceptProxy: true, trustedSources: ['10.0.0.0/8'] }),
       ],
       [backendConfig('app', 'http', [app.address])],

@@ -2,7 +2,7 @@
 // request rate (429 + Retry-After in HTTP, refusal at accept in TCP) and a count of concurrent
 // connections. Clients come from several loopback addresses (127.0.0.x: the client socket
 // binds its localAddress), so each has its own bucket.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { connect, type Socket } from 'node:net';
 import { request } from 'undici';
 import { backendConfig, config, frontendConfig, httpServer, start, tcpServer, quietLogger } from './support/proxy-harness.js';
@@ -65,7 +65,7 @@ function limit(r: Partial<RateLimitConfig>): RateLimitConfig {
   return { requestsPerSecond: 0, burst: 1, connections: 0, tableSize: 1000, ...r };
 }
 
-async function proxy(t: Tap, rateLimit: RateLimitConfig) {
+async function proxy(t: Test, rateLimit: RateLimitConfig) {
   const app = await httpServer('app');
   const sy = await start(config([frontendConfig('web', 'http', 'api', { rateLimit })], [backendConfig('api', 'http', [app.address])]));
   t.teardown(async () => {
@@ -74,7 +74,6 @@ async function proxy(t: Tap, rateLimit: RateLimitConfig) {
   });
   return { sy, app, port: sy.frontendAddress('web').port };
 }
-type Tap = typeof t;
 
 t.test('requests per second with a burst, per client address: 429 with Retry-After, never forwarded', async (t) => {
   // 0.1/s: a token takes 10 s to come back, so a slow CI machine cannot refill the bucket

@@ -15,6 +15,7 @@ import { request, Agent } from 'undici';
 import { loadConfigFile } from '../src/config/load.js';
 import { startStats } from '../src/stats/listener.js';
 import { startSwitchyard, type Switchyard } from '../src/switchyard.js';
+import { serverConfigs } from './support/backend-config.js';
 import { backendConfig, config, deadPort, frontendConfig, httpServer, start, tcpServer } from './support/proxy-harness.js';
 
 const AUTH = `Basic ${Buffer.from('admin:secret').toString('base64')}`;
@@ -455,7 +456,7 @@ t.test('a config whose new bind fails is rolled back: servers and strategy stay 
     [frontendConfig('web', 'http', 'api'), frontendConfig('extra', 'http', 'api', { bind: { host: '127.0.0.1', port: busy.port } })],
     [
       backendConfig('api', 'http', [b.address], {
-        servers: [{ name: 'other', address: { host: '127.0.0.1', port: b.port }, weight: 1, backup: false, maxconn: 0 }],
+        servers: serverConfigs([{ name: 'other', address: b.address }]),
       }),
     ],
   );

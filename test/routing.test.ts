@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { request } from 'undici';
 import { parseConfig } from '../src/config/load.js';
 import { ConfigError } from '../src/config/../errors.js';
@@ -7,10 +7,8 @@ import { httpServer, rawRequest, start, type TestHttpServer } from './support/pr
 // Routes through the proxy with real traffic: every match kind and action, from a YAML config
 // through the real loader (so key names and defaults are the ones users write).
 
-type Tap = typeof t;
-
 /** Named test servers answering their own name; a config whose backends point at them. */
-async function servers(t: Tap, names: string[]): Promise<Record<string, TestHttpServer>> {
+async function servers(t: Test, names: string[]): Promise<Record<string, TestHttpServer>> {
   const out: Record<string, TestHttpServer> = {};
   for (const n of names) out[n] = await httpServer(n);
   t.teardown(async () => {
@@ -25,7 +23,7 @@ function backendsYaml(srv: Record<string, TestHttpServer>, extra: Record<string,
     .join('');
 }
 
-async function proxy(t: Tap, frontend: string, srv: Record<string, TestHttpServer>, backendExtra: Record<string, string> = {}) {
+async function proxy(t: Test, frontend: string, srv: Record<string, TestHttpServer>, backendExtra: Record<string, string> = {}) {
   const yaml = `stats: { bind: 127.0.0.1:0 }\nfrontends:\n  web:\n    bind: 127.0.0.1:0\n${frontend}\nbackends:\n${backendsYaml(srv, backendExtra)}`;
   const sy = await start(parseConfig(yaml, null));
   t.teardown(() => sy.stop(200));

@@ -264,7 +264,7 @@ t.test('the stats page: live states, admin, charts, timelines, 1280 and 390 px',
         return (
           (d.match(/L/g) ?? []).length >= 20 &&
           Number(document.querySelector('#summary [data-k="rate"]')?.textContent ?? '0') > 0 &&
-          getComputedStyle(document.getElementById('toast')).opacity === '0'
+          getComputedStyle(document.getElementById('toast')!).opacity === '0'
         );
       },
       undefined,
@@ -317,7 +317,7 @@ t.test('the stats page: live states, admin, charts, timelines, 1280 and 390 px',
     t.ok(await small.evaluate(() => document.documentElement.scrollWidth <= 390), 'still fits with the admin controls');
     // One phone screen, from the api backend down: its state, charts and first servers.
     await small.locator('.backend[data-backend="api"]').evaluate((el) => el.scrollIntoView({ block: 'start' }));
-    await small.waitForFunction(() => getComputedStyle(document.getElementById('toast')).opacity === '0', undefined, WAIT);
+    await small.waitForFunction(() => getComputedStyle(document.getElementById('toast')!).opacity === '0', undefined, WAIT);
     await small.screenshot({ path: `${IMAGES}stats-page-mobile.png` });
     t.same(smallSeen.errors, [], 'no JavaScript errors at 390 px');
     await phone.close();

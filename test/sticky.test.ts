@@ -8,7 +8,7 @@ import { Backend } from '../src/model/backend.js';
 import type { Server } from '../src/model/server.js';
 import { roundRobin } from '../src/strategies/round-robin.js';
 import { createStickyTable, type BalanceContext, type StickyClock } from '../src/strategies/sticky.js';
-import { backendConfig } from './support/backend-config.js';
+import { backendConfig, serverConfigs } from './support/backend-config.js';
 import * as harness from './support/proxy-harness.js';
 
 const req = (clientIp: string, stickyCookie: string | null = null, avoid: Server | null = null): BalanceContext => ({
@@ -212,13 +212,7 @@ t.test('sticky settings survive a reload only when unchanged', async (t) => {
 const stickyBackend = (addresses: string[], over: Parameters<typeof harness.backendConfig>[3] = {}) =>
   harness.backendConfig('web', 'http', addresses, {
     sticky: { type: 'cookie', name: 'SY_SERVER' },
-    servers: addresses.map((a, i) => ({
-      name: `app${i + 1}`,
-      address: { host: '127.0.0.1', port: Number(a.split(':')[1]) },
-      weight: 1,
-      backup: false,
-      maxconn: 0,
-    })),
+    servers: serverConfigs(addresses.map((address, i) => ({ name: `app${i + 1}`, address }))),
     ...over,
   });
 

@@ -21,7 +21,7 @@ t.test('a steady slow upload (a byte every 400 ms, 4 s in all) goes through time
   const srv = await httpServer('echo', (_req, res, body) => res.end(`got ${body}`));
   const sy = await start(
     config(
-      [frontendConfig('web', 'http', 'api', { timeouts: { clientMs: 1000, httpRequestMs: 10000, keepAliveMs: 5000 } })],
+      [frontendConfig('web', 'http', 'api', { timeouts: { clientMs: 1000, httpRequestMs: 10000, keepAliveMs: 5000, handshakeMs: 10_000 } })],
       [backendConfig('api', 'http', [srv.address], { passive, timeouts: { connectMs: 2000, serverMs: 2000, serverKeepAliveMs: 4000 } })],
     ),
   );
@@ -46,7 +46,7 @@ t.test('a client that stalls in its body gets 408 after timeouts.client; the ser
   const srv = await httpServer('a');
   const sy = await start(
     config(
-      [frontendConfig('web', 'http', 'api', { timeouts: { clientMs: 800, httpRequestMs: 10000, keepAliveMs: 5000 } })],
+      [frontendConfig('web', 'http', 'api', { timeouts: { clientMs: 800, httpRequestMs: 10000, keepAliveMs: 5000, handshakeMs: 10_000 } })],
       // Server timeout past the client's: before the fix the server was blamed for the client.
       [backendConfig('api', 'http', [srv.address], { passive, timeouts: { connectMs: 2000, serverMs: 1500, serverKeepAliveMs: 4000 } })],
     ),
@@ -88,7 +88,7 @@ t.test('a client that stops reading a large response is closed after timeouts.cl
   });
   const sy = await start(
     config(
-      [frontendConfig('web', 'http', 'api', { timeouts: { clientMs: 800, httpRequestMs: 10000, keepAliveMs: 5000 } })],
+      [frontendConfig('web', 'http', 'api', { timeouts: { clientMs: 800, httpRequestMs: 10000, keepAliveMs: 5000, handshakeMs: 10_000 } })],
       [backendConfig('api', 'http', [srv.address], { passive, timeouts: { connectMs: 2000, serverMs: 1500, serverKeepAliveMs: 4000 } })],
     ),
   );
@@ -123,7 +123,7 @@ t.test('a server that goes quiet after the request gets 504 after timeouts.serve
   });
   const sy = await start(
     config(
-      [frontendConfig('web', 'http', 'api', { timeouts: { clientMs: 30000, httpRequestMs: 10000, keepAliveMs: 5000 } })],
+      [frontendConfig('web', 'http', 'api', { timeouts: { clientMs: 30000, httpRequestMs: 10000, keepAliveMs: 5000, handshakeMs: 10_000 } })],
       [backendConfig('api', 'http', [srv.address], { passive, retries: 0, timeouts: { connectMs: 2000, serverMs: 600, serverKeepAliveMs: 4000 } })],
     ),
   );
@@ -148,7 +148,7 @@ t.test('a server that stops reading a request body gets 504 after timeouts.serve
   });
   const sy = await start(
     config(
-      [frontendConfig('web', 'http', 'api', { timeouts: { clientMs: 30000, httpRequestMs: 10000, keepAliveMs: 5000 } })],
+      [frontendConfig('web', 'http', 'api', { timeouts: { clientMs: 30000, httpRequestMs: 10000, keepAliveMs: 5000, handshakeMs: 10_000 } })],
       [backendConfig('api', 'http', [srv.address], { retries: 0, timeouts: { connectMs: 2000, serverMs: 800, serverKeepAliveMs: 4000 } })],
     ),
   );

@@ -10,6 +10,7 @@ import { Backend } from '../../src/model/backend.js';
 import { Runtime } from '../../src/model/runtime.js';
 import { roundRobin } from '../../src/strategies/round-robin.js';
 import { backendConfig } from './backend-config.js';
+import { config } from './proxy-harness.js';
 import { ConsulTestServer, type ConsulTestServerOptions } from './consul-server.js';
 
 export function discoveryBackend(name: string, consul: Partial<ConsulDiscoveryConfig> | null, over: Partial<BackendConfig> = {}): BackendConfig {
@@ -24,17 +25,9 @@ export function consulConfig(address: string, over: Partial<ConsulConfig> = {}):
   return { address, token: null, register: null, waitMs: 60_000, ...over };
 }
 
+/** No frontends: discovery and registration need only the backends and the stats listener. */
 export function testConfig(consul: ConsulConfig | null, backends: BackendConfig[]): Config {
-  return {
-    source: null,
-    stats: { bind: { host: '127.0.0.1', port: 0 }, auth: null, read: 'public', allowedHosts: [] },
-    consul,
-    workers: 1,
-    shutdownTimeoutMs: 5000,
-    logging: { level: 'silent', access: { enabled: false, sample: 1 } },
-    frontends: [],
-    backends,
-  };
+  return config([], backends, { consul });
 }
 
 /** A runtime of these backends; with `previous`, backends of the same name are kept (like a reload). */

@@ -10,6 +10,7 @@ import type { BackendConfig, Config, HealthConfig, PassiveHealthConfig } from '.
 import { Backend } from '../../src/model/backend.js';
 import { Runtime } from '../../src/model/runtime.js';
 import { roundRobin } from '../../src/strategies/round-robin.js';
+import { backendConfig, healthConfig } from './backend-config.js';
 
 const HOST = '127.0.0.1';
 
@@ -188,21 +189,14 @@ export async function stalledTcp(): Promise<Stalled> {
 
 // ---------------------------------------------------------------- model fixtures
 
-export const baseHealth: HealthConfig = {
+export const baseHealth: HealthConfig = healthConfig({
   type: 'http',
-  method: 'GET',
   path: '/health',
-  host: null,
-  expect: [[200, 399]],
-  body: null,
   intervalMs: 100,
   fastIntervalMs: 100,
   downIntervalMs: 100,
   timeoutMs: 300,
-  rise: 2,
-  fall: 3,
-  onMarkedDown: 'none',
-};
+});
 
 export const noPassive: PassiveHealthConfig = { consecutiveFailures: 0, baseEjectionMs: 1000, maxEjectionMs: 10000, maxEjectedPercent: 50 };
 
@@ -213,24 +207,16 @@ export function healthBackendConfig(
   health: Partial<HealthConfig> = {},
   passive: Partial<PassiveHealthConfig> = {},
 ): BackendConfig {
-  return {
-    name,
-    mode: 'http',
-    strategy: 'round-robin',
-    strategyOptions: {},
-    sticky: null,
-    health: { ...baseHealth, ...health },
-    passive: { ...noPassive, ...passive },
-    timeouts: { connectMs: 1000, serverMs: 5000, serverKeepAliveMs: 4000 },
-    retries: 2,
-    retryOn: { connFailure: true, emptyResponse: false, junkResponse: false, responseTimeout: false, statuses: [] },
-    servers: addresses.map((a, i) => {
-      const at = a.lastIndexOf(':');
-      return { name: `s${i + 1}`, address: { host: a.slice(0, at), port: Number(a.slice(at + 1)) }, weight: 1, backup: false, maxconn: 0 };
-    }),
-    discovery: null,
-    tls: null,
-  };
+  return backendConfig(
+    addresses.map((address) => ({ address })),
+    {
+      name,
+      health: { ...baseHealth, ...health },
+      passive: { ...noPassive, ...passive },
+      timeouts: { connectMs: 1000, serverMs: 5000, serverKeepAliveMs: 4000 },
+      queueTimeoutMs: 1000, // the loader's default: timeouts.connect
+    },
+  );
 }
 
 export function healthBackend(

@@ -32,11 +32,10 @@ export function frontendConfig(name: string, mode: Mode, backend: string, over: 
 }
 
 export function backendConfig(name: string, mode: Mode, addresses: readonly string[], over: Partial<BackendConfig> = {}): BackendConfig {
-  const servers = addresses.map((a, i) => {
-    const [host, port] = a.split(':');
-    return { name: `s${i + 1}`, address: { host: host!, port: Number(port) }, weight: 1, backup: false, maxconn: 0 };
-  });
-  return baseBackendConfig([], { name, mode, servers, requestHeaders: null, responseHeaders: null, sendProxy: 0, ...over });
+  return baseBackendConfig(
+    addresses.map((address) => ({ address })),
+    { name, mode, ...over },
+  );
 }
 
 export function config(frontends: FrontendConfig[], backends: BackendConfig[], over: Partial<Config> = {}): Config {

@@ -9,66 +9,33 @@ import { buildRuntime, type Runtime } from '../../src/model/runtime.js';
 import { loadStrategyFactory } from '../../src/strategies/registry.js';
 import { startStats, type StatsListener, type StatsOptions } from '../../src/stats/listener.js';
 import { startSwitchyard } from '../../src/switchyard.js';
-import { healthConfig } from './backend-config.js';
+import { backendConfig, healthConfig } from './backend-config.js';
+import { frontendConfig } from './proxy-harness.js';
 
 export const quiet = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
 export const ADMIN = { username: 'admin', password: 's3cret pass' } as const;
 
 export function statsConfig(over: Partial<StatsConfig> = {}): StatsConfig {
-  return { bind: { host: '127.0.0.1', port: 0 }, auth: ADMIN, read: 'public', allowedHosts: [], ...over };
+  return { bind: { host: '127.0.0.1', port: 0 }, auth: ADMIN, read: 'public', allowedHosts: [], sockets: [], ...over };
 }
 
 export function health(over: Partial<HealthConfig> = {}): HealthConfig {
   return healthConfig({ path: '/health', ...over });
 }
 
+/** proxy-harness.ts's frontendConfig, arguments in this file's order. */
 export function frontend(name: string, backend: string, mode: Mode = 'http', over: Partial<FrontendConfig> = {}): FrontendConfig {
-  return {
-    name,
-    mode,
-    backend,
-    bind: { host: '127.0.0.1', port: 0 },
-    timeouts: { clientMs: 30000, httpRequestMs: 10000, keepAliveMs: 60000, handshakeMs: 10000 },
-    maxconn: 0,
-    maxconnPerSource: 0,
-    rateLimit: null,
-    trustedProxies: [],
-    limits: { maxRequestLine: 8192, maxHeaderBytes: 32768, maxHeaders: 100, obsFold: 'reject' },
-    tls: null,
-    redirectHttps: null,
-    sniRoutes: null,
-    ...over,
-  };
+  return frontendConfig(name, mode, backend, over);
 }
 
 /** `servers`: names, or `name@host:port`. */
 export function backend(name: string, servers: readonly string[], mode: Mode = 'http', over: Partial<BackendConfig> = {}): BackendConfig {
-  return {
-    name,
-    mode,
-    strategy: 'round-robin',
-    strategyOptions: {},
-    sticky: null,
-    health: health(),
-    passive: { consecutiveFailures: 0, baseEjectionMs: 30000, maxEjectionMs: 300000, maxEjectedPercent: 50 },
-    timeouts: { connectMs: 2000, serverMs: 10000, serverKeepAliveMs: 4000 },
-    retries: 2,
-    retryOn: { connFailure: true, emptyResponse: false, junkResponse: false, responseTimeout: false, statuses: [] },
-    servers: servers.map((s, i) => {
-      const [n, addr] = s.split('@');
-      const [host, port] = (addr ?? `127.0.0.1:${9001 + i}`).split(':');
-      return { name: n!, address: { host: host!, port: Number(port) }, weight: 1, backup: false, maxconn: 0 };
-    }),
-    discovery: null,
-    maxQueue: 0,
-    queueTimeoutMs: 2000,
-    redispatch: true,
-    slowStart: null,
-    circuitBreaker: null,
-    tls: null,
-    ...over,
-  };
+  const sketches = servers.map((s) => {
+    const [serverName, address] = s.split('@');
+    return address === undefined ? { name: serverName } : { name: serverName, address };
+  });
+  return backendConfig(sketches, { name, mode, health: health(), ...over });
 }
 
 export function config(frontends: FrontendConfig[], backends: BackendConfig[], over: Partial<Config> = {}): Config {
