@@ -143,7 +143,7 @@ t.test('what each state of a backend and server looks like', async (t) => {
     }),
     server('flapped', { stats: { downtime: 12, chkdown: 0 } }),
   ];
-  const b = {
+  const b: BackendJson = {
     name: 'api',
     mode: 'http',
     status: 'DOWN',
@@ -164,8 +164,9 @@ t.test('what each state of a backend and server looks like', async (t) => {
       slowStartMs: 30_000,
       refusals: { max_connections: 2, max_pending: 0 },
     },
-  } as BackendJson;
-  const h = {
+    discovery: null,
+  };
+  const h: HistoryJson = {
     backend: 'api',
     minutes: 60,
     intervalSeconds: 10,
@@ -178,7 +179,7 @@ t.test('what each state of a backend and server looks like', async (t) => {
       { name: 'down', address: '10.0.0.1:80', state: 'DOWN', samples: [{ t: now - 50_000, state: 'UP', active: 0, rate: 0, avgMs: null, checkMs: null }] },
     ],
     events: [{ t: now - 30_000, backend: 'api', server: 'down', from: 'UP', to: 'DOWN', reason: 'connection refused' }],
-  } as HistoryJson;
+  };
   const html = renderBackend(b, h, { now, admin: false, strategies: [] });
   t.match(html, /<b data-k="ramp">2\.5<\/b> → 10<span class="sub">slow start, 20s left<\/span>/, 'a ramping server: its weight now, then its configured one');
   t.match(html, /<span class="tag">backup<\/span>/);
