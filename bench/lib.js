@@ -113,9 +113,12 @@ backends:
   return file;
 }
 
-/** Start `switchyard --config file` and resolve once `port` accepts connections. */
-export async function startSwitchyard(file, port) {
-  const child = spawn(process.execPath, [join(ROOT, 'bin/switchyard.js'), '--config', file], { stdio: ['ignore', 'ignore', 'inherit'] });
+/**
+ * Start `switchyard --config file` and resolve once `port` accepts connections; `root` is the
+ * checkout whose build runs (another one to compare builds in one run: tls-bench --compare).
+ */
+export async function startSwitchyard(file, port, root = ROOT) {
+  const child = spawn(process.execPath, [join(root, 'bin/switchyard.js'), '--config', file], { stdio: ['ignore', 'ignore', 'inherit'] });
   for (let i = 0; i < 100; i++) {
     if (child.exitCode !== null) throw new Error(`switchyard exited with ${child.exitCode}`);
     if (await canConnect(port)) return child;

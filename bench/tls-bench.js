@@ -13,6 +13,9 @@
 // request is each proxy's own cost.
 // Usage: node bench/tls-bench.js [--seconds 10] [--connections 64] [--rounds 3] [--warmup 2]
 //        [--stream-reads] (a fourth target: switchyard reading TLS through 'data' events)
+//        [--compare DIR] (another target: the switchyard build in checkout DIR, e.g. main's,
+//        built with `npm ci` there: old and new measured in the same rounds)
+//        [--only keep-alive|handshakes] (one load instead of both)
 // Needs haproxy, wrk and openssl (Debian packages). The lead runs it for figures: it loads the
 // machine; a smoke run is `--seconds 2 --rounds 1`.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -30,13 +33,25 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '2' },
     // Also switchyard with SWITCHYARD_STREAM_READS=1 ('data' events instead of onread buffers).
     'stream-reads': { type: 'boolean', default: false },
+    compare: { type: 'string' },
+    only: { type: 'string' },
   },
 });
 const warmup = Number(values.warmup);
 const seconds = Number(values.seconds);
 const connections = Number(values.connections);
 const rounds = Number(values.rounds);
-const PORTS = { backend: 19400, haproxy: 19401, switchyard: 19402, nodeTls: 19403, streamReads: 19404, stats: 19499, streamStats: 19498 };
+const PORTS = {
+  backend: 19400,
+  haproxy: 19401,
+  switchyard: 19402,
+  nodeTls: 19403,
+  streamReads: 19404,
+  compare: 19405,
+  stats: 19499,
+  streamStats: 19498,
+  compareStats: 19497,
+};
 const CIPHER = 'TLS_AES_128_GCM_SHA256';
 
 for (const tool of ['haproxy', 'wrk', 'openssl']) {
@@ -106,6 +121,7 @@ backends:
 `;
 writeFileSync(join(dir, 'switchyard.yaml'), switchyardConfig(PORTS.switchyard, PORTS.stats));
 writeFileSync(join(dir, 'stream-reads.yaml'), switchyardConfig(PORTS.streamReads, PORTS.streamStats));
+writeFileSync(join(dir, 'compare.yaml'), switchyardConfig(PORTS.compare, PORTS.compareStats));
 
 // The floor: node:tls terminating and piping to the backend, nothing else.
 writeFileSync(
@@ -189,12 +205,18 @@ try {
     delete process.env.SWITCHYARD_STREAM_READS;
     children.push(streamReads);
   }
+  let compared = null;
+  if (values.compare !== undefined) {
+    compared = await startSwitchyard(join(dir, 'compare.yaml'), PORTS.compare, values.compare);
+    children.push(compared);
+  }
   await new Promise((r) => setTimeout(r, 500));
   const targets = [
     { name: 'haproxy', port: PORTS.haproxy, pid: haproxy.pid },
     { name: 'switchyard', port: PORTS.switchyard, pid: switchyard.pid },
     { name: 'node:tls pipe', port: PORTS.nodeTls, pid: nodeTls.pid },
     ...(streamReads === null ? [] : [{ name: 'sy data evts', port: PORTS.streamReads, pid: streamReads.pid }]),
+    ...(compared === null ? [] : [{ name: 'sy --compare', port: PORTS.compare, pid: compared.pid }]),
   ];
   // Same protocol, cipher and group on every target, or the comparison is not fair.
   for (const t of targets) console.log(`${t.name.padEnd(14)} negotiates ${negotiated(t.port)}`);
@@ -202,7 +224,7 @@ try {
     { name: 'keep-alive', extra: [] },
     { name: 'handshakes', extra: ['-H', 'Connection: close'] },
   ];
-  for (const { name, extra } of loads) {
+  for (const { name, extra } of loads.filter((l) => values.only === undefined || l.name === values.only)) {
     // JIT warm-up, not counted.
     if (warmup > 0) for (const t of targets) await wrk(t, extra, warmup);
     const runs = targets.map(() => []);
