@@ -31,6 +31,9 @@ import type { QueueWaiter, WaitList } from '../overload/wait-list.js';
 // their request by shutting down the write side work. Picking, queueing, connect failures and
 // retries are server-connect.ts's, shared with HTTP mode.
 
+/** Client bytes held before a server connection exists, at most (more waits in the kernel). */
+const MAX_EARLY_BYTES = 65536;
+
 export interface TcpListenerContext {
   readonly frontend: Frontend;
   readonly accessLog: AccessLog | null;
@@ -114,8 +117,8 @@ export class TcpSession implements UpstreamOwner, SocketReader, Expirable, Serve
   }
 
   /**
-   * Every server it may use is full: wait in the queue (the client stays paused; not on a
-   * retry), or give up.
+   * Every server it may use is full: wait in the queue (what the client sends meanwhile is held,
+   * holdEarly; not on a retry), or give up.
    */
   private noServerNow(mayWait: boolean): void {
     const now = Date.now();
@@ -174,17 +177,20 @@ export class TcpSession implements UpstreamOwner, SocketReader, Expirable, Serve
 
   /**
    * Client bytes before the server connection is made (a client speaks first: an HTTP request,
-   * a TLS ClientHello): kept for the server, and for a retry on another one, and reading stops
-   * until the connection is there. Reading at accept instead of accepting paused and resuming
-   * after the connect saves an event-loop turn per connection: the bytes are in hand when the
-   * connection opens (docs/performance.md).
+   * a TLS ClientHello): kept for the server, and for a retry on another one. Reading at accept
+   * instead of accepting paused and resuming after the connect saves an event-loop turn per
+   * connection: the bytes are in hand when the connection opens (docs/performance.md). They are
+   * copied (a read buffer is only lent for the call, and a small copy costs less than a fresh
+   * read buffer), and reading goes on until MAX_EARLY_BYTES are held: pausing and resuming a
+   * socket that sent one request would cost two epoll_ctl calls and a tick per connection.
    */
   private holdEarly(chunk: Buffer): boolean {
     if (this.closed) return false;
     const early = this.early;
-    this.early = early === null ? chunk : Buffer.concat([early, chunk]);
-    this.socket.pause();
-    return early === null;
+    const held = early === null ? Buffer.from(chunk) : Buffer.concat([early, chunk]);
+    this.early = held;
+    if (held.length >= MAX_EARLY_BYTES) this.socket.pause();
+    return false;
   }
 
   private onClientData(chunk: Buffer): void {
