@@ -251,6 +251,9 @@ export async function compare({
       for (const t of targets) {
         const m = await measure(`http://127.0.0.1:${t.port}/hello`, { seconds, connections, clientWorkers, pid: t.pid, close });
         if (m.errors > 0) throw new Error(`${t.key}: ${m.errors} failed requests during the benchmark`);
+        // A target that answered nothing (it exited, or its port was taken) would make every
+        // ratio against it null: say so instead of writing or checking a floor without it.
+        if (m.requests === 0) throw new Error(`${t.key}: no request answered in ${seconds} s`);
         runs[t.key].rps.push(m.rps);
         runs[t.key].cpuUs.push(m.cpuUs);
       }
