@@ -26,6 +26,14 @@ const kSessionSlot = Symbol('switchyard.listenerSessionSlot');
 const kHandshakeSlot = Symbol('switchyard.listenerHandshakeSlot');
 const kGateSlot = Symbol('switchyard.listenerGateSlot');
 
+/** The per-source map and address a connection counts under (kept on its socket, not in a Map). */
+interface SourceCount {
+  readonly map: Map<string, number>;
+  readonly ip: string;
+}
+const kCounted = Symbol('switchyard.sourceCount');
+type CountedSocket = Socket & { [kCounted]?: SourceCount | undefined };
+
 export class FrontendListener implements HttpListenerContext, TcpListenerContext, TlsHandshakeOwner, SniRoutingOwner, ProxyGateOwner {
   readonly mode: Mode;
   readonly bindKey: string;
@@ -43,13 +51,10 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
   onreadClients = false;
   private readonly server: NetServer;
   private readonly sessions = new SlotList<Session>(kSessionSlot);
-  /**
-   * Connections counted in a per-source map (by socket: the accepted one, or its TLS socket once
-   * the handshake is done), and the map and address they count under: a reload may turn the
-   * per-address limits off and on while they live, so closing undoes exactly what accepting
-   * did, not what the current config would have done.
-   */
-  private readonly counted = new Map<Socket, { map: Map<string, number>; ip: string }>();
+  // A connection counted in a per-source map keeps the map and address it counts under on its
+  // socket (kCounted: the accepted one, or its TLS socket once the handshake is done): a reload
+  // may turn the per-address limits off and on while it lives, so closing undoes exactly what
+  // accepting did, not what the current config would have done.
   /** Per-address counting (maxconn_per_source, rate_limit.connections) was on at the last accept (turned on again: recountSources). */
   private countingSources = false;
   private idleWaiters: (() => void)[] = [];
@@ -171,7 +176,7 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
       }
       if (!overRate) {
         frontend.perSource.set(ip, n + 1);
-        this.counted.set(socket, { map: frontend.perSource, ip });
+        (socket as CountedSocket)[kCounted] = { map: frontend.perSource, ip };
       }
     } else {
       this.countingSources = false;
@@ -222,11 +227,11 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
 
   handshakeDone(socket: TLSSocket, raw: Socket): void {
     this.handshaking.delete(raw);
-    const counted = this.counted.get(raw);
+    const counted = (raw as CountedSocket)[kCounted];
     if (counted !== undefined) {
       // From now on the session's socket is the TLS one (released() is given that).
-      this.counted.delete(raw);
-      this.counted.set(socket, counted);
+      (raw as CountedSocket)[kCounted] = undefined;
+      (socket as CountedSocket)[kCounted] = counted;
     }
     // Over rate_limit.connections at accept: the session answers 429 (as a plain one would).
     const overRate = this.uncounted.size > 0 && this.uncounted.delete(raw);
@@ -289,11 +294,10 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
    */
   private recountSources(map: Map<string, number>): void {
     map.clear();
-    this.counted.clear();
     const count = (socket: Socket): void => {
       const ip = clientIpOf(socket);
       map.set(ip, (map.get(ip) ?? 0) + 1);
-      this.counted.set(socket, { map, ip });
+      (socket as CountedSocket)[kCounted] = { map, ip };
     };
     for (const session of this.sessions) if (!this.uncounted.has(session)) count(session.socket);
     for (const raw of this.handshaking) if (!this.uncounted.has(raw)) count(raw);
@@ -325,9 +329,9 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
     frontend.counters.sessionClosed();
     // Over rate_limit.connections: never counted for its address.
     if (this.uncounted.size > 0) this.uncounted.delete(key);
-    const counted = this.counted.get(socket);
+    const counted = (socket as CountedSocket)[kCounted];
     if (counted !== undefined) {
-      this.counted.delete(socket);
+      (socket as CountedSocket)[kCounted] = undefined;
       const n = (counted.map.get(counted.ip) ?? 1) - 1;
       if (n <= 0) counted.map.delete(counted.ip);
       else counted.map.set(counted.ip, n);
