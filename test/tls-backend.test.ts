@@ -3,6 +3,7 @@
 // client certificate, TCP backends over TLS, session resumption on new pooled connections, and
 // health checks with the same settings (L6OK for tcp, https for http checks).
 import t, { type Test } from 'tap';
+import { randomBytes } from 'node:crypto';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
@@ -14,6 +15,7 @@ import { startProbe } from '../src/health/probes.js';
 import { start } from './support/proxy-harness.js';
 import { baseHealth } from './support/fake-servers.js';
 import { makeCa } from './support/tls-certs.js';
+import { echoRoundTrip } from './support/streams.js';
 
 const ca = makeCa('server-ca');
 const other = makeCa('other-ca');
@@ -153,6 +155,13 @@ t.test('TCP backend over TLS: plain client bytes leave encrypted, both ways', as
     c.on('error', reject);
   });
   t.equal(reply, 'hello tls server');
+  // Megabytes both ways, the reader stalling first: each read relayed to the TLS server lets
+  // its buffer be reused as soon as the TLS socket let go of it (read-buffer.ts writeKept).
+  // Were the TLS handle still to read a chunk after write() returned, bytes would be replaced.
+  const payload = randomBytes(3 * 1024 * 1024);
+  const back = await echoRoundTrip(connect(sy.frontendAddress('web').port, '127.0.0.1'), payload, 500);
+  t.equal(back.length, payload.length, '3 MiB back');
+  t.ok(back.equals(payload), 'byte for byte, in order');
 });
 
 t.test('health checks use the backend TLS settings: L6OK, https, and a refused certificate', async (t) => {

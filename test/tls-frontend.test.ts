@@ -4,6 +4,7 @@
 // cleanly with a counter. Certificates are made by the test (support/tls-certs.ts).
 import t, { type Test } from 'tap';
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { join } from 'node:path';
@@ -13,6 +14,7 @@ import type { Config } from '../src/config/types.js';
 import type { Switchyard } from '../src/switchyard.js';
 import { httpServer, start, tcpServer } from './support/proxy-harness.js';
 import { makeCa } from './support/tls-certs.js';
+import { echoRoundTrip } from './support/streams.js';
 
 const run = promisify(execFile);
 
@@ -201,6 +203,13 @@ t.test('TCP frontend with TLS: decrypted bytes to a plain TCP server, both ways'
     s.on('error', reject);
   });
   t.equal(reply, 'ping over tls', 'the echo server saw plaintext and answered through TLS');
+  // Megabytes both ways, the reader stalling first: each read relayed to the TLS client lets
+  // its buffer be reused as soon as the TLS socket let go of it (read-buffer.ts writeKept).
+  // Were the TLS handle still to read a chunk after write() returned, bytes would be replaced.
+  const payload = randomBytes(3 * 1024 * 1024);
+  const back = await echoRoundTrip(tlsConnect({ port, host: '127.0.0.1', ca: ca.caPem, servername: 'a.test' }), payload, 500);
+  t.equal(back.length, payload.length, '3 MiB back');
+  t.ok(back.equals(payload), 'byte for byte, in order');
 });
 
 t.test('redirect_https: a plain frontend answers every request with a redirect, never forwards', async (t) => {

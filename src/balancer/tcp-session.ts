@@ -21,7 +21,7 @@ import {
   type ServerAttempt,
 } from './server-connect.js';
 import { coarseNow, track, untrack, type Expirable } from './sweeper.js';
-import { readerOf, setReader, type SocketReader } from './read-buffer.js';
+import { readerOf, setReader, writeKept, type SocketReader } from './read-buffer.js';
 import { NO_SERVER } from '../overload/refusals.js';
 import type { QueueWaiter, WaitList } from '../overload/wait-list.js';
 
@@ -171,8 +171,9 @@ export class TcpSession implements UpstreamOwner, SocketReader, Expirable, Serve
   onRead(chunk: Buffer): boolean {
     const up = this.upstream;
     if (up === null || !up.connected) return this.holdEarly(chunk);
+    const queued = up.socket.writableLength;
     this.onClientData(chunk);
-    return up.socket.writableLength > 0;
+    return writeKept(up.socket, queued);
   }
 
   /**
@@ -212,8 +213,9 @@ export class TcpSession implements UpstreamOwner, SocketReader, Expirable, Serve
     this.server!.counters.bout += chunk.length;
     this.backend.counters.bout += chunk.length;
     const socket = this.socket;
+    const queued = socket.writableLength;
     if (!socket.write(chunk)) up.socket.pause();
-    return socket.writableLength > 0;
+    return writeKept(socket, queued);
   }
 
   onClientDrain(): void {
