@@ -59,8 +59,12 @@ createServer({ noDelay: true }, (client) => {
   const upstream = connect({ port: Number(process.env.UPSTREAM), host: '127.0.0.1', noDelay: true });
   const close = () => { client.destroy(); upstream.destroy(); };
   client.on('error', close); upstream.on('error', close);
-  // The server closing first (Connection: close) ends the client after what it sent, not before.
-  client.on('close', close); upstream.on('close', () => { if (!client.writableEnded) client.end(); });
+  // The server closing first (Connection: close) closes the client once what it sent is
+  // written, as HAProxy and switchyard do: a client that never closes its side (autocannon
+  // reconnects without closing the old socket) must not hold the descriptor, or the pipe runs
+  // out of them within a minute and answers nothing.
+  client.on('close', close);
+  upstream.on('close', () => { if (!client.writableEnded) client.end(); client.once('finish', () => client.destroy()); if (client.writableFinished) client.destroy(); });
   client.pipe(upstream).pipe(client);
 }).listen(Number(process.env.PORT), '127.0.0.1', () => console.log('listening'));
 `;
