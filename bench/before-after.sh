@@ -19,42 +19,9 @@ while [ $# -gt 0 ]; do case "$1" in
   -*) echo "unknown option $1" >&2; exit 2;;
   *) if [ -z "$BEFORE" ]; then BEFORE=$(cd "$1" && pwd); else AFTER=$(cd "$1" && pwd); fi; shift;; esac; done
 [ -n "$BEFORE" ] || { sed -n 2,12p "$0"; exit 2; }
-busy=$(ss -ltnH 2>/dev/null | awk '{print $4}' | grep -E ':(198[89][0-9])$' | tr '\n' ' ')
-[ -z "$busy" ] || { echo "ports already in use: $busy- stop what holds them first" >&2; exit 2; }
-W=$(mktemp -d /tmp/sy-before-after.XXXX); chmod 755 "$W"
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$W"; }
-trap cleanup EXIT
-cat > "$W/ng.conf" <<NG
-worker_processes 1; daemon off; pid $W/ng.pid; error_log $W/ng.err;
-events { worker_connections 4096; }
-http { access_log off; keepalive_requests 1000000;
-  server { listen 127.0.0.1:19880; location = /hello { default_type text/plain; return 200 "hello world\n"; } } }
-NG
-cat > "$W/ha.cfg" <<HA
-global
-  nbthread 1
-  maxconn 8000
-defaults
-  timeout connect 5s
-  timeout client 30s
-  timeout server 30s
-frontend fh
-  mode http
-  bind 127.0.0.1:19881
-  default_backend bh
-backend bh
-  mode http
-  http-reuse always
-  server s1 127.0.0.1:19880
-frontend ft
-  mode tcp
-  bind 127.0.0.1:19882
-  default_backend bt
-backend bt
-  mode tcp
-  server s1 127.0.0.1:19880
-HA
+. "$(dirname "$0")/lib.sh"
+bench_workdir sy-before-after '198[89][0-9]'
+bench_configs 19880 1
 # The bare pipe, as ../shared/bench/node-floor-tcp.mjs (the anchor benchmark's) writes it.
 cat > "$W/pipe.mjs" <<'JS'
 import net from 'node:net';

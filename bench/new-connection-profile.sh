@@ -12,18 +12,9 @@
 set -u
 PROJECT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=$(mkdir -p "$1" && cd "$1" && pwd); SECS=${2:-8}
-busy=$(ss -ltnH 2>/dev/null | awk '{print $4}' | grep -E ':197[89][0-9]$' | tr '\n' ' ')
-[ -z "$busy" ] || { echo "ports already in use: $busy- stop what holds them first" >&2; exit 2; }
-W=$(mktemp -d /tmp/sy-conn-profile.XXXX); chmod 755 "$W"
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$W"; }
-trap cleanup EXIT
-cat > "$W/ng.conf" <<NG
-worker_processes 1; daemon off; pid $W/ng.pid; error_log $W/ng.err;
-events { worker_connections 4096; }
-http { access_log off; keepalive_requests 1000000;
-  server { listen 127.0.0.1:19780; location = /hello { default_type text/plain; return 200 "hello world\n"; } } }
-NG
+. "$(dirname "$0")/lib.sh"
+bench_workdir sy-conn-profile '197[89][0-9]'
+bench_configs 19780 1
 cat > "$W/h.yaml" <<SY
 stats: { bind: 127.0.0.1:19796 }
 frontends:
@@ -39,30 +30,6 @@ backends:
   bt: { mode: tcp, strategy: round-robin, health: { type: none }, servers: [ { address: 127.0.0.1:19780 } ] }
 SY
 nginx -c "$W/ng.conf" & PIDS+=($!)
-cat > "$W/ha.cfg" <<HA
-global
-  nbthread 1
-  maxconn 8000
-defaults
-  timeout connect 5s
-  timeout client 30s
-  timeout server 30s
-frontend fh
-  mode http
-  bind 127.0.0.1:19781
-  default_backend bh
-backend bh
-  mode http
-  http-reuse always
-  server s1 127.0.0.1:19780
-frontend ft
-  mode tcp
-  bind 127.0.0.1:19782
-  default_backend bt
-backend bt
-  mode tcp
-  server s1 127.0.0.1:19780
-HA
 haproxy -f "$W/ha.cfg" -db >"$W/ha.log" 2>&1 & HAPID=$!
 start() { # name port cmd...
   local name=$1 port=$2; shift 2

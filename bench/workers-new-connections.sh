@@ -20,42 +20,9 @@ while [ $# -gt 0 ]; do case "$1" in
   *) echo "unknown argument $1" >&2; exit 2;; esac; done
 for t in wrk haproxy nginx; do command -v $t >/dev/null || { echo "needs $t (apt-get install $t)" >&2; exit 2; }; done
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-busy=$(ss -ltnH 2>/dev/null | awk '{print $4}' | grep -E ':193[0-2][0-9]$' | tr '\n' ' ')
-[ -z "$busy" ] || { echo "ports already in use: $busy- stop what holds them first" >&2; exit 2; }
-W=$(mktemp -d /tmp/sy-workers-bench.XXXX); chmod 755 "$W"
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$W"; }
-trap cleanup EXIT
-cat > "$W/nginx.conf" <<NG
-worker_processes 1; daemon off; pid $W/ng.pid; error_log $W/ng.err;
-events { worker_connections 4096; }
-http { access_log off; keepalive_requests 1000000;
-  server { listen 127.0.0.1:19300; location = /hello { default_type text/plain; return 200 "hello world\n"; } } }
-NG
-cat > "$W/haproxy.cfg" <<HA
-global
-  nbthread 2
-  maxconn 8000
-defaults
-  timeout connect 5s
-  timeout client 30s
-  timeout server 30s
-frontend fh
-  mode http
-  bind 127.0.0.1:19301
-  default_backend bh
-backend bh
-  mode http
-  http-reuse always
-  server s1 127.0.0.1:19300
-frontend ft
-  mode tcp
-  bind 127.0.0.1:19302
-  default_backend bt
-backend bt
-  mode tcp
-  server s1 127.0.0.1:19300
-HA
+. "$(dirname "$0")/lib.sh"
+bench_workdir sy-workers-bench '193[0-2][0-9]'
+bench_configs 19300 2
 # $1: first port (http; tcp is the next), $2: stats port.
 config() {
   cat <<SY
@@ -72,8 +39,8 @@ SY
 }
 config 19310 19320 > "$W/switchyard.yaml"
 config 19312 19321 > "$W/switchyard-sched-none.yaml"
-nginx -c "$W/nginx.conf" & PIDS+=($!)
-haproxy -f "$W/haproxy.cfg" -db >"$W/haproxy.log" 2>&1 & PIDS+=($!)
+nginx -c "$W/ng.conf" & PIDS+=($!)
+haproxy -f "$W/ha.cfg" -db >"$W/ha.log" 2>&1 & PIDS+=($!)
 node "$ROOT/bin/switchyard.js" --config "$W/switchyard.yaml" >"$W/switchyard.log" 2>&1 & PIDS+=($!)
 NODE_CLUSTER_SCHED_POLICY=none node "$ROOT/bin/switchyard.js" --config "$W/switchyard-sched-none.yaml" >"$W/switchyard-sched-none.log" 2>&1 & PIDS+=($!)
 declare -A NAME=( [19301]=haproxy-http-nbthread2 [19302]=haproxy-tcp-nbthread2 [19310]=switchyard-http-workers2 [19311]=switchyard-tcp-workers2 [19312]=sy-http-workers2-schednone [19313]=sy-tcp-workers2-schednone )
