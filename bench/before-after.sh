@@ -22,16 +22,7 @@ while [ $# -gt 0 ]; do case "$1" in
 . "$(dirname "$0")/lib.sh"
 bench_workdir sy-before-after '198[89][0-9]'
 bench_configs 19880 1
-# The bare pipe, as ../shared/bench/node-floor-tcp.mjs (the anchor benchmark's) writes it.
-cat > "$W/pipe.mjs" <<'JS'
-import net from 'node:net';
-const [listenPort, targetPort] = process.argv.slice(2).map(Number);
-net.createServer({ noDelay: true }, (c) => {
-  const u = net.connect({ port: targetPort, host: '127.0.0.1', noDelay: true });
-  c.pipe(u).pipe(c);
-  c.on('error', () => u.destroy()); u.on('error', () => c.destroy());
-}).listen(listenPort, '127.0.0.1');
-JS
+bench_pipe
 syconf() { # file stats-port http-port tcp-port
   cat > "$1" <<SY
 stats: { bind: 127.0.0.1:$2 }

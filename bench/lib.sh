@@ -50,3 +50,17 @@ backend bt
   server s1 127.0.0.1:$1
 HA
 }
+
+# bench_pipe: $W/pipe.mjs, the bare node:net pipe as the anchor benchmark writes it
+# (../shared/bench/node-floor-tcp.mjs); run as `node "$W/pipe.mjs" LISTEN_PORT TARGET_PORT`.
+bench_pipe() {
+  cat > "$W/pipe.mjs" <<'JS'
+import net from 'node:net';
+const [listenPort, targetPort] = process.argv.slice(2).map(Number);
+net.createServer({ noDelay: true }, (c) => {
+  const u = net.connect({ port: targetPort, host: '127.0.0.1', noDelay: true });
+  c.pipe(u).pipe(c);
+  c.on('error', () => u.destroy()); u.on('error', () => c.destroy());
+}).listen(listenPort, '127.0.0.1');
+JS
+}

@@ -37,16 +37,7 @@ start() { # name port cmd...
   PIDS+=($!)
   for i in $(seq 1 60); do curl -fsS -m 1 -o /dev/null "http://127.0.0.1:$port/hello" 2>/dev/null && break; sleep 0.25; done
 }
-# The bare pipe, as ../shared/bench/node-floor-tcp.mjs (the anchor benchmark's) writes it.
-cat > "$W/pipe.mjs" <<'JS'
-import net from 'node:net';
-const [listenPort, targetPort] = process.argv.slice(2).map(Number);
-net.createServer({ noDelay: true }, (c) => {
-  const u = net.connect({ port: targetPort, host: '127.0.0.1', noDelay: true });
-  c.pipe(u).pipe(c);
-  c.on('error', () => u.destroy()); u.on('error', () => c.destroy());
-}).listen(listenPort, '127.0.0.1');
-JS
+bench_pipe
 # --cpu-prof writes its profile on a normal exit: SIGINT ends the pipe with one.
 echo "process.on('SIGINT', () => process.exit(0));" > "$W/exit-on-sigint.mjs"
 start pipe 19792 "$W/pipe.mjs" 19792 19780
