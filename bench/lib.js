@@ -70,7 +70,7 @@ createServer({ noDelay: true }, (client) => {
 `;
 
 /** Run `source` (an ES module) in its own node process; resolve when it prints `listening`. */
-function spawnModule(source, env) {
+export function spawnModule(source, env) {
   const child = spawn(process.execPath, ['--input-type=module', '-e', source], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {

@@ -15,13 +15,12 @@
 // (port + 100, asked directly). Ports 19220-19229 and 19320-19321.
 //
 //   node bench/overload.js [--seconds 10] [--connections 200] [--only queue|slow]
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { startSwitchyard, stop } from './lib.js';
+import { spawnModule, startSwitchyard, stop } from './lib.js';
 
 const { values } = parseArgs({
   options: {
@@ -71,26 +70,7 @@ createServer({ noDelay: true }, (socket) => {
 `;
 
 function startServer(name, port, delay) {
-  const child = spawn(process.execPath, ['--input-type=module', '-e', SERVER_SOURCE], {
-    env: { ...process.env, NAME: name, PORT: String(port), DELAY: String(delay) },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`server ${name} did not start`));
-    }, 10_000);
-    child.stdout.on('data', (d) => {
-      if (String(d).includes('listening')) {
-        clearTimeout(timer);
-        resolve(child);
-      }
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`server ${name} exited with ${code}`));
-    });
-  });
+  return spawnModule(SERVER_SOURCE, { NAME: name, PORT: String(port), DELAY: String(delay) });
 }
 
 async function serverStats(port) {

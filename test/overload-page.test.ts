@@ -2,28 +2,15 @@
 // on ephemeral ports): the queue of a backend, a server's slow-start ramp, the limits tripped
 // and a frontend's 429s, each appearing live as it happens.
 import t from 'tap';
-import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import type { ServerResponse } from 'node:http';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from './support/chromium.js';
 import { startStats } from '../src/stats/listener.js';
 import { backendConfig, config, frontendConfig, httpServer, quietLogger, start } from './support/proxy-harness.js';
 import { waitFor } from './support/polling.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const WAIT = { timeout: 15_000 };
-
-if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/ensure-system-deps.sh as root, or apt-get install chromium`);
 
 t.test('queue, slow start, limits and 429s on the page', async (t) => {
   const held: ServerResponse[] = [];
@@ -94,7 +81,7 @@ t.test('queue, slow start, limits and 429s on the page', async (t) => {
   });
   await waitFor('two held, one queued', () => (held.length === 2 && backend.counters.qcur === 1 ? true : undefined));
 
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+  browser = await launchChromium();
   const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));

@@ -2,6 +2,7 @@ import t from 'tap';
 import { connect, type Socket } from 'node:net';
 import { backendConfig, config, frontendConfig, httpServer, start, tcpServer } from './support/proxy-harness.js';
 import { waitFor } from './support/polling.js';
+import { healthConfig } from './support/backend-config.js';
 import { parseProxyHeader, PROXY_OK, type ProxyAddresses } from '../src/proxy-protocol/parse.js';
 import { proxyHeader } from '../src/proxy-protocol/header.js';
 import type { FrontendConfig } from '../src/config/types.js';
@@ -234,22 +235,7 @@ t.test('HTTP send_proxy v1: every server connection speaks for its own client on
 
 t.test('check_send_proxy: health checks send PROXY UNKNOWN (v1) / LOCAL (v2)', async (t) => {
   const srv = await proxyAwareServer('tcp');
-  const health = {
-    type: 'tcp' as const,
-    method: 'GET',
-    path: '/',
-    host: null,
-    expect: [[200, 399]] as [number, number][],
-    body: null,
-    intervalMs: 100,
-    fastIntervalMs: 100,
-    downIntervalMs: 100,
-    timeoutMs: 100,
-    rise: 1,
-    fall: 1,
-    onMarkedDown: 'none' as const,
-    sendProxy: 'auto' as const,
-  };
+  const health = healthConfig({ type: 'tcp', intervalMs: 100, fastIntervalMs: 100, downIntervalMs: 100, timeoutMs: 100, rise: 1, fall: 1 });
   const { startSwitchyard } = await import('../src/switchyard.js');
   const { HealthChecker } = await import('../src/health/checker.js');
   const { quietLogger } = await import('./support/proxy-harness.js');

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { backendConfig, config, frontendConfig, httpServer, quietLogger, tcpServer } from './support/proxy-harness.js';
 import { waitFor } from './support/polling.js';
+import { healthConfig } from './support/backend-config.js';
 import { startSwitchyard, type Switchyard } from '../src/switchyard.js';
 import { startStats } from '../src/stats/listener.js';
 import { startRuntimeApi, type RuntimeApiListener } from '../src/runtime-api/listener.js';
@@ -229,22 +230,7 @@ t.test('changes go through the model: state, weight, address, maxconn, health, p
     await a.close();
     await b.close();
   });
-  const health = {
-    type: 'tcp' as const,
-    method: 'GET',
-    path: '/',
-    host: null,
-    expect: [[200, 399]] as [number, number][],
-    body: null,
-    intervalMs: 200,
-    fastIntervalMs: 200,
-    downIntervalMs: 200,
-    timeoutMs: 200,
-    rise: 1,
-    fall: 1,
-    onMarkedDown: 'none' as const,
-    sendProxy: 'auto' as const,
-  };
+  const health = healthConfig({ type: 'tcp', intervalMs: 200, fastIntervalMs: 200, downIntervalMs: 200, timeoutMs: 200, rise: 1, fall: 1 });
   const f = await startFixture(t, [backendConfig('app', 'http', [a.address, a.address], { health })]);
   const backend = f.sy.runtime().backends.get('app')!;
   const [s1, s2] = backend.servers;

@@ -1,7 +1,8 @@
 import t from 'tap';
 import { existsSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { launchChromium } from './support/chromium.js';
 import { Agent, request } from 'undici';
 import { HealthChecker } from '../src/health/checker.js';
 import { startStats, type StatsListener } from '../src/stats/listener.js';
@@ -16,26 +17,8 @@ import { ADMIN, backend, config, freePort, frontend, health, quiet, startOrigin,
 // /usr/bin/chromium it fails (scripts/ensure-system-deps.sh installs it). Every wait is on a
 // condition in the page or the model, with a timeout; nothing sleeps and hopes.
 
-const CHROMIUM = '/usr/bin/chromium';
-// Without the background-networking flags chromium keeps trying to reach Google's services.
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const IMAGES = fileURLToPath(new URL('../docs/images/', import.meta.url));
 const WAIT = { timeout: 10_000 };
-
-if (!existsSync(CHROMIUM)) {
-  throw new Error(
-    `${CHROMIUM} is missing: the stats page test drives Debian's chromium (run scripts/ensure-system-deps.sh as root, or apt-get install chromium)`,
-  );
-}
 
 interface Collected {
   errors: string[];
@@ -140,7 +123,7 @@ t.test('the stats page: live states, admin, charts, timelines, 1280 and 390 px',
     }
   })();
 
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+  browser = await launchChromium();
   const desktop: BrowserContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await desktop.newPage();
   const seen = watch(page, '1280');

@@ -17,6 +17,16 @@ const start = (cfg: Config) =>
 
 const passive = { consecutiveFailures: 1, baseEjectionMs: 30000, maxEjectionMs: 300000, maxEjectedPercent: 100 };
 
+/**
+ * A client timeout (800 ms) shorter than the server's (1500 ms): a stalled client must be
+ * timed out as the client's fault, never blamed on the server.
+ */
+const clientBeforeServer = (serverAddress: string): Config =>
+  config(
+    [frontendConfig('web', 'http', 'api', { timeouts: { clientMs: 800, httpRequestMs: 10000, keepAliveMs: 5000, handshakeMs: 10_000 } })],
+    [backendConfig('api', 'http', [serverAddress], { passive, timeouts: { connectMs: 2000, serverMs: 1500, serverKeepAliveMs: 4000 } })],
+  );
+
 t.test('a steady slow upload (a byte every 400 ms, 4 s in all) goes through timeouts.server 2s and timeouts.client 1s', async (t) => {
   const srv = await httpServer('echo', (_req, res, body) => res.end(`got ${body}`));
   const sy = await start(
@@ -44,13 +54,7 @@ t.test('a steady slow upload (a byte every 400 ms, 4 s in all) goes through time
 
 t.test('a client that stalls in its body gets 408 after timeouts.client; the server is not blamed', async (t) => {
   const srv = await httpServer('a');
-  const sy = await start(
-    config(
-      [frontendConfig('web', 'http', 'api', { timeouts: { clientMs: 800, httpRequestMs: 10000, keepAliveMs: 5000, handshakeMs: 10_000 } })],
-      // Server timeout past the client's: before the fix the server was blamed for the client.
-      [backendConfig('api', 'http', [srv.address], { passive, timeouts: { connectMs: 2000, serverMs: 1500, serverKeepAliveMs: 4000 } })],
-    ),
-  );
+  const sy = await start(clientBeforeServer(srv.address));
   t.teardown(async () => {
     await sy.stop(200);
     await srv.close();
@@ -86,12 +90,7 @@ t.test('a client that stops reading a large response is closed after timeouts.cl
     });
     s.on('error', () => {});
   });
-  const sy = await start(
-    config(
-      [frontendConfig('web', 'http', 'api', { timeouts: { clientMs: 800, httpRequestMs: 10000, keepAliveMs: 5000, handshakeMs: 10_000 } })],
-      [backendConfig('api', 'http', [srv.address], { passive, timeouts: { connectMs: 2000, serverMs: 1500, serverKeepAliveMs: 4000 } })],
-    ),
-  );
+  const sy = await start(clientBeforeServer(srv.address));
   t.teardown(async () => {
     await sy.stop(200);
     await srv.close();

@@ -1,30 +1,18 @@
 // User code on the stats page, in Debian's chromium (ephemeral ports, as overload-page): a
 // router module that throws shows its error count and last error in the "User code" card.
 import t from 'tap';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from './support/chromium.js';
 import { loadConfigFile } from '../src/config/load.js';
 import { startStats } from '../src/stats/listener.js';
 import { startSwitchyard } from '../src/switchyard.js';
 import { httpServer, quietLogger } from './support/proxy-harness.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const WAIT = { timeout: 15_000 };
-
-if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/ensure-system-deps.sh as root, or apt-get install chromium`);
 
 t.test('a throwing router: its errors and last error on the page', async (t) => {
   const app = await httpServer('app');
@@ -58,7 +46,7 @@ backends:
     await res.body.text();
   }
 
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+  browser = await launchChromium();
   const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));

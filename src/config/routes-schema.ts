@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { HeaderRulesConfig, PathRewriteConfig, RequestIdConfig, RouteAction, RouteConfig, RouteMatchConfig, ValueMatch } from './routing-types.js';
 import { parseTemplate, type Template } from './templates.js';
 import { normalizeRateLimit, rateLimitSchema } from './rate-limit-schema.js';
+import { HEADER_NAME, PROXY_FIELDS } from './header-fields.js';
 
 // The schema of an HTTP frontend's `routes:`, `request_headers:` / `response_headers:` (also on
 // backends and routes), `path_rewrite:` and `request_id:`. Values are checked and converted
@@ -16,21 +17,8 @@ function fail(ctx: Ctx, message: string, input: unknown, path?: PropertyKey[]): 
   return z.NEVER;
 }
 
-/** Framing and hop-by-hop fields: the proxy's own (RFC 9112 §6, RFC 9110 §7.6.1). */
-const PROXY_FIELDS: ReadonlySet<string> = new Set([
-  'content-length',
-  'transfer-encoding',
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'upgrade',
-]);
 const PROXY_FIELD_MESSAGE = 'framing and connection fields are managed by the proxy and cannot be changed by rules';
 
-/** RFC 9110 §5.6.2 token: a header name. */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** A host as routes match it: a name, `*.suffix`, an IPv4/[IPv6] literal, each with an optional :port. */
 const HOST_PATTERN = /^(?:\*\.)?(?:[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)(?:\.[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)*(?::\d{1,5})?$|^\[[0-9a-f:.]+\](?::\d{1,5})?$/;
 
@@ -55,7 +43,7 @@ const template = z.union([z.string(), z.number(), z.boolean()]).transform((v, ct
 
 const headerName = z
   .string()
-  .regex(TOKEN, { error: 'expected a header name (letters, digits, -)' })
+  .regex(HEADER_NAME, { error: 'expected a header name (letters, digits, -)' })
   .transform((v) => v.toLowerCase());
 
 /** One value or a list of them (a single value is checked as item [0]). */
@@ -89,7 +77,7 @@ function valueMatches(lowerNames: boolean) {
     .transform((rec, ctx): ValueMatch[] => {
       const out: ValueMatch[] = [];
       for (const [raw, v] of Object.entries(rec)) {
-        if (lowerNames && !TOKEN.test(raw)) {
+        if (lowerNames && !HEADER_NAME.test(raw)) {
           fail(ctx, 'expected a header name (letters, digits, -)', raw, [raw]);
           continue;
         }
@@ -200,7 +188,7 @@ export const headerRulesSchema = z.preprocess(
     .transform((r, ctx): HeaderRulesConfig => {
       const names = (rec: Record<string, unknown> | undefined, key: string): string[] =>
         Object.keys(rec ?? {}).map((n) => {
-          if (!TOKEN.test(n)) fail(ctx, 'expected a header name (letters, digits, -)', n, [key, n]);
+          if (!HEADER_NAME.test(n)) fail(ctx, 'expected a header name (letters, digits, -)', n, [key, n]);
           else if (PROXY_FIELDS.has(n.toLowerCase())) fail(ctx, PROXY_FIELD_MESSAGE, n, [key, n]);
           return n.toLowerCase();
         });
@@ -222,7 +210,7 @@ export const requestIdSchema = z.preprocess(
   (v) => (v === true ? {} : v === false || v === null ? undefined : v),
   z
     .strictObject({
-      header: z.string().regex(TOKEN, { error: 'expected a header name (letters, digits, -)' }).default('X-Request-Id'),
+      header: z.string().regex(HEADER_NAME, { error: 'expected a header name (letters, digits, -)' }).default('X-Request-Id'),
       response: z.boolean().default(false),
     })
     .transform((r): RequestIdConfig => ({ header: r.header, response: r.response }))

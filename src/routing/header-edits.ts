@@ -1,4 +1,5 @@
 import type { HttpHead } from '../balancer/http-head.js';
+import { HEADER_NAME, PROXY_FIELDS } from '../config/header-fields.js';
 
 // Header changes as a list of names to drop from the head as it came and lines to add, which
 // is exactly what the head rewrite does anyway (hop-by-hop lines dropped, forwarding lines
@@ -29,29 +30,12 @@ function sameLower(buf: Buffer, start: number, lower: Buffer): boolean {
   return true;
 }
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** Field values: no CR, LF or NUL (RFC 9110 §5.5), so that no value can start a new line. */
 const BAD_VALUE = /[\0\r\n]/;
 
-/**
- * Fields the proxy itself owns: message framing and hop-by-hop connection management (RFC 9112
- * §6, RFC 9110 §7.6.1). A rule changing them could make the proxy and the peer disagree on
- * where a message ends, so neither rules nor user code may touch them.
- */
-export const PROXY_FIELDS: ReadonlySet<string> = new Set([
-  'content-length',
-  'transfer-encoding',
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'upgrade',
-]);
-
 /** Checked at the boundary: user code may pass anything. */
 export function checkHeader(name: string, value: string | null): void {
-  if (!TOKEN.test(name)) throw new TypeError(`invalid header name ${JSON.stringify(name)}`);
+  if (!HEADER_NAME.test(name)) throw new TypeError(`invalid header name ${JSON.stringify(name)}`);
   if (PROXY_FIELDS.has(name.toLowerCase())) throw new TypeError(`header ${name} is managed by the proxy (framing, connection)`);
   if (value !== null && BAD_VALUE.test(value)) throw new TypeError(`invalid value for header ${name}: CR, LF and NUL are not allowed`);
 }
