@@ -1,6 +1,6 @@
 import { badge, errorPair, stateWord, sub, td } from './cells.js';
 import { chartBox, codes, lineChart, timeline, windowOf } from './charts.js';
-import { bytes, dur, esc, ms, num, perSec, span } from './format.js';
+import { bytes, dur, esc, ms, num, perSec, plural, span } from './format.js';
 import type { BackendJson, HistoryJson, JsonServer, StatsCells } from './types.js';
 
 // One card per backend: its state and facts, the request-rate and response-time charts, and
@@ -113,7 +113,7 @@ function discoveryFacts(d: BackendJson['discovery'], now: number): string {
   const error = d.lastError ?? '';
   // The servers of the last answer keep serving; the error says why the source is not answering.
   const failing = d.failures ? ` · <b class="bad" title="${esc(error)}">failing ×${num(d.failures)}</b> ${esc(error.slice(0, 80))}` : '';
-  return `<span data-k="discovery">${esc(d.provider)} <b>${esc(d.service)}</b> · ${num(d.servers)} servers · ${last}${failing}</span>`;
+  return `<span data-k="discovery">${esc(d.provider)} <b>${esc(d.service)}</b> · ${plural(d.servers, 'server')} · ${last}${failing}</span>`;
 }
 
 function facts(b: BackendJson, now: number): string {
