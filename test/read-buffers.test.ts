@@ -4,9 +4,10 @@ import { createServer } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { backendConfig, config, frontendConfig, start, tcpServer } from './support/proxy-harness.js';
 
-// Byte integrity through both read paths of the proxy core (src/balancer/read-buffer.ts):
-// `onread` into buffers each socket owns (the default), and net's stream reads
-// (SWITCHYARD_STREAM_READS=1, the fallback). Random bytes, so a chunk read into a buffer that a
+// Byte integrity through every read path of the proxy core (src/balancer/read-buffer.ts): raw
+// client sockets on plain HTTP frontends (raw-socket.ts, the default there), net.Sockets reading
+// through `onread` into buffers each socket owns (TCP mode, and HTTP with
+// SWITCHYARD_RAW_SOCKETS=0), and net's stream reads (SWITCHYARD_STREAM_READS=1, the fallback). Random bytes, so a chunk read into a buffer that a
 // queued write still referenced would show; a client that reads slowly, so writes do queue
 // (backpressure both ways); a head trickled byte by byte, so partial heads are kept across reads.
 
@@ -54,11 +55,13 @@ function slowExchange(port: number, data: Buffer | string[]): Promise<Buffer> {
   });
 }
 
-for (const path of ['onread', 'stream'] as const) {
+for (const path of ['raw', 'onread', 'stream'] as const) {
   t.test(`${path} reads: bytes arrive intact under backpressure`, async (t) => {
     if (path === 'stream') process.env.SWITCHYARD_STREAM_READS = '1';
+    if (path === 'onread') process.env.SWITCHYARD_RAW_SOCKETS = '0';
     t.teardown(() => {
       delete process.env.SWITCHYARD_STREAM_READS;
+      delete process.env.SWITCHYARD_RAW_SOCKETS;
     });
     // HTTP: an echo server (node:http answers chunked, no Content-Length) and a TCP echo.
     // GET /dribble: 8 MiB of random bytes in 997-byte writes, one per turn of the event loop, so
@@ -102,8 +105,8 @@ for (const path of ['onread', 'stream'] as const) {
       http.close();
       await echo.close();
     });
-    const listener = sy as unknown as { listeners: Map<string, { onreadClients: boolean }> };
-    t.equal(listener.listeners.get('web')?.onreadClients, path === 'onread', `the listener uses ${path} reads`);
+    const listener = sy as unknown as { listeners: Map<string, { acceptPath: string }> };
+    t.equal(listener.listeners.get('web')?.acceptPath, path === 'stream' ? 'net' : path, `the listener uses ${path} reads`);
 
     const body = randomBytes(4 * MiB);
     const head = `POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`;

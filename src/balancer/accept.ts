@@ -1,11 +1,15 @@
 import { Socket, type Server as NetServer } from 'node:net';
-import { CLIENT_READ_BYTES, firstBufferTaken, readOptions } from './read-buffer.js';
+import { CLIENT_READ_BYTES, firstBufferTaken, firstReadBuffer, readOptions } from './read-buffer.js';
+import { isTcpHandle, rawSocketsSupported, RawSocket } from './raw-socket.js';
+import type { ClientSocket } from './client-socket.js';
 
 // Accepting client connections ourselves so that their sockets read through `onread`
 // (read-buffer.ts): net.Server has no option to pass `onread` to the sockets it creates. The
 // listening handle calls `onconnection(status, clientHandle)` for every accepted connection (a
 // real TCP handle, or cluster's round-robin handle in a worker); we replace that callback on our
 // own listening socket, once, and build the net.Socket the way net.Server would, plus `onread`.
+// Plain HTTP listeners go one step further where the runtime allows (raw-socket.ts): the handle
+// becomes a RawSocket, with no net.Socket at all.
 //
 // This leans on net's handle protocol, stable since Node 0.x but not a documented API, so it is
 // checked where it is used: when the handle does not look as expected the listener keeps net's
@@ -32,6 +36,8 @@ export interface AcceptOptions {
   readonly allowHalfOpen: boolean;
   /** TCP mode: no byte is read before a server connection exists to take it. */
   readonly pauseOnCreate: boolean;
+  /** Make RawSockets where the runtime and the handle allow (plain HTTP listeners). */
+  readonly raw: boolean;
 }
 
 /** What net.Socket accepts from net.Server, beyond the public constructor options. */
@@ -44,17 +50,22 @@ interface ServerSocketOptions {
   onread: ReturnType<typeof readOptions> | null;
 }
 
+/** How a listener's connections are read: RawSockets, net.Sockets with `onread`, or net's own way. */
+export type AcceptPath = 'raw' | 'onread' | 'net';
+
 /**
- * After `server` listens: route its connections to `onSocket` as sockets created with `onread`.
- * Returns false (and changes nothing) when the listening handle is not the kind expected; calls
+ * After `server` listens: route its connections to `onSocket` as RawSockets (`options.raw` and
+ * the runtime allows it) or as net.Sockets created with `onread`, and say which. Returns 'net'
+ * (and changes nothing) when the listening handle is not the kind expected; calls
  * `onUnsupported` and gives the handle back to net if the runtime turns out not to honour
  * `onread` on the first connection (that connection is closed).
  */
-export function acceptWithOnread(server: NetServer, options: AcceptOptions, onSocket: (socket: Socket) => void, onUnsupported: () => void): boolean {
+export function acceptWithOnread(server: NetServer, options: AcceptOptions, onSocket: (socket: ClientSocket) => void, onUnsupported: () => void): AcceptPath {
   const handle = (server as unknown as { _handle?: ListeningHandle | null })._handle;
-  if (handle == null || typeof handle.onconnection !== 'function') return false;
+  if (handle == null || typeof handle.onconnection !== 'function') return 'net';
   const netOnConnection = handle.onconnection;
   const noDelayInherited = LISTENER_NODELAY_INHERITED && typeof handle.setNoDelay === 'function' && handle.setNoDelay(true) === 0;
+  const raw = options.raw && !options.pauseOnCreate && rawSocketsSupported();
   // One options object for every socket: net.Socket copies what it is given.
   const socketOptions: ServerSocketOptions = {
     handle: null,
@@ -68,6 +79,12 @@ export function acceptWithOnread(server: NetServer, options: AcceptOptions, onSo
     // Accept errors (EMFILE...) and anything unexpected: net's own handling reports them.
     if (status !== 0 || clientHandle == null) {
       netOnConnection.call(this, status, clientHandle);
+      return;
+    }
+    // A handle of another shape than expected (a runtime's change) takes net's way, per connection.
+    if (raw && isTcpHandle(clientHandle)) {
+      if (!noDelayInherited) clientHandle.setNoDelay(true);
+      onSocket(new RawSocket(clientHandle, firstReadBuffer(CLIENT_READ_BYTES)));
       return;
     }
     socketOptions.handle = clientHandle;
@@ -85,5 +102,5 @@ export function acceptWithOnread(server: NetServer, options: AcceptOptions, onSo
     if (!noDelayInherited) socket.setNoDelay(true);
     onSocket(socket);
   };
-  return true;
+  return raw ? 'raw' : 'onread';
 }

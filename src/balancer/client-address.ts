@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net';
+import type { ClientSocket } from './client-socket.js';
 import type { Endpoints } from '../proxy-protocol/header.js';
 import { normalizeIp } from './head-rewrite.js';
 
@@ -9,26 +9,26 @@ import { normalizeIp } from './head-rewrite.js';
 // one missing-property lookup for it.
 
 const kCarried = Symbol('switchyard.proxyEndpoints');
-type Carrying = Socket & { [kCarried]?: Endpoints };
+type Carrying = ClientSocket & { [kCarried]?: Endpoints };
 
 /** Record what the PROXY header of this connection said. */
-export function setCarried(socket: Socket, endpoints: Endpoints): void {
+export function setCarried(socket: ClientSocket, endpoints: Endpoints): void {
   (socket as Carrying)[kCarried] = endpoints;
 }
 
 /** The endpoints a PROXY header carried for this connection, if any. */
-export function carriedOf(socket: Socket): Endpoints | undefined {
+export function carriedOf(socket: ClientSocket): Endpoints | undefined {
   return (socket as Carrying)[kCarried];
 }
 
 /** The client's IP: carried by a PROXY header or the socket's peer, IPv4-mapped form unwrapped. */
-export function clientIpOf(socket: Socket): string {
+export function clientIpOf(socket: ClientSocket): string {
   const carried = (socket as Carrying)[kCarried];
   return normalizeIp(carried !== undefined ? carried.srcIp : (socket.remoteAddress ?? ''));
 }
 
 /** Both ends of the client's connection (for `send_proxy`); null when the socket has none. */
-export function clientEndpoints(socket: Socket): Endpoints | null {
+export function clientEndpoints(socket: ClientSocket): Endpoints | null {
   const carried = (socket as Carrying)[kCarried];
   if (carried !== undefined) return carried;
   const { remoteAddress, remotePort, localAddress, localPort } = socket;

@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net';
+import type { ClientSocket } from './client-socket.js';
 import { CHUNKED_ERROR, ChunkedScanner } from './chunked.js';
 import type { HttpHead } from './http-head.js';
 import { BODY_CHUNKED, BODY_LENGTH, BODY_NONE, type HttpExchange } from './http-exchange.js';
@@ -32,7 +32,7 @@ export class ClientInput {
 
   constructor(
     private readonly exchange: HttpExchange,
-    private readonly client: Socket,
+    private readonly client: ClientSocket,
     private readonly serverSide: HttpServerSide,
   ) {}
 

@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net';
+import type { ClientSocket } from './client-socket.js';
 import type { FrontendConfig } from '../config/types.js';
 import type { HttpHead } from './http-head.js';
 import type { RequestView } from '../routing/request-view.js';
@@ -26,7 +26,7 @@ export class RequestRewriter {
   private trustFor: FrontendConfig | null = null;
   private trusted = false;
 
-  constructor(socket: Socket, secure: boolean) {
+  constructor(socket: ClientSocket, secure: boolean) {
     // The client as the PROXY header (accept_proxy) carried it, else the socket's peer: the
     // address trusted_proxies judges too, as HAProxy's `src` is the carried one.
     this.peerAddress = carriedOf(socket)?.srcIp ?? socket.remoteAddress ?? '';

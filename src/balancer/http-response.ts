@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net';
+import type { ClientSocket } from './client-socket.js';
 import type { Server } from '../model/server.js';
 import type { BalanceContext } from '../strategies/sticky.js';
 import { CHUNKED_ERROR, ChunkedScanner } from './chunked.js';
@@ -57,7 +57,7 @@ export class HttpResponseRelay {
   constructor(
     private readonly exchange: HttpExchange,
     /** The client socket: responses go there. */
-    private readonly client: Socket,
+    private readonly client: ClientSocket,
     /** The server side's balance context: a sticky pick leaves its cookie in it. */
     private readonly ctx: BalanceContext,
     limits: ParserLimits,

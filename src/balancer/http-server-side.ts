@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net';
+import type { ClientSocket } from './client-socket.js';
 import type { Server } from '../model/server.js';
 import type { BalanceContext } from '../strategies/sticky.js';
 import type { ParserLimits } from './http-head.js';
@@ -67,7 +67,7 @@ export class HttpServerSide implements UpstreamOwner, ServerAttempt {
   constructor(
     private readonly exchange: HttpExchange,
     /** The client connection this traffic belongs to (UpstreamOwner: its endpoints go in a PROXY header). */
-    readonly socket: Socket,
+    readonly socket: ClientSocket,
     private readonly ends: ExchangeEnds,
     clientIp: string,
     limits: ParserLimits,
@@ -505,6 +505,6 @@ export class HttpServerSide implements UpstreamOwner, ServerAttempt {
 }
 
 /** A tunnel idle past its timeout (socket inactivity, HAProxy's `timeout tunnel`). */
-function onTunnelTimeout(this: Socket): void {
+function onTunnelTimeout(this: ClientSocket): void {
   this.destroy();
 }

@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net';
+import type { ClientSocket } from './client-socket.js';
 import type { Backend } from '../model/backend.js';
 import type { Server } from '../model/server.js';
 import type { FrontendConfig } from '../config/types.js';
@@ -55,9 +55,11 @@ export class HttpSession implements SocketReader, Expirable, ExchangeEnds {
   private view: RequestView | null = null;
   /** Accepted over `rate_limit.connections` for its address (listener.ts): its first request gets 429. */
   connLimited = false;
+  /** The current request said the client closes after it (Connection: close, HTTP/1.0 without keep-alive). */
+  private clientCloses = false;
 
   constructor(
-    readonly socket: Socket,
+    readonly socket: ClientSocket,
     private readonly listener: HttpListenerContext,
   ) {
     const x = new HttpExchange(listener);
@@ -164,6 +166,8 @@ export class HttpSession implements SocketReader, Expirable, ExchangeEnds {
     x.status = status;
     this.logAccess(why);
     x.phase = PHASE_CLOSED;
+    // A lingering close (close() says why), bounded by the client timeout.
+    x.deadline = coarseNow + x.frontend.config.timeouts.clientMs;
     this.socket.end(cannedResponse(status, null, true));
     this.socket.pause();
   }
@@ -214,7 +218,8 @@ export class HttpSession implements SocketReader, Expirable, ExchangeEnds {
     }
     x.routed = routed;
     x.backend = backend;
-    x.keepAlive = !this.listener.stopping && (head.minor === 1 ? !head.connectionClose : head.connectionKeepAlive);
+    this.clientCloses = head.minor === 1 ? head.connectionClose : !head.connectionKeepAlive;
+    x.keepAlive = !this.listener.stopping && !this.clientCloses;
     x.wantsTunnel = head.hasUpgrade && head.connectionUpgrade;
     if (x.wantsTunnel) head.keepUpgrade(buf);
     if (routed !== null && routed.backend === null) {
@@ -460,12 +465,26 @@ export class HttpSession implements SocketReader, Expirable, ExchangeEnds {
     }
   }
 
-  /** Close once what was written is sent. */
+  /**
+   * Close once what was written is sent. A client that said it closes after this request, sent
+   * all of it and nothing after it, will send nothing more (RFC 9112 9.6): once everything is
+   * with the kernel the connection is closed at once, as nginx does, instead of half-closed and
+   * kept until the client's own close (a shutdown, a read and an event loop turn or two per
+   * connection). Otherwise the close lingers, bounded by the client timeout (HAProxy's `timeout
+   * client`): what the client still sends is read and dropped rather than answered with a reset
+   * that could destroy the response in flight.
+   */
   close(): void {
     const x = this.exchange;
     x.phase = PHASE_CLOSED;
-    x.deadline = 0;
-    this.socket.end();
+    const socket = this.socket;
+    if (this.clientCloses && x.reqDone && x.pending === null && socket.writableLength === 0) {
+      x.deadline = 0;
+      socket.destroy();
+      return;
+    }
+    x.deadline = coarseNow + x.frontend.config.timeouts.clientMs;
+    socket.end();
   }
 
   /** Graceful stop: an idle keep-alive connection closes now; a busy one after its exchange. */
@@ -487,6 +506,10 @@ export class HttpSession implements SocketReader, Expirable, ExchangeEnds {
         return;
       case PHASE_EXCHANGE:
         this.expireExchange(now);
+        return;
+      case PHASE_CLOSED:
+        // A lingering close the client never finished.
+        this.socket.destroy();
         return;
       default:
         return;
@@ -539,16 +562,16 @@ export class HttpSession implements SocketReader, Expirable, ExchangeEnds {
   }
 }
 
-function session(socket: Socket): HttpSession {
+function session(socket: ClientSocket): HttpSession {
   return readerOf<HttpSession>(socket);
 }
-function onClientEnd(this: Socket): void {
+function onClientEnd(this: ClientSocket): void {
   session(this).onClientEnd();
 }
-function onClientClose(this: Socket): void {
+function onClientClose(this: ClientSocket): void {
   session(this).onClientClose();
 }
-function onClientDrain(this: Socket): void {
+function onClientDrain(this: ClientSocket): void {
   session(this).onClientDrain();
 }
 function noop(): void {}

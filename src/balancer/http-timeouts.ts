@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net';
+import type { ClientSocket } from './client-socket.js';
 import type { Upstream } from './upstream.js';
 import type { HttpExchange } from './http-exchange.js';
 
@@ -21,7 +21,7 @@ export const LATE_SERVER = 2;
  * LATE_CLIENT or LATE_SERVER: that side went quiet past its timeout while we waited on it.
  * LATE_NONE: nobody is; exchange.deadline is set to the next look.
  */
-export function whoIsLate(x: HttpExchange, client: Socket, up: Upstream | null, now: number): number {
+export function whoIsLate(x: HttpExchange, client: ClientSocket, up: Upstream | null, now: number): number {
   const clientMs = x.frontend.config.timeouts.clientMs;
   const serverMs = x.backend!.config.timeouts.serverMs;
   const toClient = client.writableLength > 0;

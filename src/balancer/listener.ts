@@ -1,11 +1,11 @@
-import { createServer, type Server as NetServer, type Socket } from 'node:net';
+import { createServer, Socket, type Server as NetServer } from 'node:net';
 import type { Frontend } from '../model/frontend.js';
 import type { Mode } from '../config/types.js';
 import type { Logger } from '../log.js';
 import type { AccessLog } from './access-log.js';
 import { HttpSession, type HttpListenerContext } from './http-session.js';
 import { TcpSession, type TcpListenerContext } from './tcp-session.js';
-import { acceptWithOnread } from './accept.js';
+import { acceptWithOnread, type AcceptPath } from './accept.js';
 import type { TLSSocket } from 'node:tls';
 import { TlsTerminator, type TlsHandshakeOwner } from './tls-terminate.js';
 import { startSniRouting, type SniRoutingOwner } from './sni-route.js';
@@ -13,6 +13,7 @@ import type { Backend } from '../model/backend.js';
 import { clientIpOf } from './client-address.js';
 import { ProxyGate, type ProxyGateOwner } from './proxy-accept.js';
 import type { SocketReader } from './read-buffer.js';
+import type { ClientSocket } from './client-socket.js';
 import { SlotList } from '../model/slot-list.js';
 
 // A frontend's listening socket. The listener outlives reloads while its bind address and mode
@@ -32,7 +33,7 @@ interface SourceCount {
   readonly ip: string;
 }
 const kCounted = Symbol('switchyard.sourceCount');
-type CountedSocket = Socket & { [kCounted]?: SourceCount | undefined };
+type CountedSocket = ClientSocket & { [kCounted]?: SourceCount | undefined };
 
 export class FrontendListener implements HttpListenerContext, TcpListenerContext, TlsHandshakeOwner, SniRoutingOwner, ProxyGateOwner {
   readonly mode: Mode;
@@ -47,8 +48,8 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
   private readonly handshaking = new SlotList<Socket>(kHandshakeSlot);
   stopping = false;
   accessLog: AccessLog | null;
-  /** Client sockets read through `onread` (accept.ts); false: net's own accept and 'data' path. */
-  onreadClients = false;
+  /** How client connections are made and read (accept.ts): 'net' is net's own accept and 'data' path. */
+  acceptPath: AcceptPath = 'net';
   private readonly server: NetServer;
   private readonly sessions = new SlotList<Session>(kSessionSlot);
   // A connection counted in a per-source map keeps the map and address it counts under on its
@@ -60,7 +61,7 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
   private idleWaiters: (() => void)[] = [];
   private lastLimitLog = 0;
   /** HTTP sessions (or their sockets still in a TLS handshake) taken over rate_limit.connections: not counted per address. */
-  private readonly uncounted = new Set<Session | Socket>();
+  private readonly uncounted = new Set<Session | ClientSocket>();
   /** Connections still reading their PROXY header (accept_proxy). */
   private readonly gates = new SlotList<ProxyGate>(kGateSlot);
   private lastProxyLog = 0;
@@ -92,19 +93,28 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
   private acceptOwnSockets(): void {
     if (process.env.SWITCHYARD_STREAM_READS === '1' || this.secure) return;
     // SNI routing peeks at the ClientHello itself (sni-route.ts) and wants its sockets paused.
-    const options = { allowHalfOpen: true, pauseOnCreate: this.mode === 'tcp' && this.sniRouting };
-    this.onreadClients = acceptWithOnread(
+    // RawSockets (raw-socket.ts) for plain listeners; SNI routing reads its sockets itself.
+    const options = { allowHalfOpen: true, pauseOnCreate: this.mode === 'tcp' && this.sniRouting, raw: !this.sniRouting };
+    this.acceptPath = acceptWithOnread(
       this.server,
       options,
       (socket) => this.accept(socket),
       () => {
-        this.onreadClients = false;
+        this.acceptPath = 'net';
         this.logger.warn(
           { frontend: this.frontend.name, node: process.version },
           'this Node.js does not honour onread on accepted sockets: using stream reads',
         );
       },
     );
+    if (!this.sniRouting && this.acceptPath !== 'raw') {
+      this.logger.info({ frontend: this.frontend.name, node: process.version, path: this.acceptPath }, 'raw client sockets unavailable here: using net.Socket');
+    }
+  }
+
+  /** Client sockets read through `onread` (RawSocket or net.Socket); false: net's 'data' events. */
+  get onreadClients(): boolean {
+    return this.acceptPath !== 'net';
   }
 
   listen(): Promise<void> {
@@ -131,7 +141,7 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
     return this.sessions.size + this.handshaking.size;
   }
 
-  private accept(socket: Socket): void {
+  private accept(socket: ClientSocket): void {
     if (this.frontend.config.acceptProxy) {
       // The PROXY header first (proxy-accept.ts); admitProxied() opens the session after it.
       const gate = new ProxyGate(socket, this);
@@ -141,7 +151,7 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
     this.admit(socket);
   }
 
-  private admit(socket: Socket): Session | null {
+  private admit(socket: ClientSocket): Session | null {
     const frontend = this.frontend;
     const { maxconn, maxconnPerSource } = frontend.config;
     if (maxconn > 0 && this.sessions.size + this.handshaking.size >= maxconn) {
@@ -196,12 +206,13 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
     // config checks: the header would have to come off before the handshake reads).
     if (this.secure) {
       if (overRate) this.uncounted.add(socket);
-      this.startTls(socket, frontend);
+      this.startTls(netSocket(socket), frontend);
       return null;
     }
     if (this.sniRouting) {
-      this.handshaking.add(socket);
-      startSniRouting(socket, this, frontend, this.onreadClients);
+      const s = netSocket(socket);
+      this.handshaking.add(s);
+      startSniRouting(s, this, frontend, this.onreadClients);
       return null;
     }
     return this.openSession(socket, overRate);
@@ -249,7 +260,7 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
     this.sessions.add(session);
   }
 
-  private openSession(socket: Socket, overRate: boolean): Session {
+  private openSession(socket: ClientSocket, overRate: boolean): Session {
     // TLS in TCP mode: as with plain TCP, nothing is read before a server takes it.
     if (this.mode === 'tcp' && this.secure) socket.pause();
     const session = this.mode === 'http' ? new HttpSession(socket, this) : new TcpSession(socket, this);
@@ -262,7 +273,7 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
     return session;
   }
 
-  admitProxied(socket: Socket): SocketReader | null {
+  admitProxied(socket: ClientSocket): SocketReader | null {
     if (this.stopping) {
       socket.destroy();
       return null;
@@ -270,7 +281,7 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
     return this.admit(socket);
   }
 
-  proxyRefused(socket: Socket, why: string): void {
+  proxyRefused(socket: ClientSocket, why: string): void {
     this.frontend.proxyRefused++;
     const now = Date.now();
     if (now - this.lastProxyLog > 1000) {
@@ -294,7 +305,7 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
    */
   private recountSources(map: Map<string, number>): void {
     map.clear();
-    const count = (socket: Socket): void => {
+    const count = (socket: ClientSocket): void => {
       const ip = clientIpOf(socket);
       map.set(ip, (map.get(ip) ?? 0) + 1);
       (socket as CountedSocket)[kCounted] = { map, ip };
@@ -304,7 +315,7 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
     this.countingSources = true;
   }
 
-  private deny(socket: Socket, why: string): void {
+  private deny(socket: ClientSocket, why: string): void {
     this.frontend.denied++;
     this.frontend.counters.dreq++;
     socket.destroy();
@@ -324,7 +335,7 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
    * A connection accepted by accept() is gone: counters, per-source count, stop waiters. `key`:
    * its session, or its socket while it was still in its handshake.
    */
-  private released(key: Session | Socket, socket: Socket): void {
+  private released(key: Session | ClientSocket, socket: ClientSocket): void {
     const frontend = this.frontend;
     frontend.counters.sessionClosed();
     // Over rate_limit.connections: never counted for its address.
@@ -380,6 +391,12 @@ export class FrontendListener implements HttpListenerContext, TcpListenerContext
     }
     await closed;
   }
+}
+
+/** TLS and SNI-routing listeners accept net.Sockets only: accept.ts makes RawSockets for plain listeners alone (acceptOwnSockets). */
+function netSocket(socket: ClientSocket): Socket {
+  if (socket instanceof Socket) return socket;
+  throw new Error('a TLS or SNI-routing listener was handed a raw socket');
 }
 
 /** Connections are counted per client address when a limit needs it (maxconn_per_source, rate_limit.connections). */

@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net';
+import type { ClientSocket } from './client-socket.js';
 import { addressInBlocks } from '../routing/cidr.js';
 import type { Frontend } from '../model/frontend.js';
 import { MAX_V2_BYTES, parseProxyHeader, PROXY_ERROR, PROXY_INCOMPLETE } from '../proxy-protocol/parse.js';
@@ -20,9 +20,9 @@ export interface ProxyGateOwner {
   readonly frontend: Frontend;
   readonly onreadClients: boolean;
   /** The header is in: open the session; returns its reader, or null when refused (limits). */
-  admitProxied(socket: Socket): SocketReader | null;
+  admitProxied(socket: ClientSocket): SocketReader | null;
   /** Refused: count and log. */
-  proxyRefused(socket: Socket, why: string): void;
+  proxyRefused(socket: ClientSocket, why: string): void;
   gateClosed(gate: ProxyGate): void;
 }
 
@@ -32,7 +32,7 @@ export class ProxyGate implements SocketReader {
   private done = false;
 
   constructor(
-    readonly socket: Socket,
+    readonly socket: ClientSocket,
     private readonly owner: ProxyGateOwner,
   ) {
     const config = owner.frontend.config;
@@ -125,14 +125,14 @@ export class ProxyGate implements SocketReader {
   }
 }
 
-function gateOf(socket: Socket): ProxyGate {
+function gateOf(socket: ClientSocket): ProxyGate {
   return readerOf<ProxyGate>(socket);
 }
 
-function onGateEnd(this: Socket): void {
+function onGateEnd(this: ClientSocket): void {
   gateOf(this).onEnd();
 }
-function onGateClose(this: Socket): void {
+function onGateClose(this: ClientSocket): void {
   gateOf(this).onClose();
 }
 function onGateTimeout(gate: ProxyGate): void {

@@ -1,4 +1,5 @@
 import type { OnReadOpts, Socket } from 'node:net';
+import type { ClientSocket } from './client-socket.js';
 
 // Socket reads into a buffer each socket owns, through Node's documented `onread` option
 // (net.Socket / net.connect), instead of the stream 'data' path. On the stream path every read
@@ -27,6 +28,8 @@ export interface SocketReader {
 }
 
 const kReader = Symbol('switchyard.reader');
+/** What a reader can be set on: a net.Socket, or a RawSocket (raw-socket.ts). */
+export type ReaderTarget = object;
 type ReaderSocket = Socket & { [kReader]: SocketReader };
 
 // First read buffers are cut from a shared slab (firstReadBuffer): one allocation per several
@@ -56,7 +59,7 @@ let slab: Buffer = Buffer.allocUnsafeSlow(SLAB_BYTES);
 let slabUsed = 0;
 
 /** `bytes` (<= SLAB_BYTES) cut from the current slab; a fresh slab when it is used up. */
-function firstReadBuffer(bytes: number): Buffer {
+export function firstReadBuffer(bytes: number): Buffer {
   if (slabUsed + bytes > SLAB_BYTES) {
     slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
     slabUsed = 0;
@@ -72,11 +75,19 @@ function takeNextBuffer(): Buffer | null {
   return b;
 }
 
+/**
+ * The buffer the next read goes into, after `nread` bytes were read into one of `size`: a larger
+ * one when the read filled it, a fresh one of the same size when the reader kept the chunk, else
+ * null (read into the same buffer again).
+ */
+export function nextReadBuffer(nread: number, size: number, kept: boolean): Buffer | null {
+  if (nread === size && size < MAX_READ_BYTES) return Buffer.allocUnsafe(Math.min(size * 4, MAX_READ_BYTES));
+  return kept ? Buffer.allocUnsafe(size) : null;
+}
+
 function onSocketRead(this: ReaderSocket, nread: number, buf: Buffer): boolean {
   const kept = this[kReader].onRead(buf.subarray(0, nread));
-  const size = buf.length;
-  if (nread === size && size < MAX_READ_BYTES) nextBuffer = Buffer.allocUnsafe(Math.min(size * 4, MAX_READ_BYTES));
-  else if (kept) nextBuffer = Buffer.allocUnsafe(size);
+  nextBuffer = nextReadBuffer(nread, buf.length, kept);
   // Pausing is explicit (socket.pause()), never through this return value.
   return true;
 }
@@ -94,9 +105,14 @@ function onSocketRead(this: ReaderSocket, nread: number, buf: Buffer): boolean {
  * memory made V8 collect about twice a second under load (docs/tls.md#speed).
  * test/tls-read.test.ts checks the TLSWrap part on the running Node.
  */
-export function writeKept(socket: Socket, queuedBefore: number): boolean {
+export function writeKept(socket: ClientSocket | Socket, queuedBefore: number): boolean {
   if (socket.writableLength === 0) return false;
-  return (socket as Socket & { encrypted?: boolean }).encrypted !== true || queuedBefore > 0 || socket.writableCorked > 0 || socket.connecting;
+  return (
+    (socket as { encrypted?: boolean }).encrypted !== true ||
+    queuedBefore > 0 ||
+    socket.writableCorked > 0 ||
+    (socket as { connecting?: boolean }).connecting === true
+  );
 }
 
 /** The `onread` callback every socket shares (tls-read.ts sets it on TLS sockets itself). */
@@ -128,9 +144,9 @@ export function firstBufferTaken(): boolean {
  * not created with readOptions() (net's own accept, where the runtime would not let us) gets
  * its reads as 'data' events, handed to the same onRead.
  */
-export function setReader(socket: Socket, reader: SocketReader, viaOnread: boolean): void {
+export function setReader(socket: ReaderTarget, reader: SocketReader, viaOnread: boolean): void {
   (socket as ReaderSocket)[kReader] = reader;
-  if (!viaOnread) socket.on('data', onSocketData);
+  if (!viaOnread) (socket as Socket).on('data', onSocketData);
 }
 
 /** Detach the reader before another setReader() (stream path: drop its 'data' listener). */
@@ -140,7 +156,7 @@ export function clearReader(socket: Socket, viaOnread: boolean): void {
 
 /** The reader (owner) set on `socket` by setReader(); the caller names the kind it set. */
 // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- a typed lookup: each caller's handlers only ever see sockets it gave its own reader
-export function readerOf<T extends SocketReader>(socket: Socket): T {
+export function readerOf<T extends SocketReader>(socket: ReaderTarget): T {
   return (socket as ReaderSocket)[kReader] as T;
 }
 
@@ -154,6 +170,6 @@ function onSocketData(this: ReaderSocket, chunk: Buffer): void {
  * first setReader() added, so the next one does not read every chunk twice (a PROXY protocol
  * header reader hands its socket to the session: proxy-accept.ts).
  */
-export function detachReader(socket: Socket): void {
-  socket.off('data', onSocketData);
+export function detachReader(socket: ReaderTarget): void {
+  (socket as Socket).off('data', onSocketData);
 }

@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net';
+import type { ClientSocket } from './client-socket.js';
 import type { Backend } from '../model/backend.js';
 import type { Frontend } from '../model/frontend.js';
 import type { Server } from '../model/server.js';
@@ -68,6 +68,8 @@ export class TcpSession implements UpstreamOwner, SocketReader, Expirable, Serve
   private serverEnded = false;
   private closed = false;
   private error = '';
+  /** The server of the last attempt, for the log (releasing the attempt forgets `server`). */
+  private serverName: string | null = null;
   // --- waiting in the backend's queue (src/overload/wait-list.ts)
   waitNext: QueueWaiter | null = null;
   waitPrev: QueueWaiter | null = null;
@@ -77,7 +79,7 @@ export class TcpSession implements UpstreamOwner, SocketReader, Expirable, Serve
   retrying = false;
 
   constructor(
-    readonly socket: Socket,
+    readonly socket: ClientSocket,
     private readonly listener: TcpListenerContext,
     /** SNI routing chose the backend; default: the frontend's. */
     backend: Backend | null = null,
@@ -142,6 +144,7 @@ export class TcpSession implements UpstreamOwner, SocketReader, Expirable, Serve
   private useServer(server: Server): void {
     const backend = this.backend;
     this.server = server;
+    this.serverName = server.name;
     backend.opened(server, Date.now());
     const up = openUpstream(server, this, true, backend.config);
     this.upstream = up;
@@ -163,7 +166,7 @@ export class TcpSession implements UpstreamOwner, SocketReader, Expirable, Serve
       this.onClientData(early);
     }
     // Reading stopped while the connection was made (holdEarly, or accepted paused: TLS, SNI).
-    if ((early === null || !up.socket.writableNeedDrain) && this.socket.readableFlowing === false) this.socket.resume();
+    if ((early === null || !up.socket.writableNeedDrain) && this.socket.isPaused()) this.socket.resume();
     if (this.clientEnded) up.socket.end();
   }
 
@@ -277,7 +280,6 @@ export class TcpSession implements UpstreamOwner, SocketReader, Expirable, Serve
       this.upstream = null;
       if (up !== null) up.destroy();
     }
-    // Logged before the server is released: the line names it.
     this.log();
     this.releaseServer();
     untrack(this);
@@ -321,7 +323,7 @@ export class TcpSession implements UpstreamOwner, SocketReader, Expirable, Serve
     log.tcp({
       frontend: this.frontend.name,
       backend: this.backend.name,
-      server: this.server?.name ?? null,
+      server: this.serverName,
       client: this.clientIp,
       bytesIn: this.bytesIn,
       bytesOut: this.bytesOut,
@@ -332,16 +334,16 @@ export class TcpSession implements UpstreamOwner, SocketReader, Expirable, Serve
   }
 }
 
-function tcp(socket: Socket): TcpSession {
+function tcp(socket: ClientSocket): TcpSession {
   return readerOf<TcpSession>(socket);
 }
-function onClientEnd(this: Socket): void {
+function onClientEnd(this: ClientSocket): void {
   tcp(this).onClientEnd();
 }
-function onClientClose(this: Socket): void {
+function onClientClose(this: ClientSocket): void {
   tcp(this).onClientClose();
 }
-function onClientDrain(this: Socket): void {
+function onClientDrain(this: ClientSocket): void {
   tcp(this).onClientDrain();
 }
 function noop(): void {}

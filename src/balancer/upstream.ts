@@ -1,4 +1,5 @@
 import { connect, type Socket } from 'node:net';
+import type { ClientSocket } from './client-socket.js';
 import type { Server } from '../model/server.js';
 import type { BackendConfig, BackendTlsConfig } from '../config/types.js';
 import { connectTls, sameTls } from './upstream-tls.js';
@@ -24,7 +25,7 @@ export const MAX_IDLE_PER_SERVER = 256;
 /** What owns an upstream connection while it carries a request: an HTTP session. */
 export interface UpstreamOwner {
   /** The client connection this traffic belongs to (its endpoints go in a PROXY header). */
-  readonly socket: Socket;
+  readonly socket: ClientSocket;
   onUpstreamConnect(up: Upstream): void;
   /** Returns true when it keeps a reference to `chunk` (see read-buffer.ts). */
   onUpstreamData(up: Upstream, chunk: Buffer): boolean;
@@ -48,7 +49,7 @@ export class Upstream implements SocketReader {
    * connection speaks for that client only, so only that client's later requests reuse it
    * (HAProxy keys reuse of send-proxy connections by the addresses they carry).
    */
-  proxiedFor: Socket | null = null;
+  proxiedFor: ClientSocket | null = null;
   /** The backend's TLS settings this connection was made with (null: plain). */
   tls: BackendTlsConfig | null = null;
 

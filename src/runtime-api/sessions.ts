@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net';
+import type { ClientSocket } from '../balancer/client-socket.js';
 import { clientIpOf } from '../balancer/client-address.js';
 import type { SessionView } from './show.js';
 
@@ -7,7 +7,7 @@ import type { SessionView } from './show.js';
 // on the cold path, without adding anything to the session classes.
 
 interface SessionFields {
-  readonly socket: Socket;
+  readonly socket: ClientSocket;
   readonly frontend?: { readonly name: string };
   readonly backend?: { readonly name: string } | null;
   readonly server?: { readonly name: string } | null;

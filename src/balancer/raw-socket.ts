@@ -1,0 +1,483 @@
+import { nextReadBuffer, readerOf, type ReaderTarget } from './read-buffer.js';
+
+// A client connection on the TCP handle itself, without a net.Socket around it. net.Socket is a
+// Duplex stream: two stream states, an event emitter, a WriteWrap and callbacks through
+// process.nextTick per write, a shutdown request and an end-of-stream round per close. With a
+// new connection per request that machinery was about 40 µs of the 150-190 µs of CPU an HTTP
+// request cost (docs/performance.md, "Raw client sockets"). Here reads land in a buffer the
+// connection owns (read-buffer.ts's contract), writes go straight to the handle (one request
+// object reused while writes complete at once, which is nearly always), and events are one
+// callback slot each, called with the socket as `this`.
+//
+// What it leans on is Node's handle protocol (process.binding('stream_wrap'), and the TCP handle
+// `onconnection` hands over: onread, useUserBuffer, readStart/readStop, writeBuffer, writev,
+// shutdown, close, getpeername), not a documented API, so it is checked where it is used:
+// rawSocketsSupported() looks at the binding once, and accept.ts falls back to net.Socket when
+// it or the handle does not look as expected (SWITCHYARD_RAW_SOCKETS=0 forces that fallback;
+// the proxy tests run both). Only plain HTTP frontends use it: TLS needs a TLSSocket, and TCP
+// mode's sessions pipe two net.Sockets.
+//
+// The subset of net.Socket it offers is what the HTTP client side uses (ClientSocket), with the
+// same meanings: write() is false while bytes wait for the kernel ('drain' when they are out),
+// end() writes what is queued, half-closes and closes once the client has closed too (a
+// lingering close: a request body still arriving is read and dropped, not answered with a reset),
+// destroy() closes at once, 'close' comes from the handle's close callback (never inside the
+// call that closed it).
+
+const UV_EOF = -4095;
+
+interface WriteReq {
+  oncomplete: ((this: WriteReq, status: number) => void) | undefined;
+  owner: RawSocket | null;
+  buffer: Buffer | Buffer[] | null;
+  bytes: number;
+}
+interface ShutdownReq {
+  oncomplete: ((this: ShutdownReq, status: number) => void) | undefined;
+  owner: RawSocket | null;
+  handle: unknown;
+}
+interface StreamBinding {
+  WriteWrap: new () => WriteReq;
+  ShutdownWrap: new () => ShutdownReq;
+  streamBaseState: Int32Array;
+  kReadBytesOrError: number;
+  kLastWriteWasAsync: number;
+}
+interface Address {
+  address?: string;
+  family?: string;
+  port?: number;
+}
+
+/** The TCP handle (tcp_wrap's TCP) as onconnection hands it over. */
+export interface TcpHandle {
+  /** An accessor on the handle: it takes functions only. */
+  onread: (this: TcpHandle) => Buffer | undefined;
+  readStart(): number;
+  readStop(): number;
+  useUserBuffer(buf: Uint8Array): void;
+  writeBuffer(req: WriteReq, buf: Uint8Array): number;
+  writev(req: WriteReq, chunks: Uint8Array[], allBuffers: boolean): number;
+  shutdown(req: ShutdownReq): number;
+  close(callback: (this: TcpHandle) => void): void;
+  getpeername(out: Address): number;
+  getsockname(out: Address): number;
+  setNoDelay(enable: boolean): number;
+}
+
+const HANDLE_METHODS = [
+  'readStart',
+  'readStop',
+  'useUserBuffer',
+  'writeBuffer',
+  'writev',
+  'shutdown',
+  'close',
+  'getpeername',
+  'getsockname',
+  'setNoDelay',
+] as const;
+
+let binding: StreamBinding | null | undefined;
+
+/** The stream binding when it has what RawSocket uses; null (once and for all) when not. */
+function streamBinding(): StreamBinding | null {
+  if (binding !== undefined) return binding;
+  binding = null;
+  try {
+    const b = (process as unknown as { binding(name: string): Partial<StreamBinding> }).binding('stream_wrap');
+    if (
+      typeof b.WriteWrap === 'function' &&
+      typeof b.ShutdownWrap === 'function' &&
+      b.streamBaseState instanceof Int32Array &&
+      typeof b.kReadBytesOrError === 'number' &&
+      typeof b.kLastWriteWasAsync === 'number'
+    ) {
+      binding = b as StreamBinding;
+    }
+  } catch {
+    // process.binding gone or refusing the module: net.Socket it is.
+  }
+  return binding;
+}
+
+/** Whether this runtime offers what RawSocket needs (SWITCHYARD_RAW_SOCKETS=0: never). */
+export function rawSocketsSupported(): boolean {
+  return process.env.SWITCHYARD_RAW_SOCKETS !== '0' && streamBinding() !== null;
+}
+
+/** Whether `handle` is a TCP handle with the methods RawSocket calls. */
+export function isTcpHandle(handle: unknown): handle is TcpHandle {
+  if (handle === null || typeof handle !== 'object') return false;
+  const h = handle as Record<string, unknown>;
+  return HANDLE_METHODS.every((m) => typeof h[m] === 'function');
+}
+
+const kSocket = Symbol('switchyard.rawSocket');
+type OwnedHandle = TcpHandle & { [kSocket]: RawSocket | null };
+
+type Listener = (this: RawSocket) => void;
+export type RawSocketEvent = 'end' | 'close' | 'error' | 'drain' | 'timeout';
+
+// One write request kept for the next write: it is only taken by libuv when a write cannot
+// complete at once, and then replaced.
+let spareReq: WriteReq | null = null;
+
+export class RawSocket implements ReaderTarget {
+  /** Bytes written and not yet taken by the kernel (corked ones included). */
+  writableLength = 0;
+  destroyed = false;
+  /** Set when the stream ended for writing (end() called). */
+  writableEnded = false;
+  readonly encrypted = false;
+  private handle: OwnedHandle | null;
+  /** What the handle reads into: referenced here, since the handle only holds its address. */
+  private readBuffer: Buffer;
+  private paused: boolean;
+  private eof = false;
+  private writesInFlight = 0;
+  private corked: Buffer[] | null = null;
+  private shutdownSent = false;
+  private peer: Address | null = null;
+  private local: Address | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private timeoutMs = 0;
+  private onEnd: Listener | null = null;
+  private onClose: Listener | null = null;
+  private onError: Listener | null = null;
+  private onDrain: Listener | null = null;
+  private onTimeout: Listener | null = null;
+
+  /** `handle` from onconnection (isTcpHandle checked); reads start at once unless `paused`. */
+  constructor(handle: TcpHandle, firstBuffer: Buffer, paused = false) {
+    const h = handle as OwnedHandle;
+    h[kSocket] = this;
+    h.onread = onRawRead;
+    this.handle = h;
+    this.readBuffer = firstBuffer;
+    h.useUserBuffer(firstBuffer);
+    this.paused = paused;
+    if (!paused) h.readStart();
+  }
+
+  on(event: RawSocketEvent, listener: Listener): this {
+    switch (event) {
+      case 'end':
+        this.onEnd = listener;
+        break;
+      case 'close':
+        this.onClose = listener;
+        break;
+      case 'error':
+        this.onError = listener;
+        break;
+      case 'drain':
+        this.onDrain = listener;
+        break;
+      case 'timeout':
+        this.onTimeout = listener;
+        break;
+    }
+    return this;
+  }
+
+  off(event: RawSocketEvent, listener: Listener): this {
+    if (event === 'end' && this.onEnd === listener) this.onEnd = null;
+    else if (event === 'close' && this.onClose === listener) this.onClose = null;
+    else if (event === 'error' && this.onError === listener) this.onError = null;
+    else if (event === 'drain' && this.onDrain === listener) this.onDrain = null;
+    else if (event === 'timeout' && this.onTimeout === listener) this.onTimeout = null;
+    return this;
+  }
+
+  get writable(): boolean {
+    return !this.destroyed && !this.writableEnded;
+  }
+
+  /** net.Socket's meaning: a write returned false and 'drain' has not come yet. */
+  get writableNeedDrain(): boolean {
+    return this.writesInFlight > 0;
+  }
+
+  get writableCorked(): number {
+    return this.corked === null ? 0 : 1;
+  }
+
+  /** Writes `data`; false when it waits for the kernel (then 'drain' follows). */
+  write(data: Buffer): boolean {
+    if (this.handle === null || this.writableEnded) return false;
+    if (this.corked !== null) {
+      this.corked.push(data);
+      this.writableLength += data.length;
+      return true;
+    }
+    return this.send(data);
+  }
+
+  cork(): void {
+    if (this.corked === null && this.handle !== null) this.corked = [];
+  }
+
+  /** Sends what was written while corked, in one writev. */
+  uncork(): void {
+    const chunks = this.corked;
+    if (chunks === null) return;
+    this.corked = null;
+    let bytes = 0;
+    for (let i = 0; i < chunks.length; i++) bytes += chunks[i]!.length;
+    this.writableLength -= bytes;
+    if (chunks.length === 1) this.send(chunks[0]!);
+    else if (chunks.length > 1) this.sendv(chunks, bytes);
+  }
+
+  /** Write `data` (if any), then half-close once everything is out; closes when the client has too. */
+  end(data?: Buffer): void {
+    if (this.handle === null || this.writableEnded) return;
+    if (data !== undefined) this.write(data);
+    this.uncork();
+    this.writableEnded = true;
+    if (this.writesInFlight === 0) this.shutdown();
+  }
+
+  /** Close now: what the kernel holds still goes out; 'close' follows from the handle. */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.writableEnded = true;
+    this.corked = null;
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    const h = this.handle!;
+    this.handle = null;
+    h.close(onRawClosed);
+  }
+
+  pause(): this {
+    if (this.paused) return this;
+    this.paused = true;
+    // After end() the connection is only read to see the client's close: keep reading.
+    if (this.handle !== null && !this.eof && !this.shutdownSent) this.handle.readStop();
+    return this;
+  }
+
+  resume(): this {
+    if (!this.paused) return this;
+    this.paused = false;
+    if (this.handle !== null && !this.eof && !this.shutdownSent) this.handle.readStart();
+    return this;
+  }
+
+  isPaused(): boolean {
+    return this.paused;
+  }
+
+  /** Inactivity timeout (net's meaning): `listener` runs once `ms` pass with no read or write. */
+  setTimeout(ms: number, listener?: Listener): this {
+    if (listener !== undefined) this.onTimeout = listener;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.timeoutMs = ms;
+    if (ms > 0 && !this.destroyed) {
+      this.timer = setTimeout(onRawTimeout, ms, this);
+      this.timer.unref();
+    }
+    return this;
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.peerAddress().address;
+  }
+  get remotePort(): number | undefined {
+    return this.peerAddress().port;
+  }
+  get remoteFamily(): string | undefined {
+    return this.peerAddress().family;
+  }
+  get localAddress(): string | undefined {
+    return this.localAddressInfo().address;
+  }
+  get localPort(): number | undefined {
+    return this.localAddressInfo().port;
+  }
+
+  // --- internals
+
+  /** The client's address, read once (getpeername) when first asked for, as net does. */
+  private peerAddress(): Address {
+    if (this.peer === null) {
+      const out: Address = {};
+      if (this.handle === null || this.handle.getpeername(out) !== 0) return out;
+      this.peer = out;
+    }
+    return this.peer;
+  }
+
+  private localAddressInfo(): Address {
+    if (this.local === null) {
+      const out: Address = {};
+      if (this.handle === null || this.handle.getsockname(out) !== 0) return out;
+      this.local = out;
+    }
+    return this.local;
+  }
+
+  private send(data: Buffer): boolean {
+    const state = binding!.streamBaseState;
+    const req = spareReq ?? new binding!.WriteWrap();
+    const err = this.handle!.writeBuffer(req, data);
+    if (this.timer !== null) this.timer.refresh();
+    if (err !== 0) {
+      this.failed();
+      return false;
+    }
+    if (state[binding!.kLastWriteWasAsync] === 0) {
+      spareReq = req;
+      return true;
+    }
+    this.queued(req, data, data.length);
+    return false;
+  }
+
+  private sendv(chunks: Buffer[], bytes: number): boolean {
+    const state = binding!.streamBaseState;
+    const req = spareReq ?? new binding!.WriteWrap();
+    const err = this.handle!.writev(req, chunks, true);
+    if (this.timer !== null) this.timer.refresh();
+    if (err !== 0) {
+      this.failed();
+      return false;
+    }
+    if (state[binding!.kLastWriteWasAsync] === 0) {
+      spareReq = req;
+      return true;
+    }
+    this.queued(req, chunks, bytes);
+    return false;
+  }
+
+  /** libuv took the write request to finish later: it holds the bytes until writeDone. */
+  private queued(req: WriteReq, data: Buffer | Buffer[], bytes: number): void {
+    spareReq = null;
+    req.oncomplete = onRawWriteDone;
+    req.owner = this;
+    req.buffer = data;
+    req.bytes = bytes;
+    this.writesInFlight++;
+    this.writableLength += bytes;
+  }
+
+  /** @internal A queued write completed (status < 0: the connection failed). */
+  writeDone(req: WriteReq, status: number): void {
+    this.writesInFlight--;
+    this.writableLength -= req.bytes;
+    if (this.destroyed) return;
+    if (status < 0) {
+      this.failed();
+      return;
+    }
+    if (this.writesInFlight > 0) return;
+    if (this.writableEnded) this.shutdown();
+    else this.onDrain?.call(this);
+  }
+
+  /** @internal Bytes (nread > 0), the client's close (UV_EOF) or a read error. */
+  readDone(nread: number): Buffer | undefined {
+    if (nread > 0) {
+      if (this.timer !== null) this.timer.refresh();
+      const buf = this.readBuffer;
+      const kept = readerOf(this).onRead(buf.subarray(0, nread));
+      const next = nextReadBuffer(nread, buf.length, kept);
+      if (next === null || this.handle === null) return undefined;
+      this.readBuffer = next;
+      return next;
+    }
+    if (nread === 0 || this.destroyed) return undefined;
+    if (nread !== UV_EOF) {
+      this.failed();
+      return undefined;
+    }
+    this.eof = true;
+    this.onEnd?.call(this);
+    // Both directions done: nothing left to wait for.
+    if (!this.destroyed && this.shutdownSent) this.destroy();
+    return undefined;
+  }
+
+  /** @internal The half-close went out. */
+  shutdownDone(status: number): void {
+    if (!this.destroyed && (status < 0 || this.eof)) this.destroy();
+  }
+
+  /** @internal The handle is closed. */
+  closed(): void {
+    this.onClose?.call(this);
+  }
+
+  /** @internal No read or write for timeoutMs. */
+  timedOut(): void {
+    this.timer = null;
+    if (this.destroyed || this.timeoutMs === 0) return;
+    this.onTimeout?.call(this);
+  }
+
+  private shutdown(): void {
+    if (this.shutdownSent || this.handle === null) return;
+    // The client closed already: close now (the kernel still sends what it holds, then a FIN).
+    if (this.eof) {
+      this.destroy();
+      return;
+    }
+    this.shutdownSent = true;
+    const req = new binding!.ShutdownWrap();
+    req.oncomplete = onRawShutdown;
+    req.owner = this;
+    req.handle = this.handle;
+    if (this.handle.shutdown(req) !== 0) {
+      this.destroy();
+      return;
+    }
+    // Read on (and drop) until the client closes, paused or not.
+    if (this.paused) this.handle.readStart();
+  }
+
+  /** A write or read failed (reset, broken pipe): 'error', then close. */
+  private failed(): void {
+    if (this.destroyed) return;
+    this.onError?.call(this);
+    this.destroy();
+  }
+}
+
+function onRawRead(this: TcpHandle): Buffer | undefined {
+  const socket = (this as OwnedHandle)[kSocket];
+  if (socket === null) return undefined;
+  return socket.readDone(binding!.streamBaseState[binding!.kReadBytesOrError]!);
+}
+
+function onRawWriteDone(this: WriteReq, status: number): void {
+  const socket = this.owner!;
+  this.owner = null;
+  this.buffer = null;
+  socket.writeDone(this, status);
+}
+
+function onRawShutdown(this: ShutdownReq, status: number): void {
+  const socket = this.owner!;
+  this.owner = null;
+  this.handle = null;
+  socket.shutdownDone(status);
+}
+
+function onRawClosed(this: TcpHandle): void {
+  const h = this as OwnedHandle;
+  const socket = h[kSocket];
+  h[kSocket] = null;
+  socket?.closed();
+}
+
+function onRawTimeout(socket: RawSocket): void {
+  socket.timedOut();
+}
