@@ -2,16 +2,17 @@ import t, { type Test } from 'tap';
 import { createHash, randomBytes } from 'node:crypto';
 import { connect, createServer, Socket, type AddressInfo, type Server } from 'node:net';
 import { acceptWithOnread } from '../src/balancer/accept.js';
-import type { ClientSocket } from '../src/balancer/client-socket.js';
-import { isTcpHandle, RawSocket, rawSocketsSupported } from '../src/balancer/raw-socket.js';
+import type { ClientSocket } from '../src/model/proxy-socket.js';
+import { isTcpHandle, rawConnect, rawConnectSupported, RawSocket, rawSocketsSupported } from '../src/balancer/raw-socket.js';
 import { setReader, type SocketReader } from '../src/balancer/read-buffer.js';
 
-// RawSocket (src/balancer/raw-socket.ts): client connections on the TCP handle, without a
-// net.Socket. Each test accepts real connections through accept.ts on a bare net server and
+// RawSocket (src/balancer/raw-socket.ts): connections on the TCP handle, without a net.Socket.
+// Each client-side test accepts real connections through accept.ts on a bare net server and
 // checks one of the meanings RawSocket promises to share with net.Socket: bytes intact under
 // backpressure both ways, end() as a lingering close, destroy(), the client's half-close,
 // inactivity timeouts, addresses, corked writes, a reset mid-write; and the fallback to net.Socket
-// (SWITCHYARD_RAW_SOCKETS=0, or a handle of another shape).
+// (SWITCHYARD_RAW_SOCKETS=0, or a handle of another shape). The server-side tests connect out
+// with rawConnect: writes queued until the connection opens, a refused connect, a destroy meanwhile.
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -306,4 +307,81 @@ t.test("a client that resets mid-transfer: 'error', then 'close'", async (t) => 
   c.once('data', () => c.resetAndDestroy());
   await done.promise;
   t.same(events, ['error'], "the failed write said so once before 'close'");
+});
+
+// --- connections to servers (rawConnect): what Upstream (src/balancer/upstream.ts) relies on.
+
+/** A server that echoes and ends when the client ends; `port` and what it was sent. */
+async function echoServer(t: Test): Promise<{ port: number; received: () => string }> {
+  let received = '';
+  const server = createServer({ allowHalfOpen: true }, (c) => {
+    c.on('data', (d: Buffer) => {
+      received += d.toString();
+      c.write(d);
+    });
+    c.on('end', () => c.end());
+    c.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return { port: (server.address() as AddressInfo).port, received: () => received };
+}
+
+t.test('rawConnect: writes and end() before the connection opens wait for it, in order', async (t) => {
+  t.ok(rawConnectSupported(), 'this Node can make outbound raw connections');
+  const echo = await echoServer(t);
+  const s = rawConnect('127.0.0.1', echo.port, Buffer.allocUnsafe(64))!;
+  t.ok(s.connecting, 'connecting at first');
+  let echoed = '';
+  const events: string[] = [];
+  setReader(
+    s,
+    reader((chunk) => {
+      echoed += chunk.toString();
+      return false;
+    }),
+    true,
+  );
+  s.on('connect', () => events.push('connect'));
+  s.on('end', () => events.push('end'));
+  s.on('error', () => events.push('error'));
+  const done = closed(s);
+  t.ok(s.write(Buffer.from('first,')), 'a write while connecting is taken');
+  s.write(Buffer.from('second'));
+  t.equal(s.writableLength, 12, 'and counted as queued');
+  s.end();
+  await done;
+  t.equal(echo.received(), 'first,second', 'the server got both writes, in order');
+  t.equal(echoed, 'first,second', 'and its answer was read (64-byte buffer: grown as needed)');
+  t.same(events, ['connect', 'end'], 'connect, then the end of the answer; no error');
+});
+
+t.test("rawConnect to a closed port: 'error' with the errno's code, then 'close', never 'connect'", async (t) => {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const port = (probe.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  const s = rawConnect('127.0.0.1', port, Buffer.allocUnsafe(64))!;
+  const events: string[] = [];
+  let code: unknown = null;
+  s.on('connect', () => events.push('connect'));
+  s.on('error', (error: Error) => {
+    events.push('error');
+    code = (error as NodeJS.ErrnoException).code;
+  });
+  s.write(Buffer.from('lost'));
+  await closed(s);
+  t.same(events, ['error']);
+  t.equal(code, 'ECONNREFUSED');
+});
+
+t.test('rawConnect, destroyed while connecting: closes quietly', async (t) => {
+  const echo = await echoServer(t);
+  const s = rawConnect('127.0.0.1', echo.port, Buffer.allocUnsafe(64))!;
+  const events: string[] = [];
+  s.on('connect', () => events.push('connect'));
+  s.on('error', () => events.push('error'));
+  s.destroy();
+  await closed(s);
+  t.same(events, [], 'neither connect nor error');
 });

@@ -1,7 +1,7 @@
 import { Socket, type Server as NetServer } from 'node:net';
 import { CLIENT_READ_BYTES, firstBufferTaken, firstReadBuffer, readOptions } from './read-buffer.js';
 import { isTcpHandle, rawSocketsSupported, RawSocket } from './raw-socket.js';
-import type { ClientSocket } from './client-socket.js';
+import type { ClientSocket } from '../model/proxy-socket.js';
 
 // Accepting client connections ourselves so that their sockets read through `onread`
 // (read-buffer.ts): net.Server has no option to pass `onread` to the sockets it creates. The

@@ -1,4 +1,4 @@
-import type { ClientSocket } from './client-socket.js';
+import type { ClientSocket } from '../model/proxy-socket.js';
 import type { Endpoints } from '../proxy-protocol/header.js';
 import { normalizeIp } from './head-rewrite.js';
 

@@ -1,4 +1,4 @@
-import type { ClientSocket } from './client-socket.js';
+import type { ClientSocket } from '../model/proxy-socket.js';
 import { CHUNKED_ERROR, ChunkedScanner } from './chunked.js';
 import type { HttpHead } from './http-head.js';
 import { BODY_CHUNKED, BODY_LENGTH, BODY_NONE, type HttpExchange } from './http-exchange.js';

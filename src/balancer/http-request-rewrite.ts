@@ -1,4 +1,4 @@
-import type { ClientSocket } from './client-socket.js';
+import type { ClientSocket } from '../model/proxy-socket.js';
 import type { FrontendConfig } from '../config/types.js';
 import type { HttpHead } from './http-head.js';
 import type { RequestView } from '../routing/request-view.js';

@@ -1,4 +1,4 @@
-import type { ClientSocket } from './client-socket.js';
+import type { ClientSocket } from '../model/proxy-socket.js';
 import type { Backend } from '../model/backend.js';
 import type { Server } from '../model/server.js';
 import type { FrontendConfig } from '../config/types.js';
@@ -166,10 +166,10 @@ export class HttpSession implements SocketReader, Expirable, ExchangeEnds {
     x.status = status;
     this.logAccess(why);
     x.phase = PHASE_CLOSED;
-    // A lingering close (close() says why), bounded by the client timeout.
+    // A lingering close (close() says why), bounded by the client timeout: reading goes on, and
+    // what arrives is dropped (PHASE_CLOSED), until the client closes.
     x.deadline = coarseNow + x.frontend.config.timeouts.clientMs;
     this.socket.end(cannedResponse(status, null, true));
-    this.socket.pause();
   }
 
   private beginExchange(buf: Buffer, offset: number): void {

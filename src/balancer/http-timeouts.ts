@@ -1,4 +1,4 @@
-import type { ClientSocket } from './client-socket.js';
+import type { ClientSocket } from '../model/proxy-socket.js';
 import type { Upstream } from './upstream.js';
 import type { HttpExchange } from './http-exchange.js';
 

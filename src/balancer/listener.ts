@@ -13,7 +13,7 @@ import type { Backend } from '../model/backend.js';
 import { clientIpOf } from './client-address.js';
 import { ProxyGate, type ProxyGateOwner } from './proxy-accept.js';
 import type { SocketReader } from './read-buffer.js';
-import type { ClientSocket } from './client-socket.js';
+import type { ClientSocket } from '../model/proxy-socket.js';
 import { SlotList } from '../model/slot-list.js';
 
 // A frontend's listening socket. The listener outlives reloads while its bind address and mode

@@ -1,4 +1,4 @@
-import type { ClientSocket } from './client-socket.js';
+import type { ClientSocket } from '../model/proxy-socket.js';
 import { addressInBlocks } from '../routing/cidr.js';
 import type { Frontend } from '../model/frontend.js';
 import { MAX_V2_BYTES, parseProxyHeader, PROXY_ERROR, PROXY_INCOMPLETE } from '../proxy-protocol/parse.js';

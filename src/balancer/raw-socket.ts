@@ -1,28 +1,36 @@
+import { isIPv6 } from 'node:net';
+import { getSystemErrorName } from 'node:util';
 import { nextReadBuffer, readerOf, type ReaderTarget } from './read-buffer.js';
 
-// A client connection on the TCP handle itself, without a net.Socket around it. net.Socket is a
-// Duplex stream: two stream states, an event emitter, a WriteWrap and callbacks through
+// A connection on the TCP handle itself, without a net.Socket around it. net.Socket is a Duplex
+// stream: two stream states, an event emitter, a WriteWrap and callbacks through
 // process.nextTick per write, a shutdown request and an end-of-stream round per close. With a
-// new connection per request that machinery was about 40 µs of the 150-190 µs of CPU an HTTP
-// request cost (docs/performance.md, "Raw client sockets"). Here reads land in a buffer the
-// connection owns (read-buffer.ts's contract), writes go straight to the handle (one request
-// object reused while writes complete at once, which is nearly always), and events are one
-// callback slot each, called with the socket as `this`.
+// new connection per request that machinery was about 40 % of the CPU of an HTTP request through
+// switchyard (docs/performance.md, "Fourth round"). Here reads land in a buffer the connection
+// owns (read-buffer.ts's contract), writes go straight to the handle (one request object reused
+// while writes complete at once, which is nearly always), and events are one callback slot each,
+// called with the socket as `this`.
 //
-// What it leans on is Node's handle protocol (process.binding('stream_wrap'), and the TCP handle
-// `onconnection` hands over: onread, useUserBuffer, readStart/readStop, writeBuffer, writev,
-// shutdown, close, getpeername), not a documented API, so it is checked where it is used:
-// rawSocketsSupported() looks at the binding once, and accept.ts falls back to net.Socket when
-// it or the handle does not look as expected (SWITCHYARD_RAW_SOCKETS=0 forces that fallback;
-// the proxy tests run both). Only plain HTTP frontends use it: TLS needs a TLSSocket, and TCP
-// mode's sessions pipe two net.Sockets.
+// Client connections of plain listeners (HTTP and TCP; not TLS, which needs a TLSSocket, nor SNI
+// routing, which reads its ClientHello itself) come from accept.ts as RawSockets, and connections
+// to servers given by IP address from rawConnect (upstream.ts; names go through net.connect's
+// lookup, TLS through tls.connect).
 //
-// The subset of net.Socket it offers is what the HTTP client side uses (ClientSocket), with the
-// same meanings: write() is false while bytes wait for the kernel ('drain' when they are out),
-// end() writes what is queued, half-closes and closes once the client has closed too (a
-// lingering close: a request body still arriving is read and dropped, not answered with a reset),
-// destroy() closes at once, 'close' comes from the handle's close callback (never inside the
-// call that closed it).
+// What it leans on is Node's handle protocol (process.binding('stream_wrap') and
+// process.binding('tcp_wrap'): the TCP handle's onread, useUserBuffer, readStart/readStop,
+// writeBuffer, writev, shutdown, close, getpeername, connect), not a documented API, so it is
+// checked where it is used: rawSocketsSupported() and rawConnectSupported() look at the bindings
+// once, isTcpHandle() at each accepted handle, and the callers fall back to net.Socket when
+// anything is not as expected. SWITCHYARD_RAW_SOCKETS=0 forces that fallback; the tests run both
+// (test/raw-socket.test.ts, test/read-buffers.test.ts), on Node 20 and, in the container test, the
+// current LTS.
+//
+// The subset of net.Socket it offers (ClientSocket, ServerSocket: src/model/proxy-socket.ts) has
+// net's meanings: write() is false while bytes wait for the kernel ('drain' when they are out);
+// end() writes what is queued, half-closes and closes once the peer has closed too (a lingering
+// close: what the peer still sends is read and dropped, not answered with a reset); destroy()
+// closes at once; 'close' comes from the handle's close callback, never inside the call that
+// closed it, preceded by 'error' when a connect, read or write failed.
 
 const UV_EOF = -4095;
 
@@ -36,6 +44,17 @@ interface ShutdownReq {
   oncomplete: ((this: ShutdownReq, status: number) => void) | undefined;
   owner: RawSocket | null;
   handle: unknown;
+}
+interface ConnectReq {
+  oncomplete: ((this: ConnectReq, status: number) => void) | undefined;
+  owner: RawSocket | null;
+  address: string;
+  port: number;
+}
+interface TcpBinding {
+  TCP: new (type: number) => TcpHandle;
+  TCPConnectWrap: new () => ConnectReq;
+  constants: { SOCKET: number };
 }
 interface StreamBinding {
   WriteWrap: new () => WriteReq;
@@ -64,6 +83,9 @@ export interface TcpHandle {
   getpeername(out: Address): number;
   getsockname(out: Address): number;
   setNoDelay(enable: boolean): number;
+  /** Outbound handles only (tcp_wrap's TCP created with constants.SOCKET). */
+  connect?(req: ConnectReq, address: string, port: number): number;
+  connect6?(req: ConnectReq, address: string, port: number): number;
 }
 
 const HANDLE_METHODS = [
@@ -102,9 +124,57 @@ function streamBinding(): StreamBinding | null {
   return binding;
 }
 
+let tcpBindingLoaded: TcpBinding | null | undefined;
+
+/** The TCP binding when it can make outbound handles; null (once and for all) when not. */
+function tcpBinding(): TcpBinding | null {
+  if (tcpBindingLoaded !== undefined) return tcpBindingLoaded;
+  tcpBindingLoaded = null;
+  try {
+    const b = (process as unknown as { binding(name: string): Partial<TcpBinding> }).binding('tcp_wrap');
+    if (typeof b.TCP === 'function' && typeof b.TCPConnectWrap === 'function' && typeof b.constants?.SOCKET === 'number') {
+      const probe = new b.TCP(b.constants.SOCKET);
+      const usable = isTcpHandle(probe) && typeof probe.connect === 'function' && typeof probe.connect6 === 'function';
+      probe.close(noop);
+      if (usable) tcpBindingLoaded = b as TcpBinding;
+    }
+  } catch {
+    // Not offered: server connections stay net.Sockets.
+  }
+  return tcpBindingLoaded;
+}
+
+function noop(): void {}
+
 /** Whether this runtime offers what RawSocket needs (SWITCHYARD_RAW_SOCKETS=0: never). */
 export function rawSocketsSupported(): boolean {
   return process.env.SWITCHYARD_RAW_SOCKETS !== '0' && streamBinding() !== null;
+}
+
+/** Whether server connections can be RawSockets here (rawConnect). */
+export function rawConnectSupported(): boolean {
+  return rawSocketsSupported() && tcpBinding() !== null;
+}
+
+/**
+ * A connection to `ip`:`port` (an IP address: names go through net.connect and its lookup) as a
+ * RawSocket, `firstBuffer` its first read buffer; null when the runtime cannot make one. Writes
+ * and end() before the connection opens are queued; 'connect' says it opened, 'error' (with the
+ * errno as `code`, like net's) then 'close' that it did not.
+ */
+export function rawConnect(ip: string, port: number, firstBuffer: Buffer): RawSocket | null {
+  const tcp = rawSocketsSupported() ? tcpBinding() : null;
+  if (tcp === null) return null;
+  const handle = new tcp.TCP(tcp.constants.SOCKET);
+  const socket = new RawSocket(handle, firstBuffer, false, true);
+  const req = new tcp.TCPConnectWrap();
+  req.oncomplete = onRawConnect;
+  req.owner = socket;
+  req.address = ip;
+  req.port = port;
+  const err = isIPv6(ip) ? handle.connect6!(req, ip, port) : handle.connect!(req, ip, port);
+  if (err !== 0) socket.failed(err, 'connect');
+  return socket;
 }
 
 /** Whether `handle` is a TCP handle with the methods RawSocket calls. */
@@ -118,7 +188,8 @@ const kSocket = Symbol('switchyard.rawSocket');
 type OwnedHandle = TcpHandle & { [kSocket]: RawSocket | null };
 
 type Listener = (this: RawSocket) => void;
-export type RawSocketEvent = 'end' | 'close' | 'error' | 'drain' | 'timeout';
+type ErrorListener = (this: RawSocket, error: Error) => void;
+export type RawSocketEvent = 'end' | 'close' | 'drain' | 'timeout' | 'connect';
 
 // One write request kept for the next write: it is only taken by libuv when a write cannot
 // complete at once, and then replaced.
@@ -143,14 +214,23 @@ export class RawSocket implements ReaderTarget {
   private local: Address | null = null;
   private timer: NodeJS.Timeout | null = null;
   private timeoutMs = 0;
+  /** An outbound connection not open yet: writes wait in `corked`. */
+  connecting: boolean;
+  /** Why the connection failed (a libuv status and the call), reported as 'error' before 'close'. */
+  private failure = 0;
+  private failedIn = '';
   private onEnd: Listener | null = null;
   private onClose: Listener | null = null;
-  private onError: Listener | null = null;
+  private onError: ErrorListener | null = null;
+  private onConnect: Listener | null = null;
   private onDrain: Listener | null = null;
   private onTimeout: Listener | null = null;
 
-  /** `handle` from onconnection (isTcpHandle checked); reads start at once unless `paused`. */
-  constructor(handle: TcpHandle, firstBuffer: Buffer, paused = false) {
+  /**
+   * `handle` from onconnection (isTcpHandle checked), or a new outbound one (`connecting`,
+   * rawConnect); reads start at once unless `paused`, or once connected.
+   */
+  constructor(handle: TcpHandle, firstBuffer: Buffer, paused = false, connecting = false) {
     const h = handle as OwnedHandle;
     h[kSocket] = this;
     h.onread = onRawRead;
@@ -158,36 +238,45 @@ export class RawSocket implements ReaderTarget {
     this.readBuffer = firstBuffer;
     h.useUserBuffer(firstBuffer);
     this.paused = paused;
-    if (!paused) h.readStart();
+    this.connecting = connecting;
+    // Writes before the connection opens wait, as corked ones do.
+    if (connecting) this.corked = [];
+    else if (!paused) h.readStart();
   }
 
-  on(event: RawSocketEvent, listener: Listener): this {
+  on(event: 'error', listener: ErrorListener): this;
+  on(event: RawSocketEvent, listener: Listener): this;
+  on(event: RawSocketEvent | 'error', listener: Listener | ErrorListener): this {
     switch (event) {
       case 'end':
-        this.onEnd = listener;
+        this.onEnd = listener as Listener;
         break;
       case 'close':
-        this.onClose = listener;
+        this.onClose = listener as Listener;
         break;
       case 'error':
         this.onError = listener;
         break;
       case 'drain':
-        this.onDrain = listener;
+        this.onDrain = listener as Listener;
         break;
       case 'timeout':
-        this.onTimeout = listener;
+        this.onTimeout = listener as Listener;
+        break;
+      case 'connect':
+        this.onConnect = listener as Listener;
         break;
     }
     return this;
   }
 
-  off(event: RawSocketEvent, listener: Listener): this {
+  off(event: RawSocketEvent | 'error', listener: Listener | ErrorListener): this {
     if (event === 'end' && this.onEnd === listener) this.onEnd = null;
     else if (event === 'close' && this.onClose === listener) this.onClose = null;
     else if (event === 'error' && this.onError === listener) this.onError = null;
     else if (event === 'drain' && this.onDrain === listener) this.onDrain = null;
     else if (event === 'timeout' && this.onTimeout === listener) this.onTimeout = null;
+    else if (event === 'connect' && this.onConnect === listener) this.onConnect = null;
     return this;
   }
 
@@ -219,10 +308,15 @@ export class RawSocket implements ReaderTarget {
     if (this.corked === null && this.handle !== null) this.corked = [];
   }
 
+  setNoDelay(): this {
+    // Accepted sockets inherit TCP_NODELAY from the listener or get it at accept, outbound ones at connect.
+    return this;
+  }
+
   /** Sends what was written while corked, in one writev. */
   uncork(): void {
     const chunks = this.corked;
-    if (chunks === null) return;
+    if (chunks === null || this.connecting) return;
     this.corked = null;
     let bytes = 0;
     for (let i = 0; i < chunks.length; i++) bytes += chunks[i]!.length;
@@ -237,7 +331,7 @@ export class RawSocket implements ReaderTarget {
     if (data !== undefined) this.write(data);
     this.uncork();
     this.writableEnded = true;
-    if (this.writesInFlight === 0) this.shutdown();
+    if (this.writesInFlight === 0 && !this.connecting) this.shutdown();
   }
 
   /** Close now: what the kernel holds still goes out; 'close' follows from the handle. */
@@ -259,14 +353,14 @@ export class RawSocket implements ReaderTarget {
     if (this.paused) return this;
     this.paused = true;
     // After end() the connection is only read to see the client's close: keep reading.
-    if (this.handle !== null && !this.eof && !this.shutdownSent) this.handle.readStop();
+    if (this.handle !== null && !this.eof && !this.shutdownSent && !this.connecting) this.handle.readStop();
     return this;
   }
 
   resume(): this {
     if (!this.paused) return this;
     this.paused = false;
-    if (this.handle !== null && !this.eof && !this.shutdownSent) this.handle.readStart();
+    if (this.handle !== null && !this.eof && !this.shutdownSent && !this.connecting) this.handle.readStart();
     return this;
   }
 
@@ -330,7 +424,7 @@ export class RawSocket implements ReaderTarget {
     const err = this.handle!.writeBuffer(req, data);
     if (this.timer !== null) this.timer.refresh();
     if (err !== 0) {
-      this.failed();
+      this.failed(err, 'write');
       return false;
     }
     if (state[binding!.kLastWriteWasAsync] === 0) {
@@ -347,7 +441,7 @@ export class RawSocket implements ReaderTarget {
     const err = this.handle!.writev(req, chunks, true);
     if (this.timer !== null) this.timer.refresh();
     if (err !== 0) {
-      this.failed();
+      this.failed(err, 'write');
       return false;
     }
     if (state[binding!.kLastWriteWasAsync] === 0) {
@@ -375,7 +469,7 @@ export class RawSocket implements ReaderTarget {
     this.writableLength -= req.bytes;
     if (this.destroyed) return;
     if (status < 0) {
-      this.failed();
+      this.failed(status, 'write');
       return;
     }
     if (this.writesInFlight > 0) return;
@@ -396,7 +490,7 @@ export class RawSocket implements ReaderTarget {
     }
     if (nread === 0 || this.destroyed) return undefined;
     if (nread !== UV_EOF) {
-      this.failed();
+      this.failed(nread, 'read');
       return undefined;
     }
     this.eof = true;
@@ -411,8 +505,32 @@ export class RawSocket implements ReaderTarget {
     if (!this.destroyed && (status < 0 || this.eof)) this.destroy();
   }
 
-  /** @internal The handle is closed. */
+  /** @internal The connect completed (status 0) or failed. */
+  connectDone(status: number): void {
+    if (this.destroyed) return;
+    if (status !== 0) {
+      this.failed(status, 'connect');
+      return;
+    }
+    this.connecting = false;
+    const h = this.handle!;
+    h.setNoDelay(true);
+    if (!this.paused) h.readStart();
+    const queued = this.corked;
+    this.corked = null;
+    if (queued !== null && queued.length > 0) this.flush(queued);
+    if (this.destroyed) return;
+    if (this.writableEnded && this.writesInFlight === 0) this.shutdown();
+    this.onConnect?.call(this);
+  }
+
+  /** @internal The handle is closed: 'error' first if the connection failed, then 'close'. */
   closed(): void {
+    if (this.failure !== 0 && this.onError !== null) {
+      const name = getSystemErrorName(this.failure);
+      const error = Object.assign(new Error(`${this.failedIn} ${name}`), { code: name, errno: this.failure, syscall: this.failedIn });
+      this.onError.call(this, error);
+    }
     this.onClose?.call(this);
   }
 
@@ -443,11 +561,21 @@ export class RawSocket implements ReaderTarget {
     if (this.paused) this.handle.readStart();
   }
 
-  /** A write or read failed (reset, broken pipe): 'error', then close. */
-  private failed(): void {
+  /** @internal A connect, write or read failed (refused, reset, broken pipe): close; 'error' comes before 'close'. */
+  failed(status: number, call: string): void {
     if (this.destroyed) return;
-    this.onError?.call(this);
+    this.failure = status;
+    this.failedIn = call;
     this.destroy();
+  }
+
+  /** What was written before the connection opened, in one go. */
+  private flush(chunks: Buffer[]): void {
+    let bytes = 0;
+    for (let i = 0; i < chunks.length; i++) bytes += chunks[i]!.length;
+    this.writableLength -= bytes;
+    if (chunks.length === 1) this.send(chunks[0]!);
+    else this.sendv(chunks, bytes);
   }
 }
 
@@ -462,6 +590,12 @@ function onRawWriteDone(this: WriteReq, status: number): void {
   this.owner = null;
   this.buffer = null;
   socket.writeDone(this, status);
+}
+
+function onRawConnect(this: ConnectReq, status: number): void {
+  const socket = this.owner!;
+  this.owner = null;
+  socket.connectDone(status);
 }
 
 function onRawShutdown(this: ShutdownReq, status: number): void {

@@ -1,5 +1,5 @@
 import type { OnReadOpts, Socket } from 'node:net';
-import type { ClientSocket } from './client-socket.js';
+import type { ClientSocket } from '../model/proxy-socket.js';
 
 // Socket reads into a buffer each socket owns, through Node's documented `onread` option
 // (net.Socket / net.connect), instead of the stream 'data' path. On the stream path every read

@@ -1,4 +1,4 @@
-import type { ClientSocket } from './client-socket.js';
+import type { ClientSocket } from '../model/proxy-socket.js';
 import type { Backend } from '../model/backend.js';
 import type { Frontend } from '../model/frontend.js';
 import type { Server } from '../model/server.js';

@@ -1,10 +1,11 @@
-import { connect, type Socket } from 'node:net';
-import type { ClientSocket } from './client-socket.js';
+import { connect, isIP } from 'node:net';
+import type { ClientSocket, ServerSocket } from '../model/proxy-socket.js';
+import { rawConnect } from './raw-socket.js';
 import type { Server } from '../model/server.js';
 import type { BackendConfig, BackendTlsConfig } from '../config/types.js';
 import { connectTls, sameTls } from './upstream-tls.js';
 import { coarseNow } from './sweeper.js';
-import { firstBufferTaken, readOptions, readerOf, setReader, SERVER_READ_BYTES, type SocketReader } from './read-buffer.js';
+import { firstBufferTaken, firstReadBuffer, readOptions, readerOf, setReader, SERVER_READ_BYTES, type SocketReader } from './read-buffer.js';
 import { proxyHeader } from '../proxy-protocol/header.js';
 import { clientEndpoints } from './client-address.js';
 
@@ -54,7 +55,7 @@ export class Upstream implements SocketReader {
   tls: BackendTlsConfig | null = null;
 
   constructor(
-    readonly socket: Socket,
+    readonly socket: ServerSocket,
     readonly server: Server,
     /** TLS to the server: usable once the handshake completed, not at TCP connect. */
     secure = false,
@@ -107,27 +108,27 @@ export class Upstream implements SocketReader {
 }
 
 /** The Upstream a socket belongs to. */
-function upstreamOf(socket: Socket): Upstream {
+function upstreamOf(socket: ServerSocket): Upstream {
   return readerOf<Upstream>(socket);
 }
 
-function onConnect(this: Socket): void {
+function onConnect(this: ServerSocket): void {
   const u = upstreamOf(this);
   u.connected = true;
   u.owner?.onUpstreamConnect(u);
 }
 
-function onEnd(this: Socket): void {
+function onEnd(this: ServerSocket): void {
   const u = upstreamOf(this);
   if (u.owner !== null) u.owner.onUpstreamEnd(u);
   else this.destroy();
 }
 
-function onError(this: Socket, error: Error): void {
+function onError(this: ServerSocket, error: Error): void {
   upstreamOf(this).lastError = error;
 }
 
-function onClose(this: Socket): void {
+function onClose(this: ServerSocket): void {
   const u = upstreamOf(this);
   u.server.overload.connections--;
   removeIdle(u.server, this);
@@ -137,12 +138,12 @@ function onClose(this: Socket): void {
   if (owner !== null) owner.onUpstreamClose(u, u.lastError);
 }
 
-function onDrain(this: Socket): void {
+function onDrain(this: ServerSocket): void {
   const u = upstreamOf(this);
   u.owner?.onUpstreamDrain(u);
 }
 
-function removeIdle(server: Server, socket: Socket): void {
+function removeIdle(server: Server, socket: ServerSocket): void {
   const idle = server.idle;
   const i = idle.lastIndexOf(socket);
   if (i !== -1) idle.splice(i, 1);
@@ -204,13 +205,7 @@ export function openUpstream(server: Server, owner: UpstreamOwner, allowHalfOpen
   // circuit_breaker.max_connections: a pooled idle connection gives way to this one.
   if (server.overload.maxConnections > 0) server.overload.makeRoomForConnection();
   const secure = backend !== null && backend.tls !== null;
-  const socket = secure
-    ? connectTls(server, backend, allowHalfOpen, readOptions(SERVER_READ_BYTES))
-    : connect({ host: server.host, port: server.port, noDelay: true, allowHalfOpen, onread: readOptions(SERVER_READ_BYTES) });
-  if (!firstBufferTaken()) {
-    socket.destroy();
-    throw new Error(`this Node.js (${process.version}) does not take net.connect's onread buffer at creation; switchyard needs it`);
-  }
+  const socket = secure ? onreadTaken(connectTls(server, backend, allowHalfOpen, readOptions(SERVER_READ_BYTES))) : connectPlain(server, allowHalfOpen);
   const u = new Upstream(socket, server, secure);
   u.tls = secure ? backend.tls : null;
   u.owner = owner;
@@ -222,6 +217,25 @@ export function openUpstream(server: Server, owner: UpstreamOwner, allowHalfOpen
     u.proxiedFor = owner.socket;
   }
   return u;
+}
+
+/**
+ * A plain connection to `server`: a RawSocket (raw-socket.ts) to an IP address where the runtime
+ * allows, else net.connect (which also looks names up).
+ */
+function connectPlain(server: Server, allowHalfOpen: boolean): ServerSocket {
+  if (isIP(server.host) !== 0) {
+    const raw = rawConnect(server.host, server.port, firstReadBuffer(SERVER_READ_BYTES));
+    if (raw !== null) return raw;
+  }
+  return onreadTaken(connect({ host: server.host, port: server.port, noDelay: true, allowHalfOpen, onread: readOptions(SERVER_READ_BYTES) }));
+}
+
+/** `socket`, just created with readOptions(), if the runtime took its first read buffer. */
+function onreadTaken<T extends ServerSocket>(socket: T): T {
+  if (firstBufferTaken()) return socket;
+  socket.destroy();
+  throw new Error(`this Node.js (${process.version}) does not take net.connect's onread buffer at creation; switchyard needs it`);
 }
 
 /** Close pooled connections idle for `maxIdleMs` or longer (called once a second by switchyard.ts). */

@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net';
+import type { ServerSocket } from './proxy-socket.js';
 import { createHash } from 'node:crypto';
 import type { StrategyServer } from '../strategies/strategy.js';
 import type { ProxyVersion } from '../config/types.js';
@@ -107,9 +107,9 @@ export class Server implements StrategyServer {
   readonly counters = new Counters();
   readonly check = new CheckStatus();
   /** Idle keep-alive connections to this server (HTTP mode), most recently used last. */
-  readonly idle: Socket[] = [];
+  readonly idle: ServerSocket[] = [];
   /** Upstream sockets carrying traffic now (kept by the proxy core), for `shutdown_sessions`. */
-  readonly sessions = new SlotList<Socket>(kSessionSlot);
+  readonly sessions = new SlotList<ServerSocket>(kSessionSlot);
   /** Last state seen, for transition events. */
   private lastState: ServerState;
   stateSince = Date.now();

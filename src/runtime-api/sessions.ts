@@ -1,4 +1,4 @@
-import type { ClientSocket } from '../balancer/client-socket.js';
+import type { ClientSocket } from '../model/proxy-socket.js';
 import { clientIpOf } from '../balancer/client-address.js';
 import type { SessionView } from './show.js';
 

@@ -1,5 +1,7 @@
-// What the HTTP client side asks of a client connection: a net.Socket (TLS frontends, TCP mode,
-// the fallback) or a RawSocket (plain HTTP frontends, raw-socket.ts), with net's meanings.
+// What the proxy core asks of a connection, with net's meanings: a net.Socket (TLS, SNI routing,
+// server names to look up, the fallback) or a RawSocket on the TCP handle itself
+// (src/balancer/raw-socket.ts). Client connections are ClientSockets; connections to servers
+// (pooled in the model's Server) are ServerSockets.
 
 type Listener = (this: ClientSocket) => void;
 type ClientSocketEvent = 'end' | 'close' | 'error' | 'drain' | 'timeout';
@@ -32,4 +34,16 @@ export interface ClientSocket {
   readonly localPort?: number | undefined;
   /** A TLSSocket's (read-buffer.ts writeKept). */
   readonly encrypted?: boolean;
+}
+
+type ErrorListener = (this: ServerSocket, error: Error) => void;
+type ServerListener = (this: ServerSocket) => void;
+
+/** A connection to a server: opens after connect ('connect', or 'secureConnect' over TLS). */
+export interface ServerSocket extends ClientSocket {
+  readonly connecting: boolean;
+  on(event: 'error', listener: ErrorListener): this;
+  on(event: ClientSocketEvent | 'connect' | 'secureConnect', listener: ServerListener): this;
+  off(event: 'error', listener: ErrorListener): this;
+  off(event: ClientSocketEvent | 'connect' | 'secureConnect', listener: ServerListener): this;
 }
