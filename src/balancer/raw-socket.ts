@@ -1,4 +1,3 @@
-import { isIPv6 } from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import { nextReadBuffer, readerOf, type ReaderTarget } from './read-buffer.js';
 
@@ -146,9 +145,16 @@ function tcpBinding(): TcpBinding | null {
 
 function noop(): void {}
 
+/**
+ * SWITCHYARD_RAW_SOCKETS=0 as last read: by rawSocketsSupported(), which each listener calls as
+ * it starts (reading process.env is a lookup through a C++ interceptor: not once per connection).
+ */
+let rawAllowed = process.env.SWITCHYARD_RAW_SOCKETS !== '0';
+
 /** Whether this runtime offers what RawSocket needs (SWITCHYARD_RAW_SOCKETS=0: never). */
 export function rawSocketsSupported(): boolean {
-  return process.env.SWITCHYARD_RAW_SOCKETS !== '0' && streamBinding() !== null;
+  rawAllowed = process.env.SWITCHYARD_RAW_SOCKETS !== '0';
+  return rawAllowed && streamBinding() !== null;
 }
 
 /** Whether server connections can be RawSockets here (rawConnect). */
@@ -163,7 +169,7 @@ export function rawConnectSupported(): boolean {
  * errno as `code`, like net's) then 'close' that it did not.
  */
 export function rawConnect(ip: string, port: number, firstBuffer: Buffer): RawSocket | null {
-  const tcp = rawSocketsSupported() ? tcpBinding() : null;
+  const tcp = rawAllowed && streamBinding() !== null ? tcpBinding() : null;
   if (tcp === null) return null;
   const handle = new tcp.TCP(tcp.constants.SOCKET);
   const socket = new RawSocket(handle, firstBuffer, false, true);
@@ -172,7 +178,8 @@ export function rawConnect(ip: string, port: number, firstBuffer: Buffer): RawSo
   req.owner = socket;
   req.address = ip;
   req.port = port;
-  const err = isIPv6(ip) ? handle.connect6!(req, ip, port) : handle.connect!(req, ip, port);
+  // `ip` is an address (the caller checked): a colon makes it IPv6 (net.isIPv6 is a long regex).
+  const err = ip.includes(':') ? handle.connect6!(req, ip, port) : handle.connect!(req, ip, port);
   if (err !== 0) socket.failed(err, 'connect');
   return socket;
 }
@@ -402,7 +409,8 @@ export class RawSocket implements ReaderTarget {
   /** The client's address, read once (getpeername) when first asked for, as net does. */
   private peerAddress(): Address {
     if (this.peer === null) {
-      const out: Address = {};
+      // Shaped beforehand: the handle fills existing fields instead of adding three.
+      const out: Address = { address: undefined, family: undefined, port: undefined };
       if (this.handle === null || this.handle.getpeername(out) !== 0) return out;
       this.peer = out;
     }
