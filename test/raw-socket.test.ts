@@ -385,3 +385,59 @@ t.test('rawConnect, destroyed while connecting: closes quietly', async (t) => {
   await closed(s);
   t.same(events, [], 'neither connect nor error');
 });
+
+// --- the fallbacks, as another runtime would take them
+
+t.test('no stream binding (a runtime without process.binding): no raw sockets, no raw connects', async (t) => {
+  const proc = process as unknown as { binding: (name: string) => unknown };
+  const real = proc.binding;
+  proc.binding = () => {
+    throw new Error('No such module');
+  };
+  t.teardown(() => {
+    proc.binding = real;
+  });
+  // A fresh copy of the module: the real one has read the bindings already.
+  const fresh = await t.mockImport<typeof import('../src/balancer/raw-socket.js')>('../src/balancer/raw-socket.js');
+  t.notOk(fresh.rawSocketsSupported(), 'raw client sockets off');
+  t.notOk(fresh.rawConnectSupported(), 'raw server connections off');
+  t.equal(fresh.rawConnect('127.0.0.1', 9, Buffer.allocUnsafe(64)), null, 'rawConnect declines: upstream.ts uses net.connect');
+});
+
+t.test('a handle that does not look like a TCP handle: that connection is a net.Socket', async (t) => {
+  const real = await import('../src/balancer/raw-socket.js');
+  const { acceptWithOnread: accept } = await t.mockImport<typeof import('../src/balancer/accept.js')>('../src/balancer/accept.js', {
+    '../src/balancer/raw-socket.js': { ...real, isTcpHandle: () => false },
+  });
+  const server: Server = createServer({ allowHalfOpen: true });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  let got: ClientSocket | null = null;
+  let echoed = '';
+  const path = accept(
+    server,
+    { allowHalfOpen: true, pauseOnCreate: false, raw: true },
+    (s) => {
+      got = s;
+      setReader(
+        s,
+        reader((chunk) => {
+          s.end(chunk);
+          return false;
+        }),
+        true,
+      );
+    },
+    () => {
+      throw new Error('onread unsupported');
+    },
+  );
+  t.equal(path, 'raw', 'the listener asked for raw sockets');
+  const c = connect({ port: (server.address() as AddressInfo).port, host: '127.0.0.1', allowHalfOpen: true });
+  c.on('data', (d: Buffer) => (echoed += d.toString()));
+  c.on('end', () => c.end());
+  c.write('still served');
+  await new Promise((r) => c.on('close', r));
+  t.ok(got !== null && (got as ClientSocket) instanceof Socket, 'the connection went the net.Socket way');
+  t.equal(echoed, 'still served', 'and was served');
+});
