@@ -44,8 +44,8 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
   return { promise, resolve };
 }
 
-t.test('plain connections become RawSockets where the runtime allows', async (t) => {
-  t.ok(rawSocketsSupported(), 'this Node offers what RawSocket needs');
+/** The kind of socket the next connection to a fresh raw-accepting server is made into. */
+async function acceptedKind(t: Test): Promise<ClientSocket> {
   let got: ClientSocket | null = null;
   const port = await rawServer(t, (s) => {
     got = s;
@@ -53,7 +53,13 @@ t.test('plain connections become RawSockets where the runtime allows', async (t)
   });
   const c = connect(port, '127.0.0.1');
   await new Promise((r) => c.on('close', r));
-  t.ok(got !== null && (got as ClientSocket) instanceof RawSocket, 'the accepted connection is a RawSocket');
+  if (got === null) throw new Error('no connection accepted');
+  return got;
+}
+
+t.test('plain connections become RawSockets where the runtime allows', async (t) => {
+  t.ok(rawSocketsSupported(), 'this Node offers what RawSocket needs');
+  t.ok((await acceptedKind(t)) instanceof RawSocket, 'the accepted connection is a RawSocket');
 });
 
 t.test('SWITCHYARD_RAW_SOCKETS=0 keeps net.Socket', async (t) => {
@@ -62,14 +68,7 @@ t.test('SWITCHYARD_RAW_SOCKETS=0 keeps net.Socket', async (t) => {
     delete process.env.SWITCHYARD_RAW_SOCKETS;
   });
   t.notOk(rawSocketsSupported());
-  let got: ClientSocket | null = null;
-  const port = await rawServer(t, (s) => {
-    got = s;
-    s.destroy();
-  });
-  const c = connect(port, '127.0.0.1');
-  await new Promise((r) => c.on('close', r));
-  t.ok(got !== null && (got as ClientSocket) instanceof Socket, 'a net.Socket');
+  t.ok((await acceptedKind(t)) instanceof Socket, 'a net.Socket');
 });
 
 t.test('a handle of another shape is not taken for a TCP handle', async (t) => {

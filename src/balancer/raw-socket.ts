@@ -101,45 +101,44 @@ const HANDLE_METHODS = [
 ] as const;
 
 let binding: StreamBinding | null | undefined;
+let tcpBindingLoaded: TcpBinding | null | undefined;
+
+/** process.binding(name) when `usable` says it has what RawSocket calls; null when not, or refused. */
+function loadBinding<T>(name: string, usable: (b: Partial<T>) => boolean): T | null {
+  try {
+    const b = (process as unknown as { binding(name: string): Partial<T> }).binding(name);
+    return usable(b) ? (b as T) : null;
+  } catch {
+    // process.binding gone or refusing the module: net.Socket it is.
+    return null;
+  }
+}
 
 /** The stream binding when it has what RawSocket uses; null (once and for all) when not. */
 function streamBinding(): StreamBinding | null {
   if (binding !== undefined) return binding;
-  binding = null;
-  try {
-    const b = (process as unknown as { binding(name: string): Partial<StreamBinding> }).binding('stream_wrap');
-    if (
+  binding = loadBinding<StreamBinding>(
+    'stream_wrap',
+    (b) =>
       typeof b.WriteWrap === 'function' &&
       typeof b.ShutdownWrap === 'function' &&
       b.streamBaseState instanceof Int32Array &&
       typeof b.kReadBytesOrError === 'number' &&
-      typeof b.kLastWriteWasAsync === 'number'
-    ) {
-      binding = b as StreamBinding;
-    }
-  } catch {
-    // process.binding gone or refusing the module: net.Socket it is.
-  }
+      typeof b.kLastWriteWasAsync === 'number',
+  );
   return binding;
 }
 
-let tcpBindingLoaded: TcpBinding | null | undefined;
-
-/** The TCP binding when it can make outbound handles; null (once and for all) when not. */
+/** The TCP binding when it can make outbound handles (a probe handle has the methods); null when not. */
 function tcpBinding(): TcpBinding | null {
   if (tcpBindingLoaded !== undefined) return tcpBindingLoaded;
-  tcpBindingLoaded = null;
-  try {
-    const b = (process as unknown as { binding(name: string): Partial<TcpBinding> }).binding('tcp_wrap');
-    if (typeof b.TCP === 'function' && typeof b.TCPConnectWrap === 'function' && typeof b.constants?.SOCKET === 'number') {
-      const probe = new b.TCP(b.constants.SOCKET);
-      const usable = isTcpHandle(probe) && typeof probe.connect === 'function' && typeof probe.connect6 === 'function';
-      probe.close(noop);
-      if (usable) tcpBindingLoaded = b as TcpBinding;
-    }
-  } catch {
-    // Not offered: server connections stay net.Sockets.
-  }
+  tcpBindingLoaded = loadBinding<TcpBinding>('tcp_wrap', (b) => {
+    if (typeof b.TCP !== 'function' || typeof b.TCPConnectWrap !== 'function' || typeof b.constants?.SOCKET !== 'number') return false;
+    const probe = new b.TCP(b.constants.SOCKET);
+    const usable = isTcpHandle(probe) && typeof probe.connect === 'function' && typeof probe.connect6 === 'function';
+    probe.close(noop);
+    return usable;
+  });
   return tcpBindingLoaded;
 }
 
@@ -427,36 +426,30 @@ export class RawSocket implements ReaderTarget {
   }
 
   private send(data: Buffer): boolean {
-    const state = binding!.streamBaseState;
     const req = spareReq ?? new binding!.WriteWrap();
-    const err = this.handle!.writeBuffer(req, data);
-    if (this.timer !== null) this.timer.refresh();
-    if (err !== 0) {
-      this.failed(err, 'write');
-      return false;
-    }
-    if (state[binding!.kLastWriteWasAsync] === 0) {
-      spareReq = req;
-      return true;
-    }
-    this.queued(req, data, data.length);
-    return false;
+    return this.written(req, this.handle!.writeBuffer(req, data), data, data.length);
   }
 
   private sendv(chunks: Buffer[], bytes: number): boolean {
-    const state = binding!.streamBaseState;
     const req = spareReq ?? new binding!.WriteWrap();
-    const err = this.handle!.writev(req, chunks, true);
+    return this.written(req, this.handle!.writev(req, chunks, true), chunks, bytes);
+  }
+
+  /**
+   * After a write call returned `err`: done at once (true; the request object is kept for the
+   * next write), queued by libuv (false, 'drain' follows), or failed.
+   */
+  private written(req: WriteReq, err: number, data: Buffer | Buffer[], bytes: number): boolean {
     if (this.timer !== null) this.timer.refresh();
     if (err !== 0) {
       this.failed(err, 'write');
       return false;
     }
-    if (state[binding!.kLastWriteWasAsync] === 0) {
+    if (binding!.streamBaseState[binding!.kLastWriteWasAsync] === 0) {
       spareReq = req;
       return true;
     }
-    this.queued(req, chunks, bytes);
+    this.queued(req, data, bytes);
     return false;
   }
 
