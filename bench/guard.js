@@ -128,7 +128,10 @@ if (values.calibrate) {
   // Only the floors written carry this note: --new-connections-only keeps the keep-alive ones'.
   if (passes.length === 1 && passes[0].section !== null) sectionOf(floors, passes[0].section)._note = note;
   else floors._note = note;
-  writeFileSync(FLOORS, `${JSON.stringify(floors, null, 2)}\n`);
+  // Written as the project's prettier formats it, so that `npm test`'s format check passes.
+  const prettier = await import('prettier');
+  const options = (await prettier.resolveConfig(FLOORS)) ?? {};
+  writeFileSync(FLOORS, await prettier.format(JSON.stringify(floors, null, 2), { ...options, filepath: FLOORS.pathname }));
   console.log(`bench:guard wrote ${FLOORS.pathname}`);
   process.exit(0);
 }
