@@ -329,7 +329,7 @@ async function echoServer(t: Test): Promise<{ port: number; received: () => stri
 t.test('rawConnect: writes and end() before the connection opens wait for it, in order', async (t) => {
   t.ok(rawConnectSupported(), 'this Node can make outbound raw connections');
   const echo = await echoServer(t);
-  const s = rawConnect('127.0.0.1', echo.port, Buffer.allocUnsafe(64))!;
+  const s = rawConnect('127.0.0.1', echo.port, 4, Buffer.allocUnsafe(64))!;
   t.ok(s.connecting, 'connecting at first');
   let echoed = '';
   const events: string[] = [];
@@ -360,7 +360,7 @@ t.test("rawConnect to a closed port: 'error' with the errno's code, then 'close'
   await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
   const port = (probe.address() as AddressInfo).port;
   await new Promise<void>((resolve) => probe.close(() => resolve()));
-  const s = rawConnect('127.0.0.1', port, Buffer.allocUnsafe(64))!;
+  const s = rawConnect('127.0.0.1', port, 4, Buffer.allocUnsafe(64))!;
   const events: string[] = [];
   let code: unknown = null;
   s.on('connect', () => events.push('connect'));
@@ -376,7 +376,7 @@ t.test("rawConnect to a closed port: 'error' with the errno's code, then 'close'
 
 t.test('rawConnect, destroyed while connecting: closes quietly', async (t) => {
   const echo = await echoServer(t);
-  const s = rawConnect('127.0.0.1', echo.port, Buffer.allocUnsafe(64))!;
+  const s = rawConnect('127.0.0.1', echo.port, 4, Buffer.allocUnsafe(64))!;
   const events: string[] = [];
   s.on('connect', () => events.push('connect'));
   s.on('error', () => events.push('error'));
@@ -400,7 +400,7 @@ t.test('no stream binding (a runtime without process.binding): no raw sockets, n
   const fresh = await t.mockImport<typeof import('../src/balancer/raw-socket.js')>('../src/balancer/raw-socket.js');
   t.notOk(fresh.rawSocketsSupported(), 'raw client sockets off');
   t.notOk(fresh.rawConnectSupported(), 'raw server connections off');
-  t.equal(fresh.rawConnect('127.0.0.1', 9, Buffer.allocUnsafe(64)), null, 'rawConnect declines: upstream.ts uses net.connect');
+  t.equal(fresh.rawConnect('127.0.0.1', 9, 4, Buffer.allocUnsafe(64)), null, 'rawConnect declines: upstream.ts uses net.connect');
 });
 
 t.test('a handle that does not look like a TCP handle: that connection is a net.Socket', async (t) => {

@@ -166,10 +166,7 @@ export class HttpSession implements SocketReader, Expirable, ExchangeEnds {
     x.status = status;
     this.logAccess(why);
     x.phase = PHASE_CLOSED;
-    // A lingering close (close() says why), bounded by the client timeout: reading goes on, and
-    // what arrives is dropped (PHASE_CLOSED), until the client closes.
-    x.deadline = coarseNow + x.frontend.config.timeouts.clientMs;
-    this.socket.end(cannedResponse(status, null, true));
+    this.linger(cannedResponse(status, null, true));
   }
 
   private beginExchange(buf: Buffer, offset: number): void {
@@ -483,8 +480,17 @@ export class HttpSession implements SocketReader, Expirable, ExchangeEnds {
       socket.destroy();
       return;
     }
-    x.deadline = coarseNow + x.frontend.config.timeouts.clientMs;
-    socket.end();
+    this.linger(undefined);
+  }
+
+  /**
+   * A lingering close after `last` (close() says why), bounded by the client timeout: reading
+   * goes on and what arrives is dropped (PHASE_CLOSED) until the client closes.
+   */
+  private linger(last: Buffer | undefined): void {
+    this.exchange.deadline = coarseNow + this.exchange.frontend.config.timeouts.clientMs;
+    if (last === undefined) this.socket.end();
+    else this.socket.end(last);
   }
 
   /** Graceful stop: an idle keep-alive connection closes now; a busy one after its exchange. */

@@ -162,12 +162,12 @@ export function rawConnectSupported(): boolean {
 }
 
 /**
- * A connection to `ip`:`port` (an IP address: names go through net.connect and its lookup) as a
+ * A connection to `ip`:`port` (an IP address of `family` 4 or 6, as net.isIP says: names go through net.connect and its lookup) as a
  * RawSocket, `firstBuffer` its first read buffer; null when the runtime cannot make one. Writes
  * and end() before the connection opens are queued; 'connect' says it opened, 'error' (with the
  * errno as `code`, like net's) then 'close' that it did not.
  */
-export function rawConnect(ip: string, port: number, firstBuffer: Buffer): RawSocket | null {
+export function rawConnect(ip: string, port: number, family: number, firstBuffer: Buffer): RawSocket | null {
   const tcp = rawAllowed && streamBinding() !== null ? tcpBinding() : null;
   if (tcp === null) return null;
   const handle = new tcp.TCP(tcp.constants.SOCKET);
@@ -177,8 +177,7 @@ export function rawConnect(ip: string, port: number, firstBuffer: Buffer): RawSo
   req.owner = socket;
   req.address = ip;
   req.port = port;
-  // `ip` is an address (the caller checked): a colon makes it IPv6 (net.isIPv6 is a long regex).
-  const err = ip.includes(':') ? handle.connect6!(req, ip, port) : handle.connect!(req, ip, port);
+  const err = family === 6 ? handle.connect6!(req, ip, port) : handle.connect!(req, ip, port);
   if (err !== 0) socket.failed(err, 'connect');
   return socket;
 }
@@ -312,11 +311,6 @@ export class RawSocket implements ReaderTarget {
 
   cork(): void {
     if (this.corked === null && this.handle !== null) this.corked = [];
-  }
-
-  setNoDelay(): this {
-    // Accepted sockets inherit TCP_NODELAY from the listener or get it at accept, outbound ones at connect.
-    return this;
   }
 
   /** Sends what was written while corked, in one writev. */

@@ -1,4 +1,4 @@
-import { connect, isIP } from 'node:net';
+import { connect } from 'node:net';
 import type { ClientSocket, ServerSocket } from '../model/proxy-socket.js';
 import { rawConnect } from './raw-socket.js';
 import type { Server } from '../model/server.js';
@@ -221,11 +221,13 @@ export function openUpstream(server: Server, owner: UpstreamOwner, allowHalfOpen
 
 /**
  * A plain connection to `server`: a RawSocket (raw-socket.ts) to an IP address where the runtime
- * allows, else net.connect (which also looks names up).
+ * allows, else net.connect (which also looks names up). A RawSocket is always half-open capable
+ * (its end is explicit); `allowHalfOpen` false only matters to net, and the HTTP server side ends
+ * or drops a connection whose server sent its FIN itself.
  */
 function connectPlain(server: Server, allowHalfOpen: boolean): ServerSocket {
-  if (isIP(server.host) !== 0) {
-    const raw = rawConnect(server.host, server.port, firstReadBuffer(SERVER_READ_BYTES));
+  if (server.ipFamily !== 0) {
+    const raw = rawConnect(server.host, server.port, server.ipFamily, firstReadBuffer(SERVER_READ_BYTES));
     if (raw !== null) return raw;
   }
   return onreadTaken(connect({ host: server.host, port: server.port, noDelay: true, allowHalfOpen, onread: readOptions(SERVER_READ_BYTES) }));

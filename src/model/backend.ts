@@ -237,9 +237,7 @@ export class Backend implements ServerOwner {
       let server = this.byId.get(spec.id) ?? this.removed.get(spec.id);
       if (server) {
         if (server.host !== spec.host || server.port !== spec.port) {
-          server.host = spec.host;
-          server.port = spec.port;
-          server.address = `${spec.host}:${spec.port}`;
+          server.moveTo(spec.host, spec.port);
           server.closeIdle();
         }
         server.name = spec.name;

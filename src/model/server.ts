@@ -1,5 +1,6 @@
 import type { ServerSocket } from './proxy-socket.js';
 import { createHash } from 'node:crypto';
+import { isIP } from 'node:net';
 import type { StrategyServer } from '../strategies/strategy.js';
 import type { ProxyVersion } from '../config/types.js';
 import { Counters } from './counters.js';
@@ -72,9 +73,12 @@ export class Server implements StrategyServer {
   /** Opaque, stable id for the sticky cookie: derived from backend + server name, not the address. */
   readonly stickyId: string;
   name: string;
-  host: string;
-  port: number;
-  address: string;
+  // Where it is: set together by moveTo().
+  host!: string;
+  port!: number;
+  address!: string;
+  /** 4 or 6 when `host` is an IP address (a server connection needs no lookup), 0 for a name. */
+  ipFamily!: number;
   weight: number;
   /** The weight strategies balance with now: below `weight` while slow start ramps it up (src/overload/slow-start.ts). */
   effectiveWeight: number;
@@ -132,9 +136,7 @@ export class Server implements StrategyServer {
   ) {
     this.id = init.id;
     this.name = init.name;
-    this.host = init.host;
-    this.port = init.port;
-    this.address = `${init.host}:${init.port}`;
+    this.moveTo(init.host, init.port);
     this.weight = init.weight;
     this.effectiveWeight = init.weight;
     this.initialWeight = init.weight;
@@ -196,6 +198,14 @@ export class Server implements StrategyServer {
     for (const socket of this.sessions) socket.destroy();
     this.sessions.clear();
     this.closeIdle();
+  }
+
+  /** Where connections go from now on (at creation, and when discovery or an edit moves it). */
+  moveTo(host: string, port: number): void {
+    this.host = host;
+    this.port = port;
+    this.address = `${host}:${port}`;
+    this.ipFamily = isIP(host);
   }
 
   /** Drop pooled idle connections (server removed, DOWN, or address changed). */
